@@ -1,0 +1,36 @@
+# wsol-repro: two commands are the contract (see README.md).
+#   make reproduce   set up .venv and run the notebook suite on the built-in synthetic data set
+#   make test        set up .venv and run the whole test suite (unit tests, notebooks under nbval)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install reproduce reproduce-smoke test test-fast benchmark clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,test]"
+	touch $@
+
+install: $(STAMP)
+
+reproduce: install
+	$(BIN)/python -m wsol_utils reproduce
+
+reproduce-smoke: install
+	$(BIN)/python -m wsol_utils reproduce --smoke
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+benchmark: install
+	$(BIN)/python benchmarks/bench_boxeval.py
+
+clean:
+	rm -rf $(VENV) outputs runs .pytest_cache
