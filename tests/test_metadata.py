@@ -1,0 +1,110 @@
+"""Tests for wsol_utils.data.metadata: wsoleval metadata folders (SPEC §3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
+
+
+def _write(folder: Path, **files: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "image_ids": "val/a.jpg\nval/b.jpg\n",
+        "class_labels": "val/a.jpg,3\nval/b.jpg,0\n",
+        "image_sizes": "val/a.jpg,100,50\nval/b.jpg,20,30\n",
+        "localization": "val/a.jpg,1,2,10,20\nval/b.jpg,0,0,19,29\nval/a.jpg,50,0,100,50\n",
+    }
+    defaults.update(files)
+    for name, text in defaults.items():
+        if text is not None:
+            (folder / f"{name}.txt").write_text(text)
+    return folder
+
+
+def test_reads_boxes_labels_sizes_in_order(tmp_path: Path) -> None:
+    meta = read_wsoleval_metadata(_write(tmp_path / "m"))
+    assert meta.image_ids == ["val/a.jpg", "val/b.jpg"]
+    assert meta.labels == {"val/a.jpg": 3, "val/b.jpg": 0}
+    assert meta.sizes == {"val/a.jpg": (100, 50), "val/b.jpg": (20, 30)}
+    np.testing.assert_array_equal(meta.boxes["val/a.jpg"], [[1, 2, 10, 20], [50, 0, 100, 50]])
+    np.testing.assert_array_equal(meta.boxes["val/b.jpg"], [[0, 0, 19, 29]])
+    assert meta.boxes["val/a.jpg"].dtype == np.int64
+    assert meta.mask_paths is None and len(meta) == 2
+
+
+def test_blank_lines_and_windows_newlines_are_accepted(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "m", image_ids="val/a.jpg\r\n\r\nval/b.jpg\r\n")
+    assert read_wsoleval_metadata(folder).image_ids == ["val/a.jpg", "val/b.jpg"]
+
+
+def test_round_trip_write_then_read(tmp_path: Path) -> None:
+    ids = ["train/x/1.jpg", "train/y/2.jpg"]
+    boxes = {ids[0]: np.array([[0, 0, 5, 5], [2.9, 1.2, 7.99, 8.0]]), ids[1]: [[1, 1, 1, 1]]}
+    out = write_wsoleval_metadata(tmp_path / "new" / "test", ids, {ids[0]: 1, ids[1]: 2},
+                                  {ids[0]: (8, 9), ids[1]: (2, 2)}, boxes)
+    meta = read_wsoleval_metadata(out)
+    assert meta.image_ids == ids and meta.labels == {ids[0]: 1, ids[1]: 2}
+    # floats are truncated with int(), as wsoleval's own conversion does
+    np.testing.assert_array_equal(meta.boxes[ids[0]], [[0, 0, 5, 5], [2, 1, 7, 8]])
+    assert not list(out.glob(".*.tmp")), "temp files must be renamed away"
+
+
+def test_write_rejects_missing_entry_and_comma(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sizes: no entry for image id 'a'"):
+        write_wsoleval_metadata(tmp_path, ["a"], {"a": 0}, {}, {"a": [[0, 0, 1, 1]]})
+    with pytest.raises(ValueError, match="must not contain ','"):
+        write_wsoleval_metadata(tmp_path, ["a,b"], {"a,b": 0}, {"a,b": (2, 2)}, {"a,b": [[0, 0, 1, 1]]})
+
+
+def test_openimages_mask_lines(tmp_path: Path) -> None:
+    folder = _write(
+        tmp_path / "m", image_sizes=None,
+        localization="val/a.jpg,masks/a_1.png,ignore/a.png\nval/a.jpg,masks/a_2.png,\nval/b.jpg,masks/b.png,\n",
+    )
+    meta = read_wsoleval_metadata(folder)
+    assert meta.boxes == {} and meta.sizes == {}
+    assert meta.mask_paths == {"val/a.jpg": ["masks/a_1.png", "masks/a_2.png"], "val/b.jpg": ["masks/b.png"]}
+    assert meta.ignore_paths == {"val/a.jpg": "ignore/a.png", "val/b.jpg": None}
+
+
+@pytest.mark.parametrize(
+    ("files", "match"),
+    [
+        ({"class_labels": "val/a.jpg,3\nval/b.jpg\n"}, r"class_labels.txt:2: expected '<image_id>,<label>'"),
+        ({"class_labels": "val/a.jpg,3\nval/b.jpg,cat\n"}, r"class_labels.txt:2: .*integers"),
+        ({"class_labels": "val/a.jpg,3\n"}, r"class_labels.txt: no label for 1 image id.*'val/b.jpg'"),
+        ({"class_labels": "val/a.jpg,3\nval/b.jpg,0\nval/c.jpg,1\n"},
+         r"class_labels.txt:3: image id 'val/c.jpg' is not listed in image_ids.txt"),
+        ({"image_sizes": "val/a.jpg,100,50\nval/b.jpg,20,0\n"}, r"image_sizes.txt:2: image size must be positive"),
+        ({"image_ids": "val/a.jpg\nval/b.jpg\nval/a.jpg\n"}, r"image_ids.txt:3: image id 'val/a.jpg' repeats line 1"),
+        ({"localization": "val/a.jpg,1,2,10,20\nval/b.jpg,0,0,21,29\n"},
+         r"localization.txt:2: box \[0, 0, 21, 29\] lies outside the image size 20x30"),
+        ({"localization": "val/a.jpg,10,2,9,20\nval/b.jpg,0,0,1,1\n"}, r"localization.txt:1: .*x1 < x0"),
+        ({"localization": "val/a.jpg,-1,2,9,20\nval/b.jpg,0,0,1,1\n"}, r"localization.txt:1: .*negative"),
+        ({"localization": "val/a.jpg,1,2,10,20\n"}, r"localization.txt: no box for 1 image id"),
+        ({"localization": "val/a.jpg,1,2,10,20\nval/b.jpg,1,2,3\n"}, r"localization.txt:2: expected '<image_id>,<x0>"),
+        ({"localization": "val/a.jpg,1,2,10,20\nval/b.jpg,1,2,3,4.5\n"}, r"localization.txt:2: .*integers"),
+    ],
+)
+def test_bad_metadata_names_file_and_line(tmp_path: Path, files: dict[str, str], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        read_wsoleval_metadata(_write(tmp_path / "m", **files))
+
+
+def test_box_ending_one_past_the_last_pixel_is_accepted(tmp_path: Path) -> None:
+    # x + width of a float box can reach the image width; wsoleval's CUB metadata contains such boxes.
+    meta = read_wsoleval_metadata(_write(tmp_path / "m", localization="val/a.jpg,0,0,100,50\nval/b.jpg,0,0,20,30\n"))
+    np.testing.assert_array_equal(meta.boxes["val/b.jpg"], [[0, 0, 20, 30]])
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="metadata folder not found"):
+        read_wsoleval_metadata(tmp_path / "nope")
+    folder = _write(tmp_path / "m")
+    (folder / "image_sizes.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"image_sizes.txt: missing wsoleval metadata file"):
+        read_wsoleval_metadata(folder)

@@ -1,0 +1,274 @@
+"""Read and write wsoleval's metadata folder (SPEC §3).
+
+A wsoleval metadata folder (e.g. ``metadata/CUB/test``) holds four text files, one record per line:
+
+- ``image_ids.txt``      ``<image_id>``                      (the order of the split)
+- ``class_labels.txt``   ``<image_id>,<label>``               (0-based int label)
+- ``image_sizes.txt``    ``<image_id>,<width>,<height>``      (original image size in pixels)
+- ``localization.txt``   ``<image_id>,<x0>,<y0>,<x1>,<y1>``   (inclusive int pixel box; one line per box,
+  several lines per image) -- or, OpenImages style, ``<image_id>,<mask_path>,<ignore_path>`` (one line per
+  mask; ``<ignore_path>`` may be empty and is only given on an image's first line).
+
+``image_id`` is a relative image path such as ``val/Black_footed_Albatross_0001.jpg``; it may contain ``/``
+but not ``,``. Blank lines are skipped. Box coordinates must satisfy ``0 <= x0 <= x1 <= width`` and
+``0 <= y0 <= y1 <= height``: the inclusive convention puts the last pixel at ``width - 1``, but a box converted
+from ``x + w`` float boxes may end one pixel past it, which wsoleval accepts, so we accept it too.
+
+Every error names the file and the 1-based line number and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["WsolevalMetadata", "read_wsoleval_metadata", "write_wsoleval_metadata", "METADATA_FILES"]
+
+METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+
+
+@dataclass
+class WsolevalMetadata:
+    """The parsed content of a wsoleval metadata folder.
+
+    Attributes:
+        image_ids: image ids in file order.
+        labels: image id -> class label (int).
+        sizes: image id -> original ``(width, height)``; empty for a mask-only folder without
+            ``image_sizes.txt``.
+        boxes: image id -> ``(N, 4)`` int64 array of inclusive ``x0, y0, x1, y1`` boxes in original pixels;
+            empty for mask-style (OpenImages) metadata.
+        mask_paths: image id -> list of mask paths (relative to the mask root), mask-style metadata only.
+        ignore_paths: image id -> ignore-mask path or ``None``, mask-style metadata only.
+    """
+
+    image_ids: list[str]
+    labels: dict[str, int]
+    sizes: dict[str, tuple[int, int]]
+    boxes: dict[str, np.ndarray]
+    mask_paths: dict[str, list[str]] | None = None
+    ignore_paths: dict[str, str | None] | None = field(default=None)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+
+def _lines(path: Path) -> Iterable[tuple[int, str]]:
+    """Yield ``(1-based line number, stripped text)`` of the non-blank lines of ``path``."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: missing wsoleval metadata file (a metadata folder holds {', '.join(METADATA_FILES)})"
+        )
+    with path.open(encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text = raw.strip()
+            if text:
+                yield number, text
+
+
+def _parse_ints(path: Path, number: int, text: str, fields: list[str], expected: str) -> list[int]:
+    try:
+        return [int(value) for value in fields]
+    except ValueError:
+        raise ValueError(f"{path}:{number}: expected '{expected}' with integers, got {text!r}") from None
+
+
+def _split(path: Path, number: int, text: str, count: int, expected: str) -> list[str]:
+    fields = [value.strip() for value in text.split(",")]
+    if len(fields) != count or not fields[0]:
+        raise ValueError(f"{path}:{number}: expected '{expected}' ({count} comma-separated fields), got {text!r}")
+    return fields
+
+
+def _check_known(path: Path, number: int, image_id: str, known: Mapping[str, object] | set[str]) -> None:
+    if image_id not in known:
+        raise ValueError(f"{path}:{number}: image id {image_id!r} is not listed in image_ids.txt")
+
+
+def _read_image_ids(path: Path) -> list[str]:
+    image_ids: list[str] = []
+    first_line: dict[str, int] = {}
+    for number, text in _lines(path):
+        if "," in text:
+            raise ValueError(f"{path}:{number}: expected one image id per line (no commas), got {text!r}")
+        if text in first_line:
+            raise ValueError(f"{path}:{number}: image id {text!r} repeats line {first_line[text]}")
+        first_line[text] = number
+        image_ids.append(text)
+    return image_ids
+
+
+def _read_labels(path: Path, known: set[str]) -> dict[str, int]:
+    labels: dict[str, int] = {}
+    for number, text in _lines(path):
+        image_id, *rest = _split(path, number, text, 2, "<image_id>,<label>")
+        (label,) = _parse_ints(path, number, text, rest, "<image_id>,<label>")
+        _check_known(path, number, image_id, known)
+        if label < 0:
+            raise ValueError(f"{path}:{number}: label must be >= 0, got {label}")
+        if image_id in labels:
+            raise ValueError(f"{path}:{number}: a second label for image id {image_id!r}")
+        labels[image_id] = label
+    return labels
+
+
+def _read_sizes(path: Path, known: set[str]) -> dict[str, tuple[int, int]]:
+    sizes: dict[str, tuple[int, int]] = {}
+    for number, text in _lines(path):
+        image_id, *rest = _split(path, number, text, 3, "<image_id>,<width>,<height>")
+        width, height = _parse_ints(path, number, text, rest, "<image_id>,<width>,<height>")
+        _check_known(path, number, image_id, known)
+        if width <= 0 or height <= 0:
+            raise ValueError(f"{path}:{number}: image size must be positive, got {width}x{height}")
+        if image_id in sizes:
+            raise ValueError(f"{path}:{number}: a second size for image id {image_id!r}")
+        sizes[image_id] = (width, height)
+    return sizes
+
+
+def _check_box(path: Path, number: int, box: list[int], size: tuple[int, int] | None) -> None:
+    x0, y0, x1, y1 = box
+    if x1 < x0 or y1 < y0:
+        raise ValueError(f"{path}:{number}: box {box} has x1 < x0 or y1 < y0 (expected inclusive x0,y0,x1,y1)")
+    if min(box) < 0:
+        raise ValueError(f"{path}:{number}: box {box} has a negative coordinate")
+    if size is not None and (x1 > size[0] or y1 > size[1]):
+        raise ValueError(
+            f"{path}:{number}: box {box} lies outside the image size {size[0]}x{size[1]} from image_sizes.txt"
+        )
+
+
+def _read_boxes(
+    path: Path, known: set[str], sizes: Mapping[str, tuple[int, int]]
+) -> dict[str, np.ndarray]:
+    boxes: dict[str, list[list[int]]] = {}
+    for number, text in _lines(path):
+        image_id, *rest = _split(path, number, text, 5, "<image_id>,<x0>,<y0>,<x1>,<y1>")
+        box = _parse_ints(path, number, text, rest, "<image_id>,<x0>,<y0>,<x1>,<y1>")
+        _check_known(path, number, image_id, known)
+        _check_box(path, number, box, sizes.get(image_id))
+        boxes.setdefault(image_id, []).append(box)
+    return {image_id: np.asarray(rows, dtype=np.int64).reshape(-1, 4) for image_id, rows in boxes.items()}
+
+
+def _read_masks(path: Path, known: set[str]) -> tuple[dict[str, list[str]], dict[str, str | None]]:
+    masks: dict[str, list[str]] = {}
+    ignores: dict[str, str | None] = {}
+    for number, text in _lines(path):
+        image_id, mask_path, ignore_path = _split(path, number, text, 3, "<image_id>,<mask_path>,<ignore_path>")
+        _check_known(path, number, image_id, known)
+        if not mask_path:
+            raise ValueError(f"{path}:{number}: empty mask path in {text!r}")
+        if image_id in masks:
+            if ignore_path:
+                raise ValueError(f"{path}:{number}: ignore path may be given only on an image's first line")
+            masks[image_id].append(mask_path)
+        else:
+            masks[image_id] = [mask_path]
+            ignores[image_id] = ignore_path or None
+    return masks, ignores
+
+
+def _localization_style(path: Path) -> str:
+    """``"boxes"`` (5 fields per line) or ``"masks"`` (3 fields), judged from the first non-blank line."""
+    for _, text in _lines(path):
+        return "masks" if text.count(",") == 2 else "boxes"
+    return "boxes"
+
+
+def _require_all(path: Path, found: Mapping[str, object], image_ids: list[str], what: str) -> None:
+    missing = [image_id for image_id in image_ids if image_id not in found]
+    if missing:
+        shown = ", ".join(repr(image_id) for image_id in missing[:3])
+        raise ValueError(f"{path}: no {what} for {len(missing)} image id(s) from image_ids.txt, e.g. {shown}")
+
+
+def read_wsoleval_metadata(metadata_dir: str | os.PathLike[str]) -> WsolevalMetadata:
+    """Parse a wsoleval metadata folder (SPEC §3) into a :class:`WsolevalMetadata`.
+
+    Args:
+        metadata_dir: folder holding ``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt`` and
+            ``localization.txt``. ``image_sizes.txt`` may be absent only for mask-style localization.
+
+    Raises:
+        FileNotFoundError: the folder or a required file is missing.
+        ValueError: a line does not parse, an id is in one file but not in ``image_ids.txt`` (or the
+            reverse), a box has ``x1 < x0`` / ``y1 < y0`` / a negative coordinate / lies outside the image
+            size. The message names the file and the line number.
+    """
+    root = Path(metadata_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: metadata folder not found (expected wsoleval's {', '.join(METADATA_FILES)})")
+    image_ids = _read_image_ids(root / "image_ids.txt")
+    known = set(image_ids)
+    labels = _read_labels(root / "class_labels.txt", known)
+    _require_all(root / "class_labels.txt", labels, image_ids, "label")
+    localization = root / "localization.txt"
+    style = _localization_style(localization)
+    sizes_path = root / "image_sizes.txt"
+    sizes = _read_sizes(sizes_path, known) if style == "boxes" or sizes_path.exists() else {}
+    if style == "boxes" or sizes:
+        _require_all(sizes_path, sizes, image_ids, "size")
+    if style == "masks":
+        masks, ignores = _read_masks(localization, known)
+        _require_all(localization, masks, image_ids, "mask")
+        return WsolevalMetadata(image_ids, labels, sizes, {}, mask_paths=masks, ignore_paths=ignores)
+    boxes = _read_boxes(localization, known, sizes)
+    _require_all(localization, boxes, image_ids, "box")
+    return WsolevalMetadata(image_ids, labels, sizes, boxes)
+
+
+def _write_atomic(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` (newline-terminated) to ``path`` via a temp file in the same folder + ``os.replace``."""
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False)
+    try:
+        with handle:
+            handle.writelines(f"{line}\n" for line in lines)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def write_wsoleval_metadata(
+    out_dir: str | os.PathLike[str],
+    image_ids: Iterable[str],
+    labels: Mapping[str, int],
+    sizes: Mapping[str, tuple[int, int]],
+    boxes: Mapping[str, np.ndarray | Iterable[Iterable[int]]],
+) -> Path:
+    """Write a wsoleval metadata folder (SPEC §3) that :func:`read_wsoleval_metadata` reads back.
+
+    Args:
+        out_dir: folder to create (parents too); existing metadata files are replaced atomically.
+        image_ids: ids in split order (no commas, no duplicates).
+        labels: id -> int label. sizes: id -> ``(width, height)``.
+        boxes: id -> ``(N, 4)`` inclusive ``x0, y0, x1, y1`` boxes; floats are truncated with ``int()``.
+
+    Returns:
+        The folder path. Raises ``ValueError`` if an id lacks a label, size or box, or has a comma.
+    """
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    ids = list(image_ids)
+    for image_id in ids:
+        if "," in image_id or not image_id.strip():
+            raise ValueError(f"image id {image_id!r}: must be non-empty and must not contain ','")
+        for name, table in (("labels", labels), ("sizes", sizes), ("boxes", boxes)):
+            if image_id not in table:
+                raise ValueError(f"{name}: no entry for image id {image_id!r}")
+    box_rows = {image_id: np.asarray(boxes[image_id], dtype=np.float64).reshape(-1, 4) for image_id in ids}
+    _write_atomic(root / "image_ids.txt", ids)
+    _write_atomic(root / "class_labels.txt", (f"{i},{int(labels[i])}" for i in ids))
+    _write_atomic(root / "image_sizes.txt", (f"{i},{int(sizes[i][0])},{int(sizes[i][1])}" for i in ids))
+    _write_atomic(
+        root / "localization.txt",
+        (f"{i},{','.join(str(int(v)) for v in row)}" for i in ids for row in box_rows[i]),
+    )
+    return root
