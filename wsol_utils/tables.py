@@ -1,0 +1,229 @@
+"""The papers' reference numbers (SPEC §2.3) as data, and the suite's result tables.
+
+Each builder takes *our* numbers (summary dicts as returned by :func:`wsol_utils.engine.evaluate`,
+keys such as ``"loc_err_top1"`` or ``"maxboxacc_v2"``) and returns a :class:`pandas.DataFrame` whose
+columns put our numbers first and the published numbers beside them. Every published column starts
+with ``"paper"`` so that no reader can take a CUB/VGG16 number from a paper for one we measured.
+
+:func:`write_table` writes a table as CSV and Markdown, each atomically.
+
+Errors and accuracies are percentages; error = 100 - accuracy. A missing value is ``NaN`` in the
+frame, empty in the CSV and ``–`` in the Markdown (the papers' ``-``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+NAN = float("nan")
+
+# --------------------------------------------------------------------------------------------------
+# Reference numbers (SPEC §2.3). Keys use the summary names of wsol_utils.metrics / engine.
+# --------------------------------------------------------------------------------------------------
+
+#: ACoL Table 6: (top-1, top-5) localization error per erasing threshold delta.
+ACOL_TABLE6: dict[str, dict[float, tuple[float, float]]] = {
+    "CUB": {0.5: (58.34, 48.11), 0.6: (54.15, 42.79), 0.7: (54.08, 43.49), 0.8: (55.78, 45.17),
+            0.9: (55.22, 45.76)},
+    "ILSVRC": {0.5: (62.62, 52.03), 0.6: (54.17, 40.57), 0.7: (54.55, 42.53), 0.8: (56.61, 45.45),
+               0.9: (55.72, 44.42)},
+}
+
+#: HCLNet Table 4 (CUB, VGG16): (erasing, fusion) -> errors; NaN where the paper prints "-".
+HCLNET_TABLE4_CUB: dict[tuple[str, str], dict[str, float]] = {
+    ("threshold", "max"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 54.08,
+                           "loc_err_top5": 43.49},
+    ("threshold", "add"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 51.54,
+                           "loc_err_top5": 43.03},
+    ("threshold", "l1"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 51.55,
+                          "loc_err_top5": 43.03},
+    ("C-CAM", "max"): {"cls_err_top1": 21.51, "cls_err_top5": 6.73, "loc_err_top1": 51.35,
+                       "loc_err_top5": 44.39},
+    ("C-CAM", "add"): {"cls_err_top1": 22.11, "cls_err_top5": 6.44, "loc_err_top1": 49.57,
+                       "loc_err_top5": 41.23},
+    ("C-CAM", "l1"): {"cls_err_top1": 22.11, "cls_err_top5": 6.44, "loc_err_top1": 49.50,
+                      "loc_err_top5": 41.20},
+}
+
+#: HCLNet Table 1 (CUB, VGG16): method -> errors (HCLNet with addition fusion).
+HCLNET_TABLE1_CUB: dict[str, dict[str, float]] = {
+    "cam": {"cls_err_top1": 23.4, "cls_err_top5": 7.5, "loc_err_top1": 55.85, "loc_err_top5": 47.84},
+    "acol": {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 54.08, "loc_err_top5": 43.49},
+    "hclnet": {"cls_err_top1": 22.11, "cls_err_top5": 6.44, "loc_err_top1": 48.95, "loc_err_top5": 41.06},
+}
+
+#: wsoleval (Choe et al., CVPR 2020), MaxBoxAccV2 on the test split with VGG16.
+WSOLEVAL_MAXBOXACCV2: dict[str, dict[str, float]] = {
+    "CUB": {"cam": 63.7, "acol": 57.4},
+    "ImageNet": {"cam": 60.0, "acol": 57.4},
+}
+
+#: Our summary keys -> column labels, in table order.
+ERROR_COLUMNS: dict[str, str] = {
+    "cls_err_top1": "cls err top-1",
+    "cls_err_top5": "cls err top-5",
+    "loc_err_top1": "loc err top-1",
+    "loc_err_top5": "loc err top-5",
+}
+EXTRA_COLUMNS: dict[str, str] = {
+    "gt_known_loc_err": "GT-known loc err",
+    "maxboxacc": "MaxBoxAcc",
+    "maxboxacc_v2": "MaxBoxAccV2",
+}
+METHOD_LABELS: dict[str, str] = {"cam": "CAM", "acol": "ACoL", "hclnet": "HCLNet"}
+DELTAS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
+ERASINGS: tuple[str, ...] = ("threshold", "C-CAM")
+FUSIONS: tuple[str, ...] = ("max", "add", "l1")
+
+
+def paper_column(label: str, source: str) -> str:
+    """Column name for a published number: ``paper_column("loc err top-1", "CUB")`` ->
+    ``"paper CUB: loc err top-1"``."""
+    return f"paper {source}: {label}"
+
+
+def _ours(summary: Mapping[str, float], columns: Mapping[str, str]) -> dict[str, float]:
+    """Pick ``columns``' keys from a summary dict; a missing key becomes NaN."""
+    return {label: float(summary.get(key, NAN)) for key, label in columns.items()}
+
+
+def _paper(numbers: Mapping[str, float], columns: Mapping[str, str], source: str) -> dict[str, float]:
+    return {paper_column(label, source): float(numbers.get(key, NAN)) for key, label in columns.items()}
+
+
+def _require(results: Mapping, keys: Sequence, argument: str) -> None:
+    missing = [key for key in keys if key not in results]
+    if missing:
+        raise ValueError(f"{argument} lacks results for {missing}; pass one summary dict per row "
+                         f"(expected keys {list(keys)})")
+
+
+def fusion_ablation_table(results: Mapping[tuple[str, str], Mapping[str, float]]) -> pd.DataFrame:
+    """HCLNet Table 4 on our data: {threshold, C-CAM} x {max, add, l1}.
+
+    ``results[(erasing, fusion)]`` is an evaluation summary, ``erasing`` in ``ERASINGS``, ``fusion`` in
+    ``FUSIONS``. Columns: ``erasing``, ``fusion``, our cls/loc errors top-1/5, GT-known loc err,
+    MaxBoxAccV2, then the paper's CUB numbers (``"paper CUB: ..."``). Six rows in the paper's order.
+    """
+    rows = [(erasing, fusion) for erasing in ERASINGS for fusion in FUSIONS]
+    _require(results, rows, "fusion_ablation_table(results)")
+    ours = {**ERROR_COLUMNS, "gt_known_loc_err": EXTRA_COLUMNS["gt_known_loc_err"],
+            "maxboxacc_v2": EXTRA_COLUMNS["maxboxacc_v2"]}
+    return pd.DataFrame([
+        {"erasing": erasing, "fusion": fusion, **_ours(results[(erasing, fusion)], ours),
+         **_paper(HCLNET_TABLE4_CUB[(erasing, fusion)], ERROR_COLUMNS, "CUB")}
+        for erasing, fusion in rows
+    ])
+
+
+def threshold_sweep_table(results: Mapping[float, Mapping[str, float]]) -> pd.DataFrame:
+    """ACoL Table 6 on our data: one row per erasing threshold delta in ``DELTAS``.
+
+    ``results[delta]`` is the evaluation summary of the ACoL run trained with that delta. Columns:
+    ``delta``, our loc err top-1/5, GT-known loc err, MaxBoxAccV2, then the paper's CUB and ILSVRC
+    top-1/5 loc errors.
+    """
+    _require(results, DELTAS, "threshold_sweep_table(results)")
+    loc = {key: ERROR_COLUMNS[key] for key in ("loc_err_top1", "loc_err_top5")}
+    ours = {**loc, "gt_known_loc_err": EXTRA_COLUMNS["gt_known_loc_err"],
+            "maxboxacc_v2": EXTRA_COLUMNS["maxboxacc_v2"]}
+    rows = []
+    for delta in DELTAS:
+        row: dict[str, float] = {"delta": delta, **_ours(results[delta], ours)}
+        for source, table in ACOL_TABLE6.items():
+            top1, top5 = table[delta]
+            row.update(_paper({"loc_err_top1": top1, "loc_err_top5": top5}, loc, source))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def localization_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """The methods side by side (HCLNet Table 1 layout) plus the wsoleval view.
+
+    ``results[method]`` is an evaluation summary for ``method`` in ``{"cam", "acol", "hclnet"}`` (any
+    subset, in the order given). Columns: ``method``, our cls/loc errors, GT-known loc err, MaxBoxAcc,
+    MaxBoxAccV2, then HCLNet Table 1's CUB errors and wsoleval's CUB MaxBoxAccV2 (NaN for HCLNet).
+    """
+    unknown = [method for method in results if method not in METHOD_LABELS]
+    if unknown:
+        raise ValueError(f"localization_table(results): unknown methods {unknown}; "
+                         f"use {list(METHOD_LABELS)}")
+    return pd.DataFrame([
+        {"method": METHOD_LABELS[method], **_ours(summary, {**ERROR_COLUMNS, **EXTRA_COLUMNS}),
+         **_paper(HCLNET_TABLE1_CUB[method], ERROR_COLUMNS, "CUB"),
+         paper_column("MaxBoxAccV2", "CUB (wsoleval)"): WSOLEVAL_MAXBOXACCV2["CUB"].get(method, NAN)}
+        for method, summary in results.items()
+    ])
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------------
+
+
+def format_cell(value: object, digits: int = 2) -> str:
+    """Markdown text of one cell: floats with ``digits`` decimals, NaN/None as ``–``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
+    """A GitHub-flavoured Markdown table (no third-party formatter): text left, numbers right."""
+    if table.columns.empty:
+        raise ValueError("to_markdown(table): the table has no columns")
+    numeric = [pd.api.types.is_numeric_dtype(table[column]) for column in table.columns]
+    header = "| " + " | ".join(str(column) for column in table.columns) + " |"
+    rule = "|" + "|".join("---:" if is_num else ":---" for is_num in numeric) + "|"
+    body = ["| " + " | ".join(format_cell(value, digits) for value in row) + " |"
+            for row in table.itertuples(index=False, name=None)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class TablePaths(NamedTuple):
+    csv: Path
+    markdown: Path
+
+
+PAPER_NOTE = ("Columns starting with 'paper' are the published numbers (CUB-200-2011 / ILSVRC, VGG16), "
+              "copied for comparison; every other column was measured by this suite.")
+
+
+def write_table(table: pd.DataFrame, directory: str | Path, name: str, *, title: str,
+                note: str = PAPER_NOTE, digits: int = 2) -> TablePaths:
+    """Write ``table`` as ``directory/name.csv`` and ``directory/name.md`` (title, note, table).
+
+    Both files are written atomically; the folder is created when missing. ``name`` is a bare file
+    stem such as ``"table_localization"``.
+    """
+    if not name or Path(name).name != name or Path(name).suffix:
+        raise ValueError(f"write_table(name={name!r}): give a bare file stem such as 'table_localization'")
+    directory = Path(directory)
+    csv = atomic_write_text(directory / f"{name}.csv", table.to_csv(index=False))
+    markdown_text = f"# {title}\n\n{note}\n\n{to_markdown(table, digits)}"
+    markdown = atomic_write_text(directory / f"{name}.md", markdown_text)
+    return TablePaths(csv, markdown)
