@@ -1,0 +1,133 @@
+"""Tests for wsol_utils.reproduce: selection, paths, metadata stripping, and the runner end to end
+on tiny stand-in notebooks (the real suite runs under nbval and in the slow smoke test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from wsol_utils import reproduce
+
+PARAMETERS = '''DATASET = "synthetic"
+DATA_ROOT = None
+EPOCHS = None
+DEVICE = "auto"
+SMOKE = False
+RUNS_DIR = "../runs"
+FIGURES_DIR = "../figures"
+PROGRESS = False'''
+
+WRITE_PARAMETERS = '''import json, os
+from pathlib import Path
+Path(FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+Path(FIGURES_DIR, NAME + ".json").write_text(json.dumps(
+    {"dataset": DATASET, "smoke": SMOKE, "epochs": EPOCHS, "runs": RUNS_DIR, "cwd": os.getcwd()}))
+print("wrote", NAME)'''
+
+
+def _write_notebook(folder: Path, name: str, body: list[str]) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    parameters = nbformat.v4.new_code_cell(PARAMETERS)
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell(f"NAME = {name!r}"),
+                      *(nbformat.v4.new_code_cell(source) for source in body)]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture()
+def checkout(tmp_path: Path) -> Path:
+    """A stand-in checkout: notebooks/01 and 02 write their parameters; 03 fails in its 4th cell."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _write_notebook(notebooks, "01_cam_equivalence", [WRITE_PARAMETERS])
+    _write_notebook(notebooks, "02_acol_training", [WRITE_PARAMETERS])
+    _write_notebook(notebooks, "03_hclnet_complementary_maps",
+                    ["x = 1", "raise RuntimeError('the map is empty')", WRITE_PARAMETERS])
+    return tmp_path
+
+
+def test_select_notebooks_by_number_or_name_in_suite_order():
+    assert reproduce.select_notebooks(None) == list(reproduce.SUITE)
+    assert reproduce.select_notebooks(["04", "02_acol_training"]) == ["02_acol_training",
+                                                                    "04_fusion_ablation"]
+    with pytest.raises(ValueError, match="--only 07: no such notebook"):
+        reproduce.select_notebooks(["07"])
+
+
+def test_suite_paths_smoke_never_points_at_figures(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    full = reproduce.SuitePaths.resolve(smoke=False, notebooks_dir=tmp_path / "notebooks")
+    smoke = reproduce.SuitePaths.resolve(smoke=True, notebooks_dir=tmp_path / "notebooks")
+    assert (full.outputs, full.figures, full.runs) == (tmp_path / "outputs", tmp_path / "figures",
+                                                      tmp_path / "runs")
+    assert (smoke.outputs, smoke.figures) == (tmp_path / "outputs" / "smoke",
+                                              tmp_path / "outputs" / "smoke" / "figures")
+
+
+def test_strip_volatile_metadata_keeps_outputs_and_tags():
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata.update({"papermill": {"duration": 3.2}, "widgets": {"state": {}}, "kernelspec": {}})
+    cell = nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")])
+    cell.metadata.update({"papermill": {"status": "completed"}, "execution": {"iopub.status.busy": "t"},
+                          "tags": ["parameters"]})
+    notebook.cells = [cell]
+    reproduce.strip_volatile_metadata(notebook)
+    assert dict(notebook.metadata) == {"kernelspec": {}}
+    assert dict(cell.metadata) == {"tags": ["parameters"]}
+    assert cell.outputs[0]["text"] == "1\n"
+
+
+def test_runner_executes_in_order_passes_parameters_and_reports(checkout, capsys):
+    code = reproduce.main(["--notebooks-dir", str(checkout / "notebooks"), "--only", "01", "02",
+                           "--smoke", "--epochs", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[1].startswith("[1/2] 01_cam_equivalence ... ok (")
+    assert lines[2].startswith("[2/2] 02_acol_training ... ok (")
+    smoke = checkout / "outputs" / "smoke"
+    written = json.loads((smoke / "figures" / "02_acol_training.json").read_text())
+    assert written == {"dataset": "synthetic", "smoke": True, "epochs": 2,
+                       "runs": str(checkout / "runs"), "cwd": str(checkout / "notebooks")}
+    assert not (checkout / "figures").exists()  # smoke never writes the committed figures
+    executed = nbformat.read(smoke / "02_acol_training.ipynb", as_version=4)
+    assert "papermill" not in executed.metadata
+    assert all("papermill" not in c.metadata and "execution" not in c.metadata for c in executed.cells)
+    assert any(o.get("text") == "wrote 02_acol_training\n" for c in executed.cells
+               for o in c.get("outputs", []))
+    # The summary names every artifact and executed copy.
+    assert "01_cam_equivalence.json" in out and "02_acol_training.json" in out
+    assert str(smoke / "01_cam_equivalence.ipynb") in out or "01_cam_equivalence.ipynb" in out
+
+
+def test_runner_fails_loudly_with_the_cell_and_stops(checkout, capsys):
+    code = reproduce.main(["--notebooks-dir", str(checkout / "notebooks"), "--only", "03", "01",
+                           "--output-dir", str(checkout / "out"), "--figures-dir", str(checkout / "f")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "[1/2] 01_cam_equivalence ... ok" in out
+    assert "[2/2] 03_hclnet_complementary_maps ... FAILED" in out
+    assert "RuntimeError: the map is empty" in out
+    assert "cell 4 " in out  # parameters, injected parameters, NAME, x = 1, raise -> index 4
+    assert str(checkout / "out" / "03_hclnet_complementary_maps.ipynb") in out
+    executed = nbformat.read(checkout / "out" / "03_hclnet_complementary_maps.ipynb", as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert errors and errors[0]["ename"] == "RuntimeError"
+
+
+def test_runner_rejects_bad_arguments(checkout, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        reproduce.main(["--only", "09"])
+    assert exit_info.value.code == 2
+    assert "no such notebook" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reproduce.main(["--epochs", "0"])
+    missing = reproduce.SuitePaths.resolve(smoke=True, notebooks_dir=checkout / "nowhere")
+    with pytest.raises(FileNotFoundError, match="--notebooks-dir"):
+        reproduce.run_notebook("01_cam_equivalence", missing, {})

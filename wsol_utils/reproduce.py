@@ -1,0 +1,242 @@
+"""``python -m wsol_utils reproduce``: run the notebook suite with papermill and regenerate ``figures/``.
+
+The five notebooks run in reading order (``01`` .. ``05``), each in its own kernel with the notebook
+folder as working directory. Executed copies go to ``outputs/`` (``outputs/smoke/`` in smoke mode),
+stripped of volatile metadata; tables (CSV + Markdown) and figures (PNG) go to ``figures/`` (smoke
+mode: ``outputs/smoke/figures/``, so a CI run never touches the committed figures). Trained models
+are shared between notebooks through the engine's run cache (``runs/``).
+
+A failing cell stops the run: the cell index, the exception and the path of the executed copy
+(which shows the failing cell with its traceback) are printed, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: The suite, in reading order (file stems in ``notebooks/``).
+SUITE: tuple[str, ...] = (
+    "01_cam_equivalence",
+    "02_acol_training",
+    "03_hclnet_complementary_maps",
+    "04_fusion_ablation",
+    "05_threshold_sweep",
+)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
+VOLATILE_CELL_METADATA = ("papermill", "execution", "collapsed", "scrolled")
+
+
+@dataclass
+class SuitePaths:
+    """Where the suite reads notebooks from and writes everything to (all absolute)."""
+
+    notebooks: Path
+    outputs: Path   # executed notebook copies
+    figures: Path   # tables and figures
+    runs: Path      # the engine's run cache
+
+    @classmethod
+    def resolve(cls, *, smoke: bool, notebooks_dir: str | Path | None = None,
+                output_dir: str | Path | None = None, figures_dir: str | Path | None = None,
+                runs_dir: str | Path | None = None) -> SuitePaths:
+        """Defaults: ``notebooks/``, ``outputs/`` and ``figures/`` of the checkout, ``runs/``;
+        in smoke mode ``outputs/smoke`` and ``outputs/smoke/figures``."""
+        notebooks = Path(notebooks_dir or REPO_ROOT / "notebooks").resolve()
+        root = notebooks.parent
+        outputs = Path(output_dir or root / "outputs").resolve()
+        if smoke:
+            outputs = outputs / "smoke"
+        default_figures = outputs / "figures" if smoke else root / "figures"
+        return cls(notebooks=notebooks, outputs=outputs,
+                   figures=Path(figures_dir or default_figures).resolve(),
+                   runs=Path(runs_dir or root / "runs").resolve())
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    ok: bool
+    seconds: float
+    executed: Path
+    error: str | None = None
+    artifacts: list[Path] = field(default_factory=list)
+
+
+def strip_volatile_metadata(notebook: Any) -> Any:
+    """Remove papermill timings, execution timestamps and widget state from a notebook, in place.
+
+    ``notebook`` is an ``nbformat.NotebookNode``; outputs are kept. Returns the same object.
+    """
+    for key in VOLATILE_NOTEBOOK_METADATA:
+        notebook.metadata.pop(key, None)
+    for cell in notebook.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+    return notebook
+
+
+def strip_notebook_file(path: Path) -> None:
+    """Strip volatile metadata from the notebook file at ``path`` (atomic rewrite)."""
+    import nbformat
+
+    notebook = strip_volatile_metadata(nbformat.read(path, as_version=4))
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        nbformat.write(notebook, temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def select_notebooks(only: Sequence[str] | None, suite: Sequence[str] = SUITE) -> list[str]:
+    """Notebook stems to run: all of ``suite``, or those matching ``only`` by number or name
+    (``["02", "04_fusion_ablation"]``), kept in suite order."""
+    if not only:
+        return list(suite)
+    unknown = [key for key in only if not any(name == key or name.split("_")[0] == key for name in suite)]
+    if unknown:
+        raise ValueError(f"--only {' '.join(unknown)}: no such notebook; choose from "
+                         f"{', '.join(name.split('_')[0] for name in suite)} or full names {list(suite)}")
+    return [name for name in suite if name in only or name.split("_")[0] in only]
+
+
+def notebook_parameters(args: argparse.Namespace, paths: SuitePaths) -> dict[str, Any]:
+    """The papermill parameters every notebook of the suite takes (its ``parameters`` cell)."""
+    return {
+        "DATASET": args.dataset,
+        "DATA_ROOT": str(Path(args.data_root).resolve()) if args.data_root else None,
+        "EPOCHS": args.epochs,
+        "DEVICE": args.device,
+        "SMOKE": bool(args.smoke),
+        "RUNS_DIR": str(paths.runs),
+        "FIGURES_DIR": str(paths.figures),
+        "PROGRESS": False,
+    }
+
+
+def _snapshot(folder: Path) -> dict[Path, int]:
+    if not folder.is_dir():
+        return {}
+    return {path: path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
+
+
+def _changed(before: Mapping[Path, int], after: Mapping[Path, int]) -> list[Path]:
+    return sorted(path for path, mtime in after.items() if before.get(path) != mtime)
+
+
+def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) -> NotebookResult:
+    """Execute ``paths.notebooks/name.ipynb`` into ``paths.outputs`` and report what it wrote."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = paths.notebooks / f"{name}.ipynb"
+    if not source.is_file():
+        raise FileNotFoundError(f"notebook {source} not found; run from a checkout of wsol-repro "
+                                f"or pass --notebooks-dir")
+    executed = paths.outputs / f"{name}.ipynb"
+    before = _snapshot(paths.figures)
+    start = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(str(source), str(executed), parameters=dict(parameters),
+                                   cwd=str(paths.notebooks), progress_bar=False, log_output=False)
+    except PapermillExecutionError as exc:
+        error = (f"cell {exc.cell_index} (execution count {exc.exec_count}) raised "
+                 f"{exc.ename}: {exc.evalue}")
+    seconds = time.perf_counter() - start
+    if executed.is_file():
+        strip_notebook_file(executed)
+    return NotebookResult(name=name, ok=error is None, seconds=seconds, executed=executed, error=error,
+                          artifacts=_changed(before, _snapshot(paths.figures)))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def summary_lines(results: Sequence[NotebookResult], paths: SuitePaths) -> list[str]:
+    """The final report: executed copies and every artifact each notebook wrote."""
+    lines = [f"Executed notebooks in {_relative(paths.outputs)}/:"]
+    lines += [f"  {_relative(result.executed)}" for result in results]
+    artifacts = [path for result in results for path in result.artifacts]
+    lines.append(f"Tables and figures in {_relative(paths.figures)}/ ({len(artifacts)} files):")
+    lines += [f"  {_relative(path)}" for path in artifacts]
+    lines.append(f"Trained runs cached in {_relative(paths.runs)}/")
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wsol_utils reproduce",
+        description="Run the notebook suite (01..05) with papermill; write executed copies to outputs/ "
+                    "and tables/figures to figures/.")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny data and 1 epoch: the whole suite in a few minutes; writes to "
+                             "outputs/smoke/ and never touches figures/")
+    parser.add_argument("--dataset", default="synthetic", help="synthetic (default), cub or wsoleval")
+    parser.add_argument("--data-root", default=None, help="data set folder (cub / wsoleval)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs (default: the engine's default for the data set)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--only", nargs="+", metavar="NN", default=None,
+                        help="run only these notebooks, by number or name (e.g. --only 02 04)")
+    parser.add_argument("--output-dir", default=None, help="executed notebooks (default: outputs/)")
+    parser.add_argument("--figures-dir", default=None,
+                        help="tables and figures (default: figures/, smoke: outputs/smoke/figures/)")
+    parser.add_argument("--runs-dir", default=None, help="the engine's run cache (default: runs/)")
+    parser.add_argument("--notebooks-dir", default=None, help="where the notebooks are (default: notebooks/)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the suite; return 0 when every notebook ran, 1 on the first failing notebook."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs {args.epochs}: give a positive number of epochs")
+    try:
+        names = select_notebooks(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    paths = SuitePaths.resolve(smoke=args.smoke, notebooks_dir=args.notebooks_dir,
+                               output_dir=args.output_dir, figures_dir=args.figures_dir,
+                               runs_dir=args.runs_dir)
+    paths.outputs.mkdir(parents=True, exist_ok=True)
+    paths.figures.mkdir(parents=True, exist_ok=True)
+    parameters = notebook_parameters(args, paths)
+    mode = "smoke" if args.smoke else "full"
+    print(f"Reproducing {len(names)} notebook(s) on {args.dataset!r} ({mode} mode)")
+    results: list[NotebookResult] = []
+    total = time.perf_counter()
+    for index, name in enumerate(names, start=1):
+        print(f"[{index}/{len(names)}] {name} ...", end=" ", flush=True)
+        result = run_notebook(name, paths, parameters)
+        results.append(result)
+        if not result.ok:
+            print(f"FAILED ({result.seconds:.0f} s)")
+            print(f"  {result.error}")
+            print(f"  executed copy with the traceback: {_relative(result.executed)}")
+            return 1
+        print(f"ok ({result.seconds:.0f} s)")
+    print(f"Done in {time.perf_counter() - total:.0f} s.")
+    for line in summary_lines(results, paths):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
