@@ -1,0 +1,79 @@
+"""RunConfig validation, JSON round trip and the cache key (wsol_utils.engine.config)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wsol_utils.engine.config import TEST_TIME_FIELDS, RunConfig, paper_config
+
+
+def test_json_round_trip_preserves_every_field() -> None:
+    config = RunConfig(method="hclnet", delta=0.7, fusion="l1", block_radius=2, dataset_kwargs={"num_train": 100},
+                       model_kwargs={"width": 8}, seed=3)
+    again = RunConfig.from_json(config.to_json())
+    assert again == config
+    assert json.loads(config.to_json())["fusion"] == "l1"
+
+
+def test_from_json_reads_a_file(tmp_path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"method": "acol", "delta": 0.5}))
+    config = RunConfig.from_json(path)
+    assert (config.method, config.delta, config.fusion) == ("acol", 0.5, "max")
+
+
+@pytest.mark.parametrize("method, fusion", [("cam", None), ("acol", "max"), ("hclnet", "add")])
+def test_default_fusion_is_the_papers(method: str, fusion: str | None) -> None:
+    assert RunConfig(method=method).fusion == fusion
+
+
+def test_key_ignores_test_time_fields_only() -> None:
+    base = RunConfig(method="hclnet")
+    for changes in ({"fusion": "l1"}, {"block_radius": 3}, {"fusion_weights": "softmax"}, {"device": "cpu"},
+                    {"num_workers": 2}, {"val_split": None}):
+        assert base.replace(**changes).key() == base.key(), changes
+    for changes in ({"delta": 0.7}, {"lr": 0.1}, {"epochs": 2}, {"seed": 1}, {"detach_complement": False},
+                    {"dataset_kwargs": {"num_train": 10}}, {"schedule": "cosine"}):
+        assert base.replace(**changes).key() != base.key(), changes
+    assert set(base.training_fields()).isdisjoint(TEST_TIME_FIELDS)
+    assert base.run_name() == f"hclnet-{base.key()}" and len(base.key()) == 10
+
+
+def test_replace_method_resets_fusion_to_the_new_default() -> None:
+    assert RunConfig(method="acol").replace(method="cam").fusion is None
+    assert RunConfig(method="cam").replace(method="hclnet").fusion == "add"
+
+
+@pytest.mark.parametrize("changes, word", [
+    ({"method": "grad-cam"}, "method"),
+    ({"method": "acol", "fusion": "mean"}, "fusion"),
+    ({"method": "cam", "fusion": "max"}, "fusion"),
+    ({"delta": 0.0}, "delta"), ({"delta": 1.0}, "delta"), ({"delta": 1.5}, "delta"), ({"delta": -0.1}, "delta"),
+    ({"epochs": 0}, "epochs"), ({"batch_size": 2.5}, "batch_size"), ({"lr": float("nan")}, "lr"),
+    ({"lr": -1.0}, "lr"), ({"optimizer": "adam"}, "optimizer"), ({"schedule": "poly"}, "schedule"),
+    ({"device": "tpu"}, "device"), ({"backbone": "resnet"}, "backbone"), ({"dataset": "coco"}, "dataset"),
+    ({"dataset": "cub"}, "data_root"),
+])
+def test_bad_values_raise_value_error_naming_the_field(changes: dict, word: str) -> None:
+    with pytest.raises(ValueError, match=word):
+        RunConfig(**changes)
+
+
+def test_missing_data_root_raises_file_not_found(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="does-not-exist"):
+        RunConfig(dataset="cub", data_root=str(tmp_path / "does-not-exist"))
+
+
+def test_unknown_json_field_and_bad_json_raise() -> None:
+    with pytest.raises(ValueError, match="learning_rate"):
+        RunConfig.from_json('{"learning_rate": 0.1}')
+    with pytest.raises(ValueError, match="not valid JSON"):
+        RunConfig.from_json('{"method": ')
+
+
+def test_paper_config_is_the_official_acol_setting(tmp_path) -> None:
+    config = paper_config("acol", str(tmp_path))
+    assert (config.lr, config.batch_size, config.epochs, config.delta, config.optimizer, config.layout) == (
+        1e-4, 20, 60, 0.6, "acol", "28x28")

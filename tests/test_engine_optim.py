@@ -1,0 +1,70 @@
+"""Optimizer groups and schedules (wsol_utils.engine.optim), SPEC §4."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from wsol_utils.engine.config import RunConfig
+from wsol_utils.engine.optim import build_optimizer, build_scheduler, parameter_groups
+
+
+class TwoPartNet(nn.Module):
+    """A backbone conv and a new head, with the models' parameter-split helper."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Conv2d(3, 4, 3)
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        return list(self.head.parameters())
+
+
+def _lr_of(groups: list[dict], param: nn.Parameter) -> float:
+    (lr,) = [g["lr"] for g in groups if any(p is param for p in g["params"])]
+    return lr
+
+
+def test_acol_groups_are_1_2_10_20_times_lr() -> None:
+    net = TwoPartNet()
+    groups = parameter_groups(net, "acol", 0.01)
+    assert _lr_of(groups, net.backbone.weight) == pytest.approx(0.01)
+    assert _lr_of(groups, net.backbone.bias) == pytest.approx(0.02)
+    assert _lr_of(groups, net.head.weight) == pytest.approx(0.1)
+    assert _lr_of(groups, net.head.bias) == pytest.approx(0.2)
+    assert sum(len(g["params"]) for g in groups) == len(list(net.parameters()))
+
+
+def test_wsoleval_groups_are_1_and_10_times_lr() -> None:
+    net = TwoPartNet()
+    groups = parameter_groups(net, "wsoleval", 0.01)
+    assert _lr_of(groups, net.backbone.bias) == pytest.approx(0.01)
+    assert _lr_of(groups, net.head.bias) == pytest.approx(0.1)
+
+
+def test_acol_optimizer_is_nesterov_sgd_with_the_official_momentum_and_decay() -> None:
+    opt = build_optimizer(TwoPartNet(), RunConfig(method="acol", optimizer="acol", lr=0.01))
+    assert isinstance(opt, torch.optim.SGD)
+    assert opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9 and opt.defaults["weight_decay"] == 5e-4
+
+
+def test_onecycle_peaks_at_each_groups_lr_and_step_decays_by_ten() -> None:
+    net = TwoPartNet()
+    config = RunConfig(lr=0.01, epochs=4, schedule="onecycle")
+    opt = build_optimizer(net, config)
+    sched = build_scheduler(opt, config, steps_per_epoch=10)
+    peaks = [0.0] * len(opt.param_groups)
+    for _ in range(40):
+        peaks = [max(p, g["lr"]) for p, g in zip(peaks, opt.param_groups)]
+        opt.step()
+        sched.step()
+    assert peaks == pytest.approx([0.01, 0.02, 0.1, 0.2])
+    config = RunConfig(lr=0.01, epochs=4, schedule="step", step_epochs=2)
+    opt = build_optimizer(net, config)
+    sched = build_scheduler(opt, config, steps_per_epoch=10)
+    for _ in range(20):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.001)

@@ -1,0 +1,21 @@
+"""One run API for all methods: :class:`RunConfig`, :func:`train`, :func:`load_run`, :func:`evaluate`.
+
+Example::
+
+    from wsol_utils.engine import RunConfig, train, evaluate
+    run = train(RunConfig(method="acol", delta=0.6))          # runs/acol-<key>, cached and resumable
+    result = evaluate(run, split="test", fusion="max")         # records DataFrame + summary dict
+
+The function :func:`evaluate` shadows the submodule of the same name on purpose (imported eagerly below);
+reach the module as ``sys.modules["wsol_utils.engine.evaluate"]`` if ever needed.
+"""
+
+from __future__ import annotations
+
+from wsol_utils.engine.checkpoint import CheckpointError, RunDirMismatchError
+from wsol_utils.engine.config import RunConfig, paper_config
+from wsol_utils.engine.evaluate import EvalResult, evaluate, tau_curve
+from wsol_utils.engine.train import TrainingDivergedError, load_run, read_history, train
+
+__all__ = ["CheckpointError", "EvalResult", "RunConfig", "RunDirMismatchError", "TrainingDivergedError",
+           "evaluate", "load_run", "paper_config", "read_history", "tau_curve", "train"]

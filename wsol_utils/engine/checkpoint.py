@@ -1,0 +1,122 @@
+"""Atomic checkpoints (model, optimizer, scheduler, epoch, RNG states) and the run directory's files.
+
+A run directory holds ``config.json``, ``history.csv``, ``checkpoint.pt`` (rewritten atomically after each
+epoch: temp file in the same folder, then :func:`os.replace`) and ``done.json`` once training finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wsol_utils.engine.config import RunConfig
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.csv"
+CHECKPOINT_FILE = "checkpoint.pt"
+DONE_FILE = "done.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read (truncated, corrupt, or from another program)."""
+
+
+class RunDirMismatchError(ValueError):
+    """A run directory holds a run of another (training-relevant) config."""
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then move it over ``path`` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Atomically write ``text`` to ``path``."""
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch CPU (and CUDA, when present) RNG states."""
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Atomically ``torch.save`` a checkpoint dict (keys: model, optimizer, scheduler, epoch, rng, ...)."""
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint; a corrupt or foreign file raises :class:`CheckpointError` naming it."""
+    hint = f"delete {path} (or train with restart=True / --restart) to start the run over"
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(err).__name__}); {hint}") from err
+    if not isinstance(state, dict) or not {"model", "epoch"} <= set(state):
+        raise CheckpointError(f"checkpoint {path} is not a wsol_utils checkpoint; {hint}")
+    return state
+
+
+def prepare_run_dir(run_dir: Path, config: RunConfig) -> None:
+    """Create ``run_dir`` with ``config.json``, or check that the one there has the same training key."""
+    config_path = run_dir / CONFIG_FILE
+    if config_path.exists():
+        existing = read_config(run_dir)
+        if existing.key() != config.key():
+            changed = sorted(k for k, v in config.training_fields().items() if existing.training_fields()[k] != v)
+            raise RunDirMismatchError(
+                f"run directory {run_dir} holds another config (differs in {', '.join(changed)}); "
+                "use another directory or delete that one"
+            )
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(config_path, config.to_json())
+
+
+def read_config(run_dir: str | Path) -> RunConfig:
+    """The :class:`RunConfig` stored in a run directory."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory (train one first)")
+    return RunConfig.from_json(path)
+
+
+def is_done(run_dir: Path) -> bool:
+    """Whether training in ``run_dir`` finished (``done.json`` and ``checkpoint.pt`` exist)."""
+    return (run_dir / DONE_FILE).is_file() and (run_dir / CHECKPOINT_FILE).is_file()
+
+
+def mark_done(run_dir: Path, info: dict[str, Any]) -> None:
+    """Write ``done.json`` (final metrics, wall time) atomically."""
+    write_text_atomic(run_dir / DONE_FILE, json.dumps(info, indent=2, sort_keys=True))

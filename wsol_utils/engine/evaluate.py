@@ -1,0 +1,394 @@
+"""``evaluate(run_dir, split) -> EvalResult``: per-image records and the papers' + wsoleval's metrics.
+
+Per batch: one forward pass; for each branch (``a``, ``b`` and the ``fused`` map; CAM has only ``a``) the GT
+class's map is normalized (SPEC §1.5), upsampled to the image in torch, normalized again, boxed at ``tau``
+(largest 8-connected component, SPEC §2.1) and scored against the GT boxes. MaxBoxAccV2 streams through
+:class:`wsol_utils.boxeval.BoxEvaluator` and PxAP through :class:`wsol_utils.boxeval.PxAPEvaluator` when the
+data set has masks (SPEC §2.2).
+
+Test-time ``delta`` and ``fusion`` may differ from training's: ``delta`` changes only branch B's input and
+``fusion`` only the fused map, so their effect is visible without retraining.
+
+Erasing class at test (``erase_with``): ``"gt"`` (default, the official code's choice) or ``"pred"`` (branch A's
+top-1). Top-1 Loc is identical either way: it only counts images whose top-1 class is the GT class, where both
+choices erase with the same class. GT-known Loc and Top-5 Loc can differ.
+
+The per-image maps (at feature resolution) of a run + split + delta + fusion are cached in
+``<run>/maps/*.npz``, so :func:`tau_curve` sweeps ``tau`` without re-running the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from wsol_utils.engine import checkpoint as ckpt
+from wsol_utils.engine.distributed import DistContext, resolve_device
+from wsol_utils.engine.train import build_dataset, classification_logits, load_run, make_loader
+from wsol_utils.maps import normalize_minmax
+
+BRANCHES: tuple[str, ...] = ("a", "b", "fused")
+ERASE_WITH: tuple[str, ...] = ("gt", "pred")
+MAP_CACHE_DIR = "maps"
+
+
+@dataclass
+class EvalResult:
+    """``records``: one row per image; ``summary``: the metrics (flat keys = the fused map, as in the papers;
+    ``summary["branches"][name]`` = the same metrics for branch ``a``, ``b`` and ``fused``)."""
+
+    records: pd.DataFrame
+    summary: dict[str, Any]
+
+    def table(self) -> pd.DataFrame:
+        """One row per branch, one column per metric (percentages)."""
+        return pd.DataFrame.from_dict(self.summary["branches"], orient="index")
+
+
+@dataclass
+class MapBundle:
+    """Chosen-class maps of a split at feature resolution, with what is needed to score them."""
+
+    maps: dict[str, np.ndarray]           # branch -> (N, h, w) float32 in [0, 1]
+    image_size: tuple[int, int]           # (H, W) of the images
+    gt_boxes: list[np.ndarray] = field(default_factory=list)  # N x (N_i, 4)
+
+
+# -- map helpers ------------------------------------------------------------------------------------
+def chosen_maps(output: Any, classes: Tensor, fusion: str | None, fusion_kwargs: dict[str, Any]) -> dict[str, Tensor]:
+    """Normalized ``(B, h, w)`` maps of ``classes`` ``(B,)`` for branch ``a``, ``b`` and the ``fused`` map.
+
+    ``a``/``b``: branch maps of the class, min-max normalized (SPEC §1.5). ``fused``:
+    :func:`wsol_utils.models.class_map` (the fusion sees every class channel, which ``l1`` needs).
+    """
+    from wsol_utils.models import class_map
+
+    index = torch.arange(classes.shape[0], device=classes.device)
+    maps = {"a": normalize_minmax(output.maps_a[index, classes].float())}
+    if output.maps_b is not None:
+        maps["b"] = normalize_minmax(output.maps_b[index, classes].float())
+        maps["fused"] = class_map(output, classes, fusion=fusion, **fusion_kwargs).float()
+    else:
+        maps["fused"] = maps["a"]
+    return maps
+
+
+def upsample_maps(maps: Tensor, size: tuple[int, int], mode: str = "bicubic") -> Tensor:
+    """``(B, h, w)`` -> ``(B, H, W)`` in ``[0, 1]``: interpolate (torch, ``align_corners=False``), re-normalize."""
+    if tuple(maps.shape[-2:]) != tuple(size):
+        maps = F.interpolate(maps[:, None], size=size, mode=mode, align_corners=False)[:, 0]
+    return normalize_minmax(maps).clamp_(0.0, 1.0)
+
+
+def mass_fractions(maps: Tensor, regions: dict[str, Tensor]) -> dict[str, np.ndarray]:
+    """Fraction of each map's mass inside each region: ``sum(map * region) / sum(map)``; ``(B,)`` each.
+
+    ``maps`` ``(B, H, W)`` in ``[0, 1]``; ``regions`` name -> bool ``(B, H, W)``. A zero map gives NaN.
+    """
+    total = maps.sum(dim=(-2, -1))
+    out = {}
+    for name, region in regions.items():
+        inside = (maps * region.to(maps.dtype)).sum(dim=(-2, -1))
+        out[name] = torch.where(total > 0, inside / total.clamp_min(1e-12), torch.nan).cpu().numpy()
+    return out
+
+
+def _regions(batch: Any, head: Tensor | None, device: torch.device) -> dict[str, Tensor]:
+    """Bool ``(B, H, W)`` regions: ``object`` / ``background`` from the masks (ignore pixels in neither), and
+    ``head`` when the data set has part masks."""
+    regions: dict[str, Tensor] = {}
+    if batch.masks is not None:
+        masks = batch.masks.to(device)
+        regions["object"], regions["background"] = masks == 1, masks == 0
+    if head is not None:
+        regions["head"] = head.to(device)
+    return regions
+
+
+def head_masks(dataset: Any, start: int, count: int, size: tuple[int, int]) -> Tensor | None:
+    """Head-part masks ``(count, H, W)`` bool of items ``start..start+count`` when the data set has
+    ``part_masks`` (the synthetic set) and they are aligned with the images (same size), else ``None``."""
+    indices = np.arange(start, start + count)
+    if isinstance(dataset, Subset):
+        indices, dataset = np.asarray(dataset.indices)[indices], dataset.dataset
+    if not hasattr(dataset, "part_masks"):
+        return None
+    head, _body = dataset.part_masks(indices)
+    return torch.from_numpy(head) if tuple(head.shape[-2:]) == tuple(size) else None
+
+
+def _boxes_np(boxes: Sequence[Tensor]) -> list[np.ndarray]:
+    return [b.detach().cpu().numpy().astype(np.float64).reshape(-1, 4) for b in boxes]
+
+
+# -- evaluation --------------------------------------------------------------------------------------
+@dataclass
+class _Accumulators:
+    """Streaming state of one evaluation."""
+
+    branches: tuple[str, ...]
+    wsoleval: bool
+    has_masks: bool
+    device: torch.device
+    records: list[pd.DataFrame] = field(default_factory=list)
+    logits: list[Tensor] = field(default_factory=list)
+    labels: list[Tensor] = field(default_factory=list)
+    ious: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    box_evals: dict[str, Any] = field(default_factory=dict)
+    pxap_evals: dict[str, Any] = field(default_factory=dict)
+    cached: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    gt_boxes: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from wsol_utils import boxeval
+
+        for b in self.branches:
+            self.ious[b], self.cached[b] = [], []
+            if self.wsoleval:
+                self.box_evals[b] = boxeval.BoxEvaluator()
+                if self.has_masks:
+                    self.pxap_evals[b] = boxeval.PxAPEvaluator(device=self.device)
+
+
+def _score_batch(acc: _Accumulators, batch: Any, output: Any, maps: dict[str, Tensor], tau: float,
+                 upsample: str, head: Tensor | None) -> None:
+    from wsol_utils import metrics
+
+    size = tuple(batch.images.shape[-2:])
+    gt_boxes = _boxes_np(batch.boxes)
+    logits = classification_logits(output).float().cpu()
+    labels = batch.labels.cpu()
+    top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
+    columns: dict[str, Any] = {
+        "image_id": list(batch.image_ids), "label": labels.numpy(), "pred": top5[:, 0].numpy(),
+        "correct_top1": (top5[:, 0] == labels).numpy(), "correct_top5": (top5 == labels[:, None]).any(1).numpy(),
+    }
+    regions = _regions(batch, head, batch.images.device)
+    for name in acc.branches:
+        full = upsample_maps(maps[name], size, upsample)
+        boxes = metrics.maps_to_boxes(full, tau)
+        iou = metrics.best_iou(boxes, gt_boxes)
+        acc.ious[name].append(iou)
+        acc.cached[name].append(maps[name].cpu().numpy().astype(np.float32))
+        columns.update({f"{name}_x0": boxes[:, 0], f"{name}_y0": boxes[:, 1], f"{name}_x1": boxes[:, 2],
+                        f"{name}_y1": boxes[:, 3], f"{name}_iou": iou})
+        for region, frac in mass_fractions(full, regions).items():
+            columns[f"{name}_mass_{region}"] = frac
+        if acc.wsoleval:
+            full_np = full.cpu().numpy()
+            for i in range(full_np.shape[0]):
+                acc.box_evals[name].accumulate(full_np[i], gt_boxes[i])
+            if name in acc.pxap_evals:
+                acc.pxap_evals[name].accumulate(full, batch.masks.to(full.device))
+    acc.logits.append(logits)
+    acc.labels.append(labels)
+    acc.gt_boxes.extend(gt_boxes)
+    acc.records.append(pd.DataFrame(columns))
+
+
+def _summaries(acc: _Accumulators) -> dict[str, dict[str, Any]]:
+    from wsol_utils import metrics
+
+    logits, labels = torch.cat(acc.logits), torch.cat(acc.labels)
+    out = {}
+    for name in acc.branches:
+        summary = dict(metrics.localization_summary(logits, labels, np.concatenate(acc.ious[name])))
+        if acc.wsoleval:
+            box = acc.box_evals[name].compute()
+            summary.update({"maxboxacc": box["maxboxacc"], "maxboxacc_v2": box["maxboxacc_v2"]})
+            if name in acc.pxap_evals:
+                summary["pxap"] = float(acc.pxap_evals[name].compute())
+        out[name] = summary
+    return out
+
+
+def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None, delta: float | None = None,
+             tau: float = 0.2, wsoleval: bool = True, limit: int | None = None, progress: bool | None = None, *,
+             erase_with: str = "gt", block_radius: int | None = None, fusion_weights: str | None = None,
+             upsample: str = "bicubic", device: str = "auto", batch_size: int | None = None,
+             cache_maps: bool = True) -> EvalResult:
+    """Evaluate a trained run on ``split``; see the module docstring for the protocol.
+
+    Args:
+        run_dir: a directory written by :func:`wsol_utils.engine.train`.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        fusion, block_radius, fusion_weights: test-time fusion (default: the run config's), SPEC §1.5.
+        delta: test-time erasing threshold in (0, 1) (default: training's); changes branch B's input only.
+        tau: box threshold as a fraction of the map's max (SPEC §2.1), in [0, 1).
+        wsoleval: also compute MaxBoxAcc, MaxBoxAccV2 and (with masks) PxAP per branch.
+        limit: evaluate only the first ``limit`` images.
+        erase_with: ``"gt"`` or ``"pred"``: the class whose branch-A map drives test-time erasing.
+        upsample: ``"bicubic"`` (wsoleval's cv2 INTER_CUBIC, in torch) or ``"bilinear"``.
+
+    Returns:
+        :class:`EvalResult`. ``records`` columns: image_id, label, pred, correct_top1, correct_top5 and per
+        branch ``{branch}_x0.._y1`` (box, inclusive pixels), ``{branch}_iou``, and where the data set has masks
+        ``{branch}_mass_object`` / ``_mass_background`` (and ``_mass_head`` with part masks).
+    """
+    config, model, run_dir = _load_for_eval(run_dir, device, delta)
+    fusion = config.fusion if fusion is None else fusion
+    fusion_kwargs = _fusion_kwargs(fusion, config, block_radius, fusion_weights)
+    _check_eval_args(tau, erase_with, upsample, fusion, config.method)
+    loader = _eval_loader(config, split, limit, batch_size, model_device(model))
+    acc = _Accumulators(("a",) if config.method == "cam" else BRANCHES, wsoleval, _has_masks(loader),
+                        model_device(model))
+    for batch in tqdm(loader, desc=f"eval {run_dir.name} [{split}]", disable=not _show(progress), unit="batch"):
+        batch = _to_device(batch, model_device(model))
+        with torch.no_grad():
+            output = model(batch.images, batch.labels if erase_with == "gt" else None)
+            maps = chosen_maps(output, batch.labels, fusion, fusion_kwargs)
+        head = head_masks(loader.dataset, len(acc.gt_boxes), len(batch.labels), tuple(batch.images.shape[-2:]))
+        _score_batch(acc, batch, output, maps, tau, upsample, head)
+    branches = _summaries(acc)
+    main = branches["fused" if "fused" in branches else "a"]
+    if config.method == "cam":
+        branches = {"a": branches["a"]}
+    summary = {"run": str(run_dir), "method": config.method, "split": split, "fusion": fusion,
+               "delta": float(model.delta), "tau": tau, "erase_with": erase_with, "num_images": len(acc.gt_boxes),
+               **main, "branches": branches}
+    if cache_maps:
+        _save_map_cache(run_dir, _cache_name(split, model.delta, fusion, fusion_kwargs, erase_with, limit), acc,
+                        tuple(loader.dataset[0][0].shape[-2:]))
+    return EvalResult(pd.concat(acc.records, ignore_index=True), summary)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Device of the model's first parameter."""
+    return next(model.parameters()).device
+
+
+def _load_for_eval(run_dir: str | Path, device: str, delta: float | None) -> tuple[Any, Any, Path]:
+    run_dir = Path(run_dir)
+    if not (run_dir / ckpt.CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{run_dir / ckpt.CONFIG_FILE} not found: {run_dir} is not a run directory")
+    config, model = load_run(run_dir, device=resolve_device(device))
+    if delta is not None:
+        if not 0.0 < float(delta) < 1.0:
+            raise ValueError(f"evaluate: delta={delta!r} must lie strictly between 0 and 1")
+        model.delta = float(delta)
+    return config, model, run_dir
+
+
+def _fusion_kwargs(fusion: str | None, config: Any, block_radius: int | None, weights: str | None) -> dict[str, Any]:
+    if fusion != "l1":
+        return {}
+    return {"block_radius": config.block_radius if block_radius is None else block_radius,
+            "weights": config.fusion_weights if weights is None else weights}
+
+
+def _check_eval_args(tau: float, erase_with: str, upsample: str, fusion: str | None, method: str) -> None:
+    if not 0.0 <= float(tau) < 1.0:
+        raise ValueError(f"evaluate: tau={tau!r} must lie in [0, 1) (a fraction of the map's max; papers use 0.2)")
+    if erase_with not in ERASE_WITH:
+        raise ValueError(f"evaluate: erase_with={erase_with!r}; choose 'gt' or 'pred'")
+    if upsample not in {"bicubic", "bilinear"}:
+        raise ValueError(f"evaluate: upsample={upsample!r}; choose 'bicubic' or 'bilinear'")
+    if method != "cam" and fusion not in {"max", "add", "l1"}:
+        raise ValueError(f"evaluate: fusion={fusion!r} is unknown; choose 'max', 'add' or 'l1'")
+
+
+def _eval_loader(config: Any, split: str, limit: int | None, batch_size: int | None,
+                 device: torch.device) -> DataLoader:
+    dataset = build_dataset(config, split, train=False)
+    if limit is not None:
+        if limit <= 0:
+            raise ValueError(f"evaluate: limit={limit!r} must be a positive number of images")
+        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    eval_config = config.replace(batch_size=batch_size or max(config.batch_size, 64))
+    return make_loader(dataset, eval_config, DistContext(device=device), shuffle=False)
+
+
+def _has_masks(loader: DataLoader) -> bool:
+    return loader.dataset[0][3] is not None
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    return batch._replace(images=batch.images.to(device), labels=batch.labels.to(device))
+
+
+def _show(progress: bool | None) -> bool:
+    import sys
+
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
+# -- cached maps and the tau curve ------------------------------------------------------------------
+def _cache_name(split: str, delta: float, fusion: str | None, fusion_kwargs: dict[str, Any], erase_with: str,
+                limit: int | None) -> str:
+    options = "-".join(f"{k}{v}" for k, v in sorted(fusion_kwargs.items()))
+    parts = [split, f"d{float(delta):.3f}", str(fusion), options, erase_with, f"n{limit}" if limit else "all"]
+    return "-".join(p for p in parts if p) + ".npz"
+
+
+def _save_map_cache(run_dir: Path, name: str, acc: _Accumulators, image_size: tuple[int, int]) -> None:
+    counts = np.array([len(b) for b in acc.gt_boxes], dtype=np.int64)
+    boxes = np.concatenate(acc.gt_boxes) if acc.gt_boxes else np.zeros((0, 4))
+    arrays = {f"maps_{b}": np.concatenate(acc.cached[b]) for b in acc.branches}
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            np.savez_compressed(fh, box_counts=counts, boxes=boxes, image_size=np.array(image_size), **arrays)
+
+    ckpt.write_atomic(run_dir / MAP_CACHE_DIR / name, write)
+
+
+def load_map_cache(path: str | Path) -> MapBundle:
+    """Read a ``maps/*.npz`` cache written by :func:`evaluate`."""
+    with np.load(path) as data:
+        maps = {k.removeprefix("maps_"): data[k] for k in data.files if k.startswith("maps_")}
+        splits = np.cumsum(data["box_counts"])[:-1]
+        return MapBundle(maps, tuple(int(v) for v in data["image_size"]), list(np.split(data["boxes"], splits)))
+
+
+def tau_curve(run_dir: str | Path, taus: Iterable[float] = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)),
+              split: str = "test", fusion: str | None = None, delta: float | None = None, *,
+              branches: Sequence[str] | None = None, erase_with: str = "gt", limit: int | None = None,
+              upsample: str = "bicubic", batch_size: int = 256, progress: bool | None = None) -> pd.DataFrame:
+    """GT-known loc accuracy (%) vs the box threshold ``tau`` for each branch, from cached maps.
+
+    The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
+    ``tau`` then only re-boxes them (SPEC §2.1). Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
+    """
+    from wsol_utils import metrics
+
+    run_dir = Path(run_dir)
+    config = ckpt.read_config(run_dir)
+    fusion = config.fusion if fusion is None else fusion
+    delta_used = config.delta if delta is None else float(delta)
+    name = _cache_name(split, delta_used, fusion, _fusion_kwargs(fusion, config, None, None), erase_with, limit)
+    path = run_dir / MAP_CACHE_DIR / name
+    if not path.is_file():
+        evaluate(run_dir, split, fusion=fusion, delta=delta, wsoleval=False, limit=limit, progress=progress,
+                 erase_with=erase_with, upsample=upsample)
+    bundle = load_map_cache(path)
+    taus = [float(t) for t in taus]
+    rows = []
+    for branch in branches or list(bundle.maps):
+        if branch not in bundle.maps:
+            raise ValueError(f"tau_curve: branch {branch!r} not in this run's maps ({sorted(bundle.maps)})")
+        hits = np.zeros(len(taus))
+        for start in range(0, len(bundle.gt_boxes), batch_size):
+            full = upsample_maps(torch.from_numpy(bundle.maps[branch][start:start + batch_size]),
+                                 bundle.image_size, upsample)
+            gt = bundle.gt_boxes[start:start + batch_size]
+            for j, t in enumerate(taus):
+                hits[j] += (metrics.best_iou(metrics.maps_to_boxes(full, t), gt) >= 0.5).sum()
+        rows += [{"tau": t, "branch": branch, "gt_known_loc_acc": 100.0 * h / len(bundle.gt_boxes)}
+                 for t, h in zip(taus, hits)]
+    return pd.DataFrame(rows)
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    """The summary as indented JSON (NaN -> null)."""
+    return json.dumps(summary, indent=2, default=float).replace("NaN", "null")

@@ -1,0 +1,377 @@
+"""``train(config) -> run directory``: one loop for CAM, ACoL and HCLNet (loss ``CE(A) [+ CE(B)]``, SPEC §1.3).
+
+- Cache: the run directory is ``runs_dir/<method>-<key>``; a finished run (``done.json``) is returned as is,
+  an unfinished one resumes from its last completed epoch (model, optimizer, scheduler, RNG states).
+- Every epoch: a row in ``history.csv`` (loss, train/val accuracy, lr, images/s) and an atomic checkpoint.
+- Ctrl-C keeps the last completed epoch's checkpoint and says how to resume; a non-finite loss raises
+  :class:`TrainingDivergedError`.
+- CUDA: mixed precision (bf16 where supported, else fp16 with a grad scaler) and channels_last.
+  CPU: all cores (``torch.set_num_threads``, restored afterwards).
+- ``torchrun``: DistributedDataParallel + DistributedSampler; rank 0 writes the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from tqdm.auto import tqdm
+
+from wsol_utils.engine import checkpoint as ckpt
+from wsol_utils.engine import distributed as ddp
+from wsol_utils.engine.config import RunConfig
+from wsol_utils.engine.optim import build_optimizer, build_scheduler
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "epoch", "train_loss", "train_loss_a", "train_loss_b", "train_acc", "val_loss", "val_acc",
+    "lr", "seconds", "images_per_s",
+)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+# -- building blocks ------------------------------------------------------------------------------
+def build_dataset(config: RunConfig, split: str, train: bool) -> Dataset:
+    """:func:`wsol_utils.data.load` for ``split`` with the train or test transform of the config."""
+    from wsol_utils import data
+
+    return data.load(config.dataset, root=config.data_root, split=split, transform="train" if train else "test",
+                     image_size=config.image_size, **config.dataset_kwargs)
+
+
+def build_model(config: RunConfig, num_classes: int) -> nn.Module:
+    """:func:`wsol_utils.models.create_model` for the config (weights initialised from the global torch RNG)."""
+    from wsol_utils import models
+
+    return models.create_model(config.method, num_classes=num_classes, backbone=config.backbone,
+                               layout=config.layout, delta=config.delta,
+                               detach_complement=config.detach_complement, **config.model_kwargs)
+
+
+def make_loader(dataset: Dataset, config: RunConfig, ctx: ddp.DistContext, *, shuffle: bool,
+                generator: torch.Generator | None = None) -> DataLoader:
+    """DataLoader with :func:`wsol_utils.data.collate`; a DistributedSampler under DDP."""
+    from wsol_utils.data import collate
+
+    sampler: Any = None
+    if ctx.enabled:
+        sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle,
+                                     seed=config.seed)
+    elif shuffle:
+        sampler = RandomSampler(dataset, generator=generator)
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, collate_fn=collate,
+                      num_workers=config.num_workers, pin_memory=ctx.device.type == "cuda",
+                      persistent_workers=config.num_workers > 0, drop_last=False)
+
+
+def autocast_context(device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision on CUDA (bf16 if supported, else fp16); nothing on CPU."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def branch_losses(output: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``CE(logits_a, y)`` and ``CE(logits_b, y)`` (``None`` for CAM); logits ``(B, C)``, labels ``(B,)``."""
+    loss_a = F.cross_entropy(output.logits_a.float(), labels)
+    loss_b = None if output.logits_b is None else F.cross_entropy(output.logits_b.float(), labels)
+    return loss_a, loss_b
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside a DistributedDataParallel wrapper."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+@contextlib.contextmanager
+def cpu_threads(device: torch.device, world_size: int) -> Iterator[None]:
+    """Use all cores (shared among local ranks) on CPU; restore the thread count afterwards."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def show_progress(progress: bool | None, ctx: ddp.DistContext) -> bool:
+    """``None``: show bars only on rank 0 when stderr is a terminal."""
+    if not ctx.is_main:
+        return False
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
+# -- history ---------------------------------------------------------------------------------------
+def read_history(run_dir: str | Path) -> list[dict[str, str]]:
+    """Rows of ``history.csv`` (strings); empty if none. Use ``pandas.read_csv`` for analysis."""
+    path = Path(run_dir) / ckpt.HISTORY_FILE
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_history(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Atomically rewrite ``history.csv`` with ``rows`` (columns :data:`HISTORY_COLUMNS`)."""
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    ckpt.write_atomic(run_dir / ckpt.HISTORY_FILE, write)
+
+
+# -- one epoch -------------------------------------------------------------------------------------
+@dataclass
+class EpochStats:
+    """Sums over an epoch's batches (this rank)."""
+
+    loss: float = 0.0
+    loss_a: float = 0.0
+    loss_b: float = 0.0
+    correct: float = 0.0
+    count: float = 0.0
+
+    def as_tensor(self) -> torch.Tensor:
+        return torch.tensor([self.loss, self.loss_a, self.loss_b, self.correct, self.count], dtype=torch.float64)
+
+
+@dataclass
+class Trainer:
+    """The state of one training run on one rank (model, optimizer, scheduler, loaders)."""
+
+    config: RunConfig
+    ctx: ddp.DistContext
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    progress: bool
+
+    def _check_finite(self, loss: torch.Tensor, epoch: int, batch: int) -> None:
+        finite = ddp.all_reduce(torch.isfinite(loss.detach()).to(torch.int32).reshape(1), self.ctx, op="min")
+        if not bool(finite.item()):
+            raise TrainingDivergedError(
+                f"loss is {loss.item()} at epoch {epoch + 1}, batch {batch + 1} (method={self.config.method}, "
+                f"lr={self.config.lr}); lower the learning rate (--lr), or check the data for broken images"
+            )
+
+    def train_epoch(self, epoch: int, generator: torch.Generator) -> EpochStats:
+        """One pass over the training set; returns summed loss / accuracy (branch A top-1)."""
+        self.model.train()
+        generator.manual_seed(self.config.seed * 100_003 + epoch)
+        if isinstance(self.train_loader.sampler, DistributedSampler):
+            self.train_loader.sampler.set_epoch(epoch)
+        channels_last = self.ctx.device.type == "cuda"
+        stats = EpochStats()
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+                   disable=not self.progress, unit="batch")
+        for batch_index, batch in enumerate(bar):
+            images = batch.images.to(self.ctx.device, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = batch.labels.to(self.ctx.device, non_blocking=True)
+            with autocast_context(self.ctx.device):
+                output = self.model(images, labels)
+            loss_a, loss_b = branch_losses(output, labels)
+            loss = loss_a if loss_b is None else loss_a + loss_b
+            self._check_finite(loss, epoch, batch_index)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            n = labels.shape[0]
+            stats.loss += loss.item() * n
+            stats.loss_a += loss_a.item() * n
+            stats.loss_b += 0.0 if loss_b is None else loss_b.item() * n
+            stats.correct += (output.logits_a.argmax(1) == labels).sum().item()
+            stats.count += n
+            bar.set_postfix(loss=f"{stats.loss / stats.count:.3f}", acc=f"{stats.correct / stats.count:.3f}")
+        return stats
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, float]:
+        """``(loss, top-1 accuracy)`` on the val split (classification by ``logits_a [+ logits_b]``)."""
+        if self.val_loader is None:
+            return math.nan, math.nan
+        model = unwrap(self.model)
+        model.eval()
+        loss_sum = correct = count = 0.0
+        for batch in self.val_loader:
+            images, labels = batch.images.to(self.ctx.device), batch.labels.to(self.ctx.device)
+            with autocast_context(self.ctx.device):
+                output = model(images, labels)
+            loss_a, loss_b = branch_losses(output, labels)
+            loss_sum += (loss_a if loss_b is None else loss_a + loss_b).item() * labels.shape[0]
+            correct += (classification_logits(output).argmax(1) == labels).sum().item()
+            count += labels.shape[0]
+        return loss_sum / count, correct / count
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        """Checkpoint dict after ``epoch`` completed epochs."""
+        return {"model": unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
+                "rng": ckpt.rng_state(), "config": self.config.to_dict(),
+                "num_classes": int(unwrap(self.model).num_classes)}
+
+    def load_state(self, state: dict[str, Any]) -> int:
+        """Restore a checkpoint; returns the number of completed epochs."""
+        unwrap(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"])
+        return int(state["epoch"])
+
+
+def classification_logits(output: Any) -> torch.Tensor:
+    """Logits used for classification: ``logits_a + logits_b`` for two-branch methods, else ``logits_a``.
+
+    (The two branches are averaged as in the HCLNet tables, where the C-CAM branch changes cls err.)
+    """
+    return output.logits_a if output.logits_b is None else output.logits_a + output.logits_b
+
+
+# -- the entry point -------------------------------------------------------------------------------
+def resolve_run_dir(config: RunConfig, runs_dir: str | Path = "runs", run_dir: str | Path | None = None) -> Path:
+    """``run_dir`` if given, else ``runs_dir/<method>-<key>``."""
+    return Path(run_dir) if run_dir is not None else Path(runs_dir) / config.run_name()
+
+
+def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool,
+                   generator: torch.Generator) -> Trainer:
+    train_set = build_dataset(config, "train", train=True)
+    val_set = build_dataset(config, config.val_split, train=False) if config.val_split else None
+    model = build_model(config, train_set.num_classes).to(ctx.device)
+    if ctx.device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config)
+    train_loader = make_loader(train_set, config, ctx, shuffle=True, generator=generator)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch=len(train_loader))
+    use_scaler = ctx.device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=use_scaler)
+    if ctx.enabled:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    val_loader = None
+    if val_set is not None and ctx.is_main:
+        val_loader = make_loader(val_set, config, ddp.DistContext(device=ctx.device), shuffle=False)
+    return Trainer(config, ctx, model, optimizer, scheduler, scaler, train_loader, val_loader, progress)
+
+
+def _history_row(epoch: int, stats: torch.Tensor, val: tuple[float, float], lr: float, seconds: float) -> dict:
+    loss, loss_a, loss_b, correct, count = stats.tolist()
+    return {"epoch": epoch, "train_loss": loss / count, "train_loss_a": loss_a / count,
+            "train_loss_b": loss_b / count, "train_acc": correct / count, "val_loss": val[0], "val_acc": val[1],
+            "lr": lr, "seconds": round(seconds, 3), "images_per_s": round(count / seconds, 2)}
+
+
+def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool | None = None, *,
+          run_dir: str | Path | None = None, restart: bool = False) -> Path:
+    """Train ``config`` (or resume it, or return it if finished) and return its run directory.
+
+    Args:
+        config: the run.
+        runs_dir: parent of run directories; the run lives in ``runs_dir/<method>-<key>``.
+        progress: tqdm bars (per epoch and per batch); ``None`` = only when stderr is a terminal.
+        run_dir: an explicit run directory instead of ``runs_dir/<method>-<key>``; it must be empty or
+            hold a run of the same training config.
+        restart: discard an existing checkpoint / finished state and train from scratch.
+
+    Raises:
+        RunDirMismatchError: ``run_dir`` holds another config.
+        CheckpointError: the checkpoint is corrupt (the message names the file).
+        TrainingDivergedError: the loss became NaN/inf.
+        KeyboardInterrupt: re-raised after keeping the last completed epoch's checkpoint.
+    """
+    ctx = ddp.setup(config.device)
+    try:
+        with cpu_threads(ctx.device, ctx.world_size), torch.random.fork_rng(
+                devices=[ctx.device] if ctx.device.type == "cuda" else []):
+            return _train(config, resolve_run_dir(config, runs_dir, run_dir), ctx,
+                          show_progress(progress, ctx), restart)
+    finally:
+        ddp.teardown(ctx)
+
+
+def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: bool, restart: bool) -> Path:
+    if ctx.is_main:
+        ckpt.prepare_run_dir(run_dir, config)
+        if restart:
+            for name in (ckpt.DONE_FILE, ckpt.CHECKPOINT_FILE, ckpt.HISTORY_FILE):
+                (run_dir / name).unlink(missing_ok=True)
+    ddp.barrier(ctx)
+    if ckpt.is_done(run_dir):
+        return run_dir
+    torch.manual_seed(config.seed)
+    generator = torch.Generator()
+    trainer = _build_trainer(config, ctx, progress, generator)
+    start_epoch, history = 0, []
+    checkpoint_path = run_dir / ckpt.CHECKPOINT_FILE
+    if checkpoint_path.exists():
+        start_epoch = trainer.load_state(ckpt.load_checkpoint(checkpoint_path, map_location=ctx.device))
+        history = [row for row in read_history(run_dir) if int(row["epoch"]) <= start_epoch]
+        if ctx.enabled:  # every rank continues from its own RNG stream, not rank 0's
+            torch.manual_seed(config.seed * 7919 + start_epoch * 31 + ctx.rank)
+    if ctx.enabled and start_epoch == 0:
+        torch.manual_seed(config.seed * 7919 + ctx.rank)  # different augmentation per rank
+    started = time.perf_counter()
+    epoch = start_epoch
+    try:
+        for epoch in tqdm(range(start_epoch, config.epochs), desc=config.run_name(), disable=not progress,
+                          initial=start_epoch, total=config.epochs, unit="epoch"):
+            tic = time.perf_counter()
+            stats = ddp.all_reduce(trainer.train_epoch(epoch, generator).as_tensor(), ctx)
+            seconds = time.perf_counter() - tic
+            if ctx.is_main:
+                history.append(_history_row(epoch + 1, stats, trainer.validate(), trainer.scheduler.get_last_lr()[0],
+                                            seconds))
+                ckpt.save_checkpoint(checkpoint_path, trainer.state(epoch + 1))
+                write_history(run_dir, history)
+            ddp.barrier(ctx)
+    except KeyboardInterrupt:
+        if ctx.is_main:
+            print(f"\ninterrupted during epoch {epoch + 1}; {checkpoint_path} keeps the last completed epoch "
+                  f"({epoch}). Run the same command again to resume.", file=sys.stderr)
+        raise
+    if ctx.is_main:
+        last = history[-1] if history else {}
+        ckpt.mark_done(run_dir, {"epochs": config.epochs, "seconds_this_session": round(time.perf_counter() - started, 2),
+                                 "world_size": ctx.world_size, "device": str(ctx.device),
+                                 **{k: last.get(k) for k in ("train_acc", "val_acc", "train_loss")}})
+    ddp.barrier(ctx)
+    return run_dir
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, nn.Module]:
+    """``(config, model)`` of a run directory, the model in eval mode on ``device`` with its last weights."""
+    run_dir = Path(run_dir)
+    config = ckpt.read_config(run_dir)
+    path = run_dir / ckpt.CHECKPOINT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run has not completed an epoch yet (train it first)")
+    state = ckpt.load_checkpoint(path)
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(config, int(state["num_classes"]))
+    model.load_state_dict(state["model"])
+    return config, model.to(device).eval()
