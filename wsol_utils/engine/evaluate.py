@@ -67,21 +67,16 @@ class MapBundle:
 
 # -- map helpers ------------------------------------------------------------------------------------
 def chosen_maps(output: Any, classes: Tensor, fusion: str | None, fusion_kwargs: dict[str, Any]) -> dict[str, Tensor]:
-    """Normalized ``(B, h, w)`` maps of ``classes`` ``(B,)`` for branch ``a``, ``b`` and the ``fused`` map.
-
-    ``a``/``b``: branch maps of the class, min-max normalized (SPEC §1.5). ``fused``:
-    :func:`wsol_utils.models.class_map` (the fusion sees every class channel, which ``l1`` needs).
-    """
+    """Normalized ``(B, h, w)`` maps of ``classes`` ``(B,)``: branch ``a``, ``b`` and the ``fused`` map
+    (:func:`wsol_utils.models.class_map`, SPEC §1.5; the l1 fusion sees every class channel).
+    For CAM only ``a`` (and ``fused`` = ``a``)."""
     from wsol_utils.models import class_map
 
-    index = torch.arange(classes.shape[0], device=classes.device)
-    maps = {"a": normalize_minmax(output.maps_a[index, classes].float())}
-    if output.maps_b is not None:
-        maps["b"] = normalize_minmax(output.maps_b[index, classes].float())
-        maps["fused"] = class_map(output, classes, fusion=fusion, **fusion_kwargs).float()
-    else:
-        maps["fused"] = maps["a"]
-    return maps
+    if output.maps_b is None:
+        maps = {"a": class_map(output, classes, branch="a")}
+        return {**maps, "fused": maps["a"]}
+    return {"a": class_map(output, classes, branch="a"), "b": class_map(output, classes, branch="b"),
+            "fused": class_map(output, classes, fusion=fusion or "max", branch="fused", **fusion_kwargs)}
 
 
 def upsample_maps(maps: Tensor, size: tuple[int, int], mode: str = "bicubic") -> Tensor:
@@ -186,9 +181,7 @@ def _score_batch(acc: _Accumulators, batch: Any, output: Any, maps: dict[str, Te
         for region, frac in mass_fractions(full, regions).items():
             columns[f"{name}_mass_{region}"] = frac
         if acc.wsoleval:
-            full_np = full.cpu().numpy()
-            for i in range(full_np.shape[0]):
-                acc.box_evals[name].accumulate(full_np[i], gt_boxes[i])
+            acc.box_evals[name].accumulate_batch(full, gt_boxes)  # int() truncation of GT boxes as wsoleval
             if name in acc.pxap_evals:
                 acc.pxap_evals[name].accumulate(full, batch.masks.to(full.device))
     acc.logits.append(logits)
@@ -225,7 +218,7 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
         split: ``"train"``, ``"val"`` or ``"test"``.
         fusion, block_radius, fusion_weights: test-time fusion (default: the run config's), SPEC §1.5.
         delta: test-time erasing threshold in (0, 1) (default: training's); changes branch B's input only.
-        tau: box threshold as a fraction of the map's max (SPEC §2.1), in [0, 1).
+        tau: box threshold as a fraction of the map's max (SPEC §2.1), in (0, 1].
         wsoleval: also compute MaxBoxAcc, MaxBoxAccV2 and (with masks) PxAP per branch.
         limit: evaluate only the first ``limit`` images.
         erase_with: ``"gt"`` or ``"pred"``: the class whose branch-A map drives test-time erasing.
@@ -288,8 +281,8 @@ def _fusion_kwargs(fusion: str | None, config: Any, block_radius: int | None, we
 
 
 def _check_eval_args(tau: float, erase_with: str, upsample: str, fusion: str | None, method: str) -> None:
-    if not 0.0 <= float(tau) < 1.0:
-        raise ValueError(f"evaluate: tau={tau!r} must lie in [0, 1) (a fraction of the map's max; papers use 0.2)")
+    if not 0.0 < float(tau) <= 1.0:
+        raise ValueError(f"evaluate: tau={tau!r} must lie in (0, 1] (a fraction of the map's max; papers use 0.2)")
     if erase_with not in ERASE_WITH:
         raise ValueError(f"evaluate: erase_with={erase_with!r}; choose 'gt' or 'pred'")
     if upsample not in {"bicubic", "bilinear"}:

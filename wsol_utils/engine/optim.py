@@ -32,8 +32,12 @@ def _split_new_and_backbone(model: nn.Module) -> tuple[list[nn.Parameter], list[
 def parameter_groups(model: nn.Module, optimizer: str, lr: float) -> list[dict]:
     """Optimizer param groups with absolute lrs (``initial_lr`` is their base); empty groups are dropped.
 
-    Biases are the 1-D parameters (conv/linear biases; the small backbone's norm parameters count as biases).
+    ``"acol"`` uses the model's own ``parameter_groups(lr)`` when it has one (:class:`WSOLModel` gives a
+    backbone trained from scratch -- the small one, or VGG16 without ImageNet weights -- the new layers'
+    10x / 20x, since nothing in it is pretrained). Otherwise biases are the 1-D parameters.
     """
+    if optimizer == "acol" and hasattr(model, "parameter_groups"):
+        return model.parameter_groups(lr)  # the model knows which backbone is pretrained (SPEC §4)
     new, backbone = _split_new_and_backbone(model)
     if optimizer == "acol":
         named = {

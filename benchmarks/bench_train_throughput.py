@@ -1,0 +1,99 @@
+"""Training throughput (images/s) of CAM, ACoL and HCLNet with the same backbone, in one process.
+
+The methods are interleaved (cam, acol, hclnet, cam, acol, ...) so that load from other processes hits all
+of them alike; each measurement is ``--steps`` optimizer steps (forward + backward + SGD step of the engine's
+own :class:`~wsol_utils.engine.train.Trainer` pieces) on one fixed batch after ``--warmup`` steps.
+ACoL/HCLNet add only a second head, so their ratio to CAM should be close to 1.
+
+    python benchmarks/bench_train_throughput.py --backbone small --image-size 64 --batch-size 64
+
+Writes ``benchmarks/results/train_throughput.csv`` and ``.md`` (median over rounds, ratio to CAM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from wsol_utils.engine.config import RunConfig
+from wsol_utils.engine.distributed import resolve_device
+from wsol_utils.engine.optim import build_optimizer
+from wsol_utils.engine.train import autocast_context, branch_losses, build_model
+from wsol_utils.tables import to_markdown, write_table
+
+METHODS = ("cam", "acol", "hclnet")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def measure(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
+            steps: int) -> float:
+    """Images per second over ``steps`` training steps on one batch."""
+    model.train()
+    if images.is_cuda:
+        torch.cuda.synchronize()
+    tic = time.perf_counter()
+    for _ in range(steps):
+        with autocast_context(images.device):
+            output = model(images, labels)
+        loss_a, loss_b = branch_losses(output, labels)
+        loss = loss_a if loss_b is None else loss_a + loss_b
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if images.is_cuda:
+        torch.cuda.synchronize()
+    return steps * images.shape[0] / (time.perf_counter() - tic)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbone", default="small")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default=str(RESULTS), help="folder for train_throughput.{csv,md}")
+    args = parser.parse_args(argv)
+
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
+    labels = torch.randint(0, args.num_classes, (args.batch_size,), device=device)
+    setups = {}
+    for method in METHODS:
+        config = RunConfig(method=method, backbone=args.backbone, image_size=args.image_size)
+        model = build_model(config, args.num_classes).to(device)
+        optimizer = build_optimizer(model, config)
+        measure(model, optimizer, images, labels, args.warmup)
+        setups[method] = (model, optimizer)
+    rates: dict[str, list[float]] = {m: [] for m in METHODS}
+    for _ in range(args.rounds):
+        for method in METHODS:
+            rates[method].append(measure(*setups[method], images, labels, args.steps))
+    cam = statistics.median(rates["cam"])
+    table = pd.DataFrame([{"method": m, "images_per_s": statistics.median(rates[m]),
+                           "ratio_to_cam": statistics.median(rates[m]) / cam,
+                           "min_images_per_s": min(rates[m]), "max_images_per_s": max(rates[m])}
+                          for m in METHODS]).set_index("method")
+    title = (f"Training throughput, backbone={args.backbone}, {args.image_size} px, batch {args.batch_size}, "
+             f"{device} ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), "
+             f"median of {args.rounds} interleaved rounds x {args.steps} steps")
+    print(title)
+    print(to_markdown(table, digits=3))
+    write_table(table, args.out, "train_throughput", title=title, digits=3,
+                note="Same backbone, same process, methods interleaved; the second branch is only a head, so "
+                     "ratios near 1 are expected. Timings on a shared machine are noisy.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
