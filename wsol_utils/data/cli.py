@@ -31,14 +31,23 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--clutter", type=float, default=1.0, help="background clutter strength (0-4)")
         sub.add_argument("--cache-dir", default=None, help="cache folder (default $DATA_ROOT or ~/.cache/wsol_repro)")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
+        sub.add_argument("--num-images", type=int, default=5000 if name == "speed" else None,
+                         help="images in the chosen split (default: the generator's split size)")
         if name == "export":
             sub.add_argument("--out", required=True, help="output folder")
             sub.add_argument("--split", default="test", choices=SPLITS)
         elif name == "generate":
             sub.add_argument("--split", default="all", choices=(*SPLITS, "all"))
-        else:
-            sub.add_argument("--num-images", type=int, default=5000)
     return parser
+
+
+def _split_sizes(args: argparse.Namespace) -> dict[str, int]:
+    """``{"num_<split>": --num-images}`` for the split(s) the command touches (speed times ``train``)."""
+    if args.num_images is None:
+        return {}
+    split = getattr(args, "split", "train")
+    splits = SPLITS if split == "all" else (split,)
+    return {f"num_{name}": args.num_images for name in splits}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     try:
         config = SyntheticConfig(image_size=args.image_size, num_classes=args.num_classes, seed=args.seed,
-                                 clutter=args.clutter, **({"num_train": args.num_images} if args.command == "speed" else {}))
+                                 clutter=args.clutter, **_split_sizes(args))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
