@@ -1,0 +1,83 @@
+"""Tests for wsol_utils.viz."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from wsol_utils import viz  # noqa: E402
+
+# -- suite figures (issue 5) ---------------------------------------------------------------------
+
+
+def _rectangles(ax):
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def test_plot_map_grid_layout_and_inclusive_boxes():
+    images = np.zeros((2, 8, 8, 3))
+    maps = {"A": np.zeros((2, 8, 8)), "B": np.ones((2, 8, 8))}
+    gt = [np.array([[2, 3, 5, 7]]), np.array([[0, 0, 1, 1], [4, 4, 7, 7]])]
+    fig = viz.plot_map_grid(images, maps, gt_boxes=gt, boxes={"B": np.array([[1, 1, 2, 2], [0, 0, 7, 7]])})
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [ax.get_title() for ax in axes[0]] == ["image", "A", "B"]
+    assert [len(_rectangles(ax)) for ax in axes[1]] == [2, 2, 3]  # two GT boxes, plus the prediction on B
+    first = _rectangles(axes[0, 0])[0]
+    # Columns 2..5 inclusive cover 4 pixels, drawn around pixel centres.
+    assert (first.get_x(), first.get_y(), first.get_width(), first.get_height()) == (1.5, 2.5, 4.0, 5.0)
+    plt.close(fig)
+
+
+def test_plot_map_grid_rejects_mismatched_maps():
+    with pytest.raises(ValueError, match=r"columns\['A'\]"):
+        viz.plot_map_grid(np.zeros((2, 8, 8, 3)), {"A": np.zeros((2, 4, 4))})
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        viz.plot_map_grid(np.zeros((2, 8, 8)), {})
+
+
+def test_plot_histories_one_line_per_run_and_column():
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss_a": [2.0, 1.0], "train_loss_b": [2.5, 1.5],
+                            "val_acc": [np.nan, np.nan]})
+    fig = viz.plot_histories({"r1": history, "r2": history},
+                             panels=[("loss", ("train_loss_a", "train_loss_b")), ("acc", ("val_acc",))])
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.lines) == 4 and len(acc_ax.lines) == 0  # all-NaN columns are skipped
+    assert loss_ax.lines[1].get_label() == "r1: train_loss_b"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="at least one"):
+        viz.plot_histories({})
+
+
+def test_plot_accuracy_vs_tau_marks_the_best_tau():
+    curves = pd.DataFrame({"tau": [0.1, 0.2, 0.3] * 2, "method": ["CAM"] * 3 + ["ACoL"] * 3,
+                           "gt_known_loc_acc": [10.0, 30.0, 20.0, 5.0, 6.0, 40.0]})
+    fig = viz.plot_accuracy_vs_tau(curves)
+    stars = [line for line in fig.axes[0].lines if line.get_marker() == "*"]
+    assert [(float(s.get_xdata()[0]), float(s.get_ydata()[0])) for s in stars] == [(0.2, 30.0), (0.3, 40.0)]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="gt_known_loc_acc"):
+        viz.plot_accuracy_vs_tau(curves.drop(columns="gt_known_loc_acc"))
+
+
+def test_plot_against_paper_labels_paper_lines():
+    table = pd.DataFrame({"delta": [0.5, 0.6], "ours": [1.0, 2.0], "paper CUB: x": [3.0, 4.0]})
+    fig = viz.plot_against_paper(table, "delta", ours=["ours"], paper=["paper CUB: x"], ylabel="err")
+    assert [line.get_label() for line in fig.axes[0].lines] == ["ours: ours", "paper CUB: x"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="missing columns"):
+        viz.plot_against_paper(table, "delta", ours=["nope"], paper=[], ylabel="err")
+
+
+def test_save_figure_writes_png_atomically(tmp_path):
+    fig, _ = plt.subplots()
+    path = viz.save_figure(fig, tmp_path / "sub" / "f.png")
+    plt.close(fig)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == ["f.png"]

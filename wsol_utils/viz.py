@@ -1,0 +1,158 @@
+"""Pure matplotlib helpers for the notebooks and the explorer (ARCHITECTURE ``wsol_utils.viz``).
+
+Each function returns a :class:`~matplotlib.figure.Figure` or draws on a given Axes; none calls
+``plt.show()``. Images are ``(N, H, W, 3)`` RGB in [0, 1]; maps ``(N, H, W)`` in [0, 1]; boxes are
+inclusive pixel boxes ``(x0, y0, x1, y1)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures of the notebook suite (issue 5): map grids (ACoL Fig. 5), curves, and atomic saving.
+# --------------------------------------------------------------------------------------------------
+
+GT_COLOR = "white"
+PRED_COLOR = "#ff3b30"
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Save ``fig`` as PNG at ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".png")
+    os.close(handle)
+    try:
+        fig.savefig(temp, dpi=dpi, bbox_inches="tight")
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _outline(ax: Axes, box: np.ndarray, color: str) -> None:
+    """One inclusive-pixel box ``(x0, y0, x1, y1)`` as a rectangle around the pixels it covers."""
+    from matplotlib.patches import Rectangle
+
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=color,
+                           linewidth=1.5))
+
+
+def plot_map_grid(images: np.ndarray, columns: Mapping[str, np.ndarray], *,
+                  gt_boxes: Sequence[np.ndarray] | None = None,
+                  boxes: Mapping[str, np.ndarray] | None = None, row_labels: Sequence[str] | None = None,
+                  cmap: str = "jet", alpha: float = 0.5, cell_inches: float = 1.6) -> Figure:
+    """Rows = images, columns = the image then one heat map per ``columns`` entry (ACoL Figure 5).
+
+    ``images`` ``(N, H, W, 3)`` RGB in [0, 1]; ``columns[title]`` ``(N, H, W)`` maps in [0, 1] overlaid on
+    the image; ``gt_boxes`` N x ``(N_i, 4)`` drawn in white on every panel; ``boxes[title]`` ``(N, 4)``
+    predicted boxes drawn in red on that column. Returns the Figure (not shown).
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"plot_map_grid(images): expected (N, H, W, 3) RGB, got shape {images.shape}")
+    for title, maps in columns.items():
+        if np.shape(maps) != images.shape[:3]:
+            raise ValueError(f"plot_map_grid(columns[{title!r}]): shape {np.shape(maps)} does not match "
+                             f"the images' {images.shape[:3]}")
+    count, ncols = images.shape[0], len(columns) + 1
+    fig, axes = plt.subplots(count, ncols, figsize=(cell_inches * ncols, cell_inches * count), squeeze=False)
+    for row in range(count):
+        panels = [("image", None), *columns.items()]
+        for col, (title, maps) in enumerate(panels):
+            ax = axes[row, col]
+            ax.imshow(images[row])
+            if maps is not None:
+                ax.imshow(maps[row], cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
+            for box in ([] if gt_boxes is None else np.asarray(gt_boxes[row]).reshape(-1, 4)):
+                _outline(ax, box, GT_COLOR)
+            if boxes is not None and title in boxes:
+                _outline(ax, np.asarray(boxes[title])[row], PRED_COLOR)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(title, fontsize=9)
+        if row_labels is not None:
+            axes[row, 0].set_ylabel(row_labels[row], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_histories(histories: Mapping[str, pd.DataFrame],
+                   panels: Sequence[tuple[str, Sequence[str]]] = (("loss", ("train_loss",)),
+                                                                  ("val accuracy (%)", ("val_acc",)))) -> Figure:
+    """Training curves of several runs: one panel per ``(ylabel, history columns)``, one line per run
+    and column; x = ``epoch``. ``histories[name]`` is a run's ``history.csv`` as a DataFrame."""
+    if not histories:
+        raise ValueError("plot_histories(histories): give at least one run's history")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (ylabel, names) in zip(axes[0], panels):
+        for run, history in histories.items():
+            for name in names:
+                if name in history and history[name].notna().any():
+                    label = run if len(names) == 1 else f"{run}: {name}"
+                    ax.plot(history["epoch"], history[name], marker="o", markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_tau(curves: pd.DataFrame, *, hue: str = "method", value: str = "gt_known_loc_acc") -> Figure:
+    """GT-known localization accuracy (%) vs the box threshold ``tau`` (the wsoleval view), one line per
+    value of ``hue``; the best tau of each line is marked. ``curves`` has columns ``tau``, ``hue``, ``value``."""
+    missing = {"tau", hue, value} - set(curves.columns)
+    if missing:
+        raise ValueError(f"plot_accuracy_vs_tau(curves): missing columns {sorted(missing)}")
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, group in curves.groupby(hue, sort=False):
+        group = group.sort_values("tau")
+        line, = ax.plot(group["tau"], group[value], marker="o", markersize=3, label=str(name))
+        best = group.loc[group[value].idxmax()]
+        ax.plot([best["tau"]], [best[value]], marker="*", markersize=11, color=line.get_color())
+    ax.axvline(0.2, color="grey", linestyle=":", linewidth=1, label="tau = 0.2 (papers)")
+    ax.set_xlabel("box threshold tau (fraction of the map's max)")
+    ax.set_ylabel("GT-known loc accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_against_paper(table: pd.DataFrame, x: str, ours: Sequence[str], paper: Sequence[str], *,
+                       ylabel: str) -> Figure:
+    """Our columns (solid, circles) and the paper's (dashed, squares) against column ``x`` on one axis.
+
+    ``table`` is e.g. :func:`wsol_utils.tables.threshold_sweep_table`'s output; ``ours`` / ``paper`` name its
+    columns. The legend keeps the paper's columns labelled as such."""
+    missing = {x, *ours, *paper} - set(table.columns)
+    if missing:
+        raise ValueError(f"plot_against_paper(table): missing columns {sorted(missing)}")
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for column in ours:
+        ax.plot(table[x], table[column], marker="o", label=f"ours: {column}")
+    for column in paper:
+        ax.plot(table[x], table[column], marker="s", linestyle="--", label=column)
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
