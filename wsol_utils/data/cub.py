@@ -55,7 +55,7 @@ def _read_table(path: Path, columns: int, parse: Callable[[str], object]) -> dic
     table: dict[int, list] = {}
     with path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
-            fields = raw.split(maxsplit=columns) if columns == 1 else raw.split()
+            fields = raw.strip().split(maxsplit=columns)
             if not fields:
                 continue
             if len(fields) != columns + 1:
