@@ -1,0 +1,531 @@
+"""The JupyterLab explorer of a trained run: move the erasing threshold delta and watch branch B's input,
+B's map, the fused map, the boxes and the localization accuracy change (issue 6).
+
+Logic and display are split:
+
+* :class:`Explorer` (no widgets) loads a run once and, for knob values (:class:`Knobs`: image index, test-time
+  ``delta``, ``fusion``, box threshold ``tau``, shown branches), computes the maps of branch A, branch B and
+  the fused map, what branch B's features were multiplied by, the boxes, their IoU, and the GT-known
+  localization accuracy over a fixed sample of the first ``sample_size`` images of the split. The sample
+  goes through the model in one batched forward per ``(delta, fusion)``; maps and scores are cached per
+  knob value, so moving a slider back is instant. The numbers are those of
+  :func:`wsol_utils.engine.evaluate` (same maps, same upsampling, same boxes; GT-class erasing).
+* :func:`explore` wires ipywidgets (``continuous_update=False``) to an :class:`Explorer` and draws with
+  :func:`render_view`; :func:`compare_runs` / :func:`explore_comparison` put runs trained with different
+  deltas side by side on one image.
+
+Errors a user can cause (a run folder that does not exist or has no checkpoint, an image index out of
+range, an unknown fusion) are shown as a readable message in the widget area, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import Tensor
+
+#: Branch key -> label shown to the user.
+BRANCH_LABELS: dict[str, str] = {"a": "A", "b": "B", "fused": "fused"}
+FUSIONS: tuple[str, ...] = ("max", "add", "l1")
+BOX_COLORS: dict[str, str] = {"gt": "white", "a": "tab:orange", "b": "tab:cyan", "fused": "lime"}
+#: IoU at which a box counts as a correct localization (SPEC §2.1).
+IOU_THRESHOLD = 0.5
+#: CSS classes of the explorer's parts (the browser test reads them).
+STATS_CLASS = "wsol-explorer-stats"
+ERROR_CLASS = "wsol-explorer-error"
+
+
+class ExplorerInputError(ValueError):
+    """A knob value or run the explorer cannot use; its message is meant for the widget area."""
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The explorer's knobs.
+
+    image_index: index into the split (``0 .. len(split) - 1``).
+    delta: test-time ACoL erasing threshold in ``(0, 1)`` (SPEC §1.3); ``None`` = the run's training delta.
+    fusion: ``"max"``, ``"add"`` or ``"l1"`` (SPEC §1.5); ``None`` = the run's fusion.
+    tau: box threshold, a fraction of the map's max in ``(0, 1]`` (SPEC §2.1).
+    branches: which of ``"a"``, ``"b"``, ``"fused"`` to draw (the numbers cover every branch).
+    """
+
+    image_index: int = 0
+    delta: float | None = None
+    fusion: str | None = None
+    tau: float = 0.2
+    branches: tuple[str, ...] = ("a", "b", "fused")
+
+
+@dataclass(frozen=True)
+class SampleMaps:
+    """One forward over the sample at one ``(delta, fusion)``; maps at image resolution ``(N, H, W)`` in [0, 1]."""
+
+    maps: dict[str, Tensor]        # branch -> (N, H, W), GT class, normalized (as engine.evaluate)
+    b_input: Tensor | None         # (N, H, W): what B's features were multiplied by; None for CAM
+    predictions: Tensor            # (N,) top-1 class of the run's classifier
+
+
+@dataclass(frozen=True)
+class SampleScores:
+    """Boxes and scores of the sample at one ``(delta, fusion, tau)``."""
+
+    boxes: dict[str, np.ndarray]   # branch -> (N, 4) inclusive pixel boxes
+    ious: dict[str, np.ndarray]    # branch -> (N,) best IoU with a GT box
+    accuracy: dict[str, float]     # branch -> GT-known loc accuracy in %
+
+
+@dataclass(frozen=True)
+class ImageView:
+    """Everything the explorer shows for one image at one knob setting."""
+
+    knobs: Knobs                   # resolved: delta and fusion filled in
+    method: str
+    image: np.ndarray              # (H, W, 3) RGB in [0, 1]
+    label: int
+    prediction: int
+    gt_boxes: np.ndarray           # (K, 4)
+    maps: dict[str, np.ndarray]    # branch -> (H, W) in [0, 1]
+    b_input: np.ndarray | None     # (H, W) in [0, 1] (ACoL: the 0/1 mask M_A < delta; HCLNet: 1 - M_A)
+    boxes: dict[str, np.ndarray]   # branch -> (4,)
+    ious: dict[str, float]         # branch -> IoU
+    accuracy: dict[str, float]     # branch -> GT-known loc % over the sample
+    sample_size: int
+
+
+# -- the logic ----------------------------------------------------------------------------------------
+def check_run_dir(run_dir: str | Path) -> Path:
+    """``run_dir`` as a Path if it holds a run with a checkpoint, else ``FileNotFoundError`` saying what to do."""
+    path = Path(run_dir).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"run directory {path} does not exist: train a run first "
+                                "(wsol_utils.engine.train or python -m wsol_utils train) and pass its folder")
+    for name, hint in (("config.json", "it is not a run directory"),
+                       ("checkpoint.pt", "the run has no checkpoint yet (train it for at least one epoch)")):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path / name} not found: {hint}")
+    return path
+
+
+class Explorer:
+    """Maps, boxes and accuracy of a trained run as functions of the knobs, cached (no widgets).
+
+    Args:
+        run_dir: a run directory written by :func:`wsol_utils.engine.train`.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        sample_size: the accuracy is computed over the first ``sample_size`` images of the split (fewer if
+            the split is smaller); they are kept in memory, ``(n, 3, H, W)``.
+        device: where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``...).
+        batch_size: images per forward pass over the sample.
+    """
+
+    def __init__(self, run_dir: str | Path, *, split: str = "test", sample_size: int = 64, device: str = "cpu",
+                 batch_size: int = 64) -> None:
+        from wsol_utils.data import collate
+        from wsol_utils.engine import load_run
+        from wsol_utils.engine.distributed import resolve_device
+        from wsol_utils.engine.train import build_dataset
+
+        if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 1:
+            raise ExplorerInputError(f"sample_size={sample_size!r} must be a positive number of images")
+        self.run_dir = check_run_dir(run_dir)
+        self.device = resolve_device(device)
+        self.config, self.model = load_run(self.run_dir, device=self.device)
+        self.batch_size = int(batch_size)
+        self.dataset = build_dataset(self.config, split, train=False)
+        self.split = split
+        count = min(sample_size, len(self.dataset))
+        self.sample = collate([self.dataset[i] for i in range(count)])
+        self._maps: dict[tuple[float | None, str | None], SampleMaps] = {}
+        self._scores: dict[tuple[float | None, str | None, float], SampleScores] = {}
+
+    # -- properties -------------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """``"cam"``, ``"acol"`` or ``"hclnet"``."""
+        return str(self.config.method)
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        """The branches this run has: ``("a",)`` for CAM, else ``("a", "b", "fused")``."""
+        return ("a",) if self.method == "cam" else ("a", "b", "fused")
+
+    @property
+    def sample_size(self) -> int:
+        """Number of images the accuracy is computed over."""
+        return len(self.sample.labels)
+
+    @property
+    def num_images(self) -> int:
+        """Number of images in the split (valid indices ``0 .. num_images - 1``)."""
+        return len(self.dataset)
+
+    # -- knobs ------------------------------------------------------------------------------------
+    def resolve(self, knobs: Knobs) -> Knobs:
+        """Validated knobs with ``delta`` / ``fusion`` filled in from the run config (``ExplorerInputError``)."""
+        index = knobs.image_index
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ExplorerInputError(f"image index {index!r} must be an integer")
+        if not 0 <= int(index) < self.num_images:
+            raise ExplorerInputError(f"image index {int(index)} is out of range: the {self.split} split has "
+                                     f"{self.num_images} images (0 .. {self.num_images - 1})")
+        delta = float(self.config.delta if knobs.delta is None else knobs.delta)
+        if not 0.0 < delta < 1.0:
+            raise ExplorerInputError(f"delta={delta!r} must lie strictly between 0 and 1 (official 0.6)")
+        fusion = self.config.fusion if knobs.fusion is None else knobs.fusion
+        if self.method != "cam" and fusion not in FUSIONS:
+            raise ExplorerInputError(f"fusion={fusion!r} is unknown; choose one of {', '.join(FUSIONS)}")
+        tau = float(knobs.tau)
+        if not 0.0 < tau <= 1.0:
+            raise ExplorerInputError(f"tau={tau!r} must lie in (0, 1] (a fraction of the map's max; papers: 0.2)")
+        unknown = set(knobs.branches) - set(BRANCH_LABELS)
+        if unknown:
+            raise ExplorerInputError(f"unknown branch(es) {sorted(unknown)}; choose from {list(BRANCH_LABELS)}")
+        branches = tuple(b for b in self.branches if b in knobs.branches)
+        return Knobs(int(index), round(delta, 6), fusion, round(tau, 6), branches)
+
+    def _map_key(self, knobs: Knobs) -> tuple[float | None, str | None]:
+        """Cache key of the maps: delta matters only for ACoL, fusion only for two-branch runs."""
+        return (knobs.delta if self.method == "acol" else None, knobs.fusion if self.method != "cam" else None)
+
+    # -- computation ------------------------------------------------------------------------------
+    def _fusion_kwargs(self, fusion: str | None) -> dict[str, Any]:
+        if fusion != "l1":
+            return {}
+        return {"block_radius": self.config.block_radius, "weights": self.config.fusion_weights}
+
+    def _forward(self, images: Tensor, labels: Tensor, delta: float, fusion: str | None) -> SampleMaps:
+        """Maps of ``images`` ``(B, 3, H, W)`` for the GT ``labels`` ``(B,)`` at ``delta`` / ``fusion``,
+        computed exactly as :func:`wsol_utils.engine.evaluate` does (GT-class erasing, bicubic upsampling)."""
+        from wsol_utils.engine.evaluate import chosen_maps, upsample_maps
+        from wsol_utils.engine.train import classification_logits
+        from wsol_utils.suite import branch_b_weights
+
+        self.model.delta = delta
+        size = tuple(images.shape[-2:])
+        parts: dict[str, list[Tensor]] = {}
+        with torch.no_grad():
+            for start in range(0, len(labels), self.batch_size):
+                batch_images = images[start:start + self.batch_size].to(self.device)
+                batch_labels = labels[start:start + self.batch_size].to(self.device)
+                output = self.model(batch_images, batch_labels)
+                maps = chosen_maps(output, batch_labels, fusion, self._fusion_kwargs(fusion))
+                for name, value in maps.items():
+                    parts.setdefault(name, []).append(upsample_maps(value, size).cpu())
+                parts.setdefault("predictions", []).append(classification_logits(output).argmax(dim=1).cpu())
+                if self.method != "cam":
+                    chosen = output.maps_a[torch.arange(len(batch_labels), device=self.device), batch_labels]
+                    weights = branch_b_weights(self.method, output.features, chosen, delta)
+                    parts.setdefault("b_input", []).append(
+                        torch.nn.functional.interpolate(weights[:, None].float(), size=size, mode="nearest")[:, 0].cpu())
+        joined = {name: torch.cat(values) for name, values in parts.items()}
+        b_input, predictions = joined.pop("b_input", None), joined.pop("predictions")
+        return SampleMaps({b: joined[b] for b in self.branches}, b_input, predictions)
+
+    def sample_maps(self, knobs: Knobs) -> SampleMaps:
+        """Maps of the sample at ``knobs``' delta and fusion (one batched forward, then cached)."""
+        knobs = self.resolve(knobs)
+        key = self._map_key(knobs)
+        if key not in self._maps:
+            self._maps[key] = self._forward(self.sample.images, self.sample.labels, float(knobs.delta),
+                                            knobs.fusion)
+        return self._maps[key]
+
+    def sample_scores(self, knobs: Knobs) -> SampleScores:
+        """Boxes at ``tau``, IoUs and GT-known loc accuracy (%) of every branch over the sample (cached)."""
+        from wsol_utils import metrics
+
+        knobs = self.resolve(knobs)
+        key = (*self._map_key(knobs), knobs.tau)
+        if key not in self._scores:
+            maps = self.sample_maps(knobs)
+            gt = _gt_boxes(self.sample.boxes)
+            boxes = {b: metrics.maps_to_boxes(m, knobs.tau) for b, m in maps.maps.items()}
+            ious = {b: metrics.best_iou(box, gt) for b, box in boxes.items()}
+            accuracy = {b: 100.0 * float(np.mean(iou >= IOU_THRESHOLD)) for b, iou in ious.items()}
+            self._scores[key] = SampleScores(boxes, ious, accuracy)
+        return self._scores[key]
+
+    def _image_maps(self, knobs: Knobs) -> tuple[dict[str, Tensor], Tensor | None, int, Tensor, Tensor]:
+        """Maps, B input, prediction, image and GT boxes of ``knobs.image_index`` (from the sample cache
+        when the image is in the sample, else one forward of that image)."""
+        index = knobs.image_index
+        if index < self.sample_size:
+            maps = self.sample_maps(knobs)
+            pick = slice(index, index + 1)
+            return ({b: m[pick] for b, m in maps.maps.items()}, None if maps.b_input is None else maps.b_input[pick],
+                    int(maps.predictions[index]), self.sample.images[index], self.sample.boxes[index])
+        from wsol_utils.data import collate
+
+        item = collate([self.dataset[index]])
+        single = self._forward(item.images, item.labels, float(knobs.delta), knobs.fusion)
+        return single.maps, single.b_input, int(single.predictions[0]), item.images[0], item.boxes[0]
+
+    def view(self, knobs: Knobs) -> ImageView:
+        """The maps, boxes and IoU of one image plus the sample's accuracy at ``knobs``."""
+        from wsol_utils import metrics
+        from wsol_utils.data import denormalize
+
+        knobs = self.resolve(knobs)
+        maps, b_input, prediction, image, gt = self._image_maps(knobs)
+        gt_np = _gt_boxes([gt])
+        boxes = {b: metrics.maps_to_boxes(m, knobs.tau) for b, m in maps.items()}
+        ious = {b: float(metrics.best_iou(box, gt_np)[0]) for b, box in boxes.items()}
+        label = int(self.dataset[knobs.image_index][1]) if knobs.image_index >= self.sample_size else int(
+            self.sample.labels[knobs.image_index])
+        return ImageView(
+            knobs=knobs, method=self.method, image=denormalize(image).permute(1, 2, 0).numpy(), label=label,
+            prediction=prediction, gt_boxes=gt_np[0], maps={b: m[0].numpy() for b, m in maps.items()},
+            b_input=None if b_input is None else b_input[0].numpy(), boxes={b: v[0] for b, v in boxes.items()},
+            ious=ious, accuracy=self.sample_scores(knobs).accuracy, sample_size=self.sample_size)
+
+
+def _gt_boxes(boxes: Sequence[Tensor]) -> list[np.ndarray]:
+    """GT boxes as float64 ``(N_i, 4)`` arrays (as :func:`wsol_utils.engine.evaluate` scores them)."""
+    return [b.detach().cpu().numpy().astype(np.float64).reshape(-1, 4) for b in boxes]
+
+
+# -- text and figures ---------------------------------------------------------------------------------
+def stats_html(view: ImageView) -> str:
+    """The key numbers as HTML with stable classes and ``data-*`` attributes (read by the browser test).
+
+    Text, e.g.: ``delta 0.60 · fusion max · tau 0.20 | GT-known loc (n=64): A 3.1% · B 1.6% · fused 7.8% |
+    image 3 IoU: A 0.12 · B 0.05 · fused 0.43``.
+    """
+    k = view.knobs
+    knob_text = f"tau {k.tau:.2f}" if view.method == "cam" else (
+        f"{'delta ' + format(k.delta, '.2f') + ' · ' if view.method == 'acol' else ''}fusion {k.fusion} · tau {k.tau:.2f}")
+    acc = " · ".join(f'<span class="wsol-acc" data-branch="{b}" data-value="{v!r}">{BRANCH_LABELS[b]} {v:.1f}%</span>'
+                     for b, v in view.accuracy.items())
+    ious = " · ".join(f'<span class="wsol-iou" data-branch="{b}" data-value="{v!r}">{BRANCH_LABELS[b]} {v:.2f}</span>'
+                      for b, v in view.ious.items())
+    return (f'<div class="{STATS_CLASS}" data-delta="{k.delta!r}" data-fusion="{k.fusion}" data-tau="{k.tau!r}" '
+            f'data-image="{k.image_index}" data-n="{view.sample_size}">{knob_text} | '
+            f"GT-known loc (n={view.sample_size}): {acc} | image {k.image_index} IoU: {ious}</div>")
+
+
+def error_html(message: str) -> str:
+    """A readable error box for the widget area."""
+    return (f'<div class="{ERROR_CLASS}" style="color:#a40000;border:1px solid #a40000;padding:6px;">'
+            f"<b>Cannot show this:</b> {html.escape(message)}</div>")
+
+
+def draw_boxes(ax: Axes, boxes: np.ndarray, color: str, label: str | None = None) -> None:
+    """Draw inclusive pixel boxes ``(N, 4)`` (``x0, y0, x1, y1``) on ``ax`` as outlines."""
+    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=color,
+                               linewidth=1.5, label=label if i == 0 else None))
+
+
+def overlay_map(ax: Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> None:
+    """Show ``image`` ``(H, W, 3)`` in [0, 1] with ``heatmap`` ``(H, W)`` in [0, 1] on top (jet)."""
+    ax.imshow(image)
+    ax.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
+
+
+def _panel_titles(view: ImageView) -> dict[str, str]:
+    b_title = {"acol": f"B's input: M_A < {view.knobs.delta:.2f}", "hclnet": "B's input: 1 - M_A"}
+    return {"b_input": b_title.get(view.method, ""),
+            **{b: f"{BRANCH_LABELS[b]} map · IoU {view.ious[b]:.2f}" for b in view.maps}}
+
+
+def draw_view(axes: Sequence[Axes], view: ImageView) -> None:
+    """Draw ``view`` on ``len(axes)`` axes: the image with GT (white) and predicted boxes, B's input (two-branch
+    runs), then the maps of the shown branches as overlays. Use :func:`view_panels` for the axes count."""
+    titles = _panel_titles(view)
+    ax_image, *rest = axes
+    ax_image.imshow(view.image)
+    draw_boxes(ax_image, view.gt_boxes, BOX_COLORS["gt"], "GT")
+    for b in view.knobs.branches:
+        draw_boxes(ax_image, view.boxes[b][None], BOX_COLORS[b], BRANCH_LABELS[b])
+    ax_image.set_title(f"image {view.knobs.image_index}: class {view.label}, predicted {view.prediction}", fontsize=9)
+    ax_image.legend(loc="lower right", fontsize=6, framealpha=0.6)
+    panels = view_panels(view)[1:]
+    for ax, name in zip(rest, panels):
+        if name == "b_input":
+            ax.imshow(view.image * (0.25 + 0.75 * view.b_input[..., None]))
+        else:
+            overlay_map(ax, view.image, view.maps[name])
+            draw_boxes(ax, view.boxes[name][None], BOX_COLORS[name])
+        ax.set_title(titles[name], fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+
+
+def view_panels(view: ImageView) -> list[str]:
+    """Panel names of :func:`draw_view`: ``"image"``, ``"b_input"`` (two-branch runs) and the shown branches."""
+    return ["image", *(["b_input"] if view.b_input is not None else []), *view.knobs.branches]
+
+
+def render_view(view: ImageView, panel_size: float = 2.6) -> Figure:
+    """A one-row Figure of :func:`draw_view` (no pyplot; nothing is shown)."""
+    panels = view_panels(view)
+    fig = Figure(figsize=(panel_size * len(panels), panel_size + 0.4), layout="constrained")
+    draw_view(fig.subplots(1, len(panels), squeeze=False)[0], view)
+    fig.suptitle(_accuracy_line(view), fontsize=9)
+    return fig
+
+
+def _accuracy_line(view: ImageView) -> str:
+    numbers = ", ".join(f"{BRANCH_LABELS[b]} {v:.1f}%" for b, v in view.accuracy.items())
+    return f"{view.method}: GT-known loc over {view.sample_size} images at tau {view.knobs.tau:.2f}: {numbers}"
+
+
+def compare_runs(run_dirs: Sequence[str | Path] | Sequence[Explorer], image_index: int = 0, *, tau: float = 0.2,
+                 fusion: str | None = None, sample_size: int = 64, panel_size: float = 2.2) -> Figure:
+    """Runs trained with different deltas on the same image: one row per run (its own training delta), columns
+    as :func:`draw_view`. ``run_dirs`` may also be :class:`Explorer` objects (reused, e.g. by a widget)."""
+    if not run_dirs:
+        raise ExplorerInputError("compare_runs: give at least one run directory (e.g. the threshold-sweep runs)")
+    explorers = [r if isinstance(r, Explorer) else Explorer(r, sample_size=sample_size) for r in run_dirs]
+    views = [e.view(Knobs(image_index=image_index, tau=tau, fusion=fusion)) for e in explorers]
+    columns = max(len(view_panels(v)) for v in views)
+    fig = Figure(figsize=(panel_size * columns, (panel_size + 0.3) * len(views)), layout="constrained")
+    grid = fig.subplots(len(views), columns, squeeze=False)
+    for row, (explorer, view) in zip(grid, zip(explorers, views)):
+        draw_view(row[:len(view_panels(view))], view)
+        for ax in row[len(view_panels(view)):]:
+            ax.set_axis_off()
+        fused = "fused" if "fused" in view.accuracy else "a"
+        row[0].set_title(f"trained delta {explorer.config.delta:.2f} · {BRANCH_LABELS[fused]} GT-known "
+                         f"{view.accuracy[fused]:.1f}% (n={view.sample_size})", fontsize=8)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """PNG bytes of a Figure (for an ``ipywidgets.Image``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+# -- the widgets ---------------------------------------------------------------------------------------
+def _explorer_or_error(run_dir: str | Path | Explorer, sample_size: int, device: str) -> Explorer | str:
+    """An Explorer, or the readable message of what went wrong (missing folder, no checkpoint, bad config)."""
+    if isinstance(run_dir, Explorer):
+        return run_dir
+    try:
+        return Explorer(run_dir, sample_size=sample_size, device=device)
+    except (FileNotFoundError, ValueError) as err:
+        return str(err).strip("'\"")
+
+
+class ExplorerWidget:
+    """The controls and outputs of :func:`explore`; ``.widget`` is what a notebook displays.
+
+    Attributes ``image_index``, ``delta``, ``fusion``, ``tau``, ``branches`` (checkboxes), ``stats`` (HTML),
+    ``error`` (HTML), ``figure`` (Image) and ``last_view`` (the :class:`ImageView` last drawn, or ``None``).
+    """
+
+    def __init__(self, explorer: Explorer, knobs: Knobs) -> None:
+        import ipywidgets as w
+
+        self.explorer = explorer
+        self.last_view: ImageView | None = None
+        start = replace(knobs, delta=explorer.config.delta if knobs.delta is None else knobs.delta,
+                        fusion=explorer.config.fusion if knobs.fusion is None else knobs.fusion)
+        self.image_index = w.IntText(value=start.image_index, description="image",
+                                     layout=w.Layout(width="150px"))
+        self.delta = w.FloatSlider(value=start.delta, min=0.05, max=0.95, step=0.05, description="delta",
+                                   continuous_update=False, readout_format=".2f",
+                                   disabled=explorer.method != "acol")
+        self.fusion = w.Dropdown(options=list(FUSIONS), value=start.fusion or "max", description="fusion",
+                                 disabled=explorer.method == "cam", layout=w.Layout(width="170px"))
+        self.tau = w.FloatSlider(value=start.tau, min=0.05, max=1.0, step=0.05, description="tau",
+                                 continuous_update=False, readout_format=".2f")
+        self.branches = {b: w.Checkbox(value=b in start.branches, description=f"show {BRANCH_LABELS[b]}",
+                                       indent=False, layout=w.Layout(width="90px"))
+                         for b in explorer.branches}
+        self.stats = w.HTML()
+        self.stats.add_class(STATS_CLASS + "-box")
+        self.error = w.HTML()
+        self.figure = w.Image(format="png")
+        for control in (self.image_index, self.delta, self.fusion, self.tau, *self.branches.values()):
+            control.observe(self.update, names="value")
+        self.widget = w.VBox([
+            w.HBox([self.image_index, self.delta, self.fusion]),
+            w.HBox([self.tau, *self.branches.values()]),
+            self.stats, self.error, self.figure,
+        ])
+        self.widget.add_class("wsol-explorer")
+        self.update()
+
+    def knobs(self) -> Knobs:
+        """The knob values currently set in the controls."""
+        return Knobs(image_index=self.image_index.value, delta=self.delta.value, fusion=self.fusion.value,
+                     tau=self.tau.value, branches=tuple(b for b, box in self.branches.items() if box.value))
+
+    def update(self, _change: Any = None) -> None:
+        """Recompute for the current knobs and redraw; a bad value shows a message instead."""
+        try:
+            view = self.explorer.view(self.knobs())
+        except ExplorerInputError as err:
+            self.error.value = error_html(str(err))
+            return
+        self.error.value = ""
+        self.last_view = view
+        self.stats.value = stats_html(view)
+        self.figure.value = figure_png(render_view(view))
+
+
+def explore(run_dir: str | Path | Explorer, image_index: int = 0, delta: float | None = None,
+            fusion: str | None = None, tau: float = 0.2, branches: Sequence[str] = ("a", "b", "fused"), *,
+            sample_size: int = 64, device: str = "cpu") -> Any:
+    """The interactive explorer of a trained run (an ``ipywidgets.VBox``; display it or leave it last in a cell).
+
+    Controls: image index, test-time ``delta`` slider (ACoL runs), ``fusion`` dropdown, ``tau`` slider, branch
+    toggles; all sliders have ``continuous_update=False``. Shows the image with GT and predicted boxes, B's
+    input, the maps of A, B and the fused map as overlays, and a line with the GT-known loc accuracy over the
+    first ``sample_size`` images and the image's IoUs. A bad run directory or knob shows a readable message.
+    The returned widget has an ``.explorer_widget`` attribute (:class:`ExplorerWidget`) for scripted use.
+    """
+    import ipywidgets as w
+
+    explorer = _explorer_or_error(run_dir, sample_size, device)
+    if isinstance(explorer, str):
+        box = w.VBox([w.HTML(error_html(explorer))])
+        box.add_class("wsol-explorer")
+        return box
+    controller = ExplorerWidget(explorer, Knobs(image_index, delta, fusion, tau, tuple(branches)))
+    controller.widget.explorer_widget = controller  # type: ignore[attr-defined]
+    return controller.widget
+
+
+def explore_comparison(run_dirs: Sequence[str | Path], image_index: int = 0, tau: float = 0.2, *,
+                       sample_size: int = 64, device: str = "cpu") -> Any:
+    """The second view: an image index box and a ``tau`` slider over :func:`compare_runs` of ``run_dirs``."""
+    import ipywidgets as w
+
+    explorers: list[Explorer] = []
+    for run_dir in run_dirs:
+        explorer = _explorer_or_error(run_dir, sample_size, device)
+        if isinstance(explorer, str):
+            return w.VBox([w.HTML(error_html(explorer))])
+        explorers.append(explorer)
+    index = w.IntText(value=image_index, description="image", layout=w.Layout(width="150px"))
+    tau_slider = w.FloatSlider(value=tau, min=0.05, max=1.0, step=0.05, description="tau",
+                               continuous_update=False, readout_format=".2f")
+    error, figure = w.HTML(), w.Image(format="png")
+
+    def update(_change: Any = None) -> None:
+        try:
+            fig = compare_runs(explorers, index.value, tau=tau_slider.value)
+        except ExplorerInputError as err:
+            error.value = error_html(str(err))
+            return
+        error.value, figure.value = "", figure_png(fig)
+
+    index.observe(update, names="value")
+    tau_slider.observe(update, names="value")
+    update()
+    return w.VBox([w.HBox([index, tau_slider]), error, figure])
