@@ -38,6 +38,7 @@ def test_key_ignores_test_time_fields_only() -> None:
                     {"dataset_kwargs": {"num_train": 10}}, {"schedule": "cosine"}):
         assert base.replace(**changes).key() != base.key(), changes
     assert set(base.training_fields()).isdisjoint(TEST_TIME_FIELDS)
+    assert base.replace(data_root="/somewhere/cache").key() == base.key()  # synthetic: only a cache folder
     assert base.run_name() == f"hclnet-{base.key()}" and len(base.key()) == 10
 
 

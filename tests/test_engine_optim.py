@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from wsol_utils.engine.config import RunConfig
-from wsol_utils.engine.optim import build_optimizer, build_scheduler, parameter_groups
+from wsol_utils.engine.optim import build_optimizer, build_scheduler, one_cycle_factor, parameter_groups
+from wsol_utils.models import create_model
 
 
 class TwoPartNet(nn.Module):
@@ -68,3 +69,20 @@ def test_onecycle_peaks_at_each_groups_lr_and_step_decays_by_ten() -> None:
         opt.step()
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_one_cycle_factor_endpoints_and_tiny_runs() -> None:
+    assert one_cycle_factor(0, 100) == pytest.approx(0.1)
+    assert one_cycle_factor(25, 100) == pytest.approx(1.0)
+    assert one_cycle_factor(100, 100) == pytest.approx(0.001)
+    assert one_cycle_factor(62, 100) > one_cycle_factor(63, 100)  # decreasing after the peak
+    assert [round(one_cycle_factor(s, 2), 4) for s in range(3)] == [0.1, 1.0, 0.001]
+
+
+def test_acol_groups_of_a_small_model_cover_every_parameter_once_at_10_and_20x() -> None:
+    model = create_model("acol", num_classes=3)
+    groups = parameter_groups(model, "acol", 0.01)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+    # a backbone trained from scratch is "new" too (WSOLModel.parameter_groups): weights 10x, biases 20x
+    assert {round(g["lr"], 6) for g in groups} == {0.1, 0.2}

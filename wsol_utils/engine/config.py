@@ -179,8 +179,12 @@ class RunConfig:
 
     # -- identity --------------------------------------------------------------------------------
     def training_fields(self) -> dict[str, Any]:
-        """The fields that change the trained weights (everything but :data:`TEST_TIME_FIELDS`)."""
-        return {k: v for k, v in self.to_dict().items() if k not in TEST_TIME_FIELDS}
+        """The fields that change the trained weights: all but :data:`TEST_TIME_FIELDS`, and for the synthetic
+        set also ``data_root`` (only its cache folder; the images are fixed by ``dataset_kwargs``)."""
+        fields = {k: v for k, v in self.to_dict().items() if k not in TEST_TIME_FIELDS}
+        if self.dataset == "synthetic":
+            fields.pop("data_root")
+        return fields
 
     def key(self) -> str:
         """10-hex-digit SHA-256 of :meth:`training_fields` (canonical JSON): the run's cache key."""

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -61,15 +63,23 @@ def build_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.SGD:
                            nesterov=config.optimizer == "acol")
 
 
+def one_cycle_factor(step: int, total: int, warmup: float = 0.25, start: float = 0.1, end: float = 0.001) -> float:
+    """One-cycle lr factor in ``[end, 1]``: linear ``start -> 1`` over the first ``warmup`` of ``total`` steps,
+    then cosine ``1 -> end`` (robust to tiny ``total``, unlike ``OneCycleLR``)."""
+    ramp = max(1, round(warmup * total))
+    if step < ramp:
+        return start + (1.0 - start) * step / ramp
+    progress = min(1.0, (step - ramp) / max(1, total - ramp))
+    return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, config: RunConfig,
                     steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-batch scheduler: one-cycle / cosine over all steps, step decay every ``step_epochs``, or constant."""
     total = config.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler
     if config.schedule == "onecycle":
-        max_lrs = [g["lr"] for g in optimizer.param_groups]
-        return sched.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total, pct_start=0.25,
-                                cycle_momentum=False, div_factor=10.0, final_div_factor=100.0)
+        return sched.LambdaLR(optimizer, lambda step: one_cycle_factor(step, total))
     if config.schedule == "cosine":
         return sched.CosineAnnealingLR(optimizer, T_max=total)
     if config.schedule == "step":

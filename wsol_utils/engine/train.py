@@ -46,10 +46,12 @@ class TrainingDivergedError(RuntimeError):
 
 # -- building blocks ------------------------------------------------------------------------------
 def build_dataset(config: RunConfig, split: str, train: bool) -> Dataset:
-    """:func:`wsol_utils.data.load` for ``split`` with the train or test transform of the config."""
+    """:func:`wsol_utils.data.load` for ``split``: the synthetic set's own transforms (flip for train, identity
+    otherwise), for image files the ``"train"`` / ``"test"`` protocol (ARCHITECTURE, data)."""
     from wsol_utils import data
 
-    return data.load(config.dataset, root=config.data_root, split=split, transform="train" if train else "test",
+    transform = None if config.dataset == "synthetic" else ("train" if train else "test")
+    return data.load(config.dataset, root=config.data_root, split=split, transform=transform,
                      image_size=config.image_size, **config.dataset_kwargs)
 
 

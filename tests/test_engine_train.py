@@ -1,0 +1,138 @@
+"""train(): run directory, cache, exact resume, Ctrl-C, corrupt checkpoint, foreign run dir, NaN loss."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import os
+
+import pytest
+import torch
+
+from wsol_utils.engine import (CheckpointError, RunConfig, RunDirMismatchError, TrainingDivergedError, load_run,
+                               train)
+from wsol_utils.engine.checkpoint import load_checkpoint
+
+train_module = importlib.import_module("wsol_utils.engine.train")  # the package's `train` is the function
+
+
+def tiny(tmp_path, **changes) -> RunConfig:
+    """A run that trains in about a second: 64 synthetic images of 32 px, 1 epoch."""
+    kwargs = {"num_train": 64, "num_val": 32, "num_test": 32}
+    base = dict(method="cam", epochs=1, batch_size=32, image_size=32, lr=0.01, device="cpu",
+                data_root=str(tmp_path / "data"), dataset_kwargs=kwargs)
+    base.update(changes)
+    return RunConfig(**base)
+
+
+def _history(run_dir) -> list[dict[str, str]]:
+    with (run_dir / "history.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_train_writes_the_run_directory(tmp_path, method: str) -> None:
+    config = tiny(tmp_path, method=method, epochs=2)
+    run_dir = train(config, runs_dir=tmp_path / "runs", progress=False)
+    assert run_dir == tmp_path / "runs" / f"{method}-{config.key()}"
+    assert {"config.json", "history.csv", "checkpoint.pt", "done.json"} <= {p.name for p in run_dir.iterdir()}
+    assert RunConfig.from_json(run_dir / "config.json") == config
+    rows = _history(run_dir)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for row in rows:
+        assert 0.0 <= float(row["train_acc"]) <= 1.0 and 0.0 <= float(row["val_acc"]) <= 1.0
+        total = float(row["train_loss_a"]) + float(row["train_loss_b"])
+        assert float(row["train_loss"]) == pytest.approx(total, rel=1e-6)
+        assert (float(row["train_loss_b"]) == 0.0) == (method == "cam")
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    assert state["epoch"] == 2
+    loaded_config, model = load_run(run_dir)
+    assert loaded_config == config and not model.training
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, state["model"][name])
+
+
+def test_finished_run_is_not_retrained_and_test_time_fields_share_it(tmp_path) -> None:
+    config = tiny(tmp_path, method="acol")
+    run_dir = train(config, runs_dir=tmp_path, progress=False)
+    stamp = os.stat(run_dir / "checkpoint.pt").st_mtime_ns
+    again = train(config.replace(fusion="add", num_workers=0), runs_dir=tmp_path, progress=False)
+    assert again == run_dir and os.stat(run_dir / "checkpoint.pt").st_mtime_ns == stamp
+    train(config, runs_dir=tmp_path, progress=False, restart=True)
+    assert os.stat(run_dir / "checkpoint.pt").st_mtime_ns != stamp
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, capsys) -> None:
+    config = tiny(tmp_path, method="hclnet", epochs=3)
+    reference = train(config, run_dir=tmp_path / "reference", progress=False)
+    real_epoch = train_module.Trainer.train_epoch
+
+    def interrupt_in_epoch_2(self, epoch, generator):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(self, epoch, generator)
+
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", interrupt_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, run_dir=tmp_path / "resumed", progress=False)
+    assert "Run the same command again to resume" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["epoch"] == 1
+    assert not (tmp_path / "resumed" / "done.json").exists()
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", real_epoch)
+    train(config, run_dir=tmp_path / "resumed", progress=False)
+    assert [r["epoch"] for r in _history(tmp_path / "resumed")] == ["1", "2", "3"]
+    expected = load_checkpoint(reference / "checkpoint.pt")["model"]
+    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"]
+    for name, tensor in expected.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_corrupt_checkpoint_names_the_file_and_the_fix(tmp_path) -> None:
+    config = tiny(tmp_path)
+    run_dir = tmp_path / "run"
+    train(config, run_dir=run_dir, progress=False)
+    (run_dir / "done.json").unlink()
+    (run_dir / "checkpoint.pt").write_bytes(b"\x80not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt.*(delete|restart)"):
+        train(config, run_dir=run_dir, progress=False)
+    with pytest.raises(CheckpointError, match="checkpoint.pt"):
+        load_run(run_dir)
+    train(config, run_dir=run_dir, progress=False, restart=True)
+    assert load_checkpoint(run_dir / "checkpoint.pt")["epoch"] == 1
+
+
+def test_run_directory_of_another_config_is_refused(tmp_path) -> None:
+    run_dir = train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
+    with pytest.raises(RunDirMismatchError, match="lr"):
+        train(tiny(tmp_path, lr=0.5), run_dir=run_dir, progress=False)
+
+
+def test_nan_loss_stops_with_epoch_batch_and_a_hint(tmp_path, monkeypatch) -> None:
+    def nan_losses(output, labels):
+        return output.logits_a.sum() * float("nan"), None
+
+    monkeypatch.setattr(train_module, "branch_losses", nan_losses)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 1.*lower the learning rate"):
+        train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_missing_data_root_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        train(RunConfig(dataset="cub", data_root=str(tmp_path / "nowhere")), runs_dir=tmp_path)
+
+
+def test_training_does_not_change_the_callers_rng_or_threads(tmp_path) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    threads = torch.get_num_threads()
+    train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
+    assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
+
+
+def test_done_json_records_the_final_accuracy(tmp_path) -> None:
+    run_dir = train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["epochs"] == 1 and float(done["val_acc"]) == float(_history(run_dir)[-1]["val_acc"])
