@@ -156,3 +156,58 @@ def plot_against_paper(table: pd.DataFrame, x: str, ours: Sequence[str], paper: 
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# Basic helpers for data sets (issue 3): boxes, map overlays, sample grids.
+# --------------------------------------------------------------------------------------------------
+
+PART_COLORS = {"head": "#00e5ff", "body": "#ffd60a"}
+
+
+def draw_boxes(ax: Axes, boxes: np.ndarray, color: str = GT_COLOR) -> Axes:
+    """Draw ``(N, 4)`` inclusive pixel boxes ``(x0, y0, x1, y1)`` on ``ax`` (around the covered pixels)."""
+    for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        _outline(ax, box, color)
+    return ax
+
+
+def overlay_map(ax: Axes, image: np.ndarray, scoremap: np.ndarray, cmap: str = "jet", alpha: float = 0.5) -> Axes:
+    """Show ``image (H, W, 3)`` in [0, 1] with ``scoremap (h, w)`` in [0, 1] on top, stretched to the image."""
+    height, width = image.shape[:2]
+    ax.imshow(image, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+    ax.imshow(scoremap, cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+    ax.set_axis_off()
+    return ax
+
+
+def show_samples(images: np.ndarray, boxes: Sequence[np.ndarray], *, labels: Sequence[int] | None = None,
+                 class_names: Sequence[str] | None = None, parts: np.ndarray | None = None, ncols: int = 8,
+                 cell_inches: float = 1.8) -> Figure:
+    """A grid of samples with their GT boxes (white) and, given ``parts (N, H, W)`` (0 background, 1 body,
+    2 head, as the synthetic set's), the head (cyan) and body (yellow) outlined.
+
+    ``images``: ``(N, H, W, 3)`` RGB in [0, 1] (or uint8); ``boxes``: N arrays ``(K_i, 4)``.
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images / 255.0
+    count = len(images)
+    nrows = max(1, -(-count // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell_inches, nrows * cell_inches), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index >= count:
+            continue
+        ax.imshow(images[index])
+        if parts is not None:
+            for value, name in ((1, "body"), (2, "head")):
+                region = (parts[index] == value).astype(float)
+                if region.any():
+                    ax.contour(region, levels=[0.5], colors=PART_COLORS[name], linewidths=0.9)
+        draw_boxes(ax, boxes[index])
+        if labels is not None:
+            name = class_names[labels[index]] if class_names is not None else str(labels[index])
+            ax.set_title(name, fontsize=7)
+    fig.tight_layout()
+    return fig

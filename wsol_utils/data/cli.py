@@ -6,11 +6,14 @@ Commands:
 - ``export --out DIR [--split test] [--image-size 64]``: write a split in wsoleval's layout (PNG images,
   the four metadata files, masks for PxAP); see :func:`wsol_utils.data.synthetic.export_wsoleval`.
 - ``speed [--image-size 64] [--num-images 5000]``: time generation (no cache) and print images/s.
+- ``samples --out figures/synthetic_samples.png [--num-images 16]``: a grid of test samples with their GT
+  boxes (white), heads (cyan) and bodies (yellow) outlined.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -23,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (("generate", "generate and cache the synthetic splits"),
                         ("export", "write a synthetic split in wsoleval's layout"),
-                        ("speed", "time the generator (images/s)")):
+                        ("speed", "time the generator (images/s)"),
+                        ("samples", "save a grid of samples with boxes and parts")):
         sub = commands.add_parser(name, help=help_)
         sub.add_argument("--image-size", type=int, default=64, help="image side in pixels (64-224)")
         sub.add_argument("--num-classes", type=int, default=10)
@@ -33,8 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
         sub.add_argument("--num-images", type=int, default=5000 if name == "speed" else None,
                          help="images in the chosen split (default: the generator's split size)")
+        if name in ("export", "samples"):
+            sub.add_argument("--out", required=True, help="output folder (export) or PNG file (samples)")
         if name == "export":
-            sub.add_argument("--out", required=True, help="output folder")
             sub.add_argument("--split", default="test", choices=SPLITS)
         elif name == "generate":
             sub.add_argument("--split", default="all", choices=(*SPLITS, "all"))
@@ -50,6 +55,16 @@ def _split_sizes(args: argparse.Namespace) -> dict[str, int]:
     return {f"num_{name}": args.num_images for name in splits}
 
 
+def _save_samples(config: SyntheticConfig, out: str, count: int) -> str:
+    from wsol_utils.viz import save_figure, show_samples
+
+    arrays = generate(dataclasses.replace(config, num_test=count), "test")
+    names = [f"{k}" for k in range(config.num_classes)]
+    figure = show_samples(arrays.images, [box[None] for box in arrays.boxes], labels=arrays.labels.tolist(),
+                          class_names=names, parts=arrays.parts, ncols=min(8, count))
+    return str(save_figure(figure, out))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     progress = not args.quiet and sys.stderr.isatty()
@@ -59,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.command == "export":
+    if args.command == "samples":
+        print(f"wrote {_save_samples(config, args.out, args.num_images or 16)}")
+    elif args.command == "export":
         folder = export_wsoleval(config, args.split, args.out, args.cache_dir, progress)
         print(f"wrote {config.num_images(args.split)} images of split {args.split!r}; metadata in {folder}")
     elif args.command == "generate":
