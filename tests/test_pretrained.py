@@ -70,3 +70,16 @@ def test_imagenet_weights_recognise_the_scikit_image_cat():
         logits = model(pretrained.preprocess_photo(skimage_data.chelsea()))
     # ImageNet classes 281..285 are the domestic cats (tabby, tiger cat, Persian, Siamese, Egyptian).
     assert 281 <= int(logits.argmax()) <= 285
+
+
+def test_cam_and_conv_forms_agree_and_maps_average_to_logits():
+    torch.manual_seed(0)
+    model = pretrained.EfficientNetLite0(num_classes=5).eval()
+    images = torch.randn(2, 3, 64, 64)
+    logits_cam, maps_cam, logits_conv, maps_conv = pretrained.cam_and_conv_forms(model, images)
+    assert maps_cam.shape == maps_conv.shape == (2, 5, 2, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(logits_cam, model(images))
+    torch.testing.assert_close(maps_cam, maps_conv, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logits_conv, maps_cam.mean(dim=(2, 3)), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logits_cam, logits_conv, rtol=1e-5, atol=1e-5)

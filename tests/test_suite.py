@@ -76,3 +76,61 @@ def test_compare_never_claims_an_effect_within_noise():
     worse = suite.compare("B", 30.0, "A", 60.0, metric="accuracy", n=2000)
     assert worse.endswith("B is worse beyond sampling noise.")
     assert suite.compare("A", math.nan, "B", 1.0, metric="MaxBoxAccV2", n=5) == "MaxBoxAccV2: not available for A."
+
+
+def test_environment_turns_smoke_on(in_notebooks, monkeypatch):
+    monkeypatch.setenv("WSOL_SMOKE", "1")
+    assert Suite.from_parameters(smoke=False).smoke is True
+    monkeypatch.setenv("WSOL_SMOKE", "0")
+    assert Suite.from_parameters(smoke=False).smoke is False
+
+
+def test_equivalence_tolerance_and_check_line():
+    import torch
+
+    logits, maps = torch.tensor([[1.0, -2.0]]), torch.arange(8.0).reshape(1, 2, 2, 2)
+    same = suite.equivalence(logits, maps, logits.clone(), maps + 1e-7)
+    assert same.within_tolerance and same.max_logit_diff == 0.0
+    assert same.check_line("net") == "net: max |Δlogits|, max |Δmaps| at float tolerance: True"
+    off = suite.equivalence(logits + torch.tensor([[0.0, 1e-3]]), maps, logits, maps)
+    assert not off.within_tolerance and off.max_logit_diff == pytest.approx(1e-3, rel=1e-4)
+    with pytest.raises(ValueError, match="shapes differ"):
+        suite.equivalence(logits, maps, logits, maps[..., :1])
+
+
+def test_model_equivalence_on_a_random_cam_network():
+    import torch
+
+    models = pytest.importorskip("wsol_utils.models")
+    torch.manual_seed(0)
+    check = suite.model_equivalence(models.create_model("cam", num_classes=4), torch.randn(2, 3, 32, 32))
+    assert check.within_tolerance and check.max_map_diff < 1e-5
+
+
+def test_branch_b_weights_hand_computed():
+    import torch
+
+    maps = torch.tensor([[[0.0, 4.0], [2.0, 1.0]]])  # normalized: [[0, 1], [0.5, 0.25]]
+    features = torch.ones(1, 3, 2, 2)
+    acol = suite.branch_b_weights("acol", features, maps, 0.5)
+    hcl = suite.branch_b_weights("hclnet", features, maps, 0.5)
+    assert acol.tolist() == [[[1.0, 0.0], [0.0, 1.0]]]  # 0.5 >= delta is erased
+    assert hcl.tolist() == [[[1.0, 0.0], [0.5, 0.75]]]
+    with pytest.raises(ValueError, match="no branch B"):
+        suite.branch_b_weights("cam", features, maps, 0.5)
+
+
+def test_best_row_and_best_tau_table():
+    import pandas as pd
+
+    table = pd.DataFrame({"delta": [0.5, 0.6, 0.7], "err": [50.0, 40.0, 40.0]})
+    assert suite.best_row(table, "err")["delta"] == 0.6  # first of the ties
+    assert suite.best_row(table, "err", lower_is_better=False)["delta"] == 0.5
+    with pytest.raises(ValueError, match="no column 'x'"):
+        suite.best_row(table, "x")
+    curves = pd.DataFrame({"tau": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3], "method": ["A"] * 3 + ["B"] * 3,
+                           "gt_known_loc_acc": [5.0, 9.0, 7.0, 1.0, 2.0, 8.0]})
+    best = suite.best_tau_table(curves)
+    assert best.to_dict("records") == [
+        {"method": "A", "best_tau": 0.2, "best_acc": 9.0, "acc_at_0_2": 9.0},
+        {"method": "B", "best_tau": 0.3, "best_acc": 8.0, "acc_at_0_2": 2.0}]

@@ -138,3 +138,19 @@ def preprocess_photo(photo: np.ndarray, size: int = 224) -> Tensor:
     image = torch.from_numpy(photo).permute(2, 0, 1)[None].float()
     image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
     return (image - 127.0) / 128.0
+
+
+def cam_and_conv_forms(model: EfficientNetLite0, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Both heads of ACoL §3.1 on the same features ``S = model.features(images)`` ``(B, K, h, w)``.
+
+    CAM form: logits ``FC(GAP(S))`` and maps ``A_c = sum_k W[c, k] S_k + b_c``; conv form: a 1x1 conv with
+    the FC's weights and bias gives maps, their GAP gives logits. Returns
+    ``(logits_cam (B, C), maps_cam (B, C, h, w), logits_conv, maps_conv)``.
+    """
+    fc = model._fc
+    with torch.no_grad():
+        features = model.features(images)
+        logits_cam = fc(features.mean(dim=(2, 3)))
+        maps_cam = torch.einsum("ck,bkhw->bchw", fc.weight, features) + fc.bias[:, None, None]
+        maps_conv = F.conv2d(features, fc.weight[:, :, None, None], fc.bias)
+    return logits_cam, maps_cam, maps_conv.mean(dim=(2, 3)), maps_conv
