@@ -1,0 +1,298 @@
+"""Tests for wsol_utils.boxeval: the fast evaluator must give the literal reference's numbers exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from wsol_utils.boxeval import (
+    BoxEvaluator,
+    PxAPEvaluator,
+    box_iou_matrix,
+    evaluate_scoremaps,
+    image_threshold_ious,
+    load_mask,
+    rescale_boxes,
+)
+from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
+from wsol_utils.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
+
+# ------------------------------------------------------------------ generated maps with the corner cases
+
+
+def _normalize(raw: np.ndarray) -> np.ndarray:
+    """wsoleval's normalize_scoremap: min-max to [0, 1]; constant -> zeros."""
+    raw = raw - raw.min()
+    return raw / raw.max() if raw.max() > 0 else np.zeros_like(raw)
+
+
+def _blobs(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Sum of Gaussians, some negative (holes, rings), centres partly outside (touching the border)."""
+    yy, xx = np.mgrid[:height, :width].astype(np.float64)
+    raw = np.zeros((height, width))
+    for _ in range(rng.integers(1, 6)):
+        cy, cx = rng.uniform(-0.1, 1.1) * height, rng.uniform(-0.1, 1.1) * width
+        sigma = rng.uniform(0.04, 0.3) * max(height, width)
+        amplitude = rng.uniform(0.3, 1.0) * rng.choice([1.0, 1.0, -0.7])
+        raw += amplitude * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
+    if rng.random() < 0.3:
+        raw += rng.normal(0, 0.05, raw.shape)  # speckle: many small components
+    return _normalize(raw)
+
+
+def _corner_cases(size: int) -> list[np.ndarray]:
+    zeros = np.zeros((size, size))
+    single = zeros.copy()
+    single[size // 2, size // 3] = 1.0
+    corner = zeros.copy()
+    corner[0, -1] = 1.0
+    ring = np.zeros((size, size))
+    cv2.circle(ring, (size // 2, size // 2), size // 3, 1.0, thickness=max(1, size // 8))
+    nested = ring.copy()
+    nested[size // 2 - 1:size // 2 + 2, size // 2 - 1:size // 2 + 2] = 0.6  # an island inside the hole
+    border = np.ones((size, size))
+    border[1:-1, 1:-1] = 0.3
+    checker = (np.indices((size, size)).sum(axis=0) % 2).astype(np.float64)
+    ramp = np.tile(np.linspace(0, 1, size), (size, 1))
+    half = 0.5 * ramp  # max below 1: wsoleval's cut-off is int(t * img.max())
+    edge = np.full((size, size), 0.001 * 7)  # values exactly on threshold edges
+    edge[2:5, 3:9] = 1.0
+    return [zeros, single, corner, ring, nested, border, checker, ramp, half, edge, np.ones((size, size))]
+
+
+def _gt_boxes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """1-3 random inclusive boxes; sometimes the full image or a 1-pixel box at the corner."""
+    boxes = []
+    for _ in range(rng.integers(1, 4)):
+        x0, x1 = np.sort(rng.integers(0, width, 2))
+        y0, y1 = np.sort(rng.integers(0, height, 2))
+        boxes.append([x0, y0, x1, y1])
+    if rng.random() < 0.2:
+        boxes.append(rng.choice([[0, 0, width - 1, height - 1], [0, 0, 0, 0]]))
+    return np.asarray(boxes, dtype=np.int64)
+
+
+def _dataset(count: int, seed: int, sizes: tuple[int, ...] = (12, 24, 33)) -> tuple[list, list]:
+    rng = np.random.default_rng(seed)
+    maps = _corner_cases(16) + [np.ones((1, 1)), np.zeros((2, 3))]
+    maps += [_blobs(rng, int(rng.choice(sizes)), int(rng.choice(sizes))) for _ in range(count - len(maps))]
+    maps[-count // 4:] = [scoremap.astype(np.float32) for scoremap in maps[-count // 4:]]  # engine maps are float32
+    boxes = [_gt_boxes(rng, *scoremap.shape) for scoremap in maps]
+    return maps, boxes
+
+
+def _fast(maps: list, boxes: list, **kwargs) -> dict:
+    evaluator = BoxEvaluator(**kwargs)
+    for scoremap, gt in zip(maps, boxes):
+        evaluator.accumulate(scoremap, gt)
+    return evaluator.compute()
+
+
+# ------------------------------------------------------------------ hand-computed cases
+
+
+def test_square_blob_box_is_one_pixel_wider_as_wsoleval() -> None:
+    scoremap = np.zeros((6, 6))
+    scoremap[1:4, 1:4] = 1.0  # 3x3 square: boundingRect (1, 1, 3, 3) -> box [1, 1, 4, 4]
+    iou_largest, iou_all = image_threshold_ious(scoremap, np.array([[1, 1, 3, 3]]), np.array([0.0, 0.5, 0.99]))
+    np.testing.assert_array_equal(iou_largest, [9 / 16] * 3)
+    np.testing.assert_array_equal(iou_all, [9 / 16] * 3)
+
+
+def test_empty_map_scores_the_zero_box() -> None:
+    # no contour -> box [0, 0, 0, 0]: IoU 1 with a GT box that is the top-left pixel, 0 elsewhere
+    ious = image_threshold_ious(np.zeros((5, 5)), np.array([[0, 0, 0, 0], [3, 3, 4, 4]]), np.array([0.0, 0.5]))
+    np.testing.assert_array_equal(ious, [[1.0, 1.0], [1.0, 1.0]])
+
+
+def test_hole_contour_counts_for_v2_but_not_v1() -> None:
+    scoremap = np.ones((9, 9))
+    scoremap[3:6, 3:6] = 0.0  # a 3x3 hole; its contour's box is [2, 2, 7, 7]
+    gt = np.array([[2, 2, 6, 6]])
+    iou_largest, iou_all = image_threshold_ious(scoremap, gt, np.array([0.5]))
+    assert iou_largest[0] == 25 / 81  # the outer contour's box [0, 0, 9, 9] clipped to [0, 0, 8, 8]
+    assert iou_all[0] == 25 / 36
+
+
+def test_box_iou_matrix_inclusive_and_degenerate() -> None:
+    ious = box_iou_matrix(np.array([[0, 0, 1, 1], [5, 5, 5, 5]]), np.array([[1, 1, 2, 2], [0, 0, -2, 0]]))
+    np.testing.assert_array_equal(ious, [[1 / 7, 0.0], [0.0, 0.0]])
+
+
+def test_rescale_boxes_truncates_like_the_reference() -> None:
+    boxes = np.array([[0, 0, 499, 332], [13, 7, 101, 99]])
+    np.testing.assert_array_equal(rescale_boxes(boxes, (500, 333), (224, 224)),
+                                  rescale_gt_boxes(boxes, (500, 333), (224, 224)))
+    np.testing.assert_array_equal(rescale_boxes(np.array([[10, 10, 20, 20]]), (30, 30), (3, 3)), [[1, 1, 2, 2]])
+
+
+# ------------------------------------------------------------------ parity with the literal reference
+
+
+def test_parity_with_reference_on_hundreds_of_maps_coarse_interval() -> None:
+    maps, boxes = _dataset(300, seed=0)
+    rng = np.random.default_rng(8)
+    maps += [_blobs(rng, 224, 224) for _ in range(3)]  # full-size maps as wsoleval scores them
+    boxes += [np.array([[40, 30, 150, 200], [0, 0, 223, 223]]), np.array([[100, 0, 223, 50]]), _gt_boxes(rng, 224, 224)]
+    for interval in (0.05, 0.3):
+        assert _fast(maps, boxes, interval=interval) == reference_box_metrics(maps, boxes, interval=interval)
+
+
+def test_parity_with_reference_at_interval_0001() -> None:
+    maps, boxes = _dataset(20, seed=1)
+    kwargs = {"interval": 0.001, "iou_levels": (30, 50, 70, 90)}
+    assert _fast(maps, boxes, **kwargs) == reference_box_metrics(maps, boxes, **kwargs)
+
+
+def test_merge_of_two_halves_equals_one_pass() -> None:
+    maps, boxes = _dataset(40, seed=3)
+    first, second = BoxEvaluator(interval=0.01), BoxEvaluator(interval=0.01)
+    for index, (scoremap, gt) in enumerate(zip(maps, boxes)):
+        (first if index % 2 else second).accumulate(scoremap, gt)
+    assert first.merge(second).compute() == _fast(maps, boxes, interval=0.01)
+    with pytest.raises(ValueError, match="differ"):
+        first.merge(BoxEvaluator(interval=0.02))
+
+
+def test_accumulate_batch_takes_tensors() -> None:
+    maps, boxes = _dataset(20, seed=4, sizes=(20,))
+    maps, boxes = maps[-6:], boxes[-6:]
+    evaluator = BoxEvaluator(interval=0.02)
+    evaluator.accumulate_batch(torch.tensor(np.stack(maps)), [torch.tensor(b) for b in boxes])
+    assert evaluator.compute() == _fast(maps, boxes, interval=0.02)
+
+
+@pytest.mark.parametrize(
+    ("scoremap", "match"),
+    [
+        (np.full((4, 4), np.nan), "NaN"),
+        (np.full((4, 4), 1.5), r"\[0, 1\]"),
+        (np.zeros((2, 4, 4)), "2-D"),
+        (np.zeros((4, 4), dtype=np.uint8), "float"),
+    ],
+)
+def test_bad_scoremap_raises(scoremap: np.ndarray, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        BoxEvaluator().accumulate(scoremap, np.array([[0, 0, 1, 1]]))
+
+
+def test_no_gt_box_and_no_image_raise() -> None:
+    with pytest.raises(ValueError, match="at least one GT box"):
+        BoxEvaluator().accumulate(np.zeros((4, 4)), np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="no image"):
+        BoxEvaluator().compute()
+
+
+# ------------------------------------------------------------------ PxAP
+
+
+def test_pxap_perfect_separation_is_100() -> None:
+    evaluator = PxAPEvaluator(interval=0.01)
+    evaluator.accumulate(torch.tensor([[1.0, 0.0]]), torch.tensor([[1, 0]], dtype=torch.uint8))
+    assert evaluator.compute() == 100.0
+
+
+def test_pxap_parity_with_reference_and_ignore_pixels() -> None:
+    rng = np.random.default_rng(5)
+    maps = [_blobs(rng, 20, 20) for _ in range(12)] + [np.full((20, 20), 0.007), np.ones((20, 20))]
+    maps.append(np.round(rng.random((20, 20)), 3))  # values on the bin edges
+    masks = [rng.choice(np.array([0, 1, 255], dtype=np.uint8), size=(20, 20), p=[0.5, 0.4, 0.1]) for _ in maps]
+    for interval in (0.001, 0.05):
+        halves = [PxAPEvaluator(interval=interval), PxAPEvaluator(interval=interval)]
+        first = np.stack(maps[:7]).astype(np.float32)  # a float32 tensor batch, compared in float64
+        halves[0].accumulate(torch.tensor(first), torch.tensor(np.stack(masks[:7])))
+        for scoremap, mask in zip(maps[7:], masks[7:]):
+            halves[1].accumulate(scoremap, mask)  # float64 numpy maps one at a time
+        expected = reference_pxap(list(first) + maps[7:], masks, interval=interval)
+        assert halves[0].merge(halves[1]).compute() == expected
+
+
+def test_pxap_ignore_pixels_count_in_neither_histogram() -> None:
+    evaluator = PxAPEvaluator(interval=0.5)
+    evaluator.accumulate(np.array([[0.9, 0.2, 0.6]]), np.array([[1, 0, 255]], dtype=np.uint8))
+    foreground, background = evaluator.histograms()
+    np.testing.assert_array_equal(foreground, [0, 1, 0, 0])  # bins [0, .5), [.5, 1), [1, 2), [2, 3]
+    np.testing.assert_array_equal(background, [1, 0, 0, 0])
+
+
+def test_pxap_without_foreground_raises() -> None:
+    evaluator = PxAPEvaluator(interval=0.1)
+    evaluator.accumulate(np.ones((2, 2)), np.zeros((2, 2), dtype=np.uint8))
+    with pytest.raises(ValueError, match="no foreground"):
+        evaluator.compute()
+
+
+# ------------------------------------------------------------------ a wsoleval folder, streamed
+
+
+def _wsoleval_folder(root: Path, maps: list, boxes: list) -> tuple[Path, Path]:
+    ids = [f"val/class_{i % 3}/img_{i}.jpg" for i in range(len(maps))]
+    sizes = {i: (2 * m.shape[1] + 1, 3 * m.shape[0]) for i, m in zip(ids, maps)}  # original sizes
+    original = {i: b * [2, 3, 2, 3] for i, b in zip(ids, boxes)}  # rescaled back with int() truncation
+    write_wsoleval_metadata(root / "meta", ids, {i: 0 for i in ids}, sizes, original)
+    for image_id, scoremap in zip(ids, maps):
+        path = root / "maps" / f"{image_id}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, scoremap)
+    return root / "meta", root / "maps"
+
+
+def test_evaluate_scoremaps_matches_reference_in_process_and_with_workers(tmp_path: Path) -> None:
+    maps, boxes = _dataset(40, seed=6)
+    meta, folder = _wsoleval_folder(tmp_path, maps, boxes)
+    parsed = read_wsoleval_metadata(meta)
+    gts = [rescale_gt_boxes(parsed.boxes[i], parsed.sizes[i], (m.shape[1], m.shape[0]))
+           for i, m in zip(parsed.image_ids, maps)]
+    expected = reference_box_metrics(maps, gts, interval=0.02)
+    one = evaluate_scoremaps(meta, folder, interval=0.02, workers=1, progress=False)
+    two = evaluate_scoremaps(meta, folder, interval=0.02, workers=2, progress=False, chunk_size=7)
+    assert one == two == expected
+
+
+def test_evaluate_scoremaps_masks_png_ignore_and_npy(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    maps = [_blobs(rng, 16, 16) for _ in range(4)]
+    boxes = [np.array([[1, 1, 8, 8]])] * 4
+    meta, folder = _wsoleval_folder(tmp_path, maps, boxes)
+    ids = (meta / "image_ids.txt").read_text().split()
+    masks = [rng.choice(np.array([0, 1, 255], dtype=np.uint8), size=(16, 16)) for _ in maps]
+    mask_dir = tmp_path / "masks"
+    for index, (image_id, mask) in enumerate(zip(ids, masks)):
+        (mask_dir / image_id).parent.mkdir(parents=True, exist_ok=True)
+        if index % 2:
+            np.save(mask_dir / f"{image_id}.npy", mask)
+        else:  # PNG at twice the size (nearest resize back), ignore in a second PNG
+            big = np.kron(mask, np.ones((2, 2), dtype=np.uint8))
+            cv2.imwrite(str(mask_dir / f"{image_id}.png"), np.where(big == 1, 255, 0).astype(np.uint8))
+            cv2.imwrite(str(mask_dir / f"{image_id}.ignore.png"), np.where(big == 255, 200, 0).astype(np.uint8))
+    np.testing.assert_array_equal(load_mask(mask_dir, ids[0], (16, 16)), masks[0])
+    result = evaluate_scoremaps(meta, folder, interval=0.01, mask_dir=mask_dir, workers=1, progress=False)
+    assert result["pxap"] == reference_pxap(maps, masks, interval=0.01)
+
+
+def test_evaluate_scoremaps_nan_map_scores_as_zeros(tmp_path: Path) -> None:
+    maps = [np.full((8, 8), np.nan), np.zeros((8, 8))]
+    boxes = [np.array([[0, 0, 0, 0]]), np.array([[0, 0, 0, 0]])]
+    meta, folder = _wsoleval_folder(tmp_path, maps, boxes)
+    with pytest.warns(UserWarning, match="1 score map"):
+        result = evaluate_scoremaps(meta, folder, interval=0.1, workers=1, progress=False)
+    assert result["maxboxacc"] == 100.0  # both maps are empty -> zero box -> IoU 1 with [0, 0, 0, 0]
+
+
+def test_evaluate_scoremaps_missing_and_bad_maps(tmp_path: Path) -> None:
+    maps = [np.zeros((8, 8))] * 5
+    meta, folder = _wsoleval_folder(tmp_path, maps, [np.array([[0, 0, 3, 3]])] * 5)
+    ids = (meta / "image_ids.txt").read_text().split()
+    for image_id in ids[1:4]:
+        (folder / f"{image_id}.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"3 of 5 score maps are missing, e\.g\. .*img_1\.jpg\.npy"):
+        evaluate_scoremaps(meta, folder, workers=1, progress=False)
+    for image_id in ids[1:4]:
+        np.save(folder / f"{image_id}.npy", np.zeros((8, 8)))
+    np.save(folder / f"{ids[2]}.npy", np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match=r"img_2\.jpg\.npy: a score map must be 2-D"):
+        evaluate_scoremaps(meta, folder, workers=1, progress=False)

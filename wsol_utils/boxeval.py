@@ -1,0 +1,555 @@
+"""Fast MaxBoxAcc / MaxBoxAccV2 / PxAP that give wsoleval's numbers exactly (SPEC §2.2, issue 7).
+
+wsoleval scores a map by thresholding it at every CAM threshold ``t`` of ``np.arange(0, 1, interval)``
+(1,000 thresholds at the default interval) and running ``cv2.findContours`` on each binary image. The map is
+first quantised, ``img = (map * 255).astype(uint8)``, and the binary image at ``t`` is ``img > int(t * peak)``
+with ``peak = img.max()`` (255 for a min-max normalized map, the SPEC's ``int(t * 255)``). So
+
+- at most 255 distinct cut-offs ``c = int(t * peak)`` exist, and
+- two cut-offs with no pixel value between them give the same binary image: the binary for ``c`` is
+  ``img >= v`` where ``v`` is the smallest pixel value above ``c``.
+
+:class:`BoxEvaluator` therefore runs ``findContours`` once per *distinct binary image* (at most one per
+distinct pixel value, plus the empty one), derives every contour's bounding box and polygon area with
+vectorized numpy (integer shoelace = ``cv2.contourArea`` exactly; ``boundingRect`` = min/max of the
+points), computes all IoUs at once with wsoleval's float formula, and maps the results back to the requested
+thresholds. Per-threshold correct counts are integer arrays, so evaluators over disjoint image sets
+:meth:`~BoxEvaluator.merge` exactly. :class:`PxAPEvaluator` keeps integer pixel histograms on the maps' torch
+device. :func:`evaluate_scoremaps` streams a wsoleval folder of ``.npy`` maps through worker processes.
+
+Result dict (``BoxEvaluator.compute``, ``evaluate_scoremaps``; accuracies in percent)::
+
+    {"num_images": 1000, "interval": 0.001, "iou_levels": [30, 50, 70],
+     "maxboxacc": 63.2, "maxboxacc_threshold": 0.12,            # V1: largest contour, IoU 50
+     "maxboxacc_v2": 57.4,                                       # all contours, mean over iou_levels
+     "v2_per_iou": {"30": {"accuracy": 80.1, "threshold": 0.08}, ...},
+     "pxap": 61.0}                                               # only when masks are given
+
+A threshold is the value of ``np.arange(0, 1, interval)`` at which the best accuracy is first reached.
+
+Mask files for :func:`evaluate_scoremaps` (``mask_dir``), for image id ``val/a.jpg``:
+
+- ``<mask_dir>/val/a.jpg.png`` (grayscale; pixels > 127 are foreground) with an optional
+  ``<mask_dir>/val/a.jpg.ignore.png`` (pixels > 127 are ignored unless foreground), or
+- ``<mask_dir>/val/a.jpg.npy``: uint8 ``(H, W)`` with 0 background, 1 foreground, 255 ignore
+  (the project's mask convention, docs/ARCHITECTURE.md).
+
+Masks are resized to the score map's size with nearest-neighbour interpolation.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata
+
+if TYPE_CHECKING:  # torch is imported lazily: worker processes that only score boxes never load it
+    import torch
+
+__all__ = [
+    "BoxEvaluator",
+    "PxAPEvaluator",
+    "evaluate_scoremaps",
+    "threshold_list",
+    "quantize_scoremap",
+    "rescale_boxes",
+    "load_scoremap",
+    "load_mask",
+    "box_iou_matrix",
+]
+
+V1_IOU_LEVEL = 50
+_MASK_FOREGROUND, _MASK_IGNORE = 1, 255
+
+
+def threshold_list(interval: float) -> np.ndarray:
+    """wsoleval's CAM thresholds ``np.arange(0, 1, interval)``, float64 ``(T,)``."""
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be in (0, 1), got {interval!r} (wsoleval's default is 0.001)")
+    return np.arange(0, 1, interval)
+
+
+def quantize_scoremap(scoremap: np.ndarray) -> np.ndarray:
+    """wsoleval's quantisation ``(scoremap * 255).astype(uint8)`` of a ``(H, W)`` map in ``[0, 1]``.
+
+    The product is taken in float64, as wsoleval (which accepts only float64 maps) computes it; a float32
+    map is widened losslessly first.
+    """
+    _check_scoremap(scoremap, "scoremap")
+    return (scoremap.astype(np.float64, copy=False) * 255).astype(np.uint8)
+
+
+def _check_scoremap(scoremap: np.ndarray, name: str) -> None:
+    if scoremap.ndim != 2:
+        raise ValueError(f"{name}: a score map must be 2-D (H, W), got shape {tuple(scoremap.shape)}")
+    if not np.issubdtype(scoremap.dtype, np.floating):
+        raise ValueError(f"{name}: a score map must be a float array in [0, 1], got dtype {scoremap.dtype}")
+    if scoremap.size == 0:
+        raise ValueError(f"{name}: empty score map of shape {tuple(scoremap.shape)}")
+    if not np.isfinite(scoremap).all():
+        raise ValueError(f"{name}: score map holds NaN or inf; normalize it first (NaN map -> zeros)")
+    if scoremap.min() < 0 or scoremap.max() > 1:
+        raise ValueError(
+            f"{name}: score map values must lie in [0, 1] (wsoleval's check), got "
+            f"[{float(scoremap.min()):.4g}, {float(scoremap.max()):.4g}]; min-max normalize it first"
+        )
+
+
+def rescale_boxes(boxes: np.ndarray, image_size: tuple[int, int], map_size: tuple[int, int]) -> np.ndarray:
+    """Rescale ``(N, 4)`` inclusive boxes from ``image_size`` (w, h) to ``map_size`` (w, h), SPEC §2.2.
+
+    Each coordinate is ``int(coordinate * new / old)`` in float64, as wsoleval's ``resize_bbox``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scale_num = np.array([map_size[0], map_size[1], map_size[0], map_size[1]], dtype=np.float64)
+    scale_den = np.array([image_size[0], image_size[1], image_size[0], image_size[1]], dtype=np.float64)
+    return (boxes * scale_num / scale_den).astype(np.int64)
+
+
+def box_iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU ``(N, M)`` of int boxes ``(N, 4)`` x ``(M, 4)``, inclusive (+1) convention, SPEC §2.2.
+
+    Float64 ``intersection / union`` exactly as wsoleval; a union <= 0 gives IoU 0.
+    """
+    a = boxes_a[:, None, :]
+    b = boxes_b[None, :, :]
+    inter_w = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
+    inter_h = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
+    intersection = inter_w * inter_h
+    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    union = area_a + area_b - intersection
+    degenerate = union <= 0
+    return np.where(degenerate, 0.0, intersection / np.where(degenerate, 1, union))
+
+
+@dataclass(frozen=True)
+class _Contours:
+    """All contours of several binary images, flattened.
+
+    ``boxes`` ``(K, 4)`` int64 clipped bounding boxes, ``areas2`` ``(K,)`` int64 twice the polygon area,
+    ``starts`` ``(L,)`` index of each binary image's first contour (every image has >= 1 row: an image
+    without contours holds wsoleval's placeholder box ``[0, 0, 0, 0]``).
+    """
+
+    boxes: np.ndarray
+    areas2: np.ndarray
+    starts: np.ndarray
+
+
+_PLACEHOLDER = np.zeros((1, 1, 2), dtype=np.int32)
+
+
+def _find_contours(binaries: Iterable[np.ndarray], height: int, width: int) -> _Contours:
+    """``cv2.findContours(RETR_TREE, CHAIN_APPROX_SIMPLE)`` on each uint8 ``(H, W)`` binary image, then
+    every contour's ``boundingRect`` box ``[x, y, min(x+w, W-1), min(y+h, H-1)]`` and ``contourArea``."""
+    contours: list[np.ndarray] = []
+    starts: list[int] = []
+    for binary in binaries:
+        starts.append(len(contours))
+        found = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+        contours.extend(found if len(found) else (_PLACEHOLDER,))
+    lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
+    first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
+    x, y = points[:, 0], points[:, 1]
+    boxes = np.stack([
+        np.minimum.reduceat(x, first),
+        np.minimum.reduceat(y, first),
+        np.minimum(np.maximum.reduceat(x, first) + 1, width - 1),
+        np.minimum(np.maximum.reduceat(y, first) + 1, height - 1),
+    ], axis=1)
+    previous = np.arange(len(points)) - 1
+    previous[first] = first + lengths - 1  # the polygon closes: point 0 follows the last point
+    cross = x[previous] * y - y[previous] * x
+    areas2 = np.abs(np.add.reduceat(cross, first))
+    placeholder = np.zeros(len(contours), dtype=bool)
+    placeholder[[i for i, c in enumerate(contours) if c is _PLACEHOLDER]] = True
+    boxes[placeholder] = 0
+    return _Contours(boxes=boxes, areas2=areas2, starts=np.asarray(starts, dtype=np.int64))
+
+
+def _first_argmax_per_segment(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Index of the first maximum of each segment ``values[starts[i]:starts[i+1]]`` (Python's ``max``)."""
+    segment_max = np.maximum.reduceat(values, starts)
+    sizes = np.diff(np.append(starts, len(values)))
+    is_max = np.flatnonzero(values == np.repeat(segment_max, sizes))
+    return is_max[np.searchsorted(is_max, starts)]
+
+
+def image_threshold_ious(
+    scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best IoU with the GT boxes at every CAM threshold, for one map (SPEC §2.2).
+
+    Args:
+        scoremap: ``(H, W)`` float map in ``[0, 1]``.
+        gt_boxes: ``(N, 4)`` int inclusive boxes in the map's pixel coordinates, N >= 1.
+        thresholds: ``(T,)`` CAM thresholds in ``[0, 1)``.
+
+    Returns:
+        ``(iou_largest (T,), iou_all (T,))``: max IoU over GT boxes of the largest contour's box (V1),
+        and of every contour's box (V2), at each threshold.
+    """
+    img = quantize_scoremap(scoremap)
+    height, width = img.shape
+    values = np.flatnonzero(np.bincount(img.ravel(), minlength=256))  # distinct pixel values, ascending
+    cutoffs = (thresholds * img.max()).astype(np.int64)  # int(t * max(img)), as wsoleval
+    # binary(c) = img > c = img >= values[k] with k = #values <= c; k == len(values) is the empty image
+    level_of_threshold = np.searchsorted(values, cutoffs, side="right")
+    levels, position = np.unique(level_of_threshold, return_inverse=True)
+    padded = np.append(values, 256)  # img >= 256 is the empty binary image
+    binaries = (np.greater_equal(img, padded[level]).view(np.uint8) for level in levels)
+    found = _find_contours(binaries, height, width)
+    best_iou = box_iou_matrix(found.boxes, np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)).max(axis=1)
+    iou_all = np.maximum.reduceat(best_iou, found.starts)
+    iou_largest = best_iou[_first_argmax_per_segment(found.areas2, found.starts)]
+    return iou_largest[position], iou_all[position]
+
+
+def _best(accuracies: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
+    index = int(np.argmax(accuracies))
+    return {"accuracy": float(accuracies[index]), "threshold": float(thresholds[index])}
+
+
+class BoxEvaluator:
+    """Streaming MaxBoxAcc (V1) and MaxBoxAccV2 with wsoleval's exact numbers (SPEC §2.2).
+
+    Args:
+        interval: CAM threshold step; thresholds are ``np.arange(0, 1, interval)``.
+        iou_levels: IoU levels in percent for MaxBoxAccV2 (mean of the per-level maxima).
+            V1 always uses IoU 50 and the largest contour.
+    """
+
+    def __init__(self, interval: float = 0.001, iou_levels: Sequence[int] = (30, 50, 70)) -> None:
+        self.interval = float(interval)
+        self.iou_levels = tuple(int(level) for level in iou_levels)
+        if not self.iou_levels or any(not 0 < level <= 100 for level in self.iou_levels):
+            raise ValueError(f"iou_levels must be percentages in (0, 100], got {iou_levels!r}")
+        self.thresholds = threshold_list(self.interval)
+        self.num_images = 0
+        self.correct_v1 = np.zeros(len(self.thresholds), dtype=np.int64)  # (T,)
+        self.correct_v2 = np.zeros((len(self.iou_levels), len(self.thresholds)), dtype=np.int64)  # (L, T)
+
+    def accumulate(self, scoremap: np.ndarray, gt_boxes: np.ndarray) -> None:
+        """Add one ``(H, W)`` map in ``[0, 1]`` and its ``(N, 4)`` int GT boxes in map pixels (inclusive)."""
+        gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
+        if len(gt) == 0:
+            raise ValueError("gt_boxes: an image needs at least one GT box")
+        iou_largest, iou_all = image_threshold_ious(np.asarray(scoremap), gt, self.thresholds)
+        self.correct_v1 += iou_largest >= V1_IOU_LEVEL / 100
+        levels = np.asarray(self.iou_levels, dtype=np.float64)[:, None] / 100
+        self.correct_v2 += iou_all[None, :] >= levels
+        self.num_images += 1
+
+    def accumulate_batch(self, scoremaps: Any, gt_boxes: Sequence[Any]) -> None:
+        """Add ``(B, H, W)`` maps (numpy array or torch Tensor, any device) and B ``(N_i, 4)`` box arrays."""
+        maps = _to_numpy(scoremaps)
+        if maps.ndim != 3 or len(maps) != len(gt_boxes):
+            raise ValueError(
+                f"scoremaps must be (B, H, W) with one box array per map, got {tuple(maps.shape)} "
+                f"and {len(gt_boxes)} box arrays"
+            )
+        for scoremap, boxes in zip(maps, gt_boxes):
+            self.accumulate(scoremap, _to_numpy(boxes))
+
+    def merge(self, other: BoxEvaluator) -> BoxEvaluator:
+        """Add the counts of ``other`` (same interval and IoU levels) into ``self``; returns ``self``."""
+        if (other.interval, other.iou_levels) != (self.interval, self.iou_levels):
+            raise ValueError("merge: evaluators differ in interval or iou_levels")
+        self.num_images += other.num_images
+        self.correct_v1 += other.correct_v1
+        self.correct_v2 += other.correct_v2
+        return self
+
+    def compute(self) -> dict[str, Any]:
+        """The result dict (module docstring): accuracies ``count * 100. / n`` as wsoleval."""
+        if self.num_images == 0:
+            raise ValueError("BoxEvaluator.compute: no image was accumulated")
+        v1 = _best(self.correct_v1 * 100.0 / float(self.num_images), self.thresholds)
+        per_iou = {str(level): _best(counts * 100.0 / float(self.num_images), self.thresholds)
+                   for level, counts in zip(self.iou_levels, self.correct_v2)}
+        return {
+            "num_images": self.num_images,
+            "interval": self.interval,
+            "iou_levels": list(self.iou_levels),
+            "maxboxacc": v1["accuracy"],
+            "maxboxacc_threshold": v1["threshold"],
+            "maxboxacc_v2": float(np.mean([entry["accuracy"] for entry in per_iou.values()])),
+            "v2_per_iou": per_iou,
+        }
+
+
+def _to_numpy(array: Any) -> np.ndarray:
+    if hasattr(array, "detach"):  # a torch Tensor on any device
+        return array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+class PxAPEvaluator:
+    """Pixel average precision (PxAP) from integer score histograms on a torch device (SPEC §2.2).
+
+    Bins are wsoleval's: ``[t_0, t_1), ..., [t_{T-1}, 1), [1, 2), [2, 3]`` with ``t = arange(0, 1, interval)``
+    (as ``np.histogram``, the last bin is closed). Counts are int64, so sums are exact and evaluators merge.
+
+    Args:
+        interval: CAM threshold step.
+        device: where histograms live; ``None`` uses the device of the first maps accumulated.
+    """
+
+    def __init__(self, interval: float = 0.001, device: str | torch.device | None = None) -> None:
+        import torch
+
+        self.interval = float(interval)
+        self.edges = np.append(threshold_list(self.interval), [1.0, 2.0, 3.0])  # (T + 3,)
+        self.device = None if device is None else torch.device(device)
+        self.foreground: torch.Tensor | None = None  # (T + 2,) int64
+        self.background: torch.Tensor | None = None
+
+    def _bins(self, scores: torch.Tensor) -> torch.Tensor:
+        """Bin index of each score as ``np.histogram`` (float64 comparisons); -1 outside ``[0, 3]``."""
+        import torch
+
+        edges = torch.as_tensor(self.edges, dtype=torch.float64, device=scores.device)
+        values = scores.to(torch.float64)
+        bins = torch.bucketize(values, edges, right=True) - 1
+        bins = torch.where(values == edges[-1], len(self.edges) - 2, bins)
+        return torch.where(bins < len(self.edges) - 1, bins, -1)
+
+    def accumulate(self, scoremaps: Any, masks: Any) -> None:
+        """Add maps ``(B, H, W)`` or ``(H, W)`` in ``[0, 1]`` and masks of the same shape, uint8
+        0 background / 1 foreground / 255 ignore (ignored pixels count in neither histogram)."""
+        import torch
+
+        maps = torch.as_tensor(scoremaps)
+        device = self.device or maps.device
+        maps = maps.to(device)
+        labels = torch.as_tensor(masks).to(device)
+        if maps.shape != labels.shape:
+            raise ValueError(f"masks: shape {tuple(labels.shape)} differs from scoremaps {tuple(maps.shape)}")
+        bins = self._bins(maps)
+        num_bins = len(self.edges) - 1
+        if self.foreground is None:
+            self.foreground = torch.zeros(num_bins, dtype=torch.int64, device=device)
+            self.background = torch.zeros(num_bins, dtype=torch.int64, device=device)
+        for label, hist in ((_MASK_FOREGROUND, self.foreground), (0, self.background)):
+            selected = bins[(labels == label) & (bins >= 0)]
+            hist += torch.bincount(selected, minlength=num_bins).to(hist.device)
+
+    def merge(self, other: PxAPEvaluator) -> PxAPEvaluator:
+        """Add ``other``'s histograms (same interval) into ``self``; returns ``self``."""
+        if other.interval != self.interval:
+            raise ValueError("merge: PxAP evaluators differ in interval")
+        if other.foreground is not None:
+            if self.foreground is None:
+                self.foreground, self.background = other.foreground.clone(), other.background.clone()
+            else:
+                self.foreground += other.foreground.to(self.foreground.device)
+                self.background += other.background.to(self.background.device)
+        return self
+
+    def histograms(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(foreground, background)`` float64 histograms ``(T + 2,)`` in ascending score order."""
+        if self.foreground is None:
+            raise ValueError("PxAPEvaluator: no mask was accumulated")
+        return (self.foreground.cpu().numpy().astype(np.float64),
+                self.background.cpu().numpy().astype(np.float64))
+
+    def compute(self) -> float:
+        """PxAP in percent: area under the pixel precision-recall curve, wsoleval's formula."""
+        foreground, background = self.histograms()
+        tp = foreground[::-1].cumsum()
+        fn = foreground.sum() - tp
+        fp = background[::-1].cumsum()
+        if ((tp + fn) <= 0).all():
+            raise ValueError("PxAP: no foreground pixel in the masks")
+        if ((tp + fp) <= 0).all():
+            raise ValueError("PxAP: no pixel was predicted (all histograms empty)")
+        non_zero = (tp + fp) != 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = tp / (tp + fp)
+            recall = tp / (tp + fn)
+        area = (precision[1:] * np.diff(recall))[non_zero[1:]].sum()
+        return float(area * 100)
+
+
+# ---------------------------------------------------------------- files: score maps and masks
+
+
+def load_scoremap(path: Path) -> tuple[np.ndarray, bool]:
+    """Load a ``(H, W)`` ``.npy`` map in ``[0, 1]``; a map holding NaN becomes zeros (wsoleval's
+    ``normalize_scoremap``). Returns ``(map, had_nan)``. Raises ValueError naming the file otherwise."""
+    try:
+        scoremap = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: score map not found") from None
+    except ValueError as error:
+        raise ValueError(f"{path}: not a readable .npy array ({error})") from None
+    if not np.issubdtype(scoremap.dtype, np.floating):
+        raise ValueError(f"{path}: score map must be a float array in [0, 1], got dtype {scoremap.dtype}")
+    had_nan = bool(np.isnan(scoremap).any())
+    if had_nan:
+        scoremap = np.zeros_like(scoremap)
+    _check_scoremap(scoremap, str(path))
+    return scoremap, had_nan
+
+
+def _read_gray(path: Path, size: tuple[int, int]) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise ValueError(f"{path}: cannot read the mask image (expected a grayscale PNG)")
+    return cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+
+
+def load_mask(mask_dir: Path, image_id: str, map_shape: tuple[int, int]) -> np.ndarray:
+    """The uint8 ``(H, W)`` mask (0 / 1 / 255 ignore) of ``image_id`` resized (nearest) to ``map_shape``,
+    from ``<image_id>.npy`` or ``<image_id>.png`` (+ ``<image_id>.ignore.png``); see the module docstring."""
+    height, width = map_shape
+    npy, png = mask_dir / f"{image_id}.npy", mask_dir / f"{image_id}.png"
+    if npy.is_file():
+        mask = np.load(npy, allow_pickle=False)
+        if mask.ndim != 2 or not np.isin(mask, (0, _MASK_FOREGROUND, _MASK_IGNORE)).all():
+            raise ValueError(f"{npy}: a mask must be 2-D with values 0, 1 or 255")
+        return cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    if not png.is_file():
+        raise FileNotFoundError(f"{png}: mask not found (expected {png.name} or {npy.name} under {mask_dir})")
+    foreground = _read_gray(png, (width, height)) > 127
+    mask = foreground.astype(np.uint8)
+    ignore_png = mask_dir / f"{image_id}.ignore.png"
+    if ignore_png.is_file():
+        mask[(_read_gray(ignore_png, (width, height)) > 127) & ~foreground] = _MASK_IGNORE
+    return mask
+
+
+# ---------------------------------------------------------------- streaming over a folder
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs to score a chunk of images (small: ids and their boxes only)."""
+
+    image_ids: list[str]
+    boxes: list[np.ndarray]
+    sizes: list[tuple[int, int]]
+    scoremap_dir: str
+    mask_dir: str | None
+    interval: float
+    iou_levels: tuple[int, ...]
+
+
+def _score_chunk(job: _Job) -> tuple[BoxEvaluator, PxAPEvaluator | None, list[str]]:
+    """Score one chunk of images; returns its evaluators (counts only) and the ids whose map held NaN."""
+    cv2.setNumThreads(1)
+    boxes = BoxEvaluator(job.interval, job.iou_levels)
+    pxap = PxAPEvaluator(job.interval, device="cpu") if job.mask_dir is not None else None
+    nan_ids: list[str] = []
+    for image_id, gt, size in zip(job.image_ids, job.boxes, job.sizes):
+        scoremap, had_nan = load_scoremap(Path(job.scoremap_dir) / f"{image_id}.npy")
+        if had_nan:
+            nan_ids.append(image_id)
+        height, width = scoremap.shape
+        boxes.accumulate(scoremap, rescale_boxes(gt, size, (width, height)))
+        if pxap is not None:
+            pxap.accumulate(scoremap, load_mask(Path(job.mask_dir), image_id, (height, width)))
+    return boxes, pxap, nan_ids
+
+
+def _jobs(meta: WsolevalMetadata, scoremap_dir: Path, mask_dir: Path | None, interval: float,
+          iou_levels: tuple[int, ...], chunk_size: int) -> Iterator[_Job]:
+    for start in range(0, len(meta.image_ids), chunk_size):
+        ids = meta.image_ids[start:start + chunk_size]
+        yield _Job(ids, [meta.boxes[i] for i in ids], [meta.sizes[i] for i in ids], str(scoremap_dir),
+                   None if mask_dir is None else str(mask_dir), interval, iou_levels)
+
+
+def _check_scoremaps_exist(scoremap_dir: Path, image_ids: Sequence[str]) -> None:
+    if not scoremap_dir.is_dir():
+        raise FileNotFoundError(f"{scoremap_dir}: score-map folder not found")
+    missing = [i for i in image_ids if not (scoremap_dir / f"{i}.npy").is_file()]
+    if missing:
+        shown = ", ".join(str(scoremap_dir / f"{i}.npy") for i in missing[:3])
+        raise FileNotFoundError(
+            f"{scoremap_dir}: {len(missing)} of {len(image_ids)} score maps are missing, e.g. {shown} "
+            "(expected <scoremap-dir>/<image_id>.npy for every id in image_ids.txt)"
+        )
+
+
+def _chunk_results(jobs: list[_Job], workers: int) -> Iterator[tuple[BoxEvaluator, PxAPEvaluator | None, list[str]]]:
+    if workers == 1:
+        yield from map(_score_chunk, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap_unordered(_score_chunk, jobs)
+
+
+def evaluate_scoremaps(
+    metadata_dir: str | os.PathLike[str],
+    scoremap_dir: str | os.PathLike[str],
+    *,
+    interval: float = 0.001,
+    iou_levels: Sequence[int] = (30, 50, 70),
+    mask_dir: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    chunk_size: int = 16,
+) -> dict[str, Any]:
+    """Score a folder of wsoleval score maps: MaxBoxAcc, MaxBoxAccV2 and (with masks) PxAP.
+
+    Reads ``<scoremap_dir>/<image_id>.npy`` (``(H, W)`` maps in ``[0, 1]``, wsoleval's layout) for every
+    id of the metadata folder (:func:`~wsol_utils.data.metadata.read_wsoleval_metadata`); GT boxes are
+    rescaled from ``image_sizes.txt`` to each map's size with ``int()`` truncation. Images are streamed in
+    chunks of ``chunk_size`` through ``workers`` processes (default: all cores; 1 = in this process); each
+    chunk returns only count arrays, so memory stays flat in the number of images. A map holding NaN is
+    scored as all zeros, as wsoleval's ``normalize_scoremap`` does, with a warning naming it.
+
+    Returns:
+        The result dict of the module docstring (``pxap`` only with ``mask_dir``).
+
+    Raises:
+        FileNotFoundError: missing metadata, score maps (how many, and the first few) or masks.
+        ValueError: bad metadata line, a map that is not 2-D or has values outside ``[0, 1]``.
+    """
+    from tqdm.auto import tqdm
+
+    meta = read_wsoleval_metadata(metadata_dir)
+    if meta.mask_paths is not None:
+        raise ValueError(f"{metadata_dir}: mask-style (OpenImages) localization.txt is not supported; "
+                         "give boxes, and masks via mask_dir")
+    scoremaps = Path(scoremap_dir)
+    _check_scoremaps_exist(scoremaps, meta.image_ids)
+    masks = None if mask_dir is None else Path(mask_dir)
+    if masks is not None and not masks.is_dir():
+        raise FileNotFoundError(f"{masks}: mask folder not found")
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    levels = tuple(int(level) for level in iou_levels)
+    boxes = BoxEvaluator(interval, levels)
+    pxap = PxAPEvaluator(interval, device="cpu") if masks is not None else None
+    nan_ids: list[str] = []
+    jobs = list(_jobs(meta, scoremaps, masks, boxes.interval, levels, chunk_size))
+    with tqdm(total=len(meta.image_ids), desc="evaluate", unit="img", file=sys.stderr,
+              disable=None if progress else True) as bar:
+        for chunk_boxes, chunk_pxap, chunk_nan in _chunk_results(jobs, max(1, min(workers, len(jobs)))):
+            boxes.merge(chunk_boxes)
+            if pxap is not None and chunk_pxap is not None:
+                pxap.merge(chunk_pxap)
+            nan_ids += chunk_nan
+            bar.update(chunk_boxes.num_images)
+    if nan_ids:
+        warnings.warn(f"{len(nan_ids)} score map(s) held NaN and were scored as all zeros "
+                      f"(wsoleval's normalize_scoremap), e.g. {nan_ids[:3]}", stacklevel=2)
+    result = boxes.compute()
+    if pxap is not None:
+        result["pxap"] = pxap.compute()
+    return result
