@@ -51,10 +51,10 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata
+if TYPE_CHECKING:  # imported lazily: worker processes that only score boxes load neither torch nor
+    import torch  # wsol_utils.data (whose package imports torch), so they start in a fraction of a second
 
-if TYPE_CHECKING:  # torch is imported lazily: worker processes that only score boxes never load it
-    import torch
+    from wsol_utils.data.metadata import WsolevalMetadata
 
 __all__ = [
     "BoxEvaluator",
@@ -521,6 +521,8 @@ def evaluate_scoremaps(
     """
     from tqdm.auto import tqdm
 
+    from wsol_utils.data.metadata import read_wsoleval_metadata
+
     meta = read_wsoleval_metadata(metadata_dir)
     if meta.mask_paths is not None:
         raise ValueError(f"{metadata_dir}: mask-style (OpenImages) localization.txt is not supported; "
@@ -530,7 +532,7 @@ def evaluate_scoremaps(
     masks = None if mask_dir is None else Path(mask_dir)
     if masks is not None and not masks.is_dir():
         raise FileNotFoundError(f"{masks}: mask folder not found")
-    workers = workers or os.cpu_count() or 1
+    workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     levels = tuple(int(level) for level in iou_levels)

@@ -1,0 +1,110 @@
+"""Tests for wsol_utils.boxeval_cli: ``python -m wsol_utils evaluate`` end to end and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wsol_utils.boxeval import evaluate_scoremaps
+from wsol_utils.boxeval_cli import main
+from wsol_utils.data.metadata import write_wsoleval_metadata
+from wsol_utils.metrics import reference_box_metrics, reference_pxap
+
+IDS = ["val/001.Aa/a_1.jpg", "val/001.Aa/a_2.jpg", "val/002.Bb/b_3.jpg"]
+
+
+def _folder(root: Path) -> tuple[Path, Path, list[np.ndarray]]:
+    """Three 32x32 maps (a square, a ring, an empty map) with boxes in 64x48 original images."""
+    maps = [np.zeros((32, 32)) for _ in IDS]
+    maps[0][4:12, 8:20] = 1.0
+    maps[1][10:30, 10:30] = 0.8
+    maps[1][15:25, 15:25] = 0.0
+    maps[1][0, 0] = 1.0
+    sizes = {image_id: (64, 48) for image_id in IDS}
+    boxes = {IDS[0]: [[16, 6, 38, 16]], IDS[1]: [[20, 15, 58, 44], [0, 0, 3, 3]], IDS[2]: [[0, 0, 63, 47]]}
+    write_wsoleval_metadata(root / "meta", IDS, dict.fromkeys(IDS, 1), sizes, boxes)
+    for image_id, scoremap in zip(IDS, maps):
+        (root / "maps" / image_id).parent.mkdir(parents=True, exist_ok=True)
+        np.save(root / "maps" / f"{image_id}.npy", scoremap)
+    return root / "meta", root / "maps", maps
+
+
+def test_cli_prints_one_json_object_equal_to_the_reference(tmp_path: Path) -> None:
+    meta, maps_dir, maps = _folder(tmp_path)
+    command = [sys.executable, "-m", "wsol_utils", "evaluate", "--metadata-dir", str(meta),
+               "--scoremap-dir", str(maps_dir), "--interval", "0.01", "--iou", "30", "50", "70", "--workers", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1  # exactly one JSON line; progress goes to stderr
+    printed = json.loads(done.stdout)
+    # boxes rescaled 64x48 -> 32x32 with int(): x * 32 / 64, y * 32 / 48
+    gts = [np.array([[8, 4, 19, 10]]), np.array([[10, 10, 29, 29], [0, 0, 1, 2]]), np.array([[0, 0, 31, 31]])]
+    assert printed == reference_box_metrics(maps, gts, interval=0.01)
+    assert printed == evaluate_scoremaps(meta, maps_dir, interval=0.01, workers=1, progress=False)
+    assert set(printed) == {"num_images", "interval", "iou_levels", "maxboxacc", "maxboxacc_threshold",
+                            "maxboxacc_v2", "v2_per_iou"}
+
+
+def test_cli_with_masks_reports_pxap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    meta, maps_dir, maps = _folder(tmp_path)
+    masks = [(scoremap > 0.5).astype(np.uint8) for scoremap in maps]
+    masks[0][0, :] = 255  # an ignored row
+    masks[2][5:9, 5:9] = 1
+    for image_id, mask in zip(IDS, masks):
+        (tmp_path / "masks" / image_id).parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "masks" / f"{image_id}.npy", mask)
+    code = main(["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--mask-dir", str(tmp_path / "masks"),
+                 "--interval", "0.05", "--iou", "50", "--workers", "1", "--no-progress"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["pxap"] == reference_pxap(maps, masks, interval=0.05)
+    assert printed["iou_levels"] == [50] and set(printed["v2_per_iou"]) == {"50"}
+
+
+def test_cli_missing_scoremaps_lists_count_and_first_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    meta, maps_dir, _ = _folder(tmp_path)
+    (maps_dir / f"{IDS[1]}.npy").unlink()
+    code = main(["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert "1 of 3 score maps are missing" in captured.err and "b_3" not in captured.err
+    assert f"{IDS[1]}.npy" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda meta, maps: (meta / "class_labels.txt").write_text(f"{IDS[0]},1\n{IDS[1]}\n{IDS[2]},0\n"),
+         "class_labels.txt:2: expected '<image_id>,<label>'"),
+        (lambda meta, maps: (meta / "localization.txt").write_text(
+            f"{IDS[0]},0,0,5,5\n{IDS[1]},0,0,5,5\n{IDS[2]},0,0,65,5\n"),
+         "localization.txt:3: box [0, 0, 65, 5] lies outside the image size 64x48"),
+        (lambda meta, maps: np.save(maps / f"{IDS[2]}.npy", np.full((32, 32), 2.0)), "b_3.jpg.npy: score map values"),
+        (lambda meta, maps: np.save(maps / f"{IDS[2]}.npy", np.zeros(32)), "b_3.jpg.npy: a score map must be 2-D"),
+    ],
+)
+def test_cli_bad_input_exits_nonzero_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     damage, message: str) -> None:
+    meta, maps_dir, _ = _folder(tmp_path)
+    damage(meta, maps_dir)
+    code = main(["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--no-progress", "--workers", "1"])
+    assert code == 1
+    assert message in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    meta, maps_dir, _ = _folder(tmp_path)
+    base = ["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--no-progress"]
+    assert main([*base, "--interval", "1.5"]) == 1
+    assert "interval must be in (0, 1)" in capsys.readouterr().err
+    assert main([*base, "--workers", "0"]) == 1
+    assert "workers must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    assert "<scoremap-dir>/<image_id>.npy" in capsys.readouterr().out
