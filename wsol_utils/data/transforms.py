@@ -17,8 +17,8 @@ The three named protocols (``make_transform``), for a target side ``S`` (224 in 
   horizontal flip (p = 0.5) -- the official ACoL / wsoleval training transform;
 - ``"test"``: resize to ``S x S``, no crop -- wsoleval's test protocol;
 - ``"test_crop"``: resize to ``R x R``, center ``S x S`` crop -- the official ACoL test protocol;
-- ``"identity"`` / ``"flip"``: no resize (the image must already be ``S x S``), optionally a random flip --
-  the defaults of the built-in synthetic set, which is generated at its final size.
+- ``"identity"`` / ``"flip"``: resize to ``S x S`` only where the image is not already that size, then
+  (``"flip"``) a random flip -- the defaults of the built-in synthetic set, which is generated at its size.
 
 Images are resized with PIL's bilinear filter (what torchvision's ``Resize`` uses), masks with nearest.
 Randomness comes only from the ``generator`` given to the transform (``None``: torch's default generator,
