@@ -1,0 +1,346 @@
+"""Backbones, branches and the cam / acol / hclnet models (wsol_utils.models, SPEC §1.1-§1.4)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from wsol_utils.erasing import erase_by_threshold, erase_complementary
+from wsol_utils.fusion import fuse_l1, fuse_max
+from wsol_utils.maps import normalize_minmax
+from wsol_utils.models import (
+    PretrainedWeightsWarning,
+    WSOLModel,
+    cam_to_conv1x1,
+    class_map,
+    create_model,
+    feature_stride,
+    receptive_field,
+    vgg16_backbone,
+)
+
+NUM_CLASSES = 10
+
+
+def _batch(batch: int = 4, size: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch, 3, size, size, generator=generator)
+    labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator)
+    return images, labels
+
+
+def _small(method: str, seed: int = 0, **kwargs) -> WSOLModel:
+    torch.manual_seed(seed)
+    return create_model(method, num_classes=NUM_CLASSES, **kwargs)
+
+
+def _rows(batch: int) -> torch.Tensor:
+    return torch.arange(batch)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# shapes, forward and backward
+
+
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_small_backbone_shapes_and_backward(method):
+    model = _small(method)
+    images, labels = _batch()
+    out = model(images, labels)
+    assert out.logits_a.shape == (4, NUM_CLASSES)
+    assert out.maps_a.shape == (4, NUM_CLASSES, 16, 16)
+    assert out.features.shape == (4, 32, 16, 16)
+    two_branches = method != "cam"
+    assert (out.maps_b is not None) == two_branches and (out.erased is not None) == two_branches
+    loss = nn.functional.cross_entropy(out.logits_a, labels)
+    if two_branches:
+        assert out.maps_b.shape == out.maps_a.shape and out.erased.shape == out.features.shape
+        loss = loss + nn.functional.cross_entropy(out.logits_b, labels)
+    loss.backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.count_nonzero(parameter.grad) > 0, name
+
+
+@pytest.mark.parametrize(("layout", "size"), [("14x14", 14), ("28x28", 28)])
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_vgg16_layouts_give_the_papers_map_sizes_at_224(layout, size, method):
+    with torch.device("meta"):  # shapes only: no memory, no compute
+        model = create_model(method, num_classes=200, backbone="vgg16", layout=layout, pretrained=False)
+        out = model(torch.empty(1, 3, 224, 224))
+    assert out.maps_a.shape == (1, 200, size, size) and out.logits_a.shape == (1, 200)
+    assert out.features.shape == (1, 512, size, size)
+    if method != "cam":
+        assert out.maps_b.shape == (1, 200, size, size) and out.erased.shape == (1, 512, size, size)
+
+
+def test_vgg16_layers_follow_spec():
+    with torch.device("meta"):
+        features, loaded = vgg16_backbone("14x14", pretrained=False)
+        features_28, _ = vgg16_backbone("28x28", pretrained=False)
+    assert not loaded
+    pool4, pool5, avg = features[23], features[30], features[31]
+    assert (pool4.kernel_size, pool4.stride) == (2, 2)
+    assert (pool5.kernel_size, pool5.stride, pool5.padding) == (3, 1, 1) and isinstance(pool5, nn.MaxPool2d)
+    assert (avg.kernel_size, avg.stride, avg.padding) == (3, 1, 1) and isinstance(avg, nn.AvgPool2d)
+    assert sum(isinstance(layer, nn.Conv2d) for layer in features) == 13
+    assert feature_stride(features) == 16
+    assert receptive_field(features[:30]) == 196  # VGG16 conv5_3, the classic number
+    assert (features_28[23].kernel_size, features_28[23].stride) == (3, 1)
+    assert feature_stride(features_28) == 8
+
+
+def test_vgg16_cpu_forward_and_backward():
+    torch.manual_seed(0)
+    model = create_model("acol", num_classes=3, backbone="vgg16", layout="28x28", pretrained=False, head_width=64)
+    images = torch.randn(1, 3, 32, 32)  # batch 1, small input: a 224 px pass is too slow for 2 shared cores
+    out = model(images, torch.tensor([2]))
+    assert out.maps_a.shape == (1, 3, 4, 4)
+    (out.logits_a.sum() + out.logits_b.sum()).backward()
+    assert model.features[0].weight.grad is not None and model.branch_b.classifier.weight.grad is not None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# erasing inside the model
+
+
+@pytest.mark.parametrize("method", ["acol", "hclnet"])
+@pytest.mark.parametrize("use_labels", [True, False])
+def test_branch_b_sees_exactly_the_erased_features(method, use_labels):
+    model = _small(method).eval()
+    images, labels = _batch()
+    seen = []
+    model.branch_b.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
+    with torch.no_grad():
+        out = model(images, labels if use_labels else None)
+    chosen = labels if use_labels else out.logits_a.argmax(1)
+    chosen_map = out.maps_a[_rows(4), chosen]
+    if method == "acol":
+        expected = erase_by_threshold(out.features, chosen_map, 0.6)
+    else:
+        expected = erase_complementary(out.features, chosen_map)
+    torch.testing.assert_close(seen[0], expected, rtol=0, atol=0)
+    torch.testing.assert_close(out.erased, expected, rtol=0, atol=0)
+    assert not torch.equal(out.erased, out.features)
+
+
+def test_changing_delta_changes_only_branch_b():
+    model = _small("acol").eval()
+    images, labels = _batch()
+    with torch.no_grad():
+        before = model(images, labels)
+        model.delta = 0.9
+        after = model(images, labels)
+    torch.testing.assert_close(after.logits_a, before.logits_a, rtol=0, atol=0)
+    torch.testing.assert_close(after.erased, erase_by_threshold(before.features, before.maps_a[_rows(4), labels], 0.9))
+    assert not torch.equal(after.erased, before.erased)
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "reaches_branch_a"),
+    [("acol", {}, False), ("hclnet", {}, False), ("hclnet", {"detach_complement": False}, True)],
+)
+def test_branch_b_loss_reaches_branch_a_only_through_an_undetached_complement(method, kwargs, reaches_branch_a):
+    model = _small(method, **kwargs)
+    images, labels = _batch()
+    nn.functional.cross_entropy(model(images, labels).logits_b, labels).backward()
+    grads = [p.grad for p in model.branch_a.parameters()]
+    reached = any(g is not None and torch.count_nonzero(g) > 0 for g in grads)
+    assert reached is reaches_branch_a
+    assert torch.count_nonzero(model.features[0].weight.grad) > 0  # the backbone learns from B either way
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CAM <-> 1x1 conv (ACoL §3.1)
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_cam_to_conv1x1_keeps_logits_and_maps(with_bias):
+    model = _small("cam", width=8, head_kernel=3).eval()
+    if with_bias:
+        with torch.no_grad():
+            model.branch_a.classifier.bias.copy_(torch.randn(NUM_CLASSES, generator=torch.Generator().manual_seed(3)))
+    converted = cam_to_conv1x1(model)
+    assert isinstance(converted.branch_a.classifier, nn.Conv2d) and isinstance(model.branch_a.classifier, nn.Linear)
+    images, _ = _batch()
+    with torch.no_grad():
+        cam, conv = model(images), converted(images)
+        hidden = model.branch_a.body(model.features(images))
+    torch.testing.assert_close(conv.logits_a, cam.logits_a, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(conv.maps_a, cam.maps_a, rtol=1e-5, atol=1e-5)
+    # the CAM maps are A_c = sum_k W[c, k] S_k + b_c, and their spatial mean is the logit
+    fc = model.branch_a.classifier
+    by_hand = (fc.weight[None, :, :, None, None] * hidden[:, None]).sum(2) + fc.bias[None, :, None, None]
+    torch.testing.assert_close(cam.maps_a, by_hand, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(cam.maps_a.mean(dim=(2, 3)), cam.logits_a, rtol=1e-5, atol=1e-5)
+
+
+def test_cam_to_conv1x1_rejects_two_branch_models():
+    with pytest.raises(ValueError, match="cam"):
+        cam_to_conv1x1(_small("acol"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# class_map
+
+
+def test_class_map_selects_fuses_and_normalizes():
+    model = _small("acol").eval()
+    images, labels = _batch()
+    with torch.no_grad():
+        out = model(images, labels)
+    rows = _rows(4)
+    torch.testing.assert_close(class_map(out, labels, branch="a"), normalize_minmax(out.maps_a[rows, labels]))
+    torch.testing.assert_close(class_map(out, labels, branch="b"), normalize_minmax(out.maps_b[rows, labels]))
+    torch.testing.assert_close(class_map(out, labels), normalize_minmax(fuse_max(out.maps_a, out.maps_b)[rows, labels]))
+    l1 = class_map(out, labels, fusion="l1", block_radius=0, weights="softmax")
+    expected = fuse_l1(out.maps_a, out.maps_b, block_radius=0, weights="softmax")[rows, labels]
+    torch.testing.assert_close(l1, normalize_minmax(expected))
+    add = class_map(out, labels, fusion="add")
+    assert add.shape == (4, 16, 16) and add.amin() == 0 and add.amax() == 1
+
+
+def test_class_map_of_cam_is_branch_a():
+    out = _small("cam")(*_batch())
+    classes = torch.tensor([1, 2, 3, 4])
+    torch.testing.assert_close(class_map(out, classes), normalize_minmax(out.maps_a[_rows(4), classes]))
+    with pytest.raises(ValueError, match="two-branch"):
+        class_map(out, classes, branch="b")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# receptive field
+
+
+def test_receptive_field_of_a_hand_built_stack():
+    stack = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),  # 1 + 2 = 3
+        nn.Conv2d(4, 4, 3, padding=2, dilation=2),  # + 2*2 = 7
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),  # + 1 = 8, stride 2
+        nn.Conv2d(4, 4, 5, padding=2),  # + 4*2 = 16
+        nn.AvgPool2d(3, stride=1, padding=1),  # + 2*2 = 20
+    )
+    assert receptive_field(stack) == 20 and feature_stride(stack) == 2
+    with pytest.raises(ValueError, match="Linear"):
+        receptive_field(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(4, 4)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, 18),  # conv 3, pool 4 (stride 2), conv 8, pool 10 (stride 4), conv 18; 1x1 head convs add nothing
+        ({"head_kernel": 3}, 34),  # two 3x3 head convs at stride 4: + 2 * 8
+        ({"depth": 6}, 32),  # stages of 2 convs: 3, 5 | 6, 10, 14 | 16, 24, 32
+        ({"feature_pool": True}, 26),  # the VGG-style 3x3 average pool at stride 4: + 8
+    ],
+)
+def test_receptive_field_of_small_models(kwargs, expected):
+    assert receptive_field(_small("acol", **kwargs)) == expected
+
+
+# --------------------------------------------------------------------------------------------------------------
+# optimizer groups
+
+
+def test_parameter_groups_cover_every_parameter_once_with_spec_multipliers():
+    model = _small("acol")
+    assert {id(p) for p in model.new_parameters()}.isdisjoint(id(p) for p in model.backbone_parameters())
+    assert len(model.new_parameters()) + len(model.backbone_parameters()) == len(list(model.parameters()))
+    model.pretrained_backbone = True  # as if ImageNet weights were loaded: SPEC §4's 1 / 2 / 10 / 20
+    groups = {group["name"]: group for group in model.parameter_groups(0.5)}
+    assert {name: group["lr"] for name, group in groups.items()} == {
+        "backbone_weights": 0.5, "backbone_biases": 1.0, "new_weights": 5.0, "new_biases": 10.0
+    }
+    grouped = [id(p) for group in groups.values() for p in group["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())
+    assert all(p.ndim == 1 for p in groups["new_biases"]["params"] + groups["backbone_biases"]["params"])
+    model.pretrained_backbone = False  # trained from scratch: the backbone is "new" too
+    assert {g["name"]: g["lr"] for g in model.parameter_groups(0.5)}["backbone_weights"] == 5.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# pretrained weights (never downloaded)
+
+
+@pytest.fixture
+def empty_hub(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    return tmp_path
+
+
+def test_pretrained_none_warns_and_builds_offline(empty_hub):
+    with pytest.warns(PretrainedWeightsWarning, match="vgg16-397923af.pth"):
+        model = create_model("cam", num_classes=3, backbone="vgg16", pretrained=None, head_width=8)
+    assert not model.pretrained_backbone
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        create_model("cam", num_classes=3, backbone="vgg16", pretrained=False, head_width=8)
+
+
+def test_pretrained_true_without_weights_names_the_path(empty_hub):
+    with pytest.raises(FileNotFoundError, match=str(empty_hub / "checkpoints")):
+        create_model("cam", num_classes=3, backbone="vgg16", pretrained=True)
+    (empty_hub / "checkpoints").mkdir()
+    (empty_hub / "checkpoints" / "vgg16-397923af.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read"):
+        create_model("cam", num_classes=3, backbone="vgg16", pretrained=True)
+
+
+def test_cached_torchvision_weights_are_loaded(empty_hub):
+    torch.manual_seed(1)
+    reference, _ = vgg16_backbone(pretrained=False)
+    state = {f"features.{key}": value for key, value in reference.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # torchvision's file also holds the classifier: ignored
+    (empty_hub / "checkpoints").mkdir()
+    torch.save(state, empty_hub / "checkpoints" / "vgg16-397923af.pth")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = create_model("acol", num_classes=3, backbone="vgg16", layout="28x28", head_width=8)
+    assert model.pretrained_backbone
+    torch.testing.assert_close(model.features[28].weight, reference[28].weight, rtol=0, atol=0)
+    torch.testing.assert_close(model.features[0].bias, reference[0].bias, rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "spg"}, "unknown method"),
+        ({"backbone": "resnet"}, "unknown backbone"),
+        ({"layout": "7x7"}, "unknown layout"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"delta": 1.2}, "delta"),
+        ({"widht": 8}, "widht"),
+        ({"pretrained": True}, "no pretrained"),
+        ({"head_kernel": 5}, "head_kernel"),
+        ({"depth": 2}, "depth"),
+    ],
+)
+def test_bad_create_model_arguments(kwargs, match):
+    arguments = {"method": "acol", "num_classes": NUM_CLASSES, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        create_model(arguments.pop("method"), **arguments)
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "match"),
+    [
+        (torch.randn(2, 1, 64, 64), None, r"\(B, 3, H, W\)"),
+        (torch.randn(3, 64, 64), None, r"\(B, 3, H, W\)"),
+        (torch.zeros(2, 3, 64, 64, dtype=torch.uint8), None, "float"),
+        (torch.randn(2, 3, 2, 64), None, "at least 4x4"),
+        (torch.randn(2, 3, 64, 64), torch.tensor([0, NUM_CLASSES]), r"\[0, 10\)"),
+        (torch.randn(2, 3, 64, 64), torch.tensor([-1, 0]), r"\[0, 10\)"),
+        (torch.randn(2, 3, 64, 64), torch.tensor([0.0, 1.0]), "integer"),
+        (torch.randn(2, 3, 64, 64), torch.tensor([0, 1, 2]), r"shape \(2,\)"),
+    ],
+)
+def test_bad_forward_input(images, labels, match):
+    with pytest.raises(ValueError, match=match):
+        _small("acol")(images, labels)

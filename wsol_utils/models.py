@@ -1,0 +1,609 @@
+"""Backbones, classifier branches and the ``cam`` / ``acol`` / ``hclnet`` models (SPEC §1.1-§1.4).
+
+One factory, :func:`create_model`, returns a plain :class:`WSOLModel` whose ``forward(images, labels=None)``
+returns a :class:`WSOLOutput`. Pieces:
+
+- **Backbone** ``features``: images ``(B, 3, H, W)`` -> features ``S`` ``(B, K, h, w)``.
+  ``vgg16`` (SPEC §1.2, layouts ``14x14`` and ``28x28`` at 224 px, loads torchvision's ImageNet weights) or
+  ``small`` (a few convolutions for CPU work on the synthetic data, see :func:`small_backbone`).
+- **Branch** (:class:`Branch`): ``conv(k) K->W, ReLU, conv(k) W->W, ReLU`` then a classifier, either a
+  ``1x1 conv W->C`` giving class maps ``(B, C, h, w)`` whose global average gives the logits (ACoL form), or
+  GAP followed by a ``Linear W->C`` (CAM form, maps ``A_c = sum_k W[c, k] S'_k + b_c``).
+- **Methods**: ``cam`` (one branch, CAM form), ``acol`` (two branches, B sees ``S * (M_A < delta)``),
+  ``hclnet`` (two branches, B sees ``S * (1 - M_A)``). ``M_A`` is the map of the chosen class: ``labels`` when
+  given, else branch A's top-1 prediction.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from wsol_utils.erasing import erase_by_threshold, erase_complementary
+from wsol_utils.fusion import FUSION_METHODS, fuse
+from wsol_utils.maps import normalize_minmax
+
+__all__ = [
+    "BACKBONES",
+    "LAYOUTS",
+    "METHODS",
+    "Branch",
+    "PretrainedWeightsWarning",
+    "WSOLModel",
+    "WSOLOutput",
+    "cam_to_conv1x1",
+    "class_map",
+    "create_model",
+    "feature_stride",
+    "receptive_field",
+    "small_backbone",
+    "vgg16_backbone",
+    "vgg16_weights_path",
+]
+
+METHODS = ("cam", "acol", "hclnet")
+BACKBONES = ("small", "vgg16")
+LAYOUTS = ("14x14", "28x28")
+BRANCHES = ("a", "b", "fused")
+
+#: VGG16 ``features`` indices of the pools after conv4_3 and conv5_3 (torchvision numbering).
+_VGG_POOL4, _VGG_POOL5 = 23, 30
+_VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+#: default knobs per backbone; ``create_model(**backbone_kwargs)`` may override them.
+_BACKBONE_DEFAULTS: dict[str, dict[str, object]] = {
+    "small": {"depth": 3, "width": 8, "downsamples": 2, "pooling": "max", "feature_pool": False,
+              "head_width": 32, "head_kernel": 1, "channels_last": True},
+    "vgg16": {"head_width": 1024, "head_kernel": 3, "channels_last": False},
+}
+#: layers that leave the spatial geometry alone (for :func:`receptive_field`).
+_POINTWISE_LAYERS = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.BatchNorm2d,
+                     nn.GroupNorm, nn.Dropout, nn.Dropout2d)
+
+
+class PretrainedWeightsWarning(UserWarning):
+    """ImageNet weights were asked for implicitly (``pretrained=None``) but are not available offline."""
+
+
+@dataclass
+class WSOLOutput:
+    """What :meth:`WSOLModel.forward` returns (ARCHITECTURE ``wsol_utils.models``).
+
+    Attributes:
+        logits_a: ``(B, C)`` branch A's logits.
+        maps_a: ``(B, C, h, w)`` branch A's raw class maps.
+        logits_b: ``(B, C)`` branch B's logits; ``None`` for ``cam``.
+        maps_b: ``(B, C, h, w)`` branch B's raw class maps; ``None`` for ``cam``.
+        features: ``(B, K, h, w)`` backbone features ``S``.
+        erased: ``(B, K, h, w)`` what branch B saw; ``None`` for ``cam``.
+    """
+
+    logits_a: Tensor
+    maps_a: Tensor
+    logits_b: Tensor | None = None
+    maps_b: Tensor | None = None
+    features: Tensor | None = None
+    erased: Tensor | None = None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Geometry: receptive field and stride, computed from the layers
+
+
+def _spatial_layers(module: nn.Module) -> list[nn.Module]:
+    """The layers that act on the map, in order: a model's backbone then branch A up to its class maps."""
+    if isinstance(module, WSOLModel):
+        return _spatial_layers(module.features) + _spatial_layers(module.branch_a)
+    if isinstance(module, Branch):
+        head = [] if isinstance(module.classifier, nn.Linear) else [module.classifier]
+        return _spatial_layers(module.body) + head
+    if isinstance(module, nn.Sequential):
+        return [layer for child in module for layer in _spatial_layers(child)]
+    return [module]
+
+
+def _pair(value: int | tuple[int, ...]) -> int:
+    """One number for a square kernel/stride/dilation; non-square ones are not needed here."""
+    values = (value, value) if isinstance(value, int) else tuple(value)
+    if len(set(values)) != 1:
+        raise ValueError(f"receptive_field: only square kernels, strides and dilations are supported; got {values}")
+    return int(values[0])
+
+
+def _geometry(module: nn.Module) -> tuple[int, int]:
+    """``(receptive field, stride)`` in input pixels of the last layer of ``module``.
+
+    Standard recursion over the layers: ``rf += (k - 1) * dilation * jump``, ``jump *= stride``. Padding moves the
+    field's centre, not its size, so it does not enter.
+    """
+    field, jump = 1, 1
+    for layer in _spatial_layers(module):
+        if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            kernel, stride = _pair(layer.kernel_size), _pair(layer.stride)
+            dilation = _pair(getattr(layer, "dilation", 1))
+            field += (kernel - 1) * dilation * jump
+            jump *= stride
+        elif not isinstance(layer, _POINTWISE_LAYERS):
+            raise ValueError(
+                f"receptive_field: cannot tell how {type(layer).__name__} changes the geometry; "
+                "use Conv2d / MaxPool2d / AvgPool2d and pointwise layers"
+            )
+    return field, jump
+
+
+def receptive_field(module_or_model: nn.Module) -> int:
+    """Receptive field, in input pixels, of one cell of the class maps (SPEC §3: compare it to the part size).
+
+    Args:
+        module_or_model: a :class:`WSOLModel` (backbone + branch A, i.e. one cell of ``maps_a``; branch B has the
+            same geometry), a :class:`Branch`, or any ``nn.Sequential`` of convolutions, pools and pointwise layers.
+
+    Returns:
+        The side of the square window of input pixels that can influence one output cell.
+    """
+    return _geometry(module_or_model)[0]
+
+
+def feature_stride(module_or_model: nn.Module) -> int:
+    """Distance in input pixels between two neighbouring output cells (the product of the strides)."""
+    return _geometry(module_or_model)[1]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Backbones
+
+
+def _init_kaiming(module: nn.Module) -> None:
+    """He init for convolutions trained from scratch (torchvision's VGG init): normal, fan_out, zero bias."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def _init_xavier(module: nn.Module) -> None:
+    """Xavier-uniform weights and zero biases for the new layers (SPEC §1.2)."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def vgg16_weights_path() -> Path:
+    """Where torchvision caches ``VGG16_Weights.IMAGENET1K_V1``: ``<torch.hub.get_dir()>/checkpoints/vgg16-397923af.pth``."""
+    from torchvision.models import VGG16_Weights
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG16_Weights.IMAGENET1K_V1.url).name
+
+
+def _vgg16_state_dict(required: bool) -> dict[str, Tensor] | None:
+    """torchvision's VGG16 ImageNet ``features.*`` tensors from the local cache, or ``None`` (with a warning).
+
+    Never downloads: the weights API is only called when the cached file exists. ``required=True`` turns a
+    missing or unreadable file into a FileNotFoundError / ValueError instead of a warning.
+    """
+    from torchvision.models import VGG16_Weights
+
+    path = vgg16_weights_path()
+    how = (
+        f"copy torchvision's '{path.name}' (from {VGG16_Weights.IMAGENET1K_V1.url}) to {path}, or set TORCH_HOME "
+        "to a folder whose hub/checkpoints/ holds it"
+    )
+    if not path.is_file():
+        if required:
+            raise FileNotFoundError(f"create_model(pretrained=True): no ImageNet VGG16 weights at {path}; {how}.")
+        warnings.warn(
+            f"ImageNet VGG16 weights not found at {path}; the backbone is randomly initialized "
+            f"(pass pretrained=False to silence this, or {how}).",
+            PretrainedWeightsWarning,
+            stacklevel=4,
+        )
+        return None
+    try:
+        state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=False, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: say which file, whatever torch raised
+        if required:
+            raise ValueError(f"create_model(pretrained=True): cannot read {path} ({error}); {how}.") from error
+        warnings.warn(f"cannot read {path} ({error}); the backbone is randomly initialized.", PretrainedWeightsWarning,
+                      stacklevel=4)
+        return None
+    return {key.removeprefix("features."): value for key, value in state.items() if key.startswith("features.")}
+
+
+def vgg16_backbone(layout: str = "14x14", pretrained: bool | None = None) -> tuple[nn.Sequential, bool]:
+    """VGG16 up to conv5_3 in one of the papers' layouts, then a 3x3 stride-1 average pool (SPEC §1.2).
+
+    Layers and indices are torchvision's ``vgg16().features`` (so its ImageNet state dict loads), with:
+    ``14x14``: pool5 (index 30) becomes a 3x3 stride-1 pad-1 max pool (total stride 16, 224 px -> 14x14);
+    ``28x28``: pool4 (23) and pool5 (30) both become 3x3 stride-1 pad-1 max pools (stride 8, 224 -> 28x28).
+    Index 31 is the 3x3 stride-1 pad-1 average pool (zero padding counted, as ``F.avg_pool2d`` in wsoleval).
+    The other pools stay torchvision's 2x2 stride 2 (wsoleval's ACoL uses 3x3 stride-2 pad-1 ones: same sizes).
+
+    Args:
+        layout: ``"14x14"`` or ``"28x28"``.
+        pretrained: ``True`` load ImageNet weights or raise; ``None`` load them when cached, else warn and use
+            random init; ``False`` random init (He, as torchvision).
+
+    Returns:
+        ``(features, loaded)``: the module ``(B, 3, H, W) -> (B, 512, H/16 or H/8, ...)`` and whether ImageNet
+        weights were loaded.
+    """
+    from torchvision.models.vgg import make_layers
+
+    features = make_layers(_VGG16_CONFIG, batch_norm=False)
+    features[_VGG_POOL5] = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+    if layout == "28x28":
+        features[_VGG_POOL4] = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+    features.append(nn.AvgPool2d(kernel_size=3, stride=1, padding=1))
+    state = None if pretrained is False else _vgg16_state_dict(required=pretrained is True)
+    if state is None:
+        _init_kaiming(features)
+    else:
+        features.load_state_dict(state)
+    return features, state is not None
+
+
+def _stage_sizes(depth: int, stages: int) -> list[int]:
+    """Split ``depth`` convolutions over ``stages`` stages as evenly as possible, extra ones at the end."""
+    base, extra = divmod(depth, stages)
+    return [base + (1 if stage >= stages - extra else 0) for stage in range(stages)]
+
+
+def small_backbone(
+    depth: int = 3, width: int = 8, downsamples: int = 2, pooling: str = "max", feature_pool: bool = False
+) -> nn.Sequential:
+    """A small VGG-like CNN for CPU work on the synthetic data set (64 px images).
+
+    ``depth`` 3x3 convolutions (pad 1, ReLU) in ``downsamples + 1`` stages separated by 2x2 stride-2 pools;
+    stage ``s`` has ``width * 2**s`` channels. The defaults give 64 px -> 16x16 features with 32 channels and a
+    receptive field of 18 px (conv, pool, conv, pool, conv). Each extra conv in the last stage adds 8 px; see
+    :func:`receptive_field` and SPEC §3 for why the field should stay close to the size of the object's parts.
+
+    Args:
+        depth: number of convolutions (>= ``downsamples + 1``).
+        width: channels of the first stage.
+        downsamples: number of stride-2 pools (total stride ``2**downsamples``).
+        pooling: ``"max"`` or ``"avg"`` for those pools.
+        feature_pool: append the VGG design's 3x3 stride-1 average pool (adds ``2 * stride`` px to the field).
+
+    Returns:
+        ``nn.Sequential`` ``(B, 3, H, W) -> (B, width * 2**downsamples, H / 2**downsamples, W / 2**downsamples)``.
+    """
+    for name, value, low in (("depth", depth, downsamples + 1), ("width", width, 1), ("downsamples", downsamples, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"small backbone: `{name}` must be an integer >= {low}; got {value!r}")
+    if pooling not in ("max", "avg"):
+        raise ValueError(f"small backbone: `pooling` must be 'max' or 'avg'; got {pooling!r}")
+    pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+    layers: list[nn.Module] = []
+    channels = 3
+    for stage, convs in enumerate(_stage_sizes(depth, downsamples + 1)):
+        if stage > 0:
+            layers.append(pool(kernel_size=2, stride=2))
+        for _ in range(convs):
+            layers += [nn.Conv2d(channels, width * 2**stage, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = width * 2**stage
+    if feature_pool:
+        layers.append(nn.AvgPool2d(kernel_size=3, stride=1, padding=1))
+    features = nn.Sequential(*layers)
+    _init_kaiming(features)
+    return features
+
+
+def _out_channels(features: nn.Sequential) -> int:
+    convs = [layer for layer in features.modules() if isinstance(layer, nn.Conv2d)]
+    return convs[-1].out_channels
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Heads
+
+
+class Branch(nn.Module):
+    """One classifier branch (SPEC §1.2): ``conv(k) K->W, ReLU, conv(k) W->W, ReLU`` then the classifier.
+
+    ``classifier="conv"``: ``1x1 conv W->C`` -> maps ``(B, C, h, w)``, logits = their spatial mean (ACoL form).
+    ``classifier="fc"``: GAP -> ``Linear W->C`` logits; maps ``A_c = sum_k W[c, k] S'_k + b_c`` (CAM form).
+    Both give the same logits and maps for the same weights (ACoL §3.1, :func:`cam_to_conv1x1`).
+    """
+
+    def __init__(self, in_channels: int, width: int, num_classes: int, kernel_size: int = 3, classifier: str = "conv"):
+        super().__init__()
+        padding = kernel_size // 2
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, width, kernel_size, padding=padding),
+            nn.ReLU(),
+            nn.Conv2d(width, width, kernel_size, padding=padding),
+            nn.ReLU(),
+        )
+        self.classifier: nn.Module = (
+            nn.Conv2d(width, num_classes, kernel_size=1) if classifier == "conv" else nn.Linear(width, num_classes)
+        )
+        _init_xavier(self)
+
+    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """``(B, K, h, w)`` -> ``(logits (B, C), maps (B, C, h, w))``."""
+        hidden = self.body(features)
+        if isinstance(self.classifier, nn.Linear):
+            logits = self.classifier(hidden.mean(dim=(2, 3)))
+            maps = torch.einsum("ck,bkhw->bchw", self.classifier.weight, hidden)
+            if self.classifier.bias is not None:
+                maps = maps + self.classifier.bias[:, None, None]
+            return logits, maps
+        maps = self.classifier(hidden)
+        return maps.mean(dim=(2, 3)), maps
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The model
+
+
+def _check_delta(delta: float) -> float:
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not 0.0 < float(delta) < 1.0:
+        raise ValueError(f"create_model: `delta` must be a number strictly between 0 and 1 (paper 0.6); got {delta!r}")
+    return float(delta)
+
+
+def _check_classes(classes: Tensor, batch: int, num_classes: int, name: str) -> None:
+    """``classes`` must be an integer tensor ``(B,)`` with values in ``[0, num_classes)``."""
+    if not isinstance(classes, Tensor) or classes.shape != (batch,) or classes.is_floating_point() or classes.is_complex():
+        raise ValueError(
+            f"`{name}` must be an integer tensor of shape ({batch},); got "
+            f"{getattr(classes, 'dtype', type(classes).__name__)} with shape {tuple(getattr(classes, 'shape', ()))}"
+        )
+    if batch and (int(classes.min()) < 0 or int(classes.max()) >= num_classes):
+        raise ValueError(
+            f"`{name}` must lie in [0, {num_classes}); got values from {int(classes.min())} to {int(classes.max())}"
+        )
+
+
+class WSOLModel(nn.Module):
+    """A CAM, ACoL or HCLNet model (ARCHITECTURE ``wsol_utils.models``); build it with :func:`create_model`.
+
+    Attributes:
+        method: ``"cam"``, ``"acol"`` or ``"hclnet"``.
+        num_classes: ``C``.
+        delta: ACoL threshold in ``(0, 1)``; may be changed on a trained model (changes branch B's input only).
+        detach_complement: HCLNet: stop the gradient through ``1 - M_A`` (default) or let it flow.
+        backbone_name: ``"small"`` or ``"vgg16"``.
+        pretrained_backbone: whether ImageNet weights were loaded into the backbone.
+        channels_last: run on ``torch.channels_last`` tensors (about 2x faster for the small CNN on the CPU).
+        features / branch_a / branch_b: the backbone and the branches (``branch_b`` is ``None`` for ``cam``).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        features: nn.Sequential,
+        branch_a: Branch,
+        branch_b: Branch | None,
+        *,
+        num_classes: int,
+        delta: float = 0.6,
+        detach_complement: bool = True,
+        backbone_name: str = "small",
+        pretrained_backbone: bool = False,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        self.method = method
+        self.num_classes = num_classes
+        self.delta = delta
+        self.detach_complement = detach_complement
+        self.backbone_name = backbone_name
+        self.pretrained_backbone = pretrained_backbone
+        self.channels_last = channels_last
+        self.features = features
+        self.branch_a = branch_a
+        self.branch_b = branch_b
+
+    def _check_images(self, images: Tensor) -> None:
+        stride = feature_stride(self.features)
+        if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"{type(self).__name__}.forward: `images` must be a (B, 3, H, W) tensor; got shape "
+                f"{tuple(getattr(images, 'shape', ()))}"
+            )
+        if not images.is_floating_point():
+            raise ValueError(f"`images` must be float (normalized RGB); got {images.dtype}")
+        if min(images.shape[-2:]) < stride:
+            raise ValueError(f"`images` must be at least {stride}x{stride} px for this backbone; got {tuple(images.shape[-2:])}")
+
+    def forward(self, images: Tensor, labels: Tensor | None = None) -> WSOLOutput:
+        """Run the backbone, branch A and (for ``acol`` / ``hclnet``) the erasing and branch B.
+
+        Args:
+            images: ``(B, 3, H, W)`` float, ImageNet-normalized.
+            labels: ``(B,)`` int class per sample whose map drives the erasing (training, GT-known metrics);
+                ``None`` -> branch A's top-1 prediction. Ignored by ``cam``.
+
+        Returns:
+            :class:`WSOLOutput` with maps at the features' resolution ``(h, w)``.
+        """
+        self._check_images(images)
+        if labels is not None:
+            _check_classes(labels, images.shape[0], self.num_classes, "labels")
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        features = self.features(images)
+        logits_a, maps_a = self.branch_a(features)
+        if self.branch_b is None:
+            return WSOLOutput(logits_a=logits_a, maps_a=maps_a, features=features)
+        chosen = logits_a.argmax(dim=1) if labels is None else labels
+        chosen_map = maps_a[torch.arange(maps_a.shape[0], device=maps_a.device), chosen]
+        if self.method == "acol":
+            erased = erase_by_threshold(features, chosen_map, self.delta)
+        else:
+            erased = erase_complementary(features, chosen_map, detach=self.detach_complement)
+        logits_b, maps_b = self.branch_b(erased)
+        return WSOLOutput(logits_a, maps_a, logits_b, maps_b, features, erased)
+
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        """The backbone's parameters (the ``lr`` / ``2 lr`` groups when it is pretrained)."""
+        return list(self.features.parameters())
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        """The branches' parameters (the ``10 lr`` / ``20 lr`` groups)."""
+        return [p for branch in (self.branch_a, self.branch_b) if branch is not None for p in branch.parameters()]
+
+    def parameter_groups(self, lr: float) -> list[dict[str, object]]:
+        """Optimizer groups of SPEC §4: backbone weights ``lr``, biases ``2 lr``; new weights ``10 lr``, biases ``20 lr``.
+
+        A backbone that is not pretrained (the small one, or VGG16 without ImageNet weights) is trained from
+        scratch like the heads, so it gets the new layers' ``10 lr`` / ``20 lr``. Each group has a ``"name"``.
+        Pass the list to ``torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)``.
+        """
+        backbone_scale = 1.0 if self.pretrained_backbone else 10.0
+        parts = (("backbone", self.features, backbone_scale), ("new", self.branch_a, 10.0), ("new", self.branch_b, 10.0))
+        groups: dict[str, dict[str, object]] = {}
+        for part, module, scale in parts:
+            if module is None:
+                continue
+            for name, parameter in module.named_parameters():
+                kind = "biases" if name.endswith("bias") else "weights"
+                multiplier = scale * (2.0 if kind == "biases" else 1.0)
+                group = groups.setdefault(f"{part}_{kind}", {"name": f"{part}_{kind}", "params": [], "lr": lr * multiplier})
+                group["params"].append(parameter)  # type: ignore[union-attr]
+        return list(groups.values())
+
+
+def create_model(
+    method: str,
+    *,
+    num_classes: int,
+    backbone: str = "small",
+    layout: str = "14x14",
+    delta: float = 0.6,
+    detach_complement: bool = True,
+    pretrained: bool | None = None,
+    **backbone_kwargs: object,
+) -> WSOLModel:
+    """Build a CAM / ACoL / HCLNet model (SPEC §1, ARCHITECTURE ``wsol_utils.models``).
+
+    Args:
+        method: ``"cam"``, ``"acol"`` or ``"hclnet"``.
+        num_classes: ``C`` >= 1.
+        backbone: ``"small"`` (CPU, synthetic data; from scratch) or ``"vgg16"`` (the papers').
+        layout: VGG16 feature-map layout ``"14x14"`` (wsoleval) or ``"28x28"`` (official ACoL), at 224 px;
+            ignored by the small backbone.
+        delta: ACoL erasing threshold in ``(0, 1)`` (official 0.6, wsoleval 0.7).
+        detach_complement: HCLNet: no gradient through ``1 - M_A`` (default) or let it flow.
+        pretrained: VGG16 ImageNet weights: ``None`` use them if cached, else warn and init randomly; ``True``
+            require them (FileNotFoundError naming the cache path); ``False`` random init. The small backbone has
+            no pretrained weights (``True`` is a ValueError).
+        **backbone_kwargs: ``head_width`` (default 1024 for vgg16, 32 small), ``head_kernel`` (3 vgg16, 1 small),
+            ``channels_last`` (False vgg16, True small: weights and inputs in that memory format); small only: ``depth``, ``width``, ``downsamples``, ``pooling``, ``feature_pool`` (see
+            :func:`small_backbone`).
+
+    Returns:
+        :class:`WSOLModel` on the CPU in train mode.
+    """
+    if method not in METHODS:
+        raise ValueError(f"create_model: unknown method {method!r}; valid methods: {list(METHODS)}")
+    if backbone not in BACKBONES:
+        raise ValueError(f"create_model: unknown backbone {backbone!r}; valid backbones: {list(BACKBONES)}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"create_model: unknown layout {layout!r}; valid layouts: {list(LAYOUTS)}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"create_model: `num_classes` must be a positive integer; got {num_classes!r}")
+    unknown = set(backbone_kwargs) - set(_BACKBONE_DEFAULTS[backbone])
+    if unknown:
+        raise ValueError(
+            f"create_model: unknown option(s) {sorted(unknown)} for backbone {backbone!r}; "
+            f"valid: {sorted(_BACKBONE_DEFAULTS[backbone])}"
+        )
+    options = {**_BACKBONE_DEFAULTS[backbone], **backbone_kwargs}
+    head_width, head_kernel = options.pop("head_width"), options.pop("head_kernel")
+    channels_last = bool(options.pop("channels_last"))
+    if head_kernel not in (1, 3) or isinstance(head_width, bool) or not isinstance(head_width, int) or head_width < 1:
+        raise ValueError(f"create_model: need head_kernel in (1, 3) and a positive integer head_width; "
+                         f"got {head_kernel!r}, {head_width!r}")
+    if backbone == "vgg16":
+        features, loaded = vgg16_backbone(layout, pretrained)
+    elif pretrained:
+        raise ValueError("create_model: the small backbone has no pretrained weights; use pretrained=None or False")
+    else:
+        features, loaded = small_backbone(**options), False  # type: ignore[arg-type]
+
+    def branch(classifier: str) -> Branch:
+        return Branch(_out_channels(features), head_width, num_classes, head_kernel, classifier)  # type: ignore[arg-type]
+
+    two_branches = method != "cam"
+    model = WSOLModel(
+        method,
+        features,
+        branch("conv" if two_branches else "fc"),
+        branch("conv") if two_branches else None,
+        num_classes=num_classes,
+        delta=_check_delta(delta),
+        detach_complement=bool(detach_complement),
+        backbone_name=backbone,
+        pretrained_backbone=loaded,
+        channels_last=channels_last,
+    )
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def cam_to_conv1x1(model: WSOLModel) -> WSOLModel:
+    """Lossless CAM (GAP + FC) -> 1x1-conv class-map head (ACoL §3.1, SPEC §1.1).
+
+    Returns a copy of ``model`` whose branch A ends in a ``1x1 conv`` with the FC's weights ``W[c, k]`` and bias;
+    its logits and maps equal the original's to float tolerance. A model already in conv form is copied as is.
+    """
+    if not isinstance(model, WSOLModel) or model.method != "cam":
+        raise ValueError(f"cam_to_conv1x1: expects a 'cam' WSOLModel; got {getattr(model, 'method', type(model).__name__)!r}")
+    converted = copy.deepcopy(model)
+    fc = converted.branch_a.classifier
+    if isinstance(fc, nn.Linear):
+        conv = nn.Conv2d(fc.in_features, fc.out_features, kernel_size=1, bias=fc.bias is not None)
+        conv = conv.to(device=fc.weight.device, dtype=fc.weight.dtype)
+        with torch.no_grad():
+            conv.weight.copy_(fc.weight[:, :, None, None])
+            if fc.bias is not None:
+                conv.bias.copy_(fc.bias)
+        converted.branch_a.classifier = conv
+    return converted
+
+
+def class_map(
+    output: WSOLOutput, classes: Tensor, fusion: str = "max", branch: str = "fused", **fusion_kwargs: object
+) -> Tensor:
+    """The normalized map of one class per sample (SPEC §1.5, §2).
+
+    Args:
+        output: a model's :class:`WSOLOutput`.
+        classes: ``(B,)`` int, the class per sample (GT for GT-known metrics, top-1 prediction for Top-1 Loc).
+        fusion: ``"max"``, ``"add"`` or ``"l1"`` (``fusion_kwargs``: ``block_radius``, ``weights``) for
+            ``branch="fused"``.
+        branch: ``"fused"`` (two-branch models; for ``cam`` branch A), ``"a"`` or ``"b"``.
+
+    Returns:
+        ``(B, h, w)`` in ``[0, 1]``, per-sample min-max normalized (constant map -> zeros).
+    """
+    if branch not in BRANCHES:
+        raise ValueError(f"class_map: `branch` must be one of {list(BRANCHES)}; got {branch!r}")
+    if fusion not in FUSION_METHODS:
+        raise ValueError(f"class_map: unknown fusion {fusion!r}; valid: {sorted(FUSION_METHODS)}")
+    if branch == "b" and output.maps_b is None:
+        raise ValueError("class_map: branch='b' needs a two-branch model ('acol' or 'hclnet'); this output is 'cam'")
+    batch, num_classes = output.maps_a.shape[:2]
+    _check_classes(classes, batch, num_classes, "classes")
+    rows = torch.arange(batch, device=output.maps_a.device)
+    classes = classes.to(output.maps_a.device)
+    if branch == "b":
+        chosen = output.maps_b[rows, classes]  # type: ignore[index]
+    elif branch == "a" or output.maps_b is None:
+        chosen = output.maps_a[rows, classes]
+    elif fusion == "l1":  # the l1 weights use every class's map
+        chosen = fuse(output.maps_a, output.maps_b, "l1", **fusion_kwargs)[rows, classes]
+    else:  # max / add act per class: select first, fuse the (B, 1, h, w) maps
+        pair = (output.maps_a[rows, classes][:, None], output.maps_b[rows, classes][:, None])
+        chosen = fuse(*pair, fusion, **fusion_kwargs)[:, 0]
+    return normalize_minmax(chosen)
