@@ -102,10 +102,13 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 @contextlib.contextmanager
 def cpu_threads(device: torch.device, world_size: int) -> Iterator[None]:
-    """Use all cores (shared among local ranks) on CPU; restore the thread count afterwards."""
+    """Use all cores (shared among local ranks) on CPU unless ``OMP_NUM_THREADS`` says otherwise (torchrun sets
+    it to 1 per process); restore the thread count afterwards."""
     before = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+        wanted = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(wanted) if wanted.isdigit() and int(wanted) > 0 else (os.cpu_count() or 1) // world_size
+        torch.set_num_threads(max(1, threads))
     try:
         yield
     finally:
