@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install reproduce reproduce-smoke test test-fast benchmark clean
+.PHONY: install reproduce reproduce-smoke test test-fast benchmark browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+# Debian's chromium for tests/test_browser.py (Playwright cannot download browsers here); without it the
+# browser test is skipped with the reason. Needs root (CI) or sudo.
+browser:
+	command -v chromium >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 benchmark: install
 	$(BIN)/python benchmarks/bench_boxeval.py

@@ -87,7 +87,8 @@ class JupyterLabServer:
         """User settings for the isolated Lab: no news pop-up, no update check, no kernel-choice dialog."""
         settings = {
             ("apputils-extension", "notification"): {"fetchNews": "false", "checkForUpdates": False},
-            ("notebook-extension", "tracker"): {"autoStartDefaultKernel": True},
+            # every cell stays in the DOM (the default windowing detaches cells scrolled out of view)
+            ("notebook-extension", "tracker"): {"autoStartDefaultKernel": True, "windowingMode": "none"},
         }
         for (extension, plugin), values in settings.items():
             folder = self.state_dir / "settings" / "@jupyterlab" / extension
@@ -203,3 +204,21 @@ def launch_chromium(playwright: Any, executable_path: str, user_data_dir: Path) 
         str(user_data_dir), executable_path=executable_path, headless=True, args=CHROMIUM_ARGS,
         viewport={"width": 1400, "height": 1000},
     )
+
+
+# -- the tiny run both widget test modules share ----------------------------------------------------
+#: Synthetic set and training of the tiny test run: 1 epoch on 64 images of 32 px (seconds on a CPU).
+TINY_DATASET_KWARGS: dict[str, int] = {"num_train": 64, "num_val": 8, "num_test": 40}
+
+
+def train_tiny_run(root: Path, method: str = "acol", delta: float = 0.6) -> Path:
+    """Train (or reuse, through the engine's run cache under ``root``) a tiny run; returns its directory.
+
+    Both test modules call it with the same ``root`` (``tmp_path_factory.getbasetemp() / "widget-runs"``), so
+    the run is trained once per session.
+    """
+    from wsol_utils.engine import RunConfig, train
+
+    config = RunConfig(method=method, delta=delta, epochs=1, batch_size=32, image_size=32, lr=0.01, device="cpu",
+                       val_split=None, data_root=str(root / "data"), dataset_kwargs=dict(TINY_DATASET_KWARGS))
+    return train(config, runs_dir=root / "runs", progress=False)

@@ -55,7 +55,7 @@ class Knobs:
 
     image_index: index into the split (``0 .. len(split) - 1``).
     delta: test-time ACoL erasing threshold in ``(0, 1)`` (SPEC §1.3); ``None`` = the run's training delta.
-    fusion: ``"max"``, ``"add"`` or ``"l1"`` (SPEC §1.5); ``None`` = the run's fusion.
+    fusion: ``"max"``, ``"add"`` or ``"l1"`` (SPEC §1.5); ``None`` = the run's fusion (always ``None`` for CAM).
     tau: box threshold, a fraction of the map's max in ``(0, 1]`` (SPEC §2.1).
     branches: which of ``"a"``, ``"b"``, ``"fused"`` to draw (the numbers cover every branch).
     """
@@ -182,7 +182,7 @@ class Explorer:
         delta = float(self.config.delta if knobs.delta is None else knobs.delta)
         if not 0.0 < delta < 1.0:
             raise ExplorerInputError(f"delta={delta!r} must lie strictly between 0 and 1 (official 0.6)")
-        fusion = self.config.fusion if knobs.fusion is None else knobs.fusion
+        fusion = None if self.method == "cam" else self.config.fusion if knobs.fusion is None else knobs.fusion
         if self.method != "cam" and fusion not in FUSIONS:
             raise ExplorerInputError(f"fusion={fusion!r} is unknown; choose one of {', '.join(FUSIONS)}")
         tau = float(knobs.tau)
@@ -444,7 +444,7 @@ class ExplorerWidget:
         self.tau = w.FloatSlider(value=start.tau, min=0.05, max=1.0, step=0.05, description="tau",
                                  continuous_update=False, readout_format=".2f")
         self.branches = {b: w.Checkbox(value=b in start.branches, description=f"show {BRANCH_LABELS[b]}",
-                                       indent=False, layout=w.Layout(width="90px"))
+                                       indent=False, layout=w.Layout(width="110px"))
                          for b in explorer.branches}
         self.stats = w.HTML()
         self.stats.add_class(STATS_CLASS + "-box")
@@ -474,8 +474,8 @@ class ExplorerWidget:
             return
         self.error.value = ""
         self.last_view = view
-        self.stats.value = stats_html(view)
         self.figure.value = figure_png(render_view(view))
+        self.stats.value = stats_html(view)  # last: once the numbers change, the figure matches them
 
 
 def explore(run_dir: str | Path | Explorer, image_index: int = 0, delta: float | None = None,
