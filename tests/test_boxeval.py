@@ -211,11 +211,12 @@ def test_pxap_parity_with_reference_and_ignore_pixels() -> None:
         assert halves[0].merge(halves[1]).compute() == expected
 
 
-def test_pxap_ignore_pixels_count_in_neither_histogram() -> None:
-    evaluator = PxAPEvaluator(interval=0.5)
-    evaluator.accumulate(np.array([[0.9, 0.2, 0.6]]), np.array([[1, 0, 255]], dtype=np.uint8))
-    foreground, background = evaluator.histograms()
-    np.testing.assert_array_equal(foreground, [0, 1, 0, 0])  # bins [0, .5), [.5, 1), [1, 2), [2, 3]
+@pytest.mark.parametrize("device", [None, "cpu"])  # numpy binning / torch binning of the same arrays
+def test_pxap_ignore_pixels_count_in_neither_histogram(device: str | None) -> None:
+    evaluator = PxAPEvaluator(interval=0.5, device=device)
+    evaluator.accumulate(np.array([[0.9, 0.2, 0.6, 0.5, 1.0]]), np.array([[1, 0, 255, 1, 1]], dtype=np.uint8))
+    background, foreground = evaluator.histograms()
+    np.testing.assert_array_equal(foreground, [0, 2, 1, 0])  # bins [0, .5), [.5, 1), [1, 2), [2, 3]
     np.testing.assert_array_equal(background, [1, 0, 0, 0])
 
 

@@ -69,6 +69,10 @@ __all__ = [
 ]
 
 V1_IOU_LEVEL = 50
+# Workers only run numpy and OpenCV (one thread each), never torch or CUDA, so on Linux they are forked:
+# they start at once and share the parent's memory. "spawn" would re-import the caller's __main__ script in
+# every worker (seconds each when it imports torch). Elsewhere fork is unsafe or missing: spawn.
+_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 _MASK_FOREGROUND, _MASK_IGNORE = 1, 255
 
 
@@ -150,14 +154,37 @@ class _Contours:
 _PLACEHOLDER = np.zeros((1, 1, 2), dtype=np.int32)
 
 
-def _find_contours(binaries: Iterable[np.ndarray], height: int, width: int) -> _Contours:
-    """``cv2.findContours(RETR_TREE, CHAIN_APPROX_SIMPLE)`` on each uint8 ``(H, W)`` binary image, then
-    every contour's ``boundingRect`` box ``[x, y, min(x+w, W-1), min(y+h, H-1)]`` and ``contourArea``."""
+def _contours_at_levels(img: np.ndarray, lows: np.ndarray) -> Iterator[Sequence[np.ndarray]]:
+    """For each ``v`` in ``lows``: ``cv2.findContours(img >= v, RETR_TREE, CHAIN_APPROX_SIMPLE)``.
+
+    Each binary image is cut to the bounding rectangle of its pixels (and shifted back with ``offset``):
+    OpenCV treats the outside of an image as background, so the contours, their order and their points are
+    those of the full image, found in a fraction of the time. ``v > img.max()`` gives no contour.
+    """
+    height, width = img.shape
+    row_peak, col_peak = img.max(axis=1), img.max(axis=0)
+    top = np.searchsorted(np.maximum.accumulate(row_peak), lows)  # first row holding a pixel >= v
+    bottom = height - 1 - np.searchsorted(np.maximum.accumulate(row_peak[::-1]), lows)
+    left = np.searchsorted(np.maximum.accumulate(col_peak), lows)
+    right = width - 1 - np.searchsorted(np.maximum.accumulate(col_peak[::-1]), lows)
+    peak = int(img.max())
+    for low, y0, y1, x0, x1 in zip(lows.tolist(), top.tolist(), bottom.tolist(), left.tolist(), right.tolist()):
+        if low > peak:
+            yield ()
+            continue
+        window = img[y0:y1 + 1, x0:x1 + 1]
+        binary = (cv2.threshold(window, low - 1, 255, cv2.THRESH_BINARY)[1] if low > 0
+                  else np.full(window.shape, 255, dtype=np.uint8))
+        yield cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))[0]
+
+
+def _find_contours(contour_lists: Iterable[Sequence[np.ndarray]], height: int, width: int) -> _Contours:
+    """Every contour's ``boundingRect`` box ``[x, y, min(x+w, W-1), min(y+h, H-1)]`` and twice its
+    ``contourArea``, for several binary images' contour lists (an empty list gets the placeholder box)."""
     contours: list[np.ndarray] = []
     starts: list[int] = []
-    for binary in binaries:
+    for found in contour_lists:
         starts.append(len(contours))
-        found = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
         contours.extend(found if len(found) else (_PLACEHOLDER,))
     lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
     first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
@@ -208,9 +235,8 @@ def image_threshold_ious(
     # binary(c) = img > c = img >= values[k] with k = #values <= c; k == len(values) is the empty image
     level_of_threshold = np.searchsorted(values, cutoffs, side="right")
     levels, position = np.unique(level_of_threshold, return_inverse=True)
-    padded = np.append(values, 256)  # img >= 256 is the empty binary image
-    binaries = (np.greater_equal(img, padded[level]).view(np.uint8) for level in levels)
-    found = _find_contours(binaries, height, width)
+    lows = np.append(values, 256)[levels]  # img >= 256 is the empty binary image
+    found = _find_contours(_contours_at_levels(img, lows), height, width)
     best_iou = box_iou_matrix(found.boxes, np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)).max(axis=1)
     iou_all = np.maximum.reduceat(best_iou, found.starts)
     iou_largest = best_iou[_first_argmax_per_segment(found.areas2, found.starts)]
@@ -290,6 +316,11 @@ class BoxEvaluator:
         }
 
 
+def _check_same_shape(maps: tuple[int, ...], masks: tuple[int, ...]) -> None:
+    if maps != masks:
+        raise ValueError(f"masks: shape {masks} differs from the score maps' shape {maps}")
+
+
 def _to_numpy(array: Any) -> np.ndarray:
     if hasattr(array, "detach"):  # a torch Tensor on any device
         return array.detach().cpu().numpy()
@@ -297,77 +328,85 @@ def _to_numpy(array: Any) -> np.ndarray:
 
 
 class PxAPEvaluator:
-    """Pixel average precision (PxAP) from integer score histograms on a torch device (SPEC §2.2).
+    """Pixel average precision (PxAP) from integer score histograms (SPEC §2.2).
 
     Bins are wsoleval's: ``[t_0, t_1), ..., [t_{T-1}, 1), [1, 2), [2, 3]`` with ``t = arange(0, 1, interval)``
-    (as ``np.histogram``, the last bin is closed). Counts are int64, so sums are exact and evaluators merge.
+    (as ``np.histogram``: left-closed, the last bin closed), compared in float64. Counts are int64, so sums
+    are exact and evaluators merge. Torch Tensors are binned on their own device (the GPU when the maps are
+    there; ``torch.bucketize`` + ``torch.bincount``); numpy arrays are binned with numpy (same bins), so that
+    worker processes never need to import torch.
 
     Args:
         interval: CAM threshold step.
-        device: where histograms live; ``None`` uses the device of the first maps accumulated.
+        device: if given, every input (numpy included) is moved there and binned with torch.
     """
 
     def __init__(self, interval: float = 0.001, device: str | torch.device | None = None) -> None:
-        import torch
-
         self.interval = float(interval)
         self.edges = np.append(threshold_list(self.interval), [1.0, 2.0, 3.0])  # (T + 3,)
-        self.device = None if device is None else torch.device(device)
-        self.foreground: torch.Tensor | None = None  # (T + 2,) int64
-        self.background: torch.Tensor | None = None
+        self.device = device
+        self._host_counts = np.zeros((2, len(self.edges) - 1), dtype=np.int64)  # (background, foreground)
+        self._device_counts: torch.Tensor | None = None  # (2, T + 2) int64 on the maps' device
+        self._has_masks = False
 
-    def _bins(self, scores: torch.Tensor) -> torch.Tensor:
-        """Bin index of each score as ``np.histogram`` (float64 comparisons); -1 outside ``[0, 3]``."""
+    def _torch_counts(self, scoremaps: Any, masks: Any) -> torch.Tensor:
+        """``(2, T + 2)`` background / foreground counts, binned with torch on the maps' (or ``device``'s) device."""
         import torch
 
-        edges = torch.as_tensor(self.edges, dtype=torch.float64, device=scores.device)
-        values = scores.to(torch.float64)
+        values = torch.as_tensor(scoremaps)
+        values = values.to(self.device or values.device, torch.float64)
+        labels = torch.as_tensor(masks).to(values.device)
+        _check_same_shape(tuple(values.shape), tuple(labels.shape))
+        edges = torch.as_tensor(self.edges, dtype=torch.float64, device=values.device)
         bins = torch.bucketize(values, edges, right=True) - 1
-        bins = torch.where(values == edges[-1], len(self.edges) - 2, bins)
-        return torch.where(bins < len(self.edges) - 1, bins, -1)
+        bins = torch.where(values == edges[-1], len(self.edges) - 2, bins)  # the last bin is closed
+        inside = (bins >= 0) & (bins < len(self.edges) - 1)
+        return torch.stack([torch.bincount(bins[inside & (labels == label)], minlength=len(self.edges) - 1)
+                            for label in (0, _MASK_FOREGROUND)])
+
+    def _numpy_counts(self, scoremaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """The same counts as :meth:`_torch_counts`, with numpy on the host."""
+        values = np.asarray(scoremaps, dtype=np.float64)
+        labels = np.asarray(masks)
+        _check_same_shape(values.shape, labels.shape)
+        bins = np.searchsorted(self.edges, values, side="right") - 1
+        bins[values == self.edges[-1]] = len(self.edges) - 2
+        inside = (bins >= 0) & (bins < len(self.edges) - 1)
+        return np.stack([np.bincount(bins[inside & (labels == label)], minlength=len(self.edges) - 1)
+                         for label in (0, _MASK_FOREGROUND)])
 
     def accumulate(self, scoremaps: Any, masks: Any) -> None:
         """Add maps ``(B, H, W)`` or ``(H, W)`` in ``[0, 1]`` and masks of the same shape, uint8
         0 background / 1 foreground / 255 ignore (ignored pixels count in neither histogram)."""
-        import torch
-
-        maps = torch.as_tensor(scoremaps)
-        device = self.device or maps.device
-        maps = maps.to(device)
-        labels = torch.as_tensor(masks).to(device)
-        if maps.shape != labels.shape:
-            raise ValueError(f"masks: shape {tuple(labels.shape)} differs from scoremaps {tuple(maps.shape)}")
-        bins = self._bins(maps)
-        num_bins = len(self.edges) - 1
-        if self.foreground is None:
-            self.foreground = torch.zeros(num_bins, dtype=torch.int64, device=device)
-            self.background = torch.zeros(num_bins, dtype=torch.int64, device=device)
-        for label, hist in ((_MASK_FOREGROUND, self.foreground), (0, self.background)):
-            selected = bins[(labels == label) & (bins >= 0)]
-            hist += torch.bincount(selected, minlength=num_bins).to(hist.device)
+        if isinstance(scoremaps, np.ndarray) and self.device is None:
+            self._host_counts += self._numpy_counts(scoremaps, masks)
+        else:
+            counts = self._torch_counts(scoremaps, masks)
+            self._device_counts = counts if self._device_counts is None else self._device_counts + counts
+        self._has_masks = True
 
     def merge(self, other: PxAPEvaluator) -> PxAPEvaluator:
         """Add ``other``'s histograms (same interval) into ``self``; returns ``self``."""
         if other.interval != self.interval:
             raise ValueError("merge: PxAP evaluators differ in interval")
-        if other.foreground is not None:
-            if self.foreground is None:
-                self.foreground, self.background = other.foreground.clone(), other.background.clone()
-            else:
-                self.foreground += other.foreground.to(self.foreground.device)
-                self.background += other.background.to(self.background.device)
+        if other._has_masks:
+            background, foreground = other.histograms()
+            self._host_counts += np.stack([background, foreground]).astype(np.int64)
+            self._has_masks = True
         return self
 
     def histograms(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(foreground, background)`` float64 histograms ``(T + 2,)`` in ascending score order."""
-        if self.foreground is None:
+        """``(background, foreground)`` float64 histograms ``(T + 2,)`` in ascending score order."""
+        if not self._has_masks:
             raise ValueError("PxAPEvaluator: no mask was accumulated")
-        return (self.foreground.cpu().numpy().astype(np.float64),
-                self.background.cpu().numpy().astype(np.float64))
+        counts = self._host_counts.copy()
+        if self._device_counts is not None:
+            counts += self._device_counts.cpu().numpy()
+        return counts[0].astype(np.float64), counts[1].astype(np.float64)
 
     def compute(self) -> float:
         """PxAP in percent: area under the pixel precision-recall curve, wsoleval's formula."""
-        foreground, background = self.histograms()
+        background, foreground = self.histograms()
         tp = foreground[::-1].cumsum()
         fn = foreground.sum() - tp
         fp = background[::-1].cumsum()
@@ -451,7 +490,7 @@ def _score_chunk(job: _Job) -> tuple[BoxEvaluator, PxAPEvaluator | None, list[st
     """Score one chunk of images; returns its evaluators (counts only) and the ids whose map held NaN."""
     cv2.setNumThreads(1)
     boxes = BoxEvaluator(job.interval, job.iou_levels)
-    pxap = PxAPEvaluator(job.interval, device="cpu") if job.mask_dir is not None else None
+    pxap = PxAPEvaluator(job.interval) if job.mask_dir is not None else None
     nan_ids: list[str] = []
     for image_id, gt, size in zip(job.image_ids, job.boxes, job.sizes):
         scoremap, had_nan = load_scoremap(Path(job.scoremap_dir) / f"{image_id}.npy")
@@ -488,7 +527,7 @@ def _chunk_results(jobs: list[_Job], workers: int) -> Iterator[tuple[BoxEvaluato
     if workers == 1:
         yield from map(_score_chunk, jobs)
         return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    with multiprocessing.get_context(_START_METHOD).Pool(workers) as pool:
         yield from pool.imap_unordered(_score_chunk, jobs)
 
 
@@ -537,7 +576,7 @@ def evaluate_scoremaps(
         raise ValueError(f"workers must be >= 1, got {workers}")
     levels = tuple(int(level) for level in iou_levels)
     boxes = BoxEvaluator(interval, levels)
-    pxap = PxAPEvaluator(interval, device="cpu") if masks is not None else None
+    pxap = PxAPEvaluator(interval) if masks is not None else None
     nan_ids: list[str] = []
     jobs = list(_jobs(meta, scoremaps, masks, boxes.interval, levels, chunk_size))
     with tqdm(total=len(meta.image_ids), desc="evaluate", unit="img", file=sys.stderr,

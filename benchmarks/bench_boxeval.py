@@ -1,0 +1,224 @@
+"""Benchmark: the fast wsoleval evaluator (wsol_utils.boxeval) against the literal reference (issue 7).
+
+For each N in ``--n``, writes N realistic 224x224 score maps (smooth blobs from summed Gaussians on a
+CAM-like upsampled 14x14 grid, several components, holes, some empty / constant maps) with GT boxes and
+masks in wsoleval's layout into a temp folder, then in the same run:
+
+1. times the literal reference (``metrics.reference_box_metrics`` + ``metrics.reference_pxap``, SPEC §2.2,
+   one threshold at a time, one process) on the first ``--reference-subset`` images and extrapolates its time
+   linearly to N (the reference costs ~0.5 s per image at interval 0.001);
+2. times ``boxeval.evaluate_scoremaps`` (all cores unless ``--workers``) on all N images, sampling the peak
+   resident memory (psutil RSS of this process and of its workers);
+3. checks that every number (MaxBoxAcc, its threshold, MaxBoxAccV2, each IoU level's accuracy and threshold,
+   PxAP) agrees exactly between the reference and the fast evaluator on the subset;
+
+and prints / writes ``benchmarks/results/bench_boxeval.{csv,md}``.
+
+    .venv/bin/python benchmarks/bench_boxeval.py --n 1000 5000 --interval 0.001 --reference-subset 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+
+from wsol_utils.boxeval import evaluate_scoremaps
+from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
+from wsol_utils.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MAP_SIZE = 224
+
+
+# ------------------------------------------------------------------------------------ realistic maps
+
+
+def _gaussian(size: int, center: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    return np.exp(-0.5 * (((xx - center[0]) / sigma[0]) ** 2 + ((yy - center[1]) / sigma[1]) ** 2))
+
+
+def realistic_map(rng: np.random.Generator, size: int = MAP_SIZE) -> tuple[np.ndarray, list[list[int]]]:
+    """A CAM-like ``(size, size)`` float64 map in ``[0, 1]`` and the inclusive boxes of its objects.
+
+    1-5 anisotropic Gaussian objects (some cut by the border), 0-2 negative blobs (holes, rings), smooth
+    background noise from a bicubically upsampled 14x14 grid, min-max normalized. 2% of the maps are all
+    zeros (empty), 2% constant 0.5.
+    """
+    kind = rng.random()
+    if kind < 0.04:
+        value = 0.0 if kind < 0.02 else 0.5
+        return np.full((size, size), value), [[int(rng.integers(0, size // 2)), 10, size - 1, size - 20]]
+    raw = cv2.resize(rng.normal(0, 0.08, (14, 14)), (size, size), interpolation=cv2.INTER_CUBIC)
+    boxes = []
+    for _ in range(int(rng.integers(1, 6))):
+        center = rng.uniform(-0.05, 1.05, 2) * size
+        sigma = rng.uniform(0.04, 0.2, 2) * size
+        raw += rng.uniform(0.4, 1.0) * _gaussian(size, center, sigma)
+        low, high = np.clip(center - 1.5 * sigma, 0, size - 1), np.clip(center + 1.5 * sigma, 0, size - 1)
+        boxes.append([int(low[0]), int(low[1]), int(high[0]), int(high[1])])
+    for _ in range(int(rng.integers(0, 3))):
+        raw -= rng.uniform(0.3, 0.8) * _gaussian(size, rng.uniform(0.2, 0.8, 2) * size, rng.uniform(0.02, 0.06, 2) * size)
+    raw -= raw.min()
+    return raw / raw.max(), boxes
+
+
+def write_dataset(root: Path, count: int, seed: int) -> tuple[Path, Path, Path]:
+    """Write ``count`` maps (float32 ``.npy``), masks (uint8 0/1/255 ``.npy``) and wsoleval metadata."""
+    rng = np.random.default_rng(seed)
+    ids, sizes, boxes = [], {}, {}
+    for index in range(count):
+        image_id = f"test/{index % 200:03d}.class/img_{index:05d}.jpg"
+        scoremap, map_boxes = realistic_map(rng)
+        width, height = int(rng.integers(200, 501)), int(rng.integers(200, 501))
+        scale = np.array([width, height, width, height]) / MAP_SIZE
+        ids.append(image_id)
+        sizes[image_id] = (width, height)
+        boxes[image_id] = np.minimum(np.floor(np.asarray(map_boxes) * scale), [width, height, width, height])
+        mask = (scoremap > 0.5).astype(np.uint8)
+        mask[(scoremap > 0.4) & (scoremap <= 0.5)] = 255  # an ignore band at the object's edge
+        for folder, array in (("maps", scoremap.astype(np.float32)), ("masks", mask)):
+            path = root / folder / f"{image_id}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, array)
+    write_wsoleval_metadata(root / "meta", ids, dict.fromkeys(ids, 0), sizes, boxes)
+    return root / "meta", root / "maps", root / "masks"
+
+
+# ------------------------------------------------------------------------------------ measuring
+
+
+class PeakRSS:
+    """Samples the resident memory (RSS) of this process and the unique memory (USS: not shared with the
+    parent, which forked workers mostly are) of its children every ``period`` seconds."""
+
+    def __init__(self, period: float = 0.05) -> None:
+        self.period, self.peak_main, self.peak_workers = period, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                main = me.memory_info().rss
+                children = sum(child.memory_full_info().uss for child in me.children(recursive=True))
+            except psutil.Error:
+                continue
+            self.peak_main = max(self.peak_main, main)
+            self.peak_workers = max(self.peak_workers, children)
+            self._stop.wait(self.period)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(function: Callable[[], dict | float]) -> tuple[dict | float, float]:
+    start = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start
+
+
+def reference_on(meta_dir: Path, maps_dir: Path, masks_dir: Path, interval: float) -> dict:
+    """The literal reference on a metadata folder, loading maps as wsoleval does (float64)."""
+    meta = read_wsoleval_metadata(meta_dir)
+    maps = [np.load(maps_dir / f"{i}.npy").astype(np.float64) for i in meta.image_ids]
+    gts = [rescale_gt_boxes(meta.boxes[i], meta.sizes[i], MAP_SIZE) for i in meta.image_ids]
+    masks = [np.load(masks_dir / f"{i}.npy") for i in meta.image_ids]
+    result = reference_box_metrics(maps, gts, interval=interval)
+    result["pxap"] = reference_pxap(maps, masks, interval=interval)
+    return result
+
+
+def restrict_metadata(meta_dir: Path, subset_dir: Path, count: int) -> None:
+    meta = read_wsoleval_metadata(meta_dir)
+    ids = meta.image_ids[:count]
+    write_wsoleval_metadata(subset_dir, ids, meta.labels, meta.sizes, meta.boxes)
+
+
+def run_one(count: int, args: argparse.Namespace, scratch: Path) -> dict:
+    root = scratch / f"n{count}"
+    (meta, maps, masks), generate_s = timed(lambda: write_dataset(root, count, args.seed))
+    subset = min(args.reference_subset, count)
+    restrict_metadata(meta, root / "meta_subset", subset)
+    print(f"[n={count}] wrote maps in {generate_s:.1f} s; reference on {subset} images ...", file=sys.stderr)
+    reference, reference_s = timed(lambda: reference_on(root / "meta_subset", maps, masks, args.interval))
+    fast_subset = evaluate_scoremaps(root / "meta_subset", maps, interval=args.interval, mask_dir=masks,
+                                     workers=args.workers, progress=False)
+    if fast_subset != reference:
+        raise SystemExit(f"MISMATCH on the {subset}-image subset:\nreference {reference}\nfast      {fast_subset}")
+    print(f"[n={count}] subset agrees exactly; fast evaluator on all {count} images ...", file=sys.stderr)
+    with PeakRSS() as memory:
+        fast, fast_s = timed(lambda: evaluate_scoremaps(meta, maps, interval=args.interval, mask_dir=masks,
+                                                        workers=args.workers, progress=not args.no_progress))
+    reference_full_s = reference_s / subset * count
+    return {
+        "n_images": count, "interval": args.interval, "workers": args.workers or os.cpu_count(),
+        "reference_subset": subset, "reference_s_subset": round(reference_s, 2),
+        "reference_s_extrapolated": round(reference_full_s, 1), "fast_s": round(fast_s, 2),
+        "speedup": round(reference_full_s / fast_s, 1), "subset_agrees_exactly": True,
+        "peak_rss_main_mb": round(memory.peak_main / 2**20), "peak_uss_workers_mb": round(memory.peak_workers / 2**20),
+        "maxboxacc": round(fast["maxboxacc"], 3), "maxboxacc_v2": round(fast["maxboxacc_v2"], 3),
+        "pxap": round(fast["pxap"], 3), "cpu_count": os.cpu_count(),
+    }
+
+
+def write_results(rows: list[dict], stem: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
+    markdown = header + "".join("| " + " | ".join(str(v) for v in row.values()) + " |\n" for row in rows)
+    for suffix, text in ((".csv", buffer.getvalue()), (".md", markdown)):
+        target = RESULTS / f"{stem}{suffix}"
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(text)
+        os.replace(temporary, target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, nargs="+", default=[1000, 5000], help="data set sizes (default 1000 5000)")
+    parser.add_argument("--interval", type=float, default=0.001, help="CAM threshold step (default 0.001)")
+    parser.add_argument("--reference-subset", type=int, default=40,
+                        help="images the reference is timed and checked on; its time is extrapolated to N")
+    parser.add_argument("--workers", type=int, default=None, help="fast evaluator's processes (default: all cores)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stem", default="bench_boxeval", help="result file name under benchmarks/results/")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_boxeval_") as scratch:
+        for count in args.n:
+            row = run_one(count, args, Path(scratch))
+            rows.append(row)
+            print(f"n={count}: reference {row['reference_s_extrapolated']} s (extrapolated from "
+                  f"{row['reference_subset']} images), fast {row['fast_s']} s on {row['workers']} processes -> "
+                  f"{row['speedup']}x; peak RSS main {row['peak_rss_main_mb']} MB, workers' own memory "
+                  f"{row['peak_uss_workers_mb']} MB; numbers agree exactly on the subset", flush=True)
+    write_results(rows, args.stem)
+    print(f"wrote {RESULTS / args.stem}.csv and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
