@@ -287,6 +287,9 @@ def test_pretrained_true_without_weights_names_the_path(empty_hub):
     (empty_hub / "checkpoints" / "vgg16-397923af.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read"):
         create_model("cam", num_classes=3, backbone="vgg16", pretrained=True)
+    torch.save({"features.0.weight": torch.zeros(1)}, empty_hub / "checkpoints" / "vgg16-397923af.pth")
+    with pytest.raises(ValueError, match="not torchvision's VGG16"):
+        create_model("cam", num_classes=3, backbone="vgg16", pretrained=True)
 
 
 def test_cached_torchvision_weights_are_loaded(empty_hub):

@@ -245,9 +245,15 @@ def vgg16_backbone(layout: str = "14x14", pretrained: bool | None = None) -> tup
     state = None if pretrained is False else _vgg16_state_dict(required=pretrained is True)
     if state is None:
         _init_kaiming(features)
-    else:
+        return features, False
+    try:
         features.load_state_dict(state)
-    return features, state is not None
+    except RuntimeError as error:  # missing / unexpected keys or wrong shapes
+        raise ValueError(
+            f"{vgg16_weights_path()} is not torchvision's VGG16 ImageNet checkpoint ({error}); replace it with "
+            "the file from torchvision.models.VGG16_Weights.IMAGENET1K_V1.url"
+        ) from error
+    return features, True
 
 
 def _stage_sizes(depth: int, stages: int) -> list[int]:
