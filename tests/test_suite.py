@@ -58,9 +58,10 @@ def test_config_for_real_data_uses_the_paper_setting(in_notebooks):
 
 
 def test_difference_noise_hand_computed():
-    # p = 50% twice, n = 100: 1.96 * sqrt(2 * 0.25 / 100) = 0.13859 -> 13.86 points.
-    assert suite.difference_noise(50, 50, 100) == pytest.approx(13.8593, abs=1e-4)
-    assert suite.difference_noise(0, 100, 10) == 0.0
+    # p = 50% twice, n = 100: p~ = 51/102 = 0.5; 1.96 * sqrt(2 * 0.25 / 102) = 0.137227 -> 13.72 points.
+    assert suite.difference_noise(50, 50, 100) == pytest.approx(13.7227, abs=1e-4)
+    # 0% vs 100% on 10 images: p~ = 1/12 and 11/12; 1.96 * sqrt(2 * (11/144) / 12) = 0.221154.
+    assert suite.difference_noise(0, 100, 10) == pytest.approx(22.1154, abs=1e-4)
     with pytest.raises(ValueError, match="n=0"):
         suite.difference_noise(50, 50, 0)
 
@@ -68,7 +69,7 @@ def test_difference_noise_hand_computed():
 def test_compare_never_claims_an_effect_within_noise():
     text = suite.compare("ACoL", 55.0, "CAM", 50.0, metric="GT-known loc accuracy", n=100)
     assert text == ("ACoL's GT-known loc accuracy is 5.0 points above CAM's (55.0% vs 50.0%, 100 images; "
-                    "95% noise level ±13.8 points): within sampling noise, so no difference is shown.")
+                    "95% noise level ±13.7 points): within sampling noise, so no difference is shown.")
     big = suite.compare("ACoL", 40.0, "CAM", 60.0, metric="loc err top-1", n=2000,
                         higher_is_better=False)
     assert big.startswith("ACoL's loc err top-1 is 20.0 points below CAM's")

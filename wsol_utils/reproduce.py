@@ -13,11 +13,12 @@ A failing cell stops the run: the cell index, the exception and the path of the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,31 @@ def _changed(before: Mapping[Path, int], after: Mapping[Path, int]) -> list[Path
     return sorted(path for path, mtime in after.items() if before.get(path) != mtime)
 
 
+def kernel_log_path(paths: SuitePaths, name: str) -> Path:
+    """Where the kernel's and papermill's own stderr chatter of notebook ``name`` goes."""
+    return paths.outputs / "logs" / f"{name}.stderr.log"
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Redirect file descriptor 2 (inherited by the kernel process) to ``path`` for the duration.
+
+    Keeps the progress lines readable: kernel start-up warnings and papermill's logging go to the log
+    file; cell errors still reach the user through :class:`PapermillExecutionError` and the executed copy.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("w", encoding="utf-8") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) -> NotebookResult:
     """Execute ``paths.notebooks/name.ipynb`` into ``paths.outputs`` and report what it wrote."""
     import papermill
@@ -149,8 +175,9 @@ def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) ->
     start = time.perf_counter()
     error = None
     try:
-        papermill.execute_notebook(str(source), str(executed), parameters=dict(parameters),
-                                   cwd=str(paths.notebooks), progress_bar=False, log_output=False)
+        with stderr_to(kernel_log_path(paths, name)):
+            papermill.execute_notebook(str(source), str(executed), parameters=dict(parameters),
+                                       cwd=str(paths.notebooks), progress_bar=False, log_output=False)
     except PapermillExecutionError as exc:
         error = (f"cell {exc.cell_index} (execution count {exc.exec_count}) raised "
                  f"{exc.ename}: {exc.evalue}")
@@ -230,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"FAILED ({result.seconds:.0f} s)")
             print(f"  {result.error}")
             print(f"  executed copy with the traceback: {_relative(result.executed)}")
+            print(f"  kernel log: {_relative(kernel_log_path(paths, name))}")
             return 1
         print(f"ok ({result.seconds:.0f} s)")
     print(f"Done in {time.perf_counter() - total:.0f} s.")

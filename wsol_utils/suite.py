@@ -391,10 +391,16 @@ def best_tau_table(curves: Any, hue: str = "method", value: str = "gt_known_loc_
 
 def difference_noise(p_a: float, p_b: float, n: int) -> float:
     """Half-width (percentage points) of a 95% interval for the difference of two accuracies ``p_a``,
-    ``p_b`` (percent) each measured on ``n`` images (independent binomial approximation)."""
+    ``p_b`` (percent), each measured on ``n`` images.
+
+    Agresti–Caffo interval: one success and one failure are added to each sample
+    (``p~ = (x + 1) / (n + 2)``), which keeps the interval honest at 0% and 100%, where the plain
+    binomial approximation claims zero noise.
+    """
     if n < 1:
         raise ValueError(f"difference_noise: n={n!r} must be a positive number of images")
-    variance = sum(p / 100 * (1 - p / 100) for p in (p_a, p_b)) / n
+    adjusted = [(p / 100 * n + 1) / (n + 2) for p in (p_a, p_b)]
+    variance = sum(p * (1 - p) for p in adjusted) / (n + 2)
     return 196.0 * math.sqrt(variance)
 
 
