@@ -35,7 +35,9 @@ def _normalized_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
                 f"{tuple(getattr(maps, 'shape', ()))}"
             )
     if a.shape != b.shape:
-        raise ValueError(f"fusion: the two branches' maps must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"fusion: the two branches' maps must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     return normalize_minmax(a), normalize_minmax(b)
 
 

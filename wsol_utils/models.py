@@ -177,7 +177,10 @@ def _init_xavier(module: nn.Module) -> None:
 
 
 def vgg16_weights_path() -> Path:
-    """Where torchvision caches ``VGG16_Weights.IMAGENET1K_V1``: ``<torch.hub.get_dir()>/checkpoints/vgg16-397923af.pth``."""
+    """Where torchvision caches ``VGG16_Weights.IMAGENET1K_V1``.
+
+    ``<torch.hub.get_dir()>/checkpoints/vgg16-397923af.pth`` (``TORCH_HOME`` moves it).
+    """
     from torchvision.models import VGG16_Weights
 
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG16_Weights.IMAGENET1K_V1.url).name
@@ -359,7 +362,8 @@ def _check_delta(delta: float) -> float:
 
 def _check_classes(classes: Tensor, batch: int, num_classes: int, name: str) -> None:
     """``classes`` must be an integer tensor ``(B,)`` with values in ``[0, num_classes)``."""
-    if not isinstance(classes, Tensor) or classes.shape != (batch,) or classes.is_floating_point() or classes.is_complex():
+    integer = isinstance(classes, Tensor) and not (classes.is_floating_point() or classes.is_complex())
+    if not integer or classes.shape != (batch,):
         raise ValueError(
             f"`{name}` must be an integer tensor of shape ({batch},); got "
             f"{getattr(classes, 'dtype', type(classes).__name__)} with shape {tuple(getattr(classes, 'shape', ()))}"
@@ -420,7 +424,9 @@ class WSOLModel(nn.Module):
         if not images.is_floating_point():
             raise ValueError(f"`images` must be float (normalized RGB); got {images.dtype}")
         if min(images.shape[-2:]) < stride:
-            raise ValueError(f"`images` must be at least {stride}x{stride} px for this backbone; got {tuple(images.shape[-2:])}")
+            raise ValueError(
+                f"`images` must be at least {stride}x{stride} px for this backbone; got {tuple(images.shape[-2:])}"
+            )
 
     def forward(self, images: Tensor, labels: Tensor | None = None) -> WSOLOutput:
         """Run the backbone, branch A and (for ``acol`` / ``hclnet``) the erasing and branch B.
@@ -460,22 +466,28 @@ class WSOLModel(nn.Module):
         return [p for branch in (self.branch_a, self.branch_b) if branch is not None for p in branch.parameters()]
 
     def parameter_groups(self, lr: float) -> list[dict[str, object]]:
-        """Optimizer groups of SPEC §4: backbone weights ``lr``, biases ``2 lr``; new weights ``10 lr``, biases ``20 lr``.
+        """Optimizer groups of SPEC §4: backbone weights ``lr``, biases ``2 lr``; new ones ``10 lr``, ``20 lr``.
 
         A backbone that is not pretrained (the small one, or VGG16 without ImageNet weights) is trained from
-        scratch like the heads, so it gets the new layers' ``10 lr`` / ``20 lr``. Each group has a ``"name"``.
+        scratch like the heads, so it gets the new layers' ``10 lr`` / ``20 lr``. Each group has a ``"name"``;
+        frozen parameters (``requires_grad=False``) are left out.
         Pass the list to ``torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)``.
         """
         backbone_scale = 1.0 if self.pretrained_backbone else 10.0
-        parts = (("backbone", self.features, backbone_scale), ("new", self.branch_a, 10.0), ("new", self.branch_b, 10.0))
+        parts = (
+            ("backbone", self.features, backbone_scale), ("new", self.branch_a, 10.0), ("new", self.branch_b, 10.0)
+        )
         groups: dict[str, dict[str, object]] = {}
         for part, module, scale in parts:
             if module is None:
                 continue
             for name, parameter in module.named_parameters():
+                if not parameter.requires_grad:  # frozen layers stay out of the optimizer
+                    continue
                 kind = "biases" if name.endswith("bias") else "weights"
                 multiplier = scale * (2.0 if kind == "biases" else 1.0)
-                group = groups.setdefault(f"{part}_{kind}", {"name": f"{part}_{kind}", "params": [], "lr": lr * multiplier})
+                key = f"{part}_{kind}"
+                group = groups.setdefault(key, {"name": key, "params": [], "lr": lr * multiplier})
                 group["params"].append(parameter)  # type: ignore[union-attr]
         return list(groups.values())
 
@@ -505,7 +517,8 @@ def create_model(
             require them (FileNotFoundError naming the cache path); ``False`` random init. The small backbone has
             no pretrained weights (``True`` is a ValueError).
         **backbone_kwargs: ``head_width`` (default 1024 for vgg16, 32 small), ``head_kernel`` (3 vgg16, 1 small),
-            ``channels_last`` (False vgg16, True small: weights and inputs in that memory format); small only: ``depth``, ``width``, ``downsamples``, ``pooling``, ``feature_pool`` (see
+            ``channels_last`` (False vgg16, True small: weights and inputs in that memory format); small only:
+            ``depth``, ``width``, ``downsamples``, ``pooling``, ``feature_pool`` (see
             :func:`small_backbone`).
 
     Returns:
@@ -539,7 +552,8 @@ def create_model(
         features, loaded = small_backbone(**options), False  # type: ignore[arg-type]
 
     def branch(classifier: str) -> Branch:
-        return Branch(_out_channels(features), head_width, num_classes, head_kernel, classifier)  # type: ignore[arg-type]
+        width, kernel = int(head_width), int(head_kernel)  # type: ignore[call-overload]
+        return Branch(_out_channels(features), width, num_classes, kernel, classifier)
 
     two_branches = method != "cam"
     model = WSOLModel(
@@ -564,7 +578,8 @@ def cam_to_conv1x1(model: WSOLModel) -> WSOLModel:
     its logits and maps equal the original's to float tolerance. A model already in conv form is copied as is.
     """
     if not isinstance(model, WSOLModel) or model.method != "cam":
-        raise ValueError(f"cam_to_conv1x1: expects a 'cam' WSOLModel; got {getattr(model, 'method', type(model).__name__)!r}")
+        got = getattr(model, "method", type(model).__name__)
+        raise ValueError(f"cam_to_conv1x1: expects a 'cam' WSOLModel; got {got!r}")
     converted = copy.deepcopy(model)
     fc = converted.branch_a.classifier
     if isinstance(fc, nn.Linear):
