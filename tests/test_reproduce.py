@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from wsol_utils import reproduce
@@ -131,3 +132,22 @@ def test_runner_rejects_bad_arguments(checkout, capsys):
     missing = reproduce.SuitePaths.resolve(smoke=True, notebooks_dir=checkout / "nowhere")
     with pytest.raises(FileNotFoundError, match="--notebooks-dir"):
         reproduce.run_notebook("01_cam_equivalence", missing, {})
+
+
+@pytest.mark.slow
+def test_smoke_run_of_the_real_notebook_writes_the_localization_table(tmp_path, capsys):
+    """The real 02 notebook in smoke mode: the table has one row per method and our columns beside the
+    paper's. Uses the checkout's run cache (runs/, git-ignored), shared with the nbval run of the notebooks,
+    so the three tiny runs are trained at most once per machine."""
+    pytest.importorskip("wsol_utils.models")
+    code = reproduce.main(["--smoke", "--only", "02", "--output-dir", str(tmp_path / "out"),
+                           "--figures-dir", str(tmp_path / "figs")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    table = pd.read_csv(tmp_path / "figs" / "table_localization.csv")
+    assert table["method"].tolist() == ["CAM", "ACoL", "HCLNet"]
+    assert {"cls err top-1", "loc err top-1", "GT-known loc err", "MaxBoxAccV2",
+            "paper CUB: loc err top-1", "paper CUB (wsoleval): MaxBoxAccV2"} <= set(table.columns)
+    assert table["GT-known loc err"].between(0, 100).all() and table["MaxBoxAccV2"].between(0, 100).all()
+    assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == [
+        "acol_maps.png", "loss_curves.png", "training_curves.png"]

@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,15 +88,10 @@ def strip_notebook_file(path: Path) -> None:
     """Strip volatile metadata from the notebook file at ``path`` (atomic rewrite)."""
     import nbformat
 
+    from wsol_utils.engine.checkpoint import write_atomic
+
     notebook = strip_volatile_metadata(nbformat.read(path, as_version=4))
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        nbformat.write(notebook, temp)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda temp: nbformat.write(notebook, str(temp)))
 
 
 def select_notebooks(only: Sequence[str] | None, suite: Sequence[str] = SUITE) -> list[str]:

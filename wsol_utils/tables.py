@@ -14,8 +14,6 @@ frame, empty in the CSV and ``–`` in the Markdown (the papers' ``-``).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -190,17 +188,12 @@ def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    """Write ``text`` (UTF-8) to ``path`` via a temporary file in the same folder and ``os.replace``
+    (:func:`wsol_utils.engine.checkpoint.write_atomic`); the folder is created when missing."""
+    from wsol_utils.engine.checkpoint import write_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"))
     return path
 
 

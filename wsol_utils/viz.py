@@ -27,19 +27,10 @@ PRED_COLOR = "#ff3b30"
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     """Save ``fig`` as PNG at ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
-    import os
-    import tempfile
+    from wsol_utils.engine.checkpoint import write_atomic
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".png")
-    os.close(handle)
-    try:
-        fig.savefig(temp, dpi=dpi, bbox_inches="tight")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda temp: fig.savefig(temp, format="png", dpi=dpi, bbox_inches="tight"))
     return path
 
 
