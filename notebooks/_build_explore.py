@@ -104,6 +104,8 @@ def build() -> nbformat.NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells = CELLS
+    for number, cell in enumerate(nb.cells):
+        cell.id = f"explore-{number:02d}"  # stable ids: regenerating gives the same file
     return nb
 
 

@@ -3,6 +3,7 @@ callback computed with direct library calls (wsol_utils.engine.evaluate, erasing
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -140,6 +141,12 @@ def test_missing_run_or_checkpoint_is_a_message_not_a_traceback(runs, tmp_path) 
     assert "checkpoint.pt not found" in message and "train it" in message
     with pytest.raises(FileNotFoundError, match="config.json not found"):
         Explorer(tmp_path)
+    other_model = tmp_path / "other-model"
+    shutil.copytree(runs["acol"], other_model)
+    config = json.loads((other_model / "config.json").read_text())
+    (other_model / "config.json").write_text(json.dumps({**config, "model_kwargs": {"head_width": 8}}))
+    message = explore(other_model).children[0].value
+    assert "checkpoint.pt does not fit the current model code" in message and "retrain" in message
 
 
 def test_bad_knobs_show_a_message_and_keep_the_last_view(runs) -> None:
@@ -165,3 +172,18 @@ def test_compare_runs_draws_one_row_per_run(runs) -> None:
     assert fig.axes[0].get_title().startswith("trained delta 0.60 · fused GT-known")
     with pytest.raises(ExplorerInputError, match="at least one run"):
         compare_runs([])
+
+
+def test_committed_notebook_matches_its_generator() -> None:
+    import importlib.util
+
+    import nbformat
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    spec = importlib.util.spec_from_file_location("build_explore", notebooks / "_build_explore.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    committed = nbformat.read(notebooks / "00_explore.ipynb", as_version=4)
+    assert [c.source for c in committed.cells] == [c.source for c in build.build().cells], (
+        "00_explore.ipynb differs from notebooks/_build_explore.py: run `python notebooks/_build_explore.py`")
+    assert "parameters" in committed.cells[0].metadata["tags"]

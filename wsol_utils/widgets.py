@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.lines import Line2D
 from torch import Tensor
 
 #: Branch key -> label shown to the user.
@@ -140,7 +141,12 @@ class Explorer:
             raise ExplorerInputError(f"sample_size={sample_size!r} must be a positive number of images")
         self.run_dir = check_run_dir(run_dir)
         self.device = resolve_device(device)
-        self.config, self.model = load_run(self.run_dir, device=self.device)
+        try:
+            self.config, self.model = load_run(self.run_dir, device=self.device)
+        except RuntimeError as err:  # load_state_dict: the checkpoint was written by another model version
+            first_line = str(err).strip().splitlines()[0]
+            raise ExplorerInputError(f"{self.run_dir / 'checkpoint.pt'} does not fit the current model code "
+                                     f"({first_line}); retrain the run") from err
         self.batch_size = int(batch_size)
         self.dataset = build_dataset(self.config, split, train=False)
         self.split = split
@@ -204,33 +210,34 @@ class Explorer:
             return {}
         return {"block_radius": self.config.block_radius, "weights": self.config.fusion_weights}
 
-    def _forward(self, images: Tensor, labels: Tensor, delta: float, fusion: str | None) -> SampleMaps:
-        """Maps of ``images`` ``(B, 3, H, W)`` for the GT ``labels`` ``(B,)`` at ``delta`` / ``fusion``,
-        computed exactly as :func:`wsol_utils.engine.evaluate` does (GT-class erasing, bicubic upsampling)."""
+    def _forward_batch(self, images: Tensor, labels: Tensor, fusion: str | None) -> dict[str, Tensor]:
+        """One batch ``(B, 3, H, W)`` with GT ``labels`` ``(B,)``: branch maps ``(B, H, W)`` computed exactly as
+        :func:`wsol_utils.engine.evaluate` does (GT-class erasing, bicubic upsampling, normalized), ``b_input``
+        ``(B, H, W)`` (two-branch runs) and ``predictions`` ``(B,)``, all on the CPU."""
         from wsol_utils.engine.evaluate import chosen_maps, upsample_maps
         from wsol_utils.engine.train import classification_logits
         from wsol_utils.suite import branch_b_weights
 
-        self.model.delta = delta
         size = tuple(images.shape[-2:])
-        parts: dict[str, list[Tensor]] = {}
+        images, labels = images.to(self.device), labels.to(self.device)
         with torch.no_grad():
-            for start in range(0, len(labels), self.batch_size):
-                batch_images = images[start:start + self.batch_size].to(self.device)
-                batch_labels = labels[start:start + self.batch_size].to(self.device)
-                output = self.model(batch_images, batch_labels)
-                maps = chosen_maps(output, batch_labels, fusion, self._fusion_kwargs(fusion))
-                for name, value in maps.items():
-                    parts.setdefault(name, []).append(upsample_maps(value, size).cpu())
-                parts.setdefault("predictions", []).append(classification_logits(output).argmax(dim=1).cpu())
-                if self.method != "cam":
-                    chosen = output.maps_a[torch.arange(len(batch_labels), device=self.device), batch_labels]
-                    weights = branch_b_weights(self.method, output.features, chosen, delta)
-                    parts.setdefault("b_input", []).append(
-                        torch.nn.functional.interpolate(weights[:, None].float(), size=size, mode="nearest")[:, 0].cpu())
-        joined = {name: torch.cat(values) for name, values in parts.items()}
-        b_input, predictions = joined.pop("b_input", None), joined.pop("predictions")
-        return SampleMaps({b: joined[b] for b in self.branches}, b_input, predictions)
+            output = self.model(images, labels)
+            maps = chosen_maps(output, labels, fusion, self._fusion_kwargs(fusion))
+            out = {name: upsample_maps(value, size) for name, value in maps.items()}
+            out["predictions"] = classification_logits(output).argmax(dim=1)
+            if self.method != "cam":
+                chosen = output.maps_a[torch.arange(len(labels), device=self.device), labels]
+                weights = branch_b_weights(self.method, output.features, chosen, self.model.delta)
+                out["b_input"] = F.interpolate(weights[:, None].float(), size=size, mode="nearest")[:, 0]
+        return {name: value.cpu() for name, value in out.items()}
+
+    def _forward(self, images: Tensor, labels: Tensor, delta: float, fusion: str | None) -> SampleMaps:
+        """:meth:`_forward_batch` over ``images`` ``(N, 3, H, W)`` in batches, at test-time ``delta``."""
+        self.model.delta = delta
+        batches = [self._forward_batch(images[i:i + self.batch_size], labels[i:i + self.batch_size], fusion)
+                   for i in range(0, len(labels), self.batch_size)]
+        joined = {name: torch.cat([batch[name] for batch in batches]) for name in batches[0]}
+        return SampleMaps({b: joined[b] for b in self.branches}, joined.get("b_input"), joined["predictions"])
 
     def sample_maps(self, knobs: Knobs) -> SampleMaps:
         """Maps of the sample at ``knobs``' delta and fusion (one batched forward, then cached)."""
@@ -303,34 +310,26 @@ def stats_html(view: ImageView) -> str:
     image 3 IoU: A 0.12 · B 0.05 · fused 0.43``.
     """
     k = view.knobs
-    knob_text = f"tau {k.tau:.2f}" if view.method == "cam" else (
-        f"{'delta ' + format(k.delta, '.2f') + ' · ' if view.method == 'acol' else ''}fusion {k.fusion} · tau {k.tau:.2f}")
-    acc = " · ".join(f'<span class="wsol-acc" data-branch="{b}" data-value="{v!r}">{BRANCH_LABELS[b]} {v:.1f}%</span>'
-                     for b, v in view.accuracy.items())
-    ious = " · ".join(f'<span class="wsol-iou" data-branch="{b}" data-value="{v!r}">{BRANCH_LABELS[b]} {v:.2f}</span>'
-                      for b, v in view.ious.items())
+    knobs = [f"delta {k.delta:.2f}"] if view.method == "acol" else []
+    knobs += [f"fusion {k.fusion}"] if view.method != "cam" else []
+    knob_text = " · ".join([*knobs, f"tau {k.tau:.2f}"])
+    acc = " · ".join(_number_span("wsol-acc", b, v, f"{v:.1f}%") for b, v in view.accuracy.items())
+    ious = " · ".join(_number_span("wsol-iou", b, v, f"{v:.2f}") for b, v in view.ious.items())
     return (f'<div class="{STATS_CLASS}" data-delta="{k.delta!r}" data-fusion="{k.fusion}" data-tau="{k.tau!r}" '
             f'data-image="{k.image_index}" data-n="{view.sample_size}">{knob_text} | '
             f"GT-known loc (n={view.sample_size}): {acc} | image {k.image_index} IoU: {ious}</div>")
+
+
+def _number_span(css_class: str, branch: str, value: float, shown: str) -> str:
+    """``<span class=... data-branch=... data-value=(exact repr)>A 12.5%</span>``."""
+    label = BRANCH_LABELS[branch]
+    return f'<span class="{css_class}" data-branch="{branch}" data-value="{value!r}">{label} {shown}</span>'
 
 
 def error_html(message: str) -> str:
     """A readable error box for the widget area."""
     return (f'<div class="{ERROR_CLASS}" style="color:#a40000;border:1px solid #a40000;padding:6px;">'
             f"<b>Cannot show this:</b> {html.escape(message)}</div>")
-
-
-def draw_boxes(ax: Axes, boxes: np.ndarray, color: str, label: str | None = None) -> None:
-    """Draw inclusive pixel boxes ``(N, 4)`` (``x0, y0, x1, y1``) on ``ax`` as outlines."""
-    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
-        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=color,
-                               linewidth=1.5, label=label if i == 0 else None))
-
-
-def overlay_map(ax: Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> None:
-    """Show ``image`` ``(H, W, 3)`` in [0, 1] with ``heatmap`` ``(H, W)`` in [0, 1] on top (jet)."""
-    ax.imshow(image)
-    ax.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
 
 
 def _panel_titles(view: ImageView) -> dict[str, str]:
@@ -342,21 +341,24 @@ def _panel_titles(view: ImageView) -> dict[str, str]:
 def draw_view(axes: Sequence[Axes], view: ImageView) -> None:
     """Draw ``view`` on ``len(axes)`` axes: the image with GT (white) and predicted boxes, B's input (two-branch
     runs), then the maps of the shown branches as overlays. Use :func:`view_panels` for the axes count."""
+    from wsol_utils.viz import draw_boxes, overlay_map
+
     titles = _panel_titles(view)
     ax_image, *rest = axes
     ax_image.imshow(view.image)
-    draw_boxes(ax_image, view.gt_boxes, BOX_COLORS["gt"], "GT")
+    draw_boxes(ax_image, view.gt_boxes, BOX_COLORS["gt"])
     for b in view.knobs.branches:
-        draw_boxes(ax_image, view.boxes[b][None], BOX_COLORS[b], BRANCH_LABELS[b])
+        draw_boxes(ax_image, view.boxes[b], BOX_COLORS[b])
     ax_image.set_title(f"image {view.knobs.image_index}: class {view.label}, predicted {view.prediction}", fontsize=9)
-    ax_image.legend(loc="lower right", fontsize=6, framealpha=0.6)
-    panels = view_panels(view)[1:]
-    for ax, name in zip(rest, panels):
+    legend = [("gt", "GT"), *((b, BRANCH_LABELS[b]) for b in view.knobs.branches)]
+    ax_image.legend([Line2D([], [], color=BOX_COLORS[key]) for key, _ in legend], [name for _, name in legend],
+                    loc="lower right", fontsize=6, framealpha=0.6)
+    for ax, name in zip(rest, view_panels(view)[1:]):
         if name == "b_input":
             ax.imshow(view.image * (0.25 + 0.75 * view.b_input[..., None]))
         else:
             overlay_map(ax, view.image, view.maps[name])
-            draw_boxes(ax, view.boxes[name][None], BOX_COLORS[name])
+            draw_boxes(ax, view.boxes[name], BOX_COLORS[name])
         ax.set_title(titles[name], fontsize=9)
     for ax in axes:
         ax.set_axis_off()
