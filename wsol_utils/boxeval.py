@@ -488,7 +488,6 @@ class _Job:
 
 def _score_chunk(job: _Job) -> tuple[BoxEvaluator, PxAPEvaluator | None, list[str]]:
     """Score one chunk of images; returns its evaluators (counts only) and the ids whose map held NaN."""
-    cv2.setNumThreads(1)
     boxes = BoxEvaluator(job.interval, job.iou_levels)
     pxap = PxAPEvaluator(job.interval) if job.mask_dir is not None else None
     nan_ids: list[str] = []
@@ -527,7 +526,8 @@ def _chunk_results(jobs: list[_Job], workers: int) -> Iterator[tuple[BoxEvaluato
     if workers == 1:
         yield from map(_score_chunk, jobs)
         return
-    with multiprocessing.get_context(_START_METHOD).Pool(workers) as pool:
+    with multiprocessing.get_context(_START_METHOD).Pool(workers, initializer=cv2.setNumThreads,
+                                                         initargs=(1,)) as pool:  # one thread per worker
         yield from pool.imap_unordered(_score_chunk, jobs)
 
 
