@@ -90,8 +90,9 @@ def write_dataset(root: Path, count: int, seed: int) -> tuple[Path, Path, Path]:
         ids.append(image_id)
         sizes[image_id] = (width, height)
         boxes[image_id] = np.minimum(np.floor(np.asarray(map_boxes) * scale), [width, height, width, height])
-        mask = (scoremap > 0.5).astype(np.uint8)
-        mask[(scoremap > 0.4) & (scoremap <= 0.5)] = 255  # an ignore band at the object's edge
+        truth = np.roll(scoremap, int(rng.integers(-12, 13)), axis=1)  # masks that the map misses in part
+        mask = (truth > 0.5).astype(np.uint8)
+        mask[(truth > 0.4) & (truth <= 0.5)] = 255  # an ignore band at the object's edge
         for folder, array in (("maps", scoremap.astype(np.float32)), ("masks", mask)):
             path = root / folder / f"{image_id}.npy"
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -183,10 +183,14 @@ def _find_contours(contour_lists: Iterable[Sequence[np.ndarray]], height: int, w
     ``contourArea``, for several binary images' contour lists (an empty list gets the placeholder box)."""
     contours: list[np.ndarray] = []
     starts: list[int] = []
+    empty_levels: list[int] = []  # rows of the placeholder contour of binary images without contours
     for found in contour_lists:
         starts.append(len(contours))
-        contours.extend(found if len(found) else (_PLACEHOLDER,))
-    lengths = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
+        if not found:
+            empty_levels.append(len(contours))
+            found = (_PLACEHOLDER,)
+        contours.extend(found)
+    lengths = np.fromiter(map(len, contours), dtype=np.int64, count=len(contours))
     first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
     x, y = points[:, 0], points[:, 1]
@@ -200,9 +204,7 @@ def _find_contours(contour_lists: Iterable[Sequence[np.ndarray]], height: int, w
     previous[first] = first + lengths - 1  # the polygon closes: point 0 follows the last point
     cross = x[previous] * y - y[previous] * x
     areas2 = np.abs(np.add.reduceat(cross, first))
-    placeholder = np.zeros(len(contours), dtype=bool)
-    placeholder[[i for i, c in enumerate(contours) if c is _PLACEHOLDER]] = True
-    boxes[placeholder] = 0
+    boxes[empty_levels] = 0  # wsoleval's box when a binary image has no contour
     return _Contours(boxes=boxes, areas2=areas2, starts=np.asarray(starts, dtype=np.int64))
 
 
