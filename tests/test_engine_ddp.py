@@ -13,6 +13,7 @@ from wsol_utils.engine import RunConfig, load_run, train
 from wsol_utils.engine.checkpoint import load_checkpoint
 
 
+@pytest.mark.slow  # 2 x (import torch + train) in subprocesses: ~65-170 s on the shared 2-core machine
 def test_two_process_gloo_run_matches_single_process_shapes_and_loads(tmp_path) -> None:
     kwargs = {"num_train": 64, "num_val": 32, "num_test": 32}
     config = RunConfig(method="acol", epochs=1, batch_size=16, image_size=32, lr=0.01, device="cpu",
