@@ -158,12 +158,20 @@ def test_merge_of_two_halves_equals_one_pass() -> None:
         first.merge(BoxEvaluator(interval=0.02))
 
 
-def test_accumulate_batch_takes_tensors() -> None:
+@pytest.mark.parametrize("threads", [1, 3])
+def test_accumulate_batch_takes_tensors(threads: int) -> None:
     maps, boxes = _dataset(20, seed=4, sizes=(20,))
     maps, boxes = maps[-6:], boxes[-6:]
     evaluator = BoxEvaluator(interval=0.02)
-    evaluator.accumulate_batch(torch.tensor(np.stack(maps)), [torch.tensor(b) for b in boxes])
+    evaluator.accumulate_batch(torch.tensor(np.stack(maps)), [torch.tensor(b) for b in boxes], threads=threads)
     assert evaluator.compute() == _fast(maps, boxes, interval=0.02)
+    one_by_one = BoxEvaluator(interval=0.02)
+    for scoremap, gt in zip(maps, boxes):
+        one_by_one.accumulate(scoremap, gt)
+    np.testing.assert_array_equal(evaluator.correct_v1, one_by_one.correct_v1)
+    np.testing.assert_array_equal(evaluator.correct_v2, one_by_one.correct_v2)
+    with pytest.raises(ValueError, match="at least one GT box"):
+        evaluator.accumulate_batch(np.stack(maps[:2]), [boxes[0], np.zeros((0, 4))])
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ Masks are resized to the score map's size with nearest-neighbour interpolation.
 from __future__ import annotations
 
 import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
 import os
 import sys
 import warnings
@@ -274,22 +275,34 @@ class BoxEvaluator:
         gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
         if len(gt) == 0:
             raise ValueError("gt_boxes: an image needs at least one GT box")
-        iou_largest, iou_all = image_threshold_ious(np.asarray(scoremap), gt, self.thresholds)
+        self._add(*image_threshold_ious(np.asarray(scoremap), gt, self.thresholds))
+
+    def _add(self, iou_largest: np.ndarray, iou_all: np.ndarray) -> None:
+        """Count one image's per-threshold IoUs (from :func:`image_threshold_ious`)."""
         self.correct_v1 += iou_largest >= V1_IOU_LEVEL / 100
         levels = np.asarray(self.iou_levels, dtype=np.float64)[:, None] / 100
         self.correct_v2 += iou_all[None, :] >= levels
         self.num_images += 1
 
-    def accumulate_batch(self, scoremaps: Any, gt_boxes: Sequence[Any]) -> None:
-        """Add ``(B, H, W)`` maps (numpy array or torch Tensor, any device) and B ``(N_i, 4)`` box arrays."""
+    def accumulate_batch(self, scoremaps: Any, gt_boxes: Sequence[Any], threads: int | None = None) -> None:
+        """Add ``(B, H, W)`` maps (numpy array or torch Tensor, any device) and B ``(N_i, 4)`` box arrays.
+
+        The images are scored on ``threads`` threads (default: all cores; ``cv2.findContours``, most of the
+        work, releases the GIL); the counts are added in order, so the result equals one
+        :meth:`accumulate` per image.
+        """
         maps = _to_numpy(scoremaps)
         if maps.ndim != 3 or len(maps) != len(gt_boxes):
             raise ValueError(
                 f"scoremaps must be (B, H, W) with one box array per map, got {tuple(maps.shape)} "
                 f"and {len(gt_boxes)} box arrays"
             )
-        for scoremap, boxes in zip(maps, gt_boxes):
-            self.accumulate(scoremap, _to_numpy(boxes))
+        gts = [np.asarray(_to_numpy(boxes), dtype=np.int64).reshape(-1, 4) for boxes in gt_boxes]
+        if any(len(gt) == 0 for gt in gts):
+            raise ValueError("gt_boxes: an image needs at least one GT box")
+        with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+            for ious in pool.map(image_threshold_ious, maps, gts, [self.thresholds] * len(gts)):
+                self._add(*ious)
 
     def merge(self, other: BoxEvaluator) -> BoxEvaluator:
         """Add the counts of ``other`` (same interval and IoU levels) into ``self``; returns ``self``."""
