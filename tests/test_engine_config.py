@@ -42,6 +42,15 @@ def test_key_ignores_test_time_fields_only() -> None:
     assert base.run_name() == f"hclnet-{base.key()}" and len(base.key()) == 10
 
 
+def test_key_changes_with_the_model_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wsol_utils.engine import config as config_module
+
+    base = RunConfig(method="acol")
+    before = base.key()
+    monkeypatch.setattr(config_module, "MODEL_REVISION", config_module.MODEL_REVISION + 1)
+    assert base.key() != before
+
+
 def test_replace_method_resets_fusion_to_the_new_default() -> None:
     assert RunConfig(method="acol").replace(method="cam").fusion is None
     assert RunConfig(method="cam").replace(method="hclnet").fusion == "add"

@@ -54,6 +54,11 @@ def _positive(name: str, value: float, integer: bool = False) -> None:
         raise ValueError(f"RunConfig.{name}={value!r} must be {kind}")
 
 
+#: Bumped whenever the model code or its defaults change what a given config trains (a layer, a default width),
+#: so that runs cached under ``runs/`` by an older version are not silently reused with a new architecture.
+MODEL_REVISION = 1
+
+
 @dataclass
 class RunConfig:
     """A training run: method, model, data, optimization, seed and device (validated on creation).
@@ -190,8 +195,10 @@ class RunConfig:
         return fields
 
     def key(self) -> str:
-        """10-hex-digit SHA-256 of :meth:`training_fields` (canonical JSON): the run's cache key."""
-        canonical = json.dumps(self.training_fields(), sort_keys=True, separators=(",", ":"))
+        """10-hex-digit SHA-256 of :meth:`training_fields` and :data:`MODEL_REVISION` (canonical JSON): the
+        run's cache key."""
+        fields = {**self.training_fields(), "model_revision": MODEL_REVISION}
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
     def run_name(self) -> str:
