@@ -81,3 +81,20 @@ def test_save_figure_writes_png_atomically(tmp_path):
     plt.close(fig)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in path.parent.iterdir()] == ["f.png"]
+
+
+def test_plot_mass_and_gain_stacks_mass_and_draws_noise_bars():
+    table = pd.DataFrame({"cell": ["a", "b"], "head": [10.0, 20.0], "body": [30.0, 50.0], "bg": [60.0, 30.0],
+                          "gain": [-5.0, 4.0], "noise": [3.0, 6.0]})
+    fig = viz.plot_mass_and_gain(table, label="cell", mass={"head": "head", "body": "body", "background": "bg"},
+                                 gain=["gain"], noise="noise")
+    mass_ax, gain_ax = fig.axes
+    bars = mass_ax.patches
+    assert [(b.get_y(), b.get_height()) for b in bars] == [(0, 10), (0, 20), (10, 30), (20, 50), (40, 60), (70, 30)]
+    assert [b.get_height() for b in gain_ax.patches] == [-5.0, 4.0]
+    caps = gain_ax.collections[0].get_segments()  # the vertical error segments
+    assert [tuple(seg[:, 1]) for seg in caps] == [(-8.0, -2.0), (-2.0, 10.0)]
+    assert [t.get_text() for t in mass_ax.get_xticklabels()] == ["a", "b"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="missing columns"):
+        viz.plot_mass_and_gain(table, label="cell", mass={"head": "nope"}, gain=[])

@@ -29,6 +29,7 @@ SUITE: tuple[str, ...] = (
     "03_hclnet_complementary_maps",
     "04_fusion_ablation",
     "05_threshold_sweep",
+    "06_when_erasing_helps",
 )
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
@@ -203,7 +204,7 @@ def summary_lines(results: Sequence[NotebookResult], paths: SuitePaths) -> list[
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m wsol_utils reproduce",
-        description="Run the notebook suite (01..05) with papermill; write executed copies to outputs/ "
+        description="Run the notebook suite (01..06) with papermill; write executed copies to outputs/ "
                     "and tables/figures to figures/.")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data and 1 epoch: the whole suite in a few minutes; writes to "

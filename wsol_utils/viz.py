@@ -149,6 +149,43 @@ def plot_against_paper(table: pd.DataFrame, x: str, ours: Sequence[str], paper: 
     return fig
 
 
+MASS_COLORS = {"head": "#00b8d4", "body": "#ffb300", "background": "#9e9e9e"}
+
+
+def plot_mass_and_gain(table: pd.DataFrame, *, label: str, mass: Mapping[str, str], gain: Sequence[str],
+                       noise: str | None = None) -> Figure:
+    """Two panels, one bar group per row of ``table`` (labelled by column ``label``).
+
+    Left: stacked bars of a map's mass share (%) per region, ``mass`` = region name -> column (e.g.
+    ``{"head": "B mass head (%)", ...}``; regions in :data:`MASS_COLORS` get fixed colours). Right: grouped bars
+    of the ``gain`` columns (e.g. ACoL - CAM accuracy, points) around a zero line, with ``±table[noise]``
+    error bars on each when ``noise`` is given (the 95% sampling noise of the difference)."""
+    missing = {label, *mass.values(), *gain, *([noise] if noise else [])} - set(table.columns)
+    if missing:
+        raise ValueError(f"plot_mass_and_gain(table): missing columns {sorted(missing)}")
+    x = np.arange(len(table))
+    fig, (mass_ax, gain_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    bottom = np.zeros(len(table))
+    for region, column in mass.items():
+        values = table[column].to_numpy(dtype=float)
+        mass_ax.bar(x, values, bottom=bottom, color=MASS_COLORS.get(region), label=region)
+        bottom += values
+    mass_ax.set_ylabel("share of the map's mass (%)")
+    width = 0.8 / max(len(gain), 1)
+    errors = table[noise].to_numpy(dtype=float) if noise else None
+    for i, column in enumerate(gain):
+        gain_ax.bar(x + (i - (len(gain) - 1) / 2) * width, table[column].to_numpy(dtype=float), width,
+                    yerr=errors, capsize=3, label=column)
+    gain_ax.axhline(0.0, color="black", linewidth=0.8)
+    gain_ax.set_ylabel("difference (points)")
+    for ax in (mass_ax, gain_ax):
+        ax.set_xticks(x, [str(v) for v in table[label]], fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
 # Basic helpers for data sets (issue 3): boxes, map overlays, sample grids.
 # --------------------------------------------------------------------------------------------------
