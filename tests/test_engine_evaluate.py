@@ -47,6 +47,21 @@ def test_records_and_summary_agree(runs) -> None:
     assert set(result.table().index) == {"a", "b", "fused"}
 
 
+@pytest.mark.parametrize("method, main", [("acol", "fused"), ("cam", "a")])
+def test_wsoleval_main_scores_only_the_main_map_with_the_same_numbers(runs, method, main) -> None:
+    full = evaluate(runs[method], progress=False, cache_maps=False).summary
+    only_main = evaluate(runs[method], progress=False, cache_maps=False, wsoleval="main").summary
+    wsoleval_keys = {"maxboxacc", "maxboxacc_v2", "pxap"}
+    for branch, summary in only_main["branches"].items():
+        expected = full["branches"][branch]
+        if branch != main:  # the papers' metrics stay, the wsoleval ones are not computed
+            expected = {k: v for k, v in expected.items() if k not in wsoleval_keys}
+        assert summary == expected, branch
+    assert only_main["maxboxacc_v2"] == full["maxboxacc_v2"]
+    with pytest.raises(ValueError, match="wsoleval"):
+        evaluate(runs[method], progress=False, wsoleval="fused")
+
+
 def test_cam_has_branch_a_only(runs) -> None:
     result = evaluate(runs["cam"], progress=False, wsoleval=False)
     assert list(result.summary["branches"]) == ["a"]

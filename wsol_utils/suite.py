@@ -116,7 +116,7 @@ class Suite:
         from wsol_utils.engine import EvalResult, evaluate
 
         run_dir = Path(run_dir)
-        options = {"split": "test", **options}
+        options = {"split": "test", "wsoleval": "main", **options}  # MaxBoxAcc of the main map; True: all
         key = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:12]
         summary_path = run_dir / "suite_eval" / f"{key}.json"
         records_path = summary_path.with_suffix(".csv")

@@ -133,7 +133,7 @@ class _Accumulators:
     """Streaming state of one evaluation."""
 
     branches: tuple[str, ...]
-    wsoleval: bool
+    wsoleval: tuple[str, ...]  # the branches scored with MaxBoxAcc / V2 / PxAP
     has_masks: bool
     device: torch.device
     records: list[pd.DataFrame] = field(default_factory=list)
@@ -150,7 +150,7 @@ class _Accumulators:
 
         for b in self.branches:
             self.ious[b], self.cached[b] = [], []
-            if self.wsoleval:
+            if b in self.wsoleval:
                 self.box_evals[b] = boxeval.BoxEvaluator()
                 if self.has_masks:
                     self.pxap_evals[b] = boxeval.PxAPEvaluator(device=self.device)
@@ -180,7 +180,7 @@ def _score_batch(acc: _Accumulators, batch: Any, output: Any, maps: dict[str, Te
                         f"{name}_y1": boxes[:, 3], f"{name}_iou": iou})
         for region, frac in mass_fractions(full, regions).items():
             columns[f"{name}_mass_{region}"] = frac
-        if acc.wsoleval:
+        if name in acc.wsoleval:
             acc.box_evals[name].accumulate_batch(full, gt_boxes)  # int() truncation of GT boxes as wsoleval
             if name in acc.pxap_evals:
                 acc.pxap_evals[name].accumulate(full, batch.masks.to(full.device))
@@ -197,7 +197,7 @@ def _summaries(acc: _Accumulators) -> dict[str, dict[str, Any]]:
     out = {}
     for name in acc.branches:
         summary = dict(metrics.localization_summary(logits, labels, np.concatenate(acc.ious[name])))
-        if acc.wsoleval:
+        if name in acc.wsoleval:
             box = acc.box_evals[name].compute()
             summary.update({"maxboxacc": box["maxboxacc"], "maxboxacc_v2": box["maxboxacc_v2"]})
             if name in acc.pxap_evals:
@@ -207,7 +207,8 @@ def _summaries(acc: _Accumulators) -> dict[str, dict[str, Any]]:
 
 
 def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None, delta: float | None = None,
-             tau: float = 0.2, wsoleval: bool = True, limit: int | None = None, progress: bool | None = None, *,
+             tau: float = 0.2, wsoleval: bool | str = True, limit: int | None = None,
+             progress: bool | None = None, *,
              erase_with: str = "gt", block_radius: int | None = None, fusion_weights: str | None = None,
              upsample: str = "bicubic", device: str = "auto", batch_size: int | None = None,
              cache_maps: bool = True) -> EvalResult:
@@ -219,7 +220,8 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
         fusion, block_radius, fusion_weights: test-time fusion (default: the run config's), SPEC §1.5.
         delta: test-time erasing threshold in (0, 1) (default: training's); changes branch B's input only.
         tau: box threshold as a fraction of the map's max (SPEC §2.1), in (0, 1].
-        wsoleval: also compute MaxBoxAcc, MaxBoxAccV2 and (with masks) PxAP per branch.
+        wsoleval: also compute MaxBoxAcc, MaxBoxAccV2 and (with masks) PxAP: ``True`` for every branch,
+            ``"main"`` for the main map only (fused; branch A for CAM: a third of the cost), ``False`` for none.
         limit: evaluate only the first ``limit`` images.
         erase_with: ``"gt"`` or ``"pred"``: the class whose branch-A map drives test-time erasing.
         upsample: ``"bicubic"`` (wsoleval's cv2 INTER_CUBIC, in torch) or ``"bilinear"``.
@@ -234,7 +236,8 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
     fusion_kwargs = _fusion_kwargs(fusion, config, block_radius, fusion_weights)
     _check_eval_args(tau, erase_with, upsample, fusion, config.method)
     loader = _eval_loader(config, split, limit, batch_size, model_device(model))
-    acc = _Accumulators(("a",) if config.method == "cam" else BRANCHES, wsoleval, _has_masks(loader),
+    branch_names = ("a",) if config.method == "cam" else BRANCHES
+    acc = _Accumulators(branch_names, _wsoleval_branches(wsoleval, branch_names), _has_masks(loader),
                         model_device(model))
     for batch in tqdm(loader, desc=f"eval {run_dir.name} [{split}]", disable=not _show(progress), unit="batch"):
         batch = _to_device(batch, model_device(model))
@@ -254,6 +257,14 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
         _save_map_cache(run_dir, _cache_name(split, model.delta, fusion, fusion_kwargs, erase_with, limit), acc,
                         tuple(loader.dataset[0][0].shape[-2:]))
     return EvalResult(pd.concat(acc.records, ignore_index=True), summary)
+
+
+def _wsoleval_branches(wsoleval: bool | str, branches: tuple[str, ...]) -> tuple[str, ...]:
+    if wsoleval == "main":
+        return branches[-1:]  # ("a",) for CAM, ("fused",) for two-branch runs (BRANCHES ends with it)
+    if isinstance(wsoleval, bool):
+        return branches if wsoleval else ()
+    raise ValueError(f"evaluate: wsoleval={wsoleval!r}; choose True, False or 'main'")
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
