@@ -196,7 +196,7 @@ localization = tables.localization_table({name: r.summary for name, r in results
 paths = tables.write_table(localization, suite.figures_dir, "table_localization",
                            title="Localization on the chosen data set (errors %, MaxBoxAcc %)")
 display(localization.round(2))
-print("per-branch metrics of ACoL:")
+print("per-branch metrics of ACoL (MaxBoxAcc is scored on the fused map only):")
 display(results["acol"].table()[["cls_err_top1", "gt_known_loc_acc", "maxboxacc", "maxboxacc_v2"]].round(2))'''),
     md("## Reading"),
     code('''\
@@ -473,6 +473,8 @@ NOTEBOOKS = {
 
 def main() -> int:
     for name, nb in NOTEBOOKS.items():
+        for number, cell in enumerate(nb.cells):
+            cell.id = f"nb{name[:2]}-{number:02d}"  # stable ids: regenerating gives the same file
         nbformat.validate(nb)
         nbformat.write(nb, HERE / f"{name}.ipynb")
         print(f"wrote notebooks/{name}.ipynb ({len(nb.cells)} cells)")
