@@ -10,6 +10,12 @@ from wsol_utils import suite
 from wsol_utils.suite import Suite
 
 
+@pytest.fixture(autouse=True)
+def no_smoke_from_the_environment(monkeypatch):
+    """``make test`` also runs notebooks/conftest.py, which sets WSOL_SMOKE=1 for the nbval kernels."""
+    monkeypatch.delenv(suite.SMOKE_ENV, raising=False)
+
+
 @pytest.fixture()
 def in_notebooks(tmp_path, monkeypatch):
     folder = tmp_path / "notebooks"
