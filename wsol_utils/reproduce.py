@@ -89,7 +89,7 @@ def strip_notebook_file(path: Path) -> None:
     """Strip volatile metadata from the notebook file at ``path`` (atomic rewrite)."""
     import nbformat
 
-    from wsol_utils.engine.checkpoint import write_atomic
+    from wsol_utils.atomic import write_atomic
 
     notebook = strip_volatile_metadata(nbformat.read(path, as_version=4))
     write_atomic(path, lambda temp: nbformat.write(notebook, str(temp)))

@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from wsol_utils.atomic import write_text_atomic as atomic_write_text
+
 NAN = float("nan")
 
 # --------------------------------------------------------------------------------------------------
@@ -185,16 +187,6 @@ def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
     body = ["| " + " | ".join(format_cell(value, digits) for value in row) + " |"
             for row in table.itertuples(index=False, name=None)]
     return "\n".join([header, rule, *body]) + "\n"
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` via a temporary file in the same folder and ``os.replace``
-    (:func:`wsol_utils.engine.checkpoint.write_atomic`); the folder is created when missing."""
-    from wsol_utils.engine.checkpoint import write_atomic
-
-    path = Path(path)
-    write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"))
-    return path
 
 
 class TablePaths(NamedTuple):

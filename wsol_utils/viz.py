@@ -27,7 +27,7 @@ PRED_COLOR = "#ff3b30"
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     """Save ``fig`` as PNG at ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
-    from wsol_utils.engine.checkpoint import write_atomic
+    from wsol_utils.atomic import write_atomic
 
     path = Path(path)
     write_atomic(path, lambda temp: fig.savefig(temp, format="png", dpi=dpi, bbox_inches="tight"))

@@ -20,12 +20,13 @@ Every error names the file and the 1-based line number and says what is wrong.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from wsol_utils.atomic import write_text_atomic
 
 __all__ = ["WsolevalMetadata", "read_wsoleval_metadata", "write_wsoleval_metadata", "METADATA_FILES"]
 
@@ -224,16 +225,8 @@ def read_wsoleval_metadata(metadata_dir: str | os.PathLike[str]) -> WsolevalMeta
 
 
 def _write_atomic(path: Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` (newline-terminated) to ``path`` via a temp file in the same folder + ``os.replace``."""
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.writelines(f"{line}\n" for line in lines)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    """Write ``lines``, one per line (newline-terminated), to ``path`` atomically."""
+    write_text_atomic(path, "".join(f"{line}\n" for line in lines))
 
 
 def write_wsoleval_metadata(

@@ -44,7 +44,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ import cv2
 import numpy as np
 import torch
 
+from wsol_utils.atomic import write_atomic, write_bytes_atomic
 from wsol_utils.data.base import WSOLDataset, WSOLItem, resolve_transform, tight_boxes
 from wsol_utils.data.transforms import BoxTransform
 
@@ -342,15 +342,11 @@ def default_cache_dir() -> Path:
 
 
 def _save_atomic(path: Path, arrays: SyntheticArrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:  # a file object: savez would add ".npz" to a path without it
             np.savez_compressed(handle, **dataclasses.asdict(arrays))
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+
+    write_atomic(path, write)
 
 
 def synthetic_arrays(config: SyntheticConfig, split: str, cache_dir: str | Path | None = None,
@@ -421,14 +417,11 @@ class SyntheticWSOL(WSOLDataset):
 
 
 def _write_png_atomic(path: Path, array: np.ndarray) -> None:
-    """Write ``(H, W)`` grey or ``(H, W, 3)`` RGB uint8 as PNG via a temp file + ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``(H, W)`` grey or ``(H, W, 3)`` RGB uint8 as PNG, atomically."""
     ok, encoded = cv2.imencode(".png", array[..., ::-1] if array.ndim == 3 else array)
     if not ok:
         raise ValueError(f"{path}: PNG encoding failed")
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(encoded.tobytes())
-    os.replace(temporary, path)
+    write_bytes_atomic(path, encoded.tobytes())
 
 
 def export_wsoleval(config: SyntheticConfig, split: str, out_dir: str | Path, cache_dir: str | Path | None = None,

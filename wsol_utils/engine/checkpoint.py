@@ -7,16 +7,14 @@ epoch: temp file in the same folder, then :func:`os.replace`) and ``done.json`` 
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from wsol_utils.atomic import write_atomic, write_text_atomic
 from wsol_utils.engine.config import RunConfig
 
 CONFIG_FILE = "config.json"
@@ -31,24 +29,6 @@ class CheckpointError(ValueError):
 
 class RunDirMismatchError(ValueError):
     """A run directory holds a run of another (training-relevant) config."""
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then move it over ``path`` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Atomically write ``text`` to ``path``."""
-    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def rng_state() -> dict[str, Any]:

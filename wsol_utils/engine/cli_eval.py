@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.records:
-        from wsol_utils.engine.checkpoint import write_text_atomic
+        from wsol_utils.atomic import write_text_atomic
 
         write_text_atomic(Path(args.records), result.records.to_csv(index=False))
     print(summary_json(result.summary) if args.json else format_summary(result))

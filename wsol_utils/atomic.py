@@ -1,0 +1,41 @@
+"""Atomic file writes: results are never left half-written (a crash keeps the old file or none).
+
+Standard library only, so that light modules (the wsoleval metadata reader that the evaluator's worker
+processes import, the data generators) can use it without importing torch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it over ``path`` in one step.
+
+    The folder is created when missing; on any error the temporary file is removed and ``path`` keeps its old
+    content. Returns ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Atomically write ``text`` (UTF-8) to ``path``; returns ``path``."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Atomically write ``data`` to ``path``; returns ``path``."""
+    return write_atomic(path, lambda tmp: tmp.write_bytes(data))
