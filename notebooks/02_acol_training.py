@@ -1,11 +1,3 @@
-# ---
-# jupyter:
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% tags=["parameters"]
 # Parameters (papermill overrides these; `python -m wsol_utils reproduce` passes them all).
 DATASET = "synthetic"  # "synthetic" (built in), "cub" or "wsoleval"
@@ -33,12 +25,12 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # region above $\tau = 0.2$ of the max (SPEC §2.1). The paper's threshold is $\delta = 0.6$.
 
 # %%
-import pandas as pd
+import pandas as pd  # noqa: F401
 import torch
-from IPython.display import Markdown, display
+from IPython.display import Markdown, display  # noqa: F401
 
-from wsol_utils import tables, viz
-from wsol_utils.suite import Suite, compare, example_maps
+from wsol_utils import tables, viz  # noqa: F401
+from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -85,7 +77,9 @@ display(pd.DataFrame({k: examples.ious[k] for k in ("a", "b", "fused")}).round(2
 # %% [markdown]
 # ## The localization table
 #
-# Our numbers on the chosen data set; the `paper` columns are the published CUB-200-2011 / VGG16 numbers (HCLNet Table 1, wsoleval), for orientation only — a different data set and backbone. ACoL is evaluated with max fusion, HCLNet with addition (their papers' choices).
+# Our numbers on the chosen data set; the `paper` columns are the published CUB-200-2011 / VGG16 numbers (HCLNet
+# Table 1, wsoleval), for orientation only — a different data set and backbone. ACoL is evaluated with max fusion,
+# HCLNet with addition (their papers' choices).
 
 # %%
 results = {"cam": suite.evaluate(runs["cam"]), "acol": suite.evaluate(runs["acol"], fusion="max"),

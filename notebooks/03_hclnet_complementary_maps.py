@@ -1,11 +1,3 @@
-# ---
-# jupyter:
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% tags=["parameters"]
 # Parameters (papermill overrides these; `python -m wsol_utils reproduce` passes them all).
 DATASET = "synthetic"  # "synthetic" (built in), "cub" or "wsoleval"
@@ -32,12 +24,12 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # learns, and the numbers side by side.
 
 # %%
-import pandas as pd
+import pandas as pd  # noqa: F401
 import torch
-from IPython.display import Markdown, display
+from IPython.display import Markdown, display  # noqa: F401
 
-from wsol_utils import tables, viz
-from wsol_utils.suite import Suite, compare, example_maps
+from wsol_utils import tables, viz  # noqa: F401
+from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -50,7 +42,8 @@ examples = {name: example_maps(run, count=5) for name, run in runs.items()}
 # %% [markdown]
 # ## What branch B sees, and what it learns
 #
-# Columns: A's map; the weight B's features are multiplied by (ACoL: the binary mask $\tilde M_A < 0.6$; HCLNet: $1 - \tilde M_A$); B's map. White: ground-truth box.
+# Columns: A's map; the weight B's features are multiplied by (ACoL: the binary mask $\tilde M_A < 0.6$; HCLNet:
+# $1 - \tilde M_A$); B's map. White: ground-truth box.
 
 # %%
 acol, hcl = examples["acol"], examples["hclnet"]
@@ -62,7 +55,8 @@ suite.publish(fig, "complementary_maps.png")
 # %% [markdown]
 # ## Classification and localization side by side
 #
-# `B mass on object` is the share of branch B's map that lies on the object's pixel mask (where the data set has masks): how much B moved off the part A found and onto the object.
+# `B mass on object` is the share of branch B's map that lies on the object's pixel mask (where the data set has
+# masks): how much B moved off the part A found and onto the object.
 
 # %%
 from wsol_utils.suite import branch_comparison

@@ -1,11 +1,3 @@
-# ---
-# jupyter:
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% tags=["parameters"]
 # Parameters (papermill overrides these; `python -m wsol_utils reproduce` passes them all).
 DATASET = "synthetic"  # "synthetic" (built in), "cub" or "wsoleval"
@@ -35,12 +27,12 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # VGG16) — the published numbers, not ours.
 
 # %%
-import pandas as pd
+import pandas as pd  # noqa: F401
 import torch
-from IPython.display import Markdown, display
+from IPython.display import Markdown, display  # noqa: F401
 
-from wsol_utils import tables, viz
-from wsol_utils.suite import Suite, compare, example_maps
+from wsol_utils import tables, viz  # noqa: F401
+from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)

@@ -1,11 +1,3 @@
-# ---
-# jupyter:
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% tags=["parameters"]
 # Parameters (papermill overrides these; `python -m wsol_utils reproduce` passes them all).
 DATASET = "synthetic"  # "synthetic" (built in), "cub" or "wsoleval"
@@ -40,12 +32,12 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # background, from the part masks of the synthetic set).
 
 # %%
-import pandas as pd
+import pandas as pd  # noqa: F401
 import torch
-from IPython.display import Markdown, display
+from IPython.display import Markdown, display  # noqa: F401
 
-from wsol_utils import tables, viz
-from wsol_utils.suite import Suite, compare, example_maps
+from wsol_utils import tables, viz  # noqa: F401
+from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -54,7 +46,8 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 # %% [markdown]
 # ## The geometry
 #
-# `head_geometry` reads the receptive field and stride off the model (`receptive_field`, `feature_stride`); the head diameter is `head_size` x the image side.
+# `head_geometry` reads the receptive field and stride off the model (`receptive_field`, `feature_stride`); the head
+# diameter is `head_size` x the image side.
 
 # %%
 from wsol_utils.data.synthetic import SyntheticConfig
@@ -66,16 +59,21 @@ WIDE_FIELD = {"model_kwargs": {"head_kernel": 3}}  # branch conv 3x3 instead of 
 # Defaults are left out, so the first cell reuses notebook 02's CAM and ACoL runs.
 # One knob at a time from the default (4 new runs); add {**WIDE_FIELD, **BIG_HEAD} for the interaction.
 CELLS = {"default": {}, "2x head": BIG_HEAD, "wide field": WIDE_FIELD}
-cell_geometry = pd.DataFrame({cell: head_geometry(suite.config("acol", **changes)) for cell, changes in CELLS.items()}).T
+cell_geometry = pd.DataFrame({cell: head_geometry(suite.config("acol", **changes))
+                              for cell, changes in CELLS.items()}).T
 display(cell_geometry.round(2))
 
 # %% [markdown]
-# What to expect: with the default backbone a ~7 px head is seen by ~6 cells per axis (~40 cells), far more than the few cells around A's peak that $\delta$ = 0.6 erases. A wider field widens the ring that still sees the head; a larger head spreads A's peak over more cells, so more of the head's cells may be erased. Whether either changes what B learns is measured below.
+# What to expect: with the default backbone a ~7 px head is seen by ~6 cells per axis (~40 cells), far more than the
+# few cells around A's peak that $\delta$ = 0.6 erases. A wider field widens the ring that still sees the head; a
+# larger head spreads A's peak over more cells, so more of the head's cells may be erased. Whether either changes
+# what B learns is measured below.
 
 # %% [markdown]
 # ## Train CAM and ACoL ($\delta$ = 0.6) in every cell
 #
-# Four new runs (the default cell is cached from notebook 02). ACoL is evaluated with max fusion, as in its paper; the tau curves re-box cached maps.
+# Four new runs (the default cell is cached from notebook 02). ACoL is evaluated with max fusion, as in its paper;
+# the tau curves re-box cached maps.
 
 # %%
 from wsol_utils.engine import tau_curve
@@ -109,7 +107,8 @@ display(grid.round(2))
 # %% [markdown]
 # ## Where branch B looks, and what erasing buys
 #
-# Left: the share of B's map on the head, the body and the background. Right: ACoL minus CAM in GT-known loc accuracy at tau 0.2 and at each method's best tau; error bars: the 95% sampling noise of the tau-0.2 difference.
+# Left: the share of B's map on the head, the body and the background. Right: ACoL minus CAM in GT-known loc
+# accuracy at tau 0.2 and at each method's best tau; error bars: the 95% sampling noise of the tau-0.2 difference.
 
 # %%
 fig = viz.plot_mass_and_gain(grid, label="cell",
