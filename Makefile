@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install reproduce reproduce-smoke test test-fast benchmark browser clean
+.PHONY: install reproduce reproduce-smoke lint test test-fast benchmark browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ reproduce: install
 reproduce-smoke: install
 	$(BIN)/python -m wsol_utils reproduce --smoke
 
-test: install
+# Lint, format check and types (config in pyproject.toml). The notebooks' jupytext sources are scripts, not a
+# package, so they get their own mypy run (silent on the library, whose errors the first run reports); the glob
+# may match nothing.
+LINT_PATHS := wsol_utils tests benchmarks notebooks
+lint: install
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+	$(if $(wildcard notebooks/[0-9]*.py),$(BIN)/mypy --follow-imports=silent $(wildcard notebooks/[0-9]*.py))
+
+test: install lint
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env $(PYTEST_ARGS)
 
 test-fast: install
