@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install reproduce reproduce-smoke lint test test-fast benchmark browser clean
+.PHONY: install reproduce reproduce-smoke notebooks lint test test-fast benchmark browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ reproduce: install
 
 reproduce-smoke: install
 	$(BIN)/python -m wsol_utils reproduce --smoke
+
+# Each notebooks/NN_name.ipynb is paired with NN_name.py (jupytext percent format, notebooks/jupytext.toml):
+# after editing either side, this writes the other (the newer file wins; cell ids and outputs are kept).
+notebooks: install
+	$(BIN)/jupytext --sync notebooks/[0-9]*.ipynb
 
 # Lint, format check and types (config in pyproject.toml). The notebooks' jupytext sources are scripts, not a
 # package, so they get their own mypy run (silent on the library, whose errors the first run reports); the glob
