@@ -107,7 +107,7 @@ def test_no_reference_to_the_out_of_repository_notes() -> None:
                 stale.append(f"{_relative(path)}:{number}: {line.strip()[:160]}")
     if stale:
         pytest.fail(f"{len(stale)} line(s) cite notes outside the repository (SPEC / shared/); cite "
-                    "'docs/methods.md §X.Y' instead (for notebooks edit notebooks/_build*.py and regenerate):\n"
+                    "'docs/methods.md §X.Y' instead (notebooks: edit the .py source, then `make notebooks`):\n"
                     + "\n".join(stale), pytrace=False)
 
 
