@@ -10,7 +10,7 @@ from wsol_utils.atomic import write_atomic, write_bytes_atomic, write_text_atomi
 def test_writes_create_the_folder_and_return_the_path(tmp_path) -> None:
     target = tmp_path / "new" / "deeper" / "a.txt"
     assert write_text_atomic(target, "héllo\n") == target
-    assert target.read_bytes() == "héllo\n".encode("utf-8")
+    assert target.read_bytes() == "héllo\n".encode()
     assert write_bytes_atomic(target, b"\x00\x01") == target and target.read_bytes() == b"\x00\x01"
     assert sorted(p.name for p in target.parent.iterdir()) == ["a.txt"]  # no temporary file left
 

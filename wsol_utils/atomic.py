@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it over ``path`` in one step.
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` (its return value is ignored) on a temporary file beside ``path``, then move it over
+    ``path`` in one step.
 
     The folder is created when missing; on any error the temporary file is removed and ``path`` keeps its old
     content. Returns ``path`` as a :class:`~pathlib.Path`.
