@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from wsol_utils.data import ImageDecodeError, load
+from wsol_utils.data.base import ImageFileDataset
 
 
 def test_reads_labels_zero_based_boxes_and_splits(tiny_cub: Path, tiny_images) -> None:
     train = load("cub", root=tiny_cub, split="train", transform="identity", image_size=32)
     test = load("cub", root=tiny_cub.parent, split="test", transform="test", image_size=32)  # parent also works
+    assert isinstance(train, ImageFileDataset) and isinstance(test, ImageFileDataset)
     assert [r.image_id for r in train.records] == [tiny_images[0].image_id, tiny_images[2].image_id]
     assert [r.image_id for r in test.records] == [tiny_images[1].image_id, tiny_images[3].image_id]
     np.testing.assert_array_equal(train.labels, [0, 1])  # 1 and 2 on disk
@@ -30,6 +32,7 @@ def test_reads_labels_zero_based_boxes_and_splits(tiny_cub: Path, tiny_images) -
 def test_segmentation_mask_is_loaded_and_resized(tiny_cub: Path) -> None:
     dataset = load("cub", root=tiny_cub, split="test", image_size=25)
     image, _, boxes, mask, _ = dataset[0]  # 50x60 image, segmentation = its box (0, 10, 49, 59)
+    assert mask is not None
     assert image.shape == (3, 25, 25) and mask.shape == (25, 25)
     assert set(np.unique(mask.numpy())) == {0, 1}
     np.testing.assert_allclose(boxes.numpy(), [[0, 10 * 25 / 60, 24.5, 59 * 25 / 60]], rtol=1e-6)
@@ -47,7 +50,7 @@ def test_missing_root_and_files_name_the_path(tmp_path: Path, tiny_cub: Path) ->
     with pytest.raises(FileNotFoundError, match="CUB root folder not found"):
         load("cub", root=tmp_path / "nowhere")
     (tiny_cub / "bounding_boxes.txt").unlink()
-    with pytest.raises(FileNotFoundError, match="bounding_boxes.txt"):
+    with pytest.raises(FileNotFoundError, match=r"bounding_boxes\.txt"):
         load("cub", root=tiny_cub)
 
 
@@ -90,6 +93,7 @@ def test_corrupt_image_raises_or_is_skipped_and_counted(tiny_cub: Path, caplog) 
         dataset[0]
     with caplog.at_level(logging.WARNING, logger="wsol_utils.data"):
         verified = load("cub", root=tiny_cub, split="train", verify=True)
+    assert isinstance(verified, ImageFileDataset)
     assert len(verified) == 1 and len(verified.skipped) == 1
     assert verified[0][4] == "002.Bb/Bb_0003.jpg" and verified[0][1] == 1  # labels do not shift
     assert "skipped 1 of 2 images" in caplog.text

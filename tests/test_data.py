@@ -22,6 +22,7 @@ def _item(boxes: int, mask: bool, image_id: str, size: int = 4):
 def test_collate_keeps_variable_box_counts() -> None:
     batch = collate([_item(1, True, "a"), _item(3, True, "b")])
     assert batch.images.shape == (2, 3, 4, 4) and batch.labels.dtype == torch.int64
+    assert batch.masks is not None
     assert [b.shape[0] for b in batch.boxes] == [1, 3] and batch.masks.shape == (2, 4, 4)
     assert batch.image_ids == ["a", "b"]
     assert collate([_item(1, True, "a"), _item(1, False, "b")]).masks is None

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from wsol_utils.data import load
-from wsol_utils.data.synthetic import SyntheticConfig, export_wsoleval, generate, head_code, synthetic_arrays
+from wsol_utils.data.synthetic import (
+    SyntheticConfig,
+    SyntheticWSOL,
+    export_wsoleval,
+    generate,
+    head_code,
+    synthetic_arrays,
+)
 
 SMALL = SyntheticConfig(num_train=60, num_val=20, num_test=40)
 
@@ -101,7 +109,8 @@ def test_head_pixels_carry_the_class_code_colours(probe_set) -> None:
     from wsol_utils.data.synthetic import PALETTE
 
     index = 0
-    ring, inner = PALETTE[head_code(probe_set.labels[[index]])[0, 1]], PALETTE[head_code(probe_set.labels[[index]])[0, 0]]
+    code = head_code(probe_set.labels[[index]])[0]
+    ring, inner = PALETTE[code[1]], PALETTE[code[0]]
     head = probe_set.images[index][probe_set.parts[index] == 2] / 255.0
     distance_to_code = np.minimum(np.abs(head - ring).max(axis=1), np.abs(head - inner).max(axis=1))
     assert np.median(distance_to_code) < 0.12
@@ -129,7 +138,9 @@ def test_cache_round_trip_and_key(tmp_path: Path) -> None:
 
 def test_dataset_items_and_part_masks(tmp_path: Path) -> None:
     dataset = load("synthetic", root=tmp_path, split="test", num_train=60, num_val=20, num_test=40)
+    assert isinstance(dataset, SyntheticWSOL)
     image, label, boxes, mask, image_id = dataset[3]
+    assert mask is not None
     assert image.shape == (3, 64, 64) and boxes.shape == (1, 4) and mask.shape == (64, 64)
     assert label == int(dataset.labels[3]) and image_id == "test/00003.png"
     head, body = dataset.part_masks([3])
@@ -145,7 +156,8 @@ def test_export_reads_back_through_the_wsoleval_loader(tmp_path: Path) -> None:
     assert len(exported) == len(original) == 20
     for index in (0, 7, 19):
         for got, want in zip(exported[index], original[index]):
-            if hasattr(got, "shape"):
+            if isinstance(got, torch.Tensor):
+                assert isinstance(want, torch.Tensor)
                 np.testing.assert_array_equal(got.numpy(), want.numpy())
             else:
                 assert got == want

@@ -7,8 +7,17 @@ import pytest
 import torch
 
 from wsol_utils.data.base import tight_boxes
-from wsol_utils.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, WSOLTransform, crop_boxes, denormalize,
-                                        hflip_boxes, make_transform, normalize, resize_boxes)
+from wsol_utils.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    WSOLTransform,
+    crop_boxes,
+    denormalize,
+    hflip_boxes,
+    make_transform,
+    normalize,
+    resize_boxes,
+)
 
 
 def test_resize_boxes_scales_each_axis() -> None:
@@ -57,6 +66,7 @@ def test_train_crop_and_flip_move_boxes_with_the_pixels(seed: int) -> None:
     image, mask = _box_image(256, box)
     transform = make_transform("train", 224, generator=torch.Generator().manual_seed(seed))
     out, boxes, out_mask = transform(image, np.array([box]), mask)
+    assert out_mask is not None
     assert out.shape == (3, 224, 224) and out_mask.shape == (224, 224)
     np.testing.assert_array_equal(boxes.numpy(), tight_boxes(out_mask.numpy()[None] > 0))
     white = (denormalize(out)[0] > 0.5).numpy()

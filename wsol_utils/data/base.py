@@ -98,7 +98,7 @@ def tight_boxes(masks: np.ndarray) -> np.ndarray:
     An empty mask gives ``[0, 0, 0, 0]``.
     """
     masks = np.asarray(masks, dtype=bool)
-    cols, rows = masks.any(axis=1), masks.any(axis=2)
+    cols, rows = np.any(masks, axis=1), np.any(masks, axis=2)
     width, height = masks.shape[2], masks.shape[1]
     x0, y0 = cols.argmax(axis=1), rows.argmax(axis=1)
     x1, y1 = width - 1 - cols[:, ::-1].argmax(axis=1), height - 1 - rows[:, ::-1].argmax(axis=1)
@@ -146,7 +146,7 @@ def _is_decodable(path: Path) -> bool:
         return False
 
 
-def _check_boxes_inside(boxes: np.ndarray, width: int, height: int, record: "ImageRecord") -> None:
+def _check_boxes_inside(boxes: np.ndarray, width: int, height: int, record: ImageRecord) -> None:
     """Raise ``ValueError`` for a box outside the decoded image (one pixel past the edge is allowed, as in
     wsoleval, for boxes converted from ``x + w``)."""
     outside = (boxes[:, :2] < 0).any(axis=1) | (boxes[:, 2] > width) | (boxes[:, 3] > height)

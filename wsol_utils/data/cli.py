@@ -17,6 +17,7 @@ import dataclasses
 import json
 import sys
 import time
+from typing import Any
 
 from wsol_utils.data.synthetic import SPLITS, SyntheticConfig, export_wsoleval, generate, synthetic_arrays
 
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _split_sizes(args: argparse.Namespace) -> dict[str, int]:
+def _split_sizes(args: argparse.Namespace) -> dict[str, Any]:
     """``{"num_<split>": --num-images}`` for the split(s) the command touches (speed times ``train``)."""
     if args.num_images is None:
         return {}

@@ -59,7 +59,9 @@ def _read_table(path: Path, columns: int, parse: Callable[[str], object]) -> dic
             if not fields:
                 continue
             if len(fields) != columns + 1:
-                raise ValueError(f"{path}:{number}: expected an image number and {columns} value(s), got {raw.strip()!r}")
+                raise ValueError(
+                    f"{path}:{number}: expected an image number and {columns} value(s), got {raw.strip()!r}"
+                )
             try:
                 key, values = int(fields[0]), [parse(value) for value in fields[1:]]
             except ValueError:

@@ -6,10 +6,10 @@ Each image holds one object made of
   code -- an inner disc and a ring, each one of six palette colours (white, black, red, yellow, blue, green),
   one ordered pair per class. It tells the class (almost) perfectly, but covers only ~1% of the image.
 - a **body**: a large striped ellipse (``body_area`` of the image area, 10-20% by default; the object's box
-  covers ~23% of the image on average, up to ~45%) whose hue is the class hue ``label / num_classes`` plus Gaussian noise of sd
-  ``body_hue_sd`` (fraction of the hue circle). With 10 classes the class hues are 0.1 apart, so with the
-  default sd 0.07 the body tells the class only weakly (Bayes accuracy from hue ~50%). The head sits at one
-  end of the body's major axis, mostly outside it, like a bird's head.
+  covers ~23% of the image on average, up to ~45%) whose hue is the class hue ``label / num_classes`` plus
+  Gaussian noise of sd ``body_hue_sd`` (fraction of the hue circle). With 10 classes the class hues are 0.1
+  apart, so with the default sd 0.07 the body tells the class only weakly (Bayes accuracy from hue ~50%). The
+  head sits at one end of the body's major axis, mostly outside it, like a bird's head.
 
 The background is clutter that mimics neither part: two octaves of smooth grey-ish noise (low saturation),
 plus thin lines and small rectangles in desaturated colours drawn from one distribution for all classes
@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,8 @@ from wsol_utils.data.base import WSOLDataset, WSOLItem, resolve_transform, tight
 from wsol_utils.data.transforms import BoxTransform
 
 __all__ = ["SyntheticConfig", "SyntheticArrays", "SyntheticWSOL", "generate", "synthetic_arrays",
-           "default_cache_dir", "export_wsoleval", "PALETTE", "PALETTE_NAMES", "GENERATOR_VERSION", "SPLITS", "head_code"]
+           "default_cache_dir", "export_wsoleval", "PALETTE", "PALETTE_NAMES", "GENERATOR_VERSION", "SPLITS",
+           "head_code"]
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -211,7 +213,7 @@ def _draw_clutter(rng: np.random.Generator, canvas: np.ndarray, clutter: float) 
     The shapes' parameters are drawn vectorized; OpenCV draws the handful of shapes of each image.
     """
     n, size = canvas.shape[0], canvas.shape[1]
-    count = int(round(6 * clutter))
+    count = round(6 * clutter)
     if count == 0:
         return
     scale = size / 64.0
@@ -227,7 +229,7 @@ def _draw_clutter(rng: np.random.Generator, canvas: np.ndarray, clutter: float) 
     half_sides = rng.uniform(1.0, 3.0, (n, count, 2)) * scale
     rect_ends = np.concatenate([centres - half_sides, centres + half_sides], axis=-1)
     ends = np.rint(np.where(is_line[..., None], line_ends, rect_ends)).astype(int)
-    thickness = np.where(is_line, max(1, int(round(scale))), -1)  # -1 = filled rectangle
+    thickness = np.where(is_line, max(1, round(scale)), -1)  # -1 = filled rectangle
     for i, j in zip(*np.nonzero(present)):
         x0, y0, x1, y1 = (int(v) for v in ends[i, j])
         colour = tuple(float(c) for c in colours[i, j])
@@ -263,7 +265,9 @@ def _place(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, size: int, 
     return middle + spread * (rng.random(lo.shape) - 0.5) * np.maximum(last - first, 0.0)
 
 
-def _body_colours(rng: np.random.Generator, labels: np.ndarray, config: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
+def _body_colours(
+    rng: np.random.Generator, labels: np.ndarray, config: SyntheticConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Body colour and stripe colour ``(n, 3)``: class hue + N(0, body_hue_sd), saturated, bright."""
     n = len(labels)
     hue = labels / config.num_classes + rng.normal(0.0, config.body_hue_sd, n)
@@ -282,7 +286,9 @@ def _head_colours(rng: np.random.Generator, labels: np.ndarray, config: Syntheti
     return np.clip(colours, 0.0, 1.0)
 
 
-def _render_chunk(rng: np.random.Generator, labels: np.ndarray, config: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
+def _render_chunk(
+    rng: np.random.Generator, labels: np.ndarray, config: SyntheticConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``len(labels)`` images: ``images (n, H, W, 3) uint8`` and ``parts (n, H, W) uint8``."""
     n, size = len(labels), config.image_size
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -324,7 +330,7 @@ def generate(config: SyntheticConfig, split: str, progress: bool = False) -> Syn
     size = config.image_size
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     parts = np.empty((n, size, size), dtype=np.uint8)
-    starts = range(0, n, chunk)
+    starts: Iterable[int] = range(0, n, chunk)
     if progress:
         from tqdm.auto import tqdm
 
@@ -439,7 +445,7 @@ def export_wsoleval(config: SyntheticConfig, split: str, out_dir: str | Path, ca
     out = Path(out_dir)
     arrays = synthetic_arrays(config, split, cache_dir, progress=progress)
     ids = [f"{split}/{index:05d}.png" for index in range(len(arrays))]
-    indices = range(len(arrays))
+    indices: Iterable[int] = range(len(arrays))
     if progress:
         from tqdm.auto import tqdm
 
@@ -451,5 +457,5 @@ def export_wsoleval(config: SyntheticConfig, split: str, out_dir: str | Path, ca
     size = (config.image_size, config.image_size)
     return write_wsoleval_metadata(out / "metadata" / split, ids,
                                    labels={i: int(label) for i, label in zip(ids, arrays.labels)},
-                                   sizes={i: size for i in ids},
+                                   sizes=dict.fromkeys(ids, size),
                                    boxes={i: box[None] for i, box in zip(ids, arrays.boxes)})

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,13 +104,13 @@ def hflip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
 def _resize_image(image: np.ndarray, side: int) -> np.ndarray:
     if image.shape[0] == side and image.shape[1] == side:
         return image
-    return np.asarray(Image.fromarray(image).resize((side, side), Image.BILINEAR))
+    return np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR))
 
 
 def _resize_mask(mask: np.ndarray, side: int) -> np.ndarray:
     if mask.shape[0] == side and mask.shape[1] == side:
         return mask
-    return np.asarray(Image.fromarray(mask).resize((side, side), Image.NEAREST))
+    return np.asarray(Image.fromarray(mask).resize((side, side), Image.Resampling.NEAREST))
 
 
 def _randint(high: int, generator: torch.Generator | None) -> int:
@@ -175,9 +176,10 @@ class WSOLTransform:
         if self.crop > min(height, width):
             raise ValueError(f"crop={self.crop} is larger than the image ({width}x{height}); resize first")
         if self.random_crop:
-            top, left = _randint(height - self.crop + 1, self.generator), _randint(width - self.crop + 1, self.generator)
+            top = _randint(height - self.crop + 1, self.generator)
+            left = _randint(width - self.crop + 1, self.generator)
         else:  # torchvision's CenterCrop rounding
-            top, left = int(round((height - self.crop) / 2.0)), int(round((width - self.crop) / 2.0))
+            top, left = round((height - self.crop) / 2.0), round((width - self.crop) / 2.0)
         window = (slice(top, top + self.crop), slice(left, left + self.crop))
         boxes = crop_boxes(boxes, left, top, self.crop, self.crop)
         return image[window], boxes, None if mask is None else mask[window]
@@ -190,8 +192,8 @@ def make_transform(name: str, image_size: int = 224, generator: torch.Generator 
     """
     if image_size <= 0:
         raise ValueError(f"image_size must be positive, got {image_size}")
-    outer = int(round(image_size * 256 / 224))
-    recipes = {
+    outer = round(image_size * 256 / 224)
+    recipes: dict[str, dict[str, Any]] = {
         "train": dict(resize=outer, crop=image_size, random_crop=True, flip=True),
         "test": dict(resize=image_size),
         "test_crop": dict(resize=outer, crop=image_size),
