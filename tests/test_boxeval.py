@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -78,7 +79,7 @@ def _gt_boxes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 
 def _dataset(count: int, seed: int, sizes: tuple[int, ...] = (12, 24, 33)) -> tuple[list, list]:
     rng = np.random.default_rng(seed)
-    maps = _corner_cases(16) + [np.ones((1, 1)), np.zeros((2, 3))]
+    maps = [*_corner_cases(16), np.ones((1, 1)), np.zeros((2, 3))]
     maps += [_blobs(rng, int(rng.choice(sizes)), int(rng.choice(sizes))) for _ in range(count - len(maps))]
     maps[-count // 4:] = [scoremap.astype(np.float32) for scoremap in maps[-count // 4:]]  # engine maps are float32
     boxes = [_gt_boxes(rng, *scoremap.shape) for scoremap in maps]
@@ -144,7 +145,7 @@ def test_parity_with_reference_on_hundreds_of_maps_coarse_interval() -> None:
 
 def test_parity_with_reference_at_interval_0001() -> None:
     maps, boxes = _dataset(20, seed=1)
-    kwargs = {"interval": 0.001, "iou_levels": (30, 50, 70, 90)}
+    kwargs: dict[str, Any] = {"interval": 0.001, "iou_levels": (30, 50, 70, 90)}
     assert _fast(maps, boxes, **kwargs) == reference_box_metrics(maps, boxes, **kwargs)
 
 
@@ -242,7 +243,7 @@ def _wsoleval_folder(root: Path, maps: list, boxes: list) -> tuple[Path, Path]:
     ids = [f"val/class_{i % 3}/img_{i}.jpg" for i in range(len(maps))]
     sizes = {i: (2 * m.shape[1] + 1, 3 * m.shape[0]) for i, m in zip(ids, maps)}  # original sizes
     original = {i: b * [2, 3, 2, 3] for i, b in zip(ids, boxes)}  # rescaled back with int() truncation
-    write_wsoleval_metadata(root / "meta", ids, {i: 0 for i in ids}, sizes, original)
+    write_wsoleval_metadata(root / "meta", ids, dict.fromkeys(ids, 0), sizes, original)
     for image_id, scoremap in zip(ids, maps):
         path = root / "maps" / f"{image_id}.npy"
         path.parent.mkdir(parents=True, exist_ok=True)

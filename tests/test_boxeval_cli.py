@@ -25,7 +25,7 @@ def _folder(root: Path) -> tuple[Path, Path, list[np.ndarray]]:
     maps[1][10:30, 10:30] = 0.8
     maps[1][15:25, 15:25] = 0.0
     maps[1][0, 0] = 1.0
-    sizes = {image_id: (64, 48) for image_id in IDS}
+    sizes = dict.fromkeys(IDS, (64, 48))
     boxes = {IDS[0]: [[16, 6, 38, 16]], IDS[1]: [[20, 15, 58, 44], [0, 0, 3, 3]], IDS[2]: [[0, 0, 63, 47]]}
     write_wsoleval_metadata(root / "meta", IDS, dict.fromkeys(IDS, 1), sizes, boxes)
     for image_id, scoremap in zip(IDS, maps):

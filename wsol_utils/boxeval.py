@@ -40,11 +40,11 @@ Masks are resized to the score map's size with nearest-neighbour interpolation.
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ThreadPoolExecutor
 import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -504,7 +504,8 @@ class _Job:
 def _score_chunk(job: _Job) -> tuple[BoxEvaluator, PxAPEvaluator | None, list[str]]:
     """Score one chunk of images; returns its evaluators (counts only) and the ids whose map held NaN."""
     boxes = BoxEvaluator(job.interval, job.iou_levels)
-    pxap = PxAPEvaluator(job.interval) if job.mask_dir is not None else None
+    mask_dir = None if job.mask_dir is None else Path(job.mask_dir)
+    pxap = PxAPEvaluator(job.interval) if mask_dir is not None else None
     nan_ids: list[str] = []
     for image_id, gt, size in zip(job.image_ids, job.boxes, job.sizes):
         scoremap, had_nan = load_scoremap(Path(job.scoremap_dir) / f"{image_id}.npy")
@@ -512,8 +513,8 @@ def _score_chunk(job: _Job) -> tuple[BoxEvaluator, PxAPEvaluator | None, list[st
             nan_ids.append(image_id)
         height, width = scoremap.shape
         boxes.accumulate(scoremap, rescale_boxes(gt, size, (width, height)))
-        if pxap is not None:
-            pxap.accumulate(scoremap, load_mask(Path(job.mask_dir), image_id, (height, width)))
+        if pxap is not None and mask_dir is not None:
+            pxap.accumulate(scoremap, load_mask(mask_dir, image_id, (height, width)))
     return boxes, pxap, nan_ids
 
 
