@@ -120,7 +120,7 @@ def test_fuse_dispatches_and_validates():
         (lambda: fuse_max(RAW_A, RAW_B[:, :1]), "same shape"),
         (lambda: fuse_add(RAW_A[0], RAW_B[0]), "`a`"),
         (lambda: fuse_l1(RAW_A, RAW_B, block_radius=-1), "block_radius"),
-        (lambda: fuse_l1(RAW_A, RAW_B, block_radius=1.5), "block_radius"),
+        (lambda: fuse_l1(RAW_A, RAW_B, block_radius=1.5), "block_radius"),  # type: ignore[arg-type]  # on purpose
         (lambda: fuse_l1(RAW_A, RAW_B, weights="exp"), "weights"),
     ],
 )

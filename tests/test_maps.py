@@ -55,6 +55,7 @@ def test_integer_input_and_finite_gradient():
     torch.testing.assert_close(normalize_minmax(torch.tensor([[0, 2], [4, 8]])), torch.tensor([[0, 0.25], [0.5, 1]]))
     maps = torch.tensor([[[1.0, float("nan")], [0.0, 3.0]], [[0.0, 1.0], [2.0, 4.0]]], requires_grad=True)
     normalize_minmax(maps).sum().backward()
+    assert maps.grad is not None
     assert torch.isfinite(maps.grad).all()
     assert torch.count_nonzero(maps.grad[0]) == 0
 

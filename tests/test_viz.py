@@ -6,13 +6,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import LineCollection
+from matplotlib.patches import Rectangle
 
-from wsol_utils import viz  # noqa: E402
+from wsol_utils import viz
 
 # -- suite figures (issue 5) ---------------------------------------------------------------------
 
@@ -60,7 +61,8 @@ def test_plot_accuracy_vs_tau_marks_the_best_tau():
                            "gt_known_loc_acc": [10.0, 30.0, 20.0, 5.0, 6.0, 40.0]})
     fig = viz.plot_accuracy_vs_tau(curves)
     stars = [line for line in fig.axes[0].lines if line.get_marker() == "*"]
-    assert [(float(s.get_xdata()[0]), float(s.get_ydata()[0])) for s in stars] == [(0.2, 30.0), (0.3, 40.0)]
+    marked = [(float(np.asarray(s.get_xdata())[0]), float(np.asarray(s.get_ydata())[0])) for s in stars]
+    assert marked == [(0.2, 30.0), (0.3, 40.0)]
     plt.close(fig)
     with pytest.raises(ValueError, match="gt_known_loc_acc"):
         viz.plot_accuracy_vs_tau(curves.drop(columns="gt_known_loc_acc"))
@@ -89,10 +91,14 @@ def test_plot_mass_and_gain_stacks_mass_and_draws_noise_bars():
     fig = viz.plot_mass_and_gain(table, label="cell", mass={"head": "head", "body": "body", "background": "bg"},
                                  gain=["gain"], noise="noise")
     mass_ax, gain_ax = fig.axes
-    bars = mass_ax.patches
+    bars = [b for b in mass_ax.patches if isinstance(b, Rectangle)]
+    assert len(bars) == len(mass_ax.patches)
     assert [(b.get_y(), b.get_height()) for b in bars] == [(0, 10), (0, 20), (10, 30), (20, 50), (40, 60), (70, 30)]
-    assert [b.get_height() for b in gain_ax.patches] == [-5.0, 4.0]
-    caps = gain_ax.collections[0].get_segments()  # the vertical error segments
+    gain_bars = [b for b in gain_ax.patches if isinstance(b, Rectangle)]
+    assert [b.get_height() for b in gain_bars] == [-5.0, 4.0] and len(gain_bars) == len(gain_ax.patches)
+    error_lines = gain_ax.collections[0]
+    assert isinstance(error_lines, LineCollection)
+    caps = error_lines.get_segments()  # the vertical error segments
     assert [tuple(seg[:, 1]) for seg in caps] == [(-8.0, -2.0), (-2.0, 10.0)]
     assert [t.get_text() for t in mass_ax.get_xticklabels()] == ["a", "b"]
     plt.close(fig)

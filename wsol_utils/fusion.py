@@ -13,7 +13,8 @@ sample and per class to ``[0, 1]`` (:func:`wsol_utils.maps.normalize_minmax`), a
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -127,7 +128,7 @@ FUSION_METHODS: dict[str, Callable[..., Tensor]] = {"max": fuse_max, "add": fuse
 _L1_OPTIONS = frozenset({"block_radius", "weights"})
 
 
-def fuse(a: Tensor, b: Tensor, method: str, **kwargs: object) -> Tensor:
+def fuse(a: Tensor, b: Tensor, method: str, **kwargs: Any) -> Tensor:
     """Fuse two branches' raw maps ``(B, C, H, W)`` with ``method`` in ``{"max", "add", "l1"}``.
 
     ``kwargs`` are the ``l1`` options (``block_radius``, ``weights``); ``max`` and ``add`` accept and ignore them,
@@ -139,5 +140,5 @@ def fuse(a: Tensor, b: Tensor, method: str, **kwargs: object) -> Tensor:
     if unknown:
         raise ValueError(f"fuse: unknown option(s) {sorted(unknown)}; valid options: {sorted(_L1_OPTIONS)} (for 'l1')")
     if method == "l1":
-        return fuse_l1(a, b, **kwargs)  # type: ignore[arg-type]
+        return fuse_l1(a, b, **kwargs)  # fuse_l1 checks the values
     return FUSION_METHODS[method](a, b)
