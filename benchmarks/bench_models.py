@@ -15,6 +15,7 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -25,7 +26,7 @@ from wsol_utils.tables import write_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: (label, method, create_model keyword arguments)
-VARIANTS: tuple[tuple[str, str, dict[str, object]], ...] = (
+VARIANTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("default cam", "cam", {}),
     ("default acol", "acol", {}),
     ("default hclnet", "hclnet", {}),

@@ -62,7 +62,7 @@ def default_budget(runs_dir: str, out: str, threads: int | None) -> pd.DataFrame
     from wsol_utils.engine import RunConfig, evaluate, read_history, tau_curve, train
 
     rows = []
-    taus = [round(t, 2) for t in np.arange(0.05, 1.0, 0.05)]
+    taus = [float(round(t, 2)) for t in np.arange(0.05, 1.0, 0.05)]
     for method, fusions in (("cam", [None]), ("acol", ["max"]), ("hclnet", ["add", "l1"])):
         config = RunConfig(method=method, device="cpu")
         tic = time.perf_counter()
@@ -73,7 +73,7 @@ def default_budget(runs_dir: str, out: str, threads: int | None) -> pd.DataFrame
         for fusion in fusions:
             summary = evaluate(run, "test", fusion=fusion, progress=False).summary
             curve = tau_curve(run, taus, "test", fusion=fusion, branches=["a" if method == "cam" else "fused"])
-            best = curve.loc[curve["gt_known_loc_acc"].idxmax()]
+            best = curve.iloc[curve["gt_known_loc_acc"].argmax()]  # the first best row, as idxmax
             rows.append({"method": method, "fusion": fusion or "-", "delta": config.delta if method != "cam" else None,
                          "epochs": config.epochs, "train_seconds": round(train_seconds, 1),
                          "wall_seconds_this_call": round(wall, 1), "val_acc": float(history[-1]["val_acc"]) * 100,

@@ -64,7 +64,7 @@ def library_numbers(run: Path, delta: float) -> tuple[float, float]:
     from wsol_utils.engine import evaluate
 
     result = evaluate(run, delta=delta, tau=TAU, limit=SAMPLE, wsoleval=False, progress=False, cache_maps=False)
-    return result.summary["branches"]["fused"]["gt_known_loc_acc"], float(result.records.loc[IMAGE, "fused_iou"])
+    return result.summary["branches"]["fused"]["gt_known_loc_acc"], float(result.records["fused_iou"].loc[IMAGE])
 
 
 def shown_numbers(page) -> tuple[float, float]:
