@@ -82,8 +82,9 @@ def test_pairing_is_configured_for_the_folder():
     config = jupytext.config.load_jupytext_config(str(NOTEBOOKS))
     assert config is not None, "notebooks/jupytext.toml is missing"
     assert config.formats in ("ipynb,py:percent", ["ipynb,py:percent"])
-    kept_cell_metadata = config.cell_metadata_filter.split(",")
-    assert {"-papermill", "-execution"} <= set(kept_cell_metadata) and "-tags" not in kept_cell_metadata
+    cell_filter = config.cell_metadata_filter.split(",")
+    assert {f"-{key}" for key in VOLATILE_CELL_METADATA} <= set(cell_filter), "volatile metadata reaches the .py"
+    assert "-tags" not in cell_filter and "-all" not in cell_filter, "the .py must keep the parameters tag"
 
 
 def test_every_notebook_has_its_text_source_and_vice_versa():
