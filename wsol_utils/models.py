@@ -3,9 +3,10 @@
 One factory, :func:`create_model`, returns a plain :class:`WSOLModel` whose ``forward(images, labels=None)``
 returns a :class:`WSOLOutput`. Pieces:
 
-- **Backbone** ``features``: images ``(B, 3, H, W)`` -> features ``S`` ``(B, K, h, w)``.
-  ``vgg16`` (SPEC §1.2, layouts ``14x14`` and ``28x28`` at 224 px, loads torchvision's ImageNet weights) or
-  ``small`` (a few convolutions for CPU work on the synthetic data, see :func:`small_backbone`).
+- **Backbone** ``features``: images ``(B, 3, H, W)`` -> features ``S`` ``(B, K, h, w)``, from
+  :mod:`wsol_utils.backbones` (docs/methods.md §1.2): ``vgg16`` (layouts ``14x14`` and ``28x28`` at 224 px),
+  ``resnet50`` (wsoleval's, 2048 channels), both with torchvision's ImageNet weights, or ``small`` (a few
+  convolutions for CPU work on the synthetic data).
 - **Branch** (:class:`Branch`): ``conv(k) K->W, ReLU, conv(k) W->W, ReLU`` then a classifier, either a
   ``1x1 conv W->C`` giving class maps ``(B, C, h, w)`` whose global average gives the logits (ACoL form), or
   GAP followed by a ``Linear W->C`` (CAM form, maps ``A_c = sum_k W[c, k] S'_k + b_c``).
@@ -18,13 +19,20 @@ from __future__ import annotations
 
 import copy
 import numbers
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from wsol_utils.backbones import (
+    PretrainedWeightsWarning,
+    create_backbone,
+    is_residual,
+    list_backbones,
+    small_backbone,
+    vgg16_backbone,
+    vgg16_weights_path,
+)
 from wsol_utils.erasing import erase_by_threshold, erase_complementary
 from wsol_utils.fusion import FUSION_METHODS, fuse
 from wsol_utils.maps import normalize_minmax
@@ -48,26 +56,13 @@ __all__ = [
 ]
 
 METHODS = ("cam", "acol", "hclnet")
-BACKBONES = ("small", "vgg16")
+BACKBONES = tuple(list_backbones())  # wsol_utils.backbones' registry: small, vgg16, resnet50
 LAYOUTS = ("14x14", "28x28")
 BRANCHES = ("a", "b", "fused")
 
-#: VGG16 ``features`` indices of the pools after conv4_3 and conv5_3 (torchvision numbering).
-_VGG_POOL4, _VGG_POOL5 = 23, 30
-_VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
-#: default knobs per backbone; ``create_model(**backbone_kwargs)`` may override them.
-_BACKBONE_DEFAULTS: dict[str, dict[str, object]] = {
-    "small": {"depth": 3, "width": 8, "downsamples": 2, "pooling": "max", "feature_pool": False,
-              "head_width": 32, "head_kernel": 1, "channels_last": True},
-    "vgg16": {"head_width": 1024, "head_kernel": 3, "channels_last": False},
-}
 #: layers that leave the spatial geometry alone (for :func:`receptive_field`).
 _POINTWISE_LAYERS = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.BatchNorm2d,
                      nn.GroupNorm, nn.Dropout, nn.Dropout2d)
-
-
-class PretrainedWeightsWarning(UserWarning):
-    """ImageNet weights were asked for implicitly (``pretrained=None``) but are not available offline."""
 
 
 @dataclass
@@ -145,26 +140,33 @@ def receptive_field(module_or_model: nn.Module) -> int:
 
     Returns:
         The side of the square window of input pixels that can influence one output cell.
+
+    Raises:
+        ValueError: for residual backbones (resnet50): a skip connection mixes windows of different sizes, so the
+            layer-stack formula does not apply and the field is not computed.
     """
+    if is_residual(module_or_model):
+        raise ValueError(
+            "receptive_field: not computed for residual backbones (resnet50): skip connections mix windows of "
+            "different sizes; use a plain convolution stack (small, vgg16)"
+        )
     return _geometry(module_or_model)[0]
 
 
 def feature_stride(module_or_model: nn.Module) -> int:
-    """Distance in input pixels between two neighbouring output cells (the product of the strides)."""
+    """Distance in input pixels between two neighbouring output cells (the product of the strides).
+
+    A :class:`WSOLModel` answers with its backbone's declared stride (``feature_stride_px``; works for ResNet too,
+    the branches have stride 1); other modules are walked layer by layer.
+    """
+    declared = getattr(module_or_model, "feature_stride_px", None)
+    if isinstance(module_or_model, WSOLModel) and declared is not None:
+        return int(declared)
     return _geometry(module_or_model)[1]
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Backbones
-
-
-def _init_kaiming(module: nn.Module) -> None:
-    """He init for convolutions trained from scratch (torchvision's VGG init): normal, fan_out, zero bias."""
-    for layer in module.modules():
-        if isinstance(layer, nn.Conv2d):
-            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+# Initialisation of the new layers (the backbones live in wsol_utils.backbones)
 
 
 def _init_xavier(module: nn.Module) -> None:
@@ -174,141 +176,6 @@ def _init_xavier(module: nn.Module) -> None:
             nn.init.xavier_uniform_(layer.weight)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
-
-
-def vgg16_weights_path() -> Path:
-    """Where torchvision caches ``VGG16_Weights.IMAGENET1K_V1``.
-
-    ``<torch.hub.get_dir()>/checkpoints/vgg16-397923af.pth`` (``TORCH_HOME`` moves it).
-    """
-    from torchvision.models import VGG16_Weights
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG16_Weights.IMAGENET1K_V1.url).name
-
-
-def _vgg16_state_dict(required: bool) -> dict[str, Tensor] | None:
-    """torchvision's VGG16 ImageNet ``features.*`` tensors from the local cache, or ``None`` (with a warning).
-
-    Never downloads: the weights API is only called when the cached file exists. ``required=True`` turns a
-    missing or unreadable file into a FileNotFoundError / ValueError instead of a warning.
-    """
-    from torchvision.models import VGG16_Weights
-
-    path = vgg16_weights_path()
-    how = (
-        f"copy torchvision's '{path.name}' (from {VGG16_Weights.IMAGENET1K_V1.url}) to {path}, or set TORCH_HOME "
-        "to a folder whose hub/checkpoints/ holds it"
-    )
-    if not path.is_file():
-        if required:
-            raise FileNotFoundError(f"create_model(pretrained=True): no ImageNet VGG16 weights at {path}; {how}.")
-        warnings.warn(
-            f"ImageNet VGG16 weights not found at {path}; the backbone is randomly initialized "
-            f"(pass pretrained=False to silence this, or {how}).",
-            PretrainedWeightsWarning,
-            stacklevel=4,
-        )
-        return None
-    try:
-        state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=False, map_location="cpu", weights_only=True)
-    except Exception as error:  # a truncated or foreign file: say which file, whatever torch raised
-        if required:
-            raise ValueError(f"create_model(pretrained=True): cannot read {path} ({error}); {how}.") from error
-        warnings.warn(f"cannot read {path} ({error}); the backbone is randomly initialized.", PretrainedWeightsWarning,
-                      stacklevel=4)
-        return None
-    return {key.removeprefix("features."): value for key, value in state.items() if key.startswith("features.")}
-
-
-def vgg16_backbone(layout: str = "14x14", pretrained: bool | None = None) -> tuple[nn.Sequential, bool]:
-    """VGG16 up to conv5_3 in one of the papers' layouts, then a 3x3 stride-1 average pool (SPEC §1.2).
-
-    Layers and indices are torchvision's ``vgg16().features`` (so its ImageNet state dict loads), with:
-    ``14x14``: pool5 (index 30) becomes a 3x3 stride-1 pad-1 max pool (total stride 16, 224 px -> 14x14);
-    ``28x28``: pool4 (23) and pool5 (30) both become 3x3 stride-1 pad-1 max pools (stride 8, 224 -> 28x28).
-    Index 31 is the 3x3 stride-1 pad-1 average pool (zero padding counted, as ``F.avg_pool2d`` in wsoleval).
-    The other pools stay torchvision's 2x2 stride 2 (wsoleval's ACoL uses 3x3 stride-2 pad-1 ones: same sizes).
-
-    Args:
-        layout: ``"14x14"`` or ``"28x28"``.
-        pretrained: ``True`` load ImageNet weights or raise; ``None`` load them when cached, else warn and use
-            random init; ``False`` random init (He, as torchvision).
-
-    Returns:
-        ``(features, loaded)``: the module ``(B, 3, H, W) -> (B, 512, H/16 or H/8, ...)`` and whether ImageNet
-        weights were loaded.
-    """
-    from torchvision.models.vgg import make_layers
-
-    features = make_layers(_VGG16_CONFIG, batch_norm=False)
-    features[_VGG_POOL5] = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-    if layout == "28x28":
-        features[_VGG_POOL4] = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-    features.append(nn.AvgPool2d(kernel_size=3, stride=1, padding=1))
-    state = None if pretrained is False else _vgg16_state_dict(required=pretrained is True)
-    if state is None:
-        _init_kaiming(features)
-        return features, False
-    try:
-        features.load_state_dict(state)
-    except RuntimeError as error:  # missing / unexpected keys or wrong shapes
-        raise ValueError(
-            f"{vgg16_weights_path()} is not torchvision's VGG16 ImageNet checkpoint ({error}); replace it with "
-            "the file from torchvision.models.VGG16_Weights.IMAGENET1K_V1.url"
-        ) from error
-    return features, True
-
-
-def _stage_sizes(depth: int, stages: int) -> list[int]:
-    """Split ``depth`` convolutions over ``stages`` stages as evenly as possible, extra ones at the end."""
-    base, extra = divmod(depth, stages)
-    return [base + (1 if stage >= stages - extra else 0) for stage in range(stages)]
-
-
-def small_backbone(
-    depth: int = 3, width: int = 8, downsamples: int = 2, pooling: str = "max", feature_pool: bool = False
-) -> nn.Sequential:
-    """A small VGG-like CNN for CPU work on the synthetic data set (64 px images).
-
-    ``depth`` 3x3 convolutions (pad 1, ReLU) in ``downsamples + 1`` stages separated by 2x2 stride-2 pools;
-    stage ``s`` has ``width * 2**s`` channels. The defaults give 64 px -> 16x16 features with 32 channels and a
-    receptive field of 18 px (conv, pool, conv, pool, conv). Each extra conv in the last stage adds 8 px; see
-    :func:`receptive_field` and SPEC §3 for why the field should stay close to the size of the object's parts.
-
-    Args:
-        depth: number of convolutions (>= ``downsamples + 1``).
-        width: channels of the first stage.
-        downsamples: number of stride-2 pools (total stride ``2**downsamples``).
-        pooling: ``"max"`` or ``"avg"`` for those pools.
-        feature_pool: append the VGG design's 3x3 stride-1 average pool (adds ``2 * stride`` px to the field).
-
-    Returns:
-        ``nn.Sequential`` ``(B, 3, H, W) -> (B, width * 2**downsamples, H / 2**downsamples, W / 2**downsamples)``.
-    """
-    for name, value, low in (("depth", depth, downsamples + 1), ("width", width, 1), ("downsamples", downsamples, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"small backbone: `{name}` must be an integer >= {low}; got {value!r}")
-    if pooling not in ("max", "avg"):
-        raise ValueError(f"small backbone: `pooling` must be 'max' or 'avg'; got {pooling!r}")
-    pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
-    layers: list[nn.Module] = []
-    channels = 3
-    for stage, convs in enumerate(_stage_sizes(depth, downsamples + 1)):
-        if stage > 0:
-            layers.append(pool(kernel_size=2, stride=2))
-        for _ in range(convs):
-            layers += [nn.Conv2d(channels, width * 2**stage, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-            channels = width * 2**stage
-    if feature_pool:
-        layers.append(nn.AvgPool2d(kernel_size=3, stride=1, padding=1))
-    features = nn.Sequential(*layers)
-    _init_kaiming(features)
-    return features
-
-
-def _out_channels(features: nn.Sequential) -> int:
-    convs = [layer for layer in features.modules() if isinstance(layer, nn.Conv2d)]
-    return convs[-1].out_channels
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -382,8 +249,9 @@ class WSOLModel(nn.Module):
         num_classes: ``C``.
         delta: ACoL threshold in ``(0, 1)``; may be changed on a trained model (changes branch B's input only).
         detach_complement: HCLNet: stop the gradient through ``1 - M_A`` (default) or let it flow.
-        backbone_name: ``"small"`` or ``"vgg16"``.
+        backbone_name: ``"small"``, ``"vgg16"`` or ``"resnet50"`` (:func:`wsol_utils.backbones.list_backbones`).
         pretrained_backbone: whether ImageNet weights were loaded into the backbone.
+        feature_stride_px: pixels between feature cells, as the backbone declares it (``None``: walk the layers).
         channels_last: run on ``torch.channels_last`` tensors (about 2x faster for the small CNN on the CPU).
         features / branch_a / branch_b: the backbone and the branches (``branch_b`` is ``None`` for ``cam``).
     """
@@ -401,6 +269,7 @@ class WSOLModel(nn.Module):
         backbone_name: str = "small",
         pretrained_backbone: bool = False,
         channels_last: bool = False,
+        feature_stride_px: int | None = None,
     ):
         super().__init__()
         self.method = method
@@ -410,12 +279,13 @@ class WSOLModel(nn.Module):
         self.backbone_name = backbone_name
         self.pretrained_backbone = pretrained_backbone
         self.channels_last = channels_last
+        self.feature_stride_px = feature_stride_px
         self.features = features
         self.branch_a = branch_a
         self.branch_b = branch_b
 
     def _check_images(self, images: Tensor) -> None:
-        stride = feature_stride(self.features)
+        stride = feature_stride(self)  # the backbone's declared stride (ResNet blocks are not walked)
         if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(
                 f"{type(self).__name__}.forward: `images` must be a (B, 3, H, W) tensor; got shape "
@@ -508,16 +378,19 @@ def create_model(
     Args:
         method: ``"cam"``, ``"acol"`` or ``"hclnet"``.
         num_classes: ``C`` >= 1.
-        backbone: ``"small"`` (CPU, synthetic data; from scratch) or ``"vgg16"`` (the papers').
-        layout: VGG16 feature-map layout ``"14x14"`` (wsoleval) or ``"28x28"`` (official ACoL), at 224 px;
-            ignored by the small backbone.
+        backbone: ``"small"`` (CPU, synthetic data; from scratch), ``"vgg16"`` (the papers') or ``"resnet50"``
+            (wsoleval's); :func:`wsol_utils.backbones.create_backbone` builds it (docs/methods.md §1.2).
+        layout: feature-map layout ``"14x14"`` (wsoleval) or ``"28x28"`` (official ACoL; ResNet50: wsoleval's
+            large feature map), at 224 px; ignored by the small backbone.
         delta: ACoL erasing threshold in ``(0, 1)`` (official 0.6, wsoleval 0.7).
         detach_complement: HCLNet: no gradient through ``1 - M_A`` (default) or let it flow.
-        pretrained: VGG16 ImageNet weights: ``None`` use them if cached, else warn and init randomly; ``True``
-            require them (FileNotFoundError naming the cache path); ``False`` random init. The small backbone has
+        pretrained: ImageNet weights (vgg16, resnet50; torch's cache, downloaded unless ``WSOL_OFFLINE=1``):
+            ``None`` use them if they can be had, else warn and init randomly; ``True`` require them
+            (FileNotFoundError naming the file, URL and TORCH_HOME); ``False`` random init. The small backbone has
             no pretrained weights (``True`` is a ValueError).
-        **backbone_kwargs: ``head_width`` (default 1024 for vgg16, 32 small), ``head_kernel`` (3 vgg16, 1 small),
-            ``channels_last`` (False vgg16, True small: weights and inputs in that memory format); small only:
+        **backbone_kwargs: ``head_width`` (default 1024 for vgg16 and resnet50, 32 small), ``head_kernel`` (3 vgg16
+            and resnet50, 1 small), ``channels_last`` (False vgg16 / resnet50, True small: weights and inputs in
+            that memory format); small only:
             ``depth``, ``width``, ``downsamples``, ``pooling``, ``feature_pool`` (see
             :func:`small_backbone`).
 
@@ -532,28 +405,14 @@ def create_model(
         raise ValueError(f"create_model: unknown layout {layout!r}; valid layouts: {list(LAYOUTS)}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"create_model: `num_classes` must be a positive integer; got {num_classes!r}")
-    unknown = set(backbone_kwargs) - set(_BACKBONE_DEFAULTS[backbone])
-    if unknown:
-        raise ValueError(
-            f"create_model: unknown option(s) {sorted(unknown)} for backbone {backbone!r}; "
-            f"valid: {sorted(_BACKBONE_DEFAULTS[backbone])}"
-        )
-    options = {**_BACKBONE_DEFAULTS[backbone], **backbone_kwargs}
-    head_width, head_kernel = options.pop("head_width"), options.pop("head_kernel")
-    channels_last = bool(options.pop("channels_last"))
-    if head_kernel not in (1, 3) or isinstance(head_width, bool) or not isinstance(head_width, int) or head_width < 1:
-        raise ValueError(f"create_model: need head_kernel in (1, 3) and a positive integer head_width; "
-                         f"got {head_kernel!r}, {head_width!r}")
-    if backbone == "vgg16":
-        features, loaded = vgg16_backbone(layout, pretrained)
-    elif pretrained:
-        raise ValueError("create_model: the small backbone has no pretrained weights; use pretrained=None or False")
-    else:
-        features, loaded = small_backbone(**options), False  # type: ignore[arg-type]
+    built = create_backbone(backbone, layout=layout, pretrained=pretrained, **backbone_kwargs)
+    features, loaded = built.features, built.pretrained
+    head_width, head_kernel = built.defaults.head_width, built.defaults.head_kernel
+    channels_last = built.defaults.channels_last
 
     def branch(classifier: str) -> Branch:
-        width, kernel = int(head_width), int(head_kernel)  # type: ignore[call-overload]
-        return Branch(_out_channels(features), width, num_classes, kernel, classifier)
+        width, kernel = int(head_width), int(head_kernel)
+        return Branch(built.out_channels, width, num_classes, kernel, classifier)
 
     two_branches = method != "cam"
     model = WSOLModel(
@@ -567,6 +426,7 @@ def create_model(
         backbone_name=backbone,
         pretrained_backbone=loaded,
         channels_last=channels_last,
+        feature_stride_px=built.stride,
     )
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
