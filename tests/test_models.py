@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 from torch import nn
@@ -12,14 +10,12 @@ from wsol_utils.erasing import erase_by_threshold, erase_complementary
 from wsol_utils.fusion import fuse_l1, fuse_max
 from wsol_utils.maps import normalize_minmax
 from wsol_utils.models import (
-    PretrainedWeightsWarning,
     WSOLModel,
     cam_to_conv1x1,
     class_map,
     create_model,
     feature_stride,
     receptive_field,
-    vgg16_backbone,
 )
 
 NUM_CLASSES = 10
@@ -74,22 +70,6 @@ def test_vgg16_layouts_give_the_papers_map_sizes_at_224(layout, size, method):
     assert out.features.shape == (1, 512, size, size)
     if method != "cam":
         assert out.maps_b.shape == (1, 200, size, size) and out.erased.shape == (1, 512, size, size)
-
-
-def test_vgg16_layers_follow_spec():
-    with torch.device("meta"):
-        features, loaded = vgg16_backbone("14x14", pretrained=False)
-        features_28, _ = vgg16_backbone("28x28", pretrained=False)
-    assert not loaded
-    pool4, pool5, avg = features[23], features[30], features[31]
-    assert (pool4.kernel_size, pool4.stride) == (2, 2)
-    assert (pool5.kernel_size, pool5.stride, pool5.padding) == (3, 1, 1) and isinstance(pool5, nn.MaxPool2d)
-    assert (avg.kernel_size, avg.stride, avg.padding) == (3, 1, 1) and isinstance(avg, nn.AvgPool2d)
-    assert sum(isinstance(layer, nn.Conv2d) for layer in features) == 13
-    assert feature_stride(features) == 16
-    assert receptive_field(features[:30]) == 196  # VGG16 conv5_3, the classic number
-    assert (features_28[23].kernel_size, features_28[23].stride) == (3, 1)
-    assert feature_stride(features_28) == 8
 
 
 def test_vgg16_cpu_forward_and_backward():
@@ -259,52 +239,6 @@ def test_parameter_groups_cover_every_parameter_once_with_spec_multipliers():
     assert all(p.ndim == 1 for p in groups["new_biases"]["params"] + groups["backbone_biases"]["params"])
     model.pretrained_backbone = False  # trained from scratch: the backbone is "new" too
     assert {g["name"]: g["lr"] for g in model.parameter_groups(0.5)}["backbone_weights"] == 5.0
-
-
-# --------------------------------------------------------------------------------------------------------------
-# pretrained weights (never downloaded)
-
-
-@pytest.fixture
-def empty_hub(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    return tmp_path
-
-
-def test_pretrained_none_warns_and_builds_offline(empty_hub):
-    with pytest.warns(PretrainedWeightsWarning, match="vgg16-397923af.pth"):
-        model = create_model("cam", num_classes=3, backbone="vgg16", pretrained=None, head_width=8)
-    assert not model.pretrained_backbone
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        create_model("cam", num_classes=3, backbone="vgg16", pretrained=False, head_width=8)
-
-
-def test_pretrained_true_without_weights_names_the_path(empty_hub):
-    with pytest.raises(FileNotFoundError, match=str(empty_hub / "checkpoints")):
-        create_model("cam", num_classes=3, backbone="vgg16", pretrained=True)
-    (empty_hub / "checkpoints").mkdir()
-    (empty_hub / "checkpoints" / "vgg16-397923af.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="cannot read"):
-        create_model("cam", num_classes=3, backbone="vgg16", pretrained=True)
-    torch.save({"features.0.weight": torch.zeros(1)}, empty_hub / "checkpoints" / "vgg16-397923af.pth")
-    with pytest.raises(ValueError, match="not torchvision's VGG16"):
-        create_model("cam", num_classes=3, backbone="vgg16", pretrained=True)
-
-
-def test_cached_torchvision_weights_are_loaded(empty_hub):
-    torch.manual_seed(1)
-    reference, _ = vgg16_backbone(pretrained=False)
-    state = {f"features.{key}": value for key, value in reference.state_dict().items()}
-    state["classifier.0.weight"] = torch.zeros(2, 2)  # torchvision's file also holds the classifier: ignored
-    (empty_hub / "checkpoints").mkdir()
-    torch.save(state, empty_hub / "checkpoints" / "vgg16-397923af.pth")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        model = create_model("acol", num_classes=3, backbone="vgg16", layout="28x28", head_width=8)
-    assert model.pretrained_backbone
-    torch.testing.assert_close(model.features[28].weight, reference[28].weight, rtol=0, atol=0)
-    torch.testing.assert_close(model.features[0].bias, reference[0].bias, rtol=0, atol=0)
 
 
 # --------------------------------------------------------------------------------------------------------------

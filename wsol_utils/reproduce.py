@@ -221,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tables and figures (default: figures/, smoke: outputs/smoke/figures/)")
     parser.add_argument("--runs-dir", default=None, help="the engine's run cache (default: runs/)")
     parser.add_argument("--notebooks-dir", default=None, help="where the notebooks are (default: notebooks/)")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download ImageNet weights (sets WSOL_OFFLINE=1 for the notebook kernels)")
+    parser.add_argument("--allow-random-init", action="store_true",
+                        help="smoke tests only: let runs on real data start from a random VGG16 / ResNet50 when "
+                             "the ImageNet weights are missing (sets WSOL_ALLOW_RANDOM_INIT=1 for the suite)")
     return parser
 
 
@@ -228,6 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite; return 0 when every notebook ran, 1 on the first failing notebook."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the notebook kernels inherit this process's environment (wsol_utils.backbones / the suite read these)
+    if args.offline:
+        os.environ["WSOL_OFFLINE"] = "1"
+    if args.allow_random_init:
+        os.environ["WSOL_ALLOW_RANDOM_INIT"] = "1"
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs {args.epochs}: give a positive number of epochs")
     try:

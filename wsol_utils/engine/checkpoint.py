@@ -98,5 +98,25 @@ def is_done(run_dir: Path) -> bool:
 
 
 def mark_done(run_dir: Path, info: dict[str, Any]) -> None:
-    """Write ``done.json`` (final metrics, wall time) atomically."""
+    """Write ``done.json`` (final metrics, wall time, ``backbone`` and ``pretrained_backbone``) atomically."""
     write_text_atomic(run_dir / DONE_FILE, json.dumps(info, indent=2, sort_keys=True))
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Load ``state["model"]`` into ``model``; a checkpoint of another backbone / architecture (missing, unexpected
+    or mis-shaped tensors) raises :class:`CheckpointError` naming the file and both architectures."""
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+        fields = ("method", "backbone", "layout", "model_kwargs")
+        theirs = ", ".join(f"{k}={saved.get(k, '?')!r}" for k in fields)
+        ours = ", ".join(f"{k}={v!r}" for k, v in (
+            ("method", getattr(model, "method", "?")), ("backbone", getattr(model, "backbone_name", "?"))))
+        first = str(err).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:2])[:300]
+        raise CheckpointError(
+            f"checkpoint {path} holds another architecture than {path.parent / CONFIG_FILE} describes (checkpoint: "
+            f"{theirs}; config builds {ours}; {detail}); use the run directory it was trained in, or delete "
+            f"{path} (train with restart=True / --restart) to train this config from scratch"
+        ) from err

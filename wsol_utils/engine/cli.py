@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from typing import Any
 
@@ -59,12 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", help="explicit run directory instead of RUNS_DIR/<method>-<key>")
     parser.add_argument("--restart", action="store_true", help="discard the checkpoint and train from scratch")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download ImageNet weights (sets WSOL_OFFLINE=1): a missing file is an error")
     fields = parser.add_argument_group("run config (RunConfig fields)")
     defaults = RunConfig()
     for f in dataclasses.fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
+        bare = {"nargs": "?", "const": True} if str(f.type) == "bool" else {}  # `--allow-random-init` = true
         fields.add_argument(flag, dest=f.name, type=_field_parser(f.type), default=None, metavar=f.name.upper(),
-                            help=f"default: {json.dumps(getattr(defaults, f.name))}")
+                            help=f"default: {json.dumps(getattr(defaults, f.name))}", **bare)
     return parser
 
 
@@ -82,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 1 for a diverged run, 130 for Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.offline:
+        os.environ["WSOL_OFFLINE"] = "1"  # read by wsol_utils.backbones: no weights download in this process
     try:
         config = config_from_args(args)
         run_dir = train(config, runs_dir=args.runs_dir, progress=False if args.quiet else None,

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wsol_utils.backbones import list_backbones
+
 METHODS: tuple[str, ...] = ("cam", "acol", "hclnet")
-BACKBONES: tuple[str, ...] = ("small", "vgg16")
+BACKBONES: tuple[str, ...] = tuple(list_backbones())  # small, vgg16, resnet50 (wsol_utils.backbones)
 LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
 FUSIONS: tuple[str, ...] = ("max", "add", "l1")
 FUSION_WEIGHTS: tuple[str, ...] = ("ratio", "softmax")
@@ -66,7 +68,7 @@ class RunConfig:
     Fields
     ------
     method: ``"cam"``, ``"acol"`` (threshold erasing, SPEC §1.3) or ``"hclnet"`` (complementary map, §1.4).
-    backbone, layout: :func:`wsol_utils.models.create_model` arguments (``layout`` matters for vgg16 only).
+    backbone, layout: :func:`wsol_utils.models.create_model` arguments (``layout`` matters for vgg16 and resnet50).
     delta: ACoL erasing threshold in the open interval (0, 1) (official 0.6, wsoleval 0.7).
     detach_complement: no gradient through ``1 - M_A`` (HCLNet, SPEC §1.4).
     fusion, block_radius, fusion_weights: test-time fusion of the two branches (SPEC §1.5);
@@ -79,6 +81,8 @@ class RunConfig:
     seed: seeds model init, data order and augmentation.
     device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     val_split: split scored after each epoch for the accuracy curve (``None``: skip).
+    allow_random_init: let a run on real data start with a randomly initialised vgg16 / resnet50 when the ImageNet
+        weights are missing (smoke tests only; ``--allow-random-init``); part of the key only when true.
     """
 
     method: str = "cam"
@@ -106,6 +110,7 @@ class RunConfig:
     val_split: str | None = "val"
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    allow_random_init: bool = False
 
     def __post_init__(self) -> None:
         _choice("method", self.method, METHODS)
@@ -192,6 +197,8 @@ class RunConfig:
         fields = {k: v for k, v in self.to_dict().items() if k not in TEST_TIME_FIELDS}
         if self.dataset == "synthetic":
             fields.pop("data_root")
+        if not fields.get("allow_random_init"):  # keeps the keys of runs made before the field existed
+            fields.pop("allow_random_init", None)
         return fields
 
     def key(self) -> str:

@@ -55,13 +55,45 @@ def build_dataset(config: RunConfig, split: str, train: bool) -> Dataset:
                      image_size=config.image_size, **config.dataset_kwargs)
 
 
-def build_model(config: RunConfig, num_classes: int) -> nn.Module:
-    """:func:`wsol_utils.models.create_model` for the config (weights initialised from the global torch RNG)."""
+def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None = None) -> nn.Module:
+    """:func:`wsol_utils.models.create_model` for the config (weights initialised from the global torch RNG).
+
+    ``pretrained`` (when not ``None``) overrides ``config.model_kwargs["pretrained"]``: :func:`load_run` passes
+    ``False`` since the checkpoint replaces the ImageNet weights anyway.
+    """
     from wsol_utils import models
 
+    kwargs = dict(config.model_kwargs)
+    if pretrained is not None:
+        kwargs["pretrained"] = pretrained
     return models.create_model(config.method, num_classes=num_classes, backbone=config.backbone,
                                layout=config.layout, delta=config.delta,
-                               detach_complement=config.detach_complement, **config.model_kwargs)
+                               detach_complement=config.detach_complement, **kwargs)
+
+
+def check_backbone_weights(config: RunConfig, model: nn.Module) -> None:
+    """Refuse a run on real data with a randomly initialised vgg16 / resnet50 (docs/methods.md §1.2, §4).
+
+    The papers' numbers need the ImageNet weights; a random backbone is allowed on the synthetic set, for the small
+    backbone (never pretrained), and with ``config.allow_random_init`` (``--allow-random-init``, smoke tests).
+
+    Raises:
+        ValueError: naming the missing weights file, its URL, how to get it and ``--allow-random-init``.
+    """
+    from wsol_utils import backbones
+
+    if (config.dataset == "synthetic" or config.allow_random_init or getattr(model, "pretrained_backbone", False)
+            or not backbones.has_pretrained_weights(config.backbone)):
+        return
+    path, url = backbones.weights_path(config.backbone), backbones.weights_url(config.backbone)
+    why = ("model_kwargs sets pretrained=False" if config.model_kwargs.get("pretrained") is False
+           else f"the ImageNet weights file {path} is missing (and could not be downloaded)")
+    raise ValueError(
+        f"refusing to train {config.method} on {config.dataset!r} with a randomly initialised {config.backbone} "
+        f"backbone: {why}. Get the weights: download {url} to {path} (a run without --offline / WSOL_OFFLINE=1 "
+        "downloads it there; TORCH_HOME moves torch's cache). For a smoke test only, --allow-random-init "
+        "(RunConfig.allow_random_init=True) lets the run start with random weights."
+    )
 
 
 def make_loader(dataset: Dataset, config: RunConfig, ctx: ddp.DistContext, *, shuffle: bool,
@@ -237,11 +269,14 @@ class Trainer:
         return {"model": unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
                 "rng": ckpt.rng_state(), "config": self.config.to_dict(),
-                "num_classes": int(unwrap(self.model).num_classes)}
+                "num_classes": int(unwrap(self.model).num_classes), "backbone": self.config.backbone,
+                "pretrained_backbone": bool(getattr(unwrap(self.model), "pretrained_backbone", False))}
 
     def load_state(self, state: dict[str, Any]) -> int:
         """Restore a checkpoint; returns the number of completed epochs."""
         unwrap(self.model).load_state_dict(state["model"])
+        if "pretrained_backbone" in state:  # what the run started from, not what this session's build found
+            unwrap(self.model).pretrained_backbone = bool(state["pretrained_backbone"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -267,7 +302,9 @@ def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool,
                    generator: torch.Generator) -> Trainer:
     train_set = build_dataset(config, "train", train=True)
     val_set = build_dataset(config, config.val_split, train=False) if config.val_split else None
-    model = build_model(config, train_set.num_classes).to(ctx.device)
+    model = build_model(config, train_set.num_classes)
+    check_backbone_weights(config, model)  # no random VGG16 / ResNet50 in a run on real data
+    model = model.to(ctx.device)
     if ctx.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config)
@@ -363,6 +400,9 @@ def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: boo
         last = history[-1] if history else {}
         ckpt.mark_done(run_dir, {"epochs": config.epochs, "seconds_this_session": round(time.perf_counter() - started, 2),
                                  "world_size": ctx.world_size, "device": str(ctx.device),
+                                 "backbone": config.backbone,
+                                 "pretrained_backbone": bool(getattr(unwrap(trainer.model), "pretrained_backbone",
+                                                                     False)),
                                  **{k: last.get(k) for k in ("train_acc", "val_acc", "train_loss")}})
     ddp.barrier(ctx)
     return run_dir
@@ -376,7 +416,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[R
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: the run has not completed an epoch yet (train it first)")
     state = ckpt.load_checkpoint(path)
-    with torch.random.fork_rng(devices=[]):
-        model = build_model(config, int(state["num_classes"]))
-    model.load_state_dict(state["model"])
+    with torch.random.fork_rng(devices=[]):  # no ImageNet file read: the checkpoint replaces those weights
+        model = build_model(config, int(state["num_classes"]), pretrained=False)
+    ckpt.load_model_state(model, state, path)
+    model.pretrained_backbone = bool(state.get("pretrained_backbone", False))
     return config, model.to(device).eval()
