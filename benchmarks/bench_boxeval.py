@@ -12,7 +12,8 @@ masks in wsoleval's layout into a temp folder, then in the same run:
 3. checks that every number (MaxBoxAcc, its threshold, MaxBoxAccV2, each IoU level's accuracy and threshold,
    PxAP) agrees exactly between the reference and the fast evaluator on the subset;
 
-and prints / writes ``benchmarks/results/bench_boxeval.{csv,md}``.
+and prints / writes ``benchmarks/results/bench_boxeval.{csv,md}``. Each row also records the OpenCV and numpy
+versions and the 1-minute load average before and after the row (timings under load are not comparable).
 
     .venv/bin/python benchmarks/bench_boxeval.py --n 1000 5000 --interval 0.001 --reference-subset 40
 """
@@ -30,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -39,6 +41,7 @@ from wsol_utils.boxeval import evaluate_scoremaps
 from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
 from wsol_utils.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
 
+_T = TypeVar("_T")
 RESULTS = Path(__file__).resolve().parent / "results"
 MAP_SIZE = 224
 
@@ -64,7 +67,8 @@ def realistic_map(rng: np.random.Generator, size: int = MAP_SIZE) -> tuple[np.nd
     if kind < 0.04:
         value = 0.0 if kind < 0.02 else 0.5
         return np.full((size, size), value), [[int(rng.integers(0, size // 2)), 10, size - 1, size - 20]]
-    raw = cv2.resize(rng.normal(0, 0.08, (14, 14)), (size, size), interpolation=cv2.INTER_CUBIC)
+    grid = rng.normal(0, 0.08, (14, 14))
+    raw = np.asarray(cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC), dtype=np.float64)
     boxes = []
     for _ in range(int(rng.integers(1, 6))):
         center = rng.uniform(-0.05, 1.05, 2) * size
@@ -73,7 +77,9 @@ def realistic_map(rng: np.random.Generator, size: int = MAP_SIZE) -> tuple[np.nd
         low, high = np.clip(center - 1.5 * sigma, 0, size - 1), np.clip(center + 1.5 * sigma, 0, size - 1)
         boxes.append([int(low[0]), int(low[1]), int(high[0]), int(high[1])])
     for _ in range(int(rng.integers(0, 3))):
-        raw -= rng.uniform(0.3, 0.8) * _gaussian(size, rng.uniform(0.2, 0.8, 2) * size, rng.uniform(0.02, 0.06, 2) * size)
+        amplitude = rng.uniform(0.3, 0.8)  # drawn in this order: the same maps for the same --seed
+        center, sigma = rng.uniform(0.2, 0.8, 2) * size, rng.uniform(0.02, 0.06, 2) * size
+        raw -= amplitude * _gaussian(size, center, sigma)
     raw -= raw.min()
     return raw / raw.max(), boxes
 
@@ -134,7 +140,7 @@ class PeakRSS:
         self._thread.join()
 
 
-def timed(function: Callable[[], object]) -> tuple[object, float]:
+def timed(function: Callable[[], _T]) -> tuple[_T, float]:
     start = time.perf_counter()
     result = function()
     return result, time.perf_counter() - start
@@ -166,6 +172,7 @@ def restrict_metadata(meta_dir: Path, subset_dir: Path, count: int) -> None:
 def run_one(count: int, args: argparse.Namespace, scratch: Path) -> dict:
     root = scratch / f"n{count}"
     (meta, maps, masks), generate_s = timed(lambda: write_dataset(root, count, args.seed))
+    load_before = os.getloadavg()[0]
     subset = min(args.reference_subset, count)
     restrict_metadata(meta, root / "meta_subset", subset)
     print(f"[n={count}] wrote maps in {generate_s:.1f} s; reference on {subset} images ...", file=sys.stderr)
@@ -194,11 +201,13 @@ def run_one(count: int, args: argparse.Namespace, scratch: Path) -> dict:
         "peak_rss_main_mb": round(memory.peak_main / 2**20), "peak_uss_workers_mb": round(memory.peak_workers / 2**20),
         "maxboxacc": round(fast["maxboxacc"], 3), "maxboxacc_v2": round(fast["maxboxacc_v2"], 3),
         "pxap": round(fast["pxap"], 3), "cpu_count": os.cpu_count(),
+        "opencv": cv2.__version__, "numpy": np.__version__,
+        "load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2),
     }
 
 
-def write_results(rows: list[dict], stem: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_results(rows: list[dict], stem: str, results: Path = RESULTS) -> None:
+    results.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -206,7 +215,7 @@ def write_results(rows: list[dict], stem: str) -> None:
     header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
     markdown = header + "".join("| " + " | ".join(str(v) for v in row.values()) + " |\n" for row in rows)
     for suffix, text in ((".csv", buffer.getvalue()), (".md", markdown)):
-        target = RESULTS / f"{stem}{suffix}"
+        target = results / f"{stem}{suffix}"
         temporary = target.with_name(f".{target.name}.tmp")
         temporary.write_text(text)
         os.replace(temporary, target)
@@ -220,20 +229,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="images the reference is timed and checked on; its time is extrapolated to N")
     parser.add_argument("--workers", type=int, default=None, help="fast evaluator's processes (default: all cores)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--stem", default="bench_boxeval", help="result file name under benchmarks/results/")
+    parser.add_argument("--stem", default="bench_boxeval", help="result file name under --results-dir")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS,
+                        help="folder of the result files (default benchmarks/results/)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     rows = []
+    print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bench_boxeval_") as scratch:
         for count in args.n:
             row = run_one(count, args, Path(scratch))
             rows.append(row)
             print(f"n={count}: reference {row['reference_s_extrapolated']} s (extrapolated from "
                   f"{row['reference_subset']} images), fast {row['fast_s']} s on {row['workers']} processes -> "
-                  f"{row['speedup']}x wall, {row['cpu_time_ratio']}x less CPU time; peak RSS main {row['peak_rss_main_mb']} MB, workers' own memory "
+                  f"{row['speedup']}x wall, {row['cpu_time_ratio']}x less CPU time; "
+                  f"peak RSS main {row['peak_rss_main_mb']} MB, workers' own memory "
                   f"{row['peak_uss_workers_mb']} MB; numbers agree exactly on the subset", flush=True)
-    write_results(rows, args.stem)
-    print(f"wrote {RESULTS / args.stem}.csv and .md")
+    write_results(rows, args.stem, args.results_dir)
+    print(f"wrote {args.results_dir / args.stem}.csv and .md")
     return 0
 
 
