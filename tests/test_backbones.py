@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -467,3 +468,46 @@ def test_load_run_names_a_checkpoint_of_another_backbone(tmp_path):
     message = str(info.value)
     assert str(run_dir / "checkpoint.pt") in message and "backbone='vgg16'" in message
     assert "another architecture" in message and "backbone='small'" in message
+
+
+# --------------------------------------------------------------------------------------------------------------
+# command lines: --offline, --allow-random-init; the GPU benchmark without CUDA
+
+
+def test_train_cli_flags(monkeypatch):
+    from wsol_utils.engine import cli
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["--allow-random-init", "--offline", "--backbone", "resnet50"])
+    config = cli.config_from_args(args)
+    assert args.offline and config.allow_random_init and config.backbone == "resnet50"
+    assert cli.config_from_args(parser.parse_args(["--allow-random-init", "false"])).allow_random_init is False
+    assert cli.config_from_args(parser.parse_args([])).allow_random_init is False
+    monkeypatch.setenv(backbones.OFFLINE_ENV, "0")
+    assert cli.main(["--offline", "--method", "no-such-method"]) == 2  # stops at the config, after the flag
+    assert os.environ[backbones.OFFLINE_ENV] == "1" and backbones.is_offline()
+
+
+def test_reproduce_cli_flags_set_the_environment(monkeypatch):
+    from wsol_utils import reproduce
+
+    monkeypatch.delenv(backbones.OFFLINE_ENV, raising=False)
+    monkeypatch.delenv("WSOL_ALLOW_RANDOM_INIT", raising=False)
+    args = reproduce.build_parser().parse_args([])
+    assert not args.offline and not args.allow_random_init
+    with pytest.raises(SystemExit):  # an unknown notebook stops the run before anything executes
+        reproduce.main(["--offline", "--allow-random-init", "--only", "no-such-notebook"])
+    assert os.environ[backbones.OFFLINE_ENV] == "1" and os.environ["WSOL_ALLOW_RANDOM_INIT"] == "1"
+
+
+def test_bench_gpu_exits_clearly_without_cuda(monkeypatch, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_gpu", module)  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert module.main([]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
