@@ -16,7 +16,23 @@ from torch import Tensor
 
 from wsol_utils.maps import normalize_minmax
 
-__all__ = ["erase_by_threshold", "erase_complementary", "erasing_mask", "normalized_attention"]
+__all__ = [
+    "check_delta",
+    "complementary_weights",
+    "erase_by_threshold",
+    "erase_complementary",
+    "erasing_mask",
+    "normalized_attention",
+]
+
+
+def check_delta(delta: object, where: str = "erasing") -> float:
+    """``delta`` as a float if it is a number strictly between 0 and 1 (SPEC §1.3), else a ValueError naming
+    ``where`` (the argument, the config field or the knob the user set)."""
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not 0.0 < float(delta) < 1.0:
+        raise ValueError(f"{where}: delta={delta!r} must be a number strictly between 0 and 1 (official ACoL 0.6, "
+                         "wsoleval 0.7; the paper sweeps 0.5-0.9)")
+    return float(delta)
 
 
 def _check_inputs(features: Tensor, maps: Tensor) -> None:
@@ -64,10 +80,9 @@ def erasing_mask(features: Tensor, maps: Tensor, delta: float) -> Tensor:
         ``(B, 1, h, w)`` of ``features.dtype``: 1 where the cell is kept, 0 where it is erased
         (``M_A >= delta``). Never carries gradient.
     """
-    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not 0.0 < float(delta) < 1.0:
-        raise ValueError(f"erasing: `delta` must be a number strictly between 0 and 1 (paper: 0.5-0.9); got {delta!r}")
+    delta = check_delta(delta)
     with torch.no_grad():
-        return (normalized_attention(features, maps) < float(delta)).to(features.dtype)
+        return (normalized_attention(features, maps) < delta).to(features.dtype)
 
 
 def erase_by_threshold(features: Tensor, maps: Tensor, delta: float) -> Tensor:
@@ -97,8 +112,18 @@ def erase_complementary(features: Tensor, maps: Tensor, detach: bool = True) -> 
     Returns:
         ``(B, K, h, w)`` soft-erased features.
     """
+    return features * complementary_weights(features, maps, detach)
+
+
+def complementary_weights(features: Tensor, maps: Tensor, detach: bool = True) -> Tensor:
+    """``1 - M_A`` at the features' resolution, ``(B, 1, h, w)`` in ``[0, 1]`` (HCLNet's C-CAM weights, SPEC §1.4).
+
+    Args:
+        features: ``(B, K, h, w)`` (only their size is used); maps: ``(B, h', w')`` raw map of branch A.
+        detach: stop the gradient through the map (default, as ACoL).
+    """
     attention = normalized_attention(features, maps)
     if detach:
         attention = attention.detach()
-    return features * (1.0 - attention)
+    return 1.0 - attention
 

@@ -8,9 +8,14 @@ The one convention lives here: "normalized" means per-map min-max to ``[0, 1]`` 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["normalize_minmax"]
+__all__ = ["UPSAMPLE_MODES", "normalize_minmax", "upsample_maps"]
+
+#: Interpolations :func:`upsample_maps` offers: ``"bicubic"`` (wsoleval's ``cv2.INTER_CUBIC``, in torch) and
+#: ``"bilinear"``.
+UPSAMPLE_MODES: tuple[str, ...] = ("bicubic", "bilinear")
 
 
 def normalize_minmax(maps: Tensor) -> Tensor:
@@ -47,3 +52,34 @@ def normalize_minmax(maps: Tensor) -> Tensor:
     normalized = (flat * scale - lo * scale) / safe_span
     normalized = torch.where(valid, normalized, torch.zeros_like(normalized))
     return normalized.reshape(maps.shape)
+
+
+def upsample_maps(maps: Tensor, size: int | tuple[int, int], mode: str = "bicubic") -> Tensor:
+    """Maps at feature resolution -> normalized maps at image resolution (SPEC §2.1-§2.2, the first step of
+    boxing a map).
+
+    Args:
+        maps: ``(B, h, w)`` raw or normalized maps (one per sample).
+        size: the image's ``(H, W)``, or one int for a square image.
+        mode: ``"bicubic"`` (default; wsoleval resizes with ``cv2.INTER_CUBIC``) or ``"bilinear"``; torch's
+            ``F.interpolate`` with ``align_corners=False``, skipped when the size already matches.
+
+    Returns:
+        ``(B, H, W)`` in ``[0, 1]``: interpolated, then min-max normalized again (:func:`normalize_minmax`;
+        bicubic overshoots), same device.
+    """
+    if not isinstance(maps, Tensor) or maps.ndim != 3:
+        raise ValueError(
+            f"upsample_maps: `maps` must be a tensor of shape (B, h, w); got {type(maps).__name__} "
+            f"with shape {tuple(getattr(maps, 'shape', ()))}"
+        )
+    out_size = (size, size) if isinstance(size, int) else tuple(size)
+    if len(out_size) != 2 or not all(isinstance(s, int) and s > 0 for s in out_size):
+        raise ValueError(f"upsample_maps: `size` must be a positive int or (H, W); got {size!r}")
+    if mode not in UPSAMPLE_MODES:
+        raise ValueError(f"upsample_maps: mode={mode!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
+    if not maps.is_floating_point():
+        maps = maps.to(torch.get_default_dtype())
+    if tuple(maps.shape[-2:]) != out_size:
+        maps = F.interpolate(maps[:, None], size=out_size, mode=mode, align_corners=False)[:, 0]
+    return normalize_minmax(maps).clamp_(0.0, 1.0)

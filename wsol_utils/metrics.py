@@ -28,10 +28,9 @@ from itertools import zip_longest
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from wsol_utils.maps import normalize_minmax
+from wsol_utils.maps import normalize_minmax, upsample_maps
 
 __all__ = [
     "normalize_minmax",
@@ -146,29 +145,6 @@ def _check_iou_levels(iou_levels: Sequence[int]) -> list[int]:
 # ----------------------------------------------------------------------------------------------------------
 # The papers' protocol (SPEC §2.1)
 # ----------------------------------------------------------------------------------------------------------
-
-
-def upsample_maps(maps: Tensor, size: int | tuple[int, int]) -> Tensor:
-    """Resize maps to the image size, bilinearly with ``align_corners=False`` (SPEC §2.1, first step).
-
-    Args:
-        maps: ``(B, h, w)`` raw or normalized class maps (one per sample).
-        size: output ``(H, W)``, or one int for a square image.
-
-    Returns:
-        ``(B, H, W)`` on the same device and dtype. Values are not renormalized.
-    """
-    if not isinstance(maps, Tensor) or maps.ndim != 3:
-        raise ValueError(
-            f"upsample_maps: `maps` must be a tensor of shape (B, h, w); got {type(maps).__name__} "
-            f"with shape {tuple(getattr(maps, 'shape', ()))}"
-        )
-    out_size = (size, size) if isinstance(size, int) else tuple(size)
-    if len(out_size) != 2 or not all(isinstance(s, int) and s > 0 for s in out_size):
-        raise ValueError(f"upsample_maps: `size` must be a positive int or (H, W); got {size!r}")
-    if not maps.is_floating_point():
-        maps = maps.to(torch.get_default_dtype())
-    return F.interpolate(maps[:, None], size=out_size, mode="bilinear", align_corners=False)[:, 0]
 
 
 def _largest_component_box(foreground: np.ndarray) -> np.ndarray:

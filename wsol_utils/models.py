@@ -33,14 +33,14 @@ from wsol_utils.backbones import (
     vgg16_backbone,
     vgg16_weights_path,
 )
-from wsol_utils.erasing import erase_by_threshold, erase_complementary
+from wsol_utils.erasing import check_delta
 from wsol_utils.fusion import FUSION_METHODS, fuse
 from wsol_utils.maps import normalize_minmax
+from wsol_utils.methods import MethodOptions, get_method, list_methods
 
 __all__ = [
     "BACKBONES",
     "LAYOUTS",
-    "METHODS",
     "Branch",
     "PretrainedWeightsWarning",
     "WSOLModel",
@@ -55,7 +55,6 @@ __all__ = [
     "vgg16_weights_path",
 ]
 
-METHODS = ("cam", "acol", "hclnet")
 BACKBONES = tuple(list_backbones())  # wsol_utils.backbones' registry: small, vgg16, resnet50
 LAYOUTS = ("14x14", "28x28")
 BRANCHES = ("a", "b", "fused")
@@ -221,12 +220,6 @@ class Branch(nn.Module):
 # The model
 
 
-def _check_delta(delta: float) -> float:
-    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not 0.0 < float(delta) < 1.0:
-        raise ValueError(f"create_model: `delta` must be a number strictly between 0 and 1 (paper 0.6); got {delta!r}")
-    return float(delta)
-
-
 def _check_classes(classes: Tensor, batch: int, num_classes: int, name: str) -> None:
     """``classes`` must be an integer tensor ``(B,)`` with values in ``[0, num_classes)``."""
     integer = isinstance(classes, Tensor) and not (classes.is_floating_point() or classes.is_complex())
@@ -242,10 +235,11 @@ def _check_classes(classes: Tensor, batch: int, num_classes: int, name: str) -> 
 
 
 class WSOLModel(nn.Module):
-    """A CAM, ACoL or HCLNet model (ARCHITECTURE ``wsol_utils.models``); build it with :func:`create_model`.
+    """A model of a registered map method (CAM, ACoL, HCLNet, :mod:`wsol_utils.methods`); build it with
+    :func:`create_model`.
 
     Attributes:
-        method: ``"cam"``, ``"acol"`` or ``"hclnet"``.
+        method: the method's registry name (``"cam"``, ``"acol"``, ``"hclnet"``, ...).
         num_classes: ``C``.
         delta: ACoL threshold in ``(0, 1)``; may be changed on a trained model (changes branch B's input only).
         detach_complement: HCLNet: stop the gradient through ``1 - M_A`` (default) or let it flow.
@@ -320,12 +314,14 @@ class WSOLModel(nn.Module):
             return WSOLOutput(logits_a=logits_a, maps_a=maps_a, features=features)
         chosen = logits_a.argmax(dim=1) if labels is None else labels
         chosen_map = maps_a[torch.arange(maps_a.shape[0], device=maps_a.device), chosen]
-        if self.method == "acol":
-            erased = erase_by_threshold(features, chosen_map, self.delta)
-        else:
-            erased = erase_complementary(features, chosen_map, detach=self.detach_complement)
+        erased = get_method(self.method).erase(features, chosen_map, self.options)
         logits_b, maps_b = self.branch_b(erased)
         return WSOLOutput(logits_a, maps_a, logits_b, maps_b, features, erased)
+
+    @property
+    def options(self) -> MethodOptions:
+        """The method options at their current values (``delta`` may be changed on a trained model)."""
+        return MethodOptions(delta=self.delta, detach_complement=self.detach_complement)
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         """The backbone's parameters (the ``lr`` / ``2 lr`` groups when it is pretrained)."""
@@ -376,7 +372,7 @@ def create_model(
     """Build a CAM / ACoL / HCLNet model (SPEC §1, ARCHITECTURE ``wsol_utils.models``).
 
     Args:
-        method: ``"cam"``, ``"acol"`` or ``"hclnet"``.
+        method: a registered map method (``"cam"``, ``"acol"``, ``"hclnet"``; :func:`wsol_utils.methods.list_methods`).
         num_classes: ``C`` >= 1.
         backbone: ``"small"`` (CPU, synthetic data; from scratch), ``"vgg16"`` (the papers') or ``"resnet50"``
             (wsoleval's); :func:`wsol_utils.backbones.create_backbone` builds it (docs/methods.md §1.2).
@@ -397,8 +393,8 @@ def create_model(
     Returns:
         :class:`WSOLModel` on the CPU in train mode.
     """
-    if method not in METHODS:
-        raise ValueError(f"create_model: unknown method {method!r}; valid methods: {list(METHODS)}")
+    if method not in list_methods():
+        raise ValueError(f"create_model: unknown method {method!r}; valid methods: {list(list_methods())}")
     if backbone not in BACKBONES:
         raise ValueError(f"create_model: unknown backbone {backbone!r}; valid backbones: {list(BACKBONES)}")
     if layout not in LAYOUTS:
@@ -414,14 +410,14 @@ def create_model(
         width, kernel = int(head_width), int(head_kernel)
         return Branch(built.out_channels, width, num_classes, kernel, classifier)
 
-    two_branches = method != "cam"
+    two_branches = get_method(method).two_branch
     model = WSOLModel(
         method,
         features,
         branch("conv" if two_branches else "fc"),
         branch("conv") if two_branches else None,
         num_classes=num_classes,
-        delta=_check_delta(delta),
+        delta=check_delta(delta, "create_model"),
         detach_complement=bool(detach_complement),
         backbone_name=backbone,
         pretrained_backbone=loaded,

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from wsol_utils.engine.evaluate import EvalResult, evaluate, summary_json
+from wsol_utils.fusion import FUSION_METHODS
 
 TABLE_COLUMNS: tuple[str, ...] = ("cls_err_top1", "cls_err_top5", "loc_err_top1", "loc_err_top5",
                                   "gt_known_loc_err", "maxboxacc", "maxboxacc_v2", "pxap")
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", help="a run directory written by 'python -m wsol_utils train'")
     parser.add_argument("--split", default="test", help="train, val or test (default: test)")
-    parser.add_argument("--fusion", choices=("max", "add", "l1"), help="test-time fusion (default: the run's)")
+    parser.add_argument("--fusion", choices=tuple(FUSION_METHODS), help="test-time fusion (default: the run's)")
     parser.add_argument("--delta", type=float, help="test-time erasing threshold in (0, 1) (default: the run's)")
     parser.add_argument("--tau", type=float, default=0.2, help="box threshold, fraction of max (default: 0.2)")
     parser.add_argument("--erase-with", choices=("gt", "pred"), default="gt", help="class that drives erasing")

@@ -22,21 +22,22 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsol_utils.backbones import list_backbones
+from wsol_utils.erasing import check_delta
+from wsol_utils.fusion import FUSION_METHODS
+from wsol_utils.methods import get_method, list_methods
 
-METHODS: tuple[str, ...] = ("cam", "acol", "hclnet")
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
 BACKBONES: tuple[str, ...] = tuple(list_backbones())  # small, vgg16, resnet50 (wsol_utils.backbones)
 LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
-FUSIONS: tuple[str, ...] = ("max", "add", "l1")
 FUSION_WEIGHTS: tuple[str, ...] = ("ratio", "softmax")
 OPTIMIZERS: tuple[str, ...] = ("acol", "wsoleval")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "step", "constant")
 DATASETS: tuple[str, ...] = ("synthetic", "cub", "wsoleval")
-
-#: The fusion each paper uses when none is given (SPEC §1.5): ACoL max, HCLNet addition (eq. 1).
-DEFAULT_FUSION: dict[str, str | None] = {"cam": None, "acol": "max", "hclnet": "add"}
 
 #: Fields that do not change the trained weights: excluded from :meth:`RunConfig.key`.
 TEST_TIME_FIELDS: frozenset[str] = frozenset(
@@ -113,22 +114,21 @@ class RunConfig:
     allow_random_init: bool = False
 
     def __post_init__(self) -> None:
-        _choice("method", self.method, METHODS)
+        _choice("method", self.method, list_methods())
         _choice("backbone", self.backbone, BACKBONES)
         _choice("layout", self.layout, LAYOUTS)
         _choice("dataset", self.dataset, DATASETS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("fusion_weights", self.fusion_weights, FUSION_WEIGHTS)
+        method = get_method(self.method)
         if self.fusion is None:
-            self.fusion = DEFAULT_FUSION[self.method]
-        elif self.method == "cam":
-            raise ValueError(f"RunConfig.fusion={self.fusion!r}: 'cam' has one branch, leave fusion=None")
+            self.fusion = method.default_fusion
+        elif not method.two_branch:
+            raise ValueError(f"RunConfig.fusion={self.fusion!r}: {self.method!r} has one branch, leave fusion=None")
         else:
-            _choice("fusion", self.fusion, FUSIONS)
-        if not isinstance(self.delta, (int, float)) or not 0.0 < float(self.delta) < 1.0:
-            raise ValueError(f"RunConfig.delta={self.delta!r} must lie strictly between 0 and 1 (official 0.6)")
-        self.delta = float(self.delta)
+            _choice("fusion", self.fusion, tuple(FUSION_METHODS))
+        self.delta = check_delta(self.delta, "RunConfig")
         for name in ("image_size", "epochs", "batch_size", "step_epochs"):
             _positive(name, getattr(self, name), integer=True)
         _positive("lr", self.lr)
@@ -211,6 +211,16 @@ class RunConfig:
     def run_name(self) -> str:
         """``<method>-<key>``: the run directory's name under ``runs_dir``."""
         return f"{self.method}-{self.key()}"
+
+    # -- data ------------------------------------------------------------------------------------
+    def dataset_for(self, split: str, *, train: bool = False) -> Dataset:
+        """:func:`wsol_utils.data.load` of ``split`` for this run: the synthetic set's own transforms (flip when
+        ``train``, identity otherwise), for image files the ``"train"`` / ``"test"`` protocol (docs/methods.md §3)."""
+        from wsol_utils import data
+
+        transform = None if self.dataset == "synthetic" else ("train" if train else "test")
+        return data.load(self.dataset, root=self.data_root, split=split, transform=transform,
+                         image_size=self.image_size, **self.dataset_kwargs)
 
 
 def paper_config(method: str, data_root: str, *, dataset: str = "cub", **changes: Any) -> RunConfig:

@@ -33,6 +33,7 @@ from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine import distributed as ddp
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.optim import build_optimizer, build_scheduler
+from wsol_utils.pipeline import classification_logits
 
 HISTORY_COLUMNS: tuple[str, ...] = (
     "epoch", "train_loss", "train_loss_a", "train_loss_b", "train_acc", "val_loss", "val_acc",
@@ -45,16 +46,6 @@ class TrainingDivergedError(RuntimeError):
 
 
 # -- building blocks ------------------------------------------------------------------------------
-def build_dataset(config: RunConfig, split: str, train: bool) -> Dataset:
-    """:func:`wsol_utils.data.load` for ``split``: the synthetic set's own transforms (flip for train, identity
-    otherwise), for image files the ``"train"`` / ``"test"`` protocol (ARCHITECTURE, data)."""
-    from wsol_utils import data
-
-    transform = None if config.dataset == "synthetic" else ("train" if train else "test")
-    return data.load(config.dataset, root=config.data_root, split=split, transform=transform,
-                     image_size=config.image_size, **config.dataset_kwargs)
-
-
 def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None = None) -> nn.Module:
     """:func:`wsol_utils.models.create_model` for the config (weights initialised from the global torch RNG).
 
@@ -284,14 +275,6 @@ class Trainer:
         return int(state["epoch"])
 
 
-def classification_logits(output: Any) -> torch.Tensor:
-    """Logits used for classification: ``logits_a + logits_b`` for two-branch methods, else ``logits_a``.
-
-    (The two branches are averaged as in the HCLNet tables, where the C-CAM branch changes cls err.)
-    """
-    return output.logits_a if output.logits_b is None else output.logits_a + output.logits_b
-
-
 # -- the entry point -------------------------------------------------------------------------------
 def resolve_run_dir(config: RunConfig, runs_dir: str | Path = "runs", run_dir: str | Path | None = None) -> Path:
     """``run_dir`` if given, else ``runs_dir/<method>-<key>``."""
@@ -300,8 +283,8 @@ def resolve_run_dir(config: RunConfig, runs_dir: str | Path = "runs", run_dir: s
 
 def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool,
                    generator: torch.Generator) -> Trainer:
-    train_set = build_dataset(config, "train", train=True)
-    val_set = build_dataset(config, config.val_split, train=False) if config.val_split else None
+    train_set = config.dataset_for("train", train=True)
+    val_set = config.dataset_for(config.val_split) if config.val_split else None
     model = build_model(config, train_set.num_classes)
     check_backbone_weights(config, model)  # no random VGG16 / ResNet50 in a run on real data
     model = model.to(ctx.device)

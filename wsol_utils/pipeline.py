@@ -1,0 +1,190 @@
+"""The one map pipeline: model output -> chosen maps -> upsampled, normalized -> boxes -> scores.
+
+:func:`wsol_utils.engine.evaluate`, the suite's example figures (:func:`example_maps`) and the explorer
+(:class:`wsol_utils.widgets.Explorer`) all call these functions, so a map is made and boxed one way only:
+
+1. :func:`forward_maps`: one forward pass; the GT (or given) class's map of each branch the method has
+   (``a``, and for two-branch methods ``b`` and the ``fused`` map, docs/methods.md §1.5), normalized per sample
+   at feature resolution, then upsampled to the image and normalized again (:func:`wsol_utils.maps.upsample_maps`);
+   optionally what branch B's features were multiplied by (:meth:`wsol_utils.methods.MapMethod.branch_b_weights`).
+2. :func:`score_boxes`: the box at ``tau`` of the max (largest 8-connected component, docs/methods.md §2.1) and its
+   best IoU with the GT boxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wsol_utils import metrics
+from wsol_utils.data import collate, denormalize
+from wsol_utils.fusion import FUSION_METHODS
+from wsol_utils.maps import upsample_maps
+from wsol_utils.methods import get_method
+from wsol_utils.models import WSOLModel, WSOLOutput, class_map
+
+__all__ = [
+    "BoxScores",
+    "ExampleMaps",
+    "MapBatch",
+    "branch_maps",
+    "check_fusion",
+    "classification_logits",
+    "example_maps",
+    "forward_maps",
+    "fusion_options",
+    "gt_boxes_numpy",
+    "score_boxes",
+]
+
+
+def classification_logits(output: WSOLOutput) -> Tensor:
+    """Logits used for classification ``(B, C)``: ``logits_a + logits_b`` for two-branch methods, else ``logits_a``.
+
+    (The two branches are averaged as in the HCLNet tables, where the C-CAM branch changes cls err.)
+    """
+    return output.logits_a if output.logits_b is None else output.logits_a + output.logits_b
+
+
+def check_fusion(fusion: str | None, method: str, where: str = "fusion") -> str | None:
+    """``fusion`` for ``method``: ``None`` for one-branch methods; for two-branch ones ``None`` gives the method's
+    default and any other value must be a fusion of :data:`wsol_utils.fusion.FUSION_METHODS` (a ValueError
+    naming ``where`` otherwise)."""
+    spec = get_method(method)
+    if not spec.two_branch:
+        return None
+    fusion = spec.default_fusion if fusion is None else fusion
+    if fusion not in FUSION_METHODS:
+        raise ValueError(f"{where}: fusion={fusion!r} is unknown; choose one of {', '.join(FUSION_METHODS)}")
+    return fusion
+
+
+def fusion_options(fusion: str | None, block_radius: int, weights: str) -> dict[str, Any]:
+    """Keyword options of ``fusion``: the l1 fusion's ``block_radius`` and ``weights`` (docs/methods.md §1.5),
+    nothing for the others."""
+    return {"block_radius": block_radius, "weights": weights} if fusion == "l1" else {}
+
+
+def branch_maps(output: WSOLOutput, classes: Tensor, method: str, fusion: str | None = None,
+                fusion_kwargs: dict[str, Any] | None = None) -> dict[str, Tensor]:
+    """The normalized ``(B, h, w)`` map of ``classes`` ``(B,)`` for each branch of ``method``: ``a``, and for
+    two-branch methods ``b`` and the ``fused`` map (:func:`wsol_utils.models.class_map`; ``fusion=None``: the
+    method's default)."""
+    spec = get_method(method)
+    maps = {"a": class_map(output, classes, branch="a")}
+    if spec.two_branch:
+        fused_with = check_fusion(fusion, method) or "max"
+        maps["b"] = class_map(output, classes, branch="b")
+        maps["fused"] = class_map(output, classes, fusion=fused_with, branch="fused", **(fusion_kwargs or {}))
+    return maps
+
+
+@dataclass
+class MapBatch:
+    """What :func:`forward_maps` gives for one batch."""
+
+    low: dict[str, Tensor]      # branch -> (B, h, w) in [0, 1] at feature resolution
+    full: dict[str, Tensor]     # branch -> (B, H, W) in [0, 1] at image resolution
+    logits: Tensor              # (B, C) classification logits (classification_logits)
+    b_input: Tensor | None      # (B, H, W) in [0, 1]: what branch B's features were multiplied by (nearest
+                                # upsampling); None for one-branch methods or when not asked for
+
+
+def forward_maps(model: WSOLModel, images: Tensor, labels: Tensor, *, fusion: str | None = None,
+                 fusion_kwargs: dict[str, Any] | None = None, erase_with: str = "gt", upsample: str = "bicubic",
+                 with_b_input: bool = False) -> MapBatch:
+    """Steps 1 of the pipeline for a batch ``images`` ``(B, 3, H, W)`` with GT ``labels`` ``(B,)``, without gradient.
+
+    Args:
+        model: a :class:`~wsol_utils.models.WSOLModel` (its ``delta`` is the test-time threshold).
+        fusion, fusion_kwargs: test-time fusion (``None``: the method's default) and its options.
+        erase_with: ``"gt"`` (the official code's choice) or ``"pred"``: the class whose branch-A map drives erasing.
+        upsample: ``"bicubic"`` or ``"bilinear"`` (:func:`wsol_utils.maps.upsample_maps`).
+        with_b_input: also return what branch B's features were multiplied by (figures, explorer).
+
+    Returns:
+        :class:`MapBatch` on the model's device; maps are always those of the GT class.
+    """
+    size = (int(images.shape[-2]), int(images.shape[-1]))
+    with torch.no_grad():
+        output = model(images, labels if erase_with == "gt" else None)
+        low = branch_maps(output, labels, model.method, fusion, fusion_kwargs)
+        full = {name: upsample_maps(value, size, upsample) for name, value in low.items()}
+        b_input = None
+        spec = get_method(model.method)
+        if with_b_input and spec.two_branch and output.features is not None:
+            chosen = labels if erase_with == "gt" else output.logits_a.argmax(dim=1)
+            chosen_map = output.maps_a[torch.arange(len(labels), device=labels.device), chosen]
+            weights = spec.branch_b_weights(output.features, chosen_map, model.options)
+            b_input = F.interpolate(weights.float(), size=size, mode="nearest")[:, 0]
+    return MapBatch(low, full, classification_logits(output), b_input)
+
+
+def gt_boxes_numpy(boxes: Sequence[Tensor]) -> list[np.ndarray]:
+    """A batch's GT boxes as float64 ``(N_i, 4)`` arrays, as the metrics score them."""
+    return [b.detach().cpu().numpy().astype(np.float64).reshape(-1, 4) for b in boxes]
+
+
+@dataclass
+class BoxScores:
+    """Boxes and their IoU, per branch."""
+
+    boxes: dict[str, np.ndarray]   # branch -> (B, 4) inclusive pixel boxes
+    ious: dict[str, np.ndarray]    # branch -> (B,) best IoU with a GT box
+
+
+def score_boxes(full: dict[str, Tensor], gt_boxes: Sequence[np.ndarray], tau: float) -> BoxScores:
+    """Step 2: each map ``(B, H, W)`` in ``[0, 1]`` -> its box at ``tau`` of the max (docs/methods.md §2.1) and the
+    best IoU with the image's GT boxes ``(N_i, 4)``."""
+    boxes = {name: metrics.maps_to_boxes(value, tau) for name, value in full.items()}
+    return BoxScores(boxes, {name: metrics.best_iou(value, list(gt_boxes)) for name, value in boxes.items()})
+
+
+@dataclass
+class ExampleMaps:
+    """Maps of a few images for figures: all ``(N, H, W)`` in [0, 1] at image resolution."""
+
+    images: np.ndarray              # (N, H, W, 3) RGB in [0, 1]
+    labels: np.ndarray              # (N,)
+    predictions: np.ndarray         # (N,) top-1 of the run's classifier
+    gt_boxes: list[np.ndarray]      # N x (N_i, 4)
+    maps: dict[str, np.ndarray]     # "a", "b", "fused" -> (N, H, W); "b_input": what B's features were
+                                    # multiplied by (ACoL: M_A < delta, HCLNet: 1 - M_A), two-branch only
+    boxes: dict[str, np.ndarray]    # branch -> (N, 4) box at ``tau``
+    ious: dict[str, np.ndarray]     # branch -> (N,) best IoU with a GT box
+
+
+def example_maps(run_dir: str | Path, count: int = 6, *, split: str = "test", fusion: str | None = None,
+                 delta: float | None = None, tau: float = 0.2, device: str = "cpu") -> ExampleMaps:
+    """Branch A, branch B and fused maps of the GT class for the first ``count`` images of ``split``,
+    made and boxed by this pipeline (so exactly as :func:`wsol_utils.engine.evaluate` does)."""
+    from wsol_utils.engine import load_run  # lazily: the engine imports this module
+
+    if count < 1:
+        raise ValueError(f"example_maps: count={count!r} must be a positive number of images")
+    config, model = load_run(run_dir, device=device)
+    if delta is not None:
+        model.delta = float(delta)
+    dataset = config.dataset_for(split)
+    batch = collate([dataset[i] for i in range(min(count, len(dataset)))])
+    fusion = config.fusion if fusion is None else fusion
+    out = forward_maps(model, batch.images.to(device), batch.labels.to(device), fusion=fusion,
+                       fusion_kwargs=fusion_options(fusion, config.block_radius, config.fusion_weights),
+                       with_b_input=True)
+    full = {name: value.cpu() for name, value in out.full.items()}
+    gt = gt_boxes_numpy(batch.boxes)
+    scores = score_boxes(full, gt, tau)
+    maps = {name: value.numpy() for name, value in full.items()}
+    if out.b_input is not None:
+        maps["b_input"] = out.b_input.cpu().numpy()
+    return ExampleMaps(
+        images=denormalize(batch.images).permute(0, 2, 3, 1).clamp(0, 1).numpy(),
+        labels=batch.labels.numpy(), predictions=out.logits.argmax(dim=1).cpu().numpy(), gt_boxes=gt,
+        maps=maps, boxes=scores.boxes, ious=scores.ious)
