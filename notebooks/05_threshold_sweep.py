@@ -26,7 +26,9 @@ import torch
 from IPython.display import Markdown, display  # noqa: F401
 
 from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
+from wsol_utils.pipeline import example_maps  # noqa: F401
+from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -53,8 +55,8 @@ suite.publish(fig, "threshold_sweep.png")
 # ## Accuracy against the box threshold $\tau$ (the wsoleval view)
 
 # %%
+from wsol_utils.analysis import best_tau_table
 from wsol_utils.engine import tau_curve
-from wsol_utils.suite import best_tau_table
 
 method_runs = {"CAM": (suite.train("cam"), None), "ACoL": (sweep_runs[0.6], "max"),
                "HCLNet": (suite.train("hclnet"), "add")}
@@ -72,7 +74,7 @@ display(best_tau.round(3))
 # ## Reading
 
 # %%
-from wsol_utils.suite import best_row
+from wsol_utils.analysis import best_row
 
 n = int(sweep[0.6]["num_images"])
 best = best_row(sweep_table, "loc err top-1", lower_is_better=True)

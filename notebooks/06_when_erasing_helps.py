@@ -37,7 +37,9 @@ import torch
 from IPython.display import Markdown, display  # noqa: F401
 
 from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.suite import Suite, compare, example_maps  # noqa: F401
+from wsol_utils.pipeline import example_maps  # noqa: F401
+from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -50,8 +52,8 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 # diameter is `head_size` x the image side.
 
 # %%
+from wsol_utils.analysis import head_geometry
 from wsol_utils.data.synthetic import SyntheticConfig
-from wsol_utils.suite import head_geometry
 
 HEAD_SIZE = SyntheticConfig().head_size  # head diameter / image side (default 0.11)
 BIG_HEAD = {"dataset_kwargs": {"head_size": 2 * HEAD_SIZE}}
@@ -76,8 +78,8 @@ display(cell_geometry.round(2))
 # the tau curves re-box cached maps.
 
 # %%
+from wsol_utils.analysis import erasing_gain_row
 from wsol_utils.engine import tau_curve
-from wsol_utils.suite import erasing_gain_row
 
 METHODS = {"CAM": ("cam", {}, None, "a"), "ACoL": ("acol", {"delta": 0.6}, "max", "fused")}
 runs = {(cell, name): suite.train(method, **extra, **changes)

@@ -172,18 +172,3 @@ def test_compare_runs_draws_one_row_per_run(runs) -> None:
     assert fig.axes[0].get_title().startswith("trained delta 0.60 · fused GT-known")
     with pytest.raises(ExplorerInputError, match="at least one run"):
         compare_runs([])
-
-
-def test_committed_notebook_matches_its_generator() -> None:
-    import importlib.util
-
-    import nbformat
-
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
-    spec = importlib.util.spec_from_file_location("build_explore", notebooks / "_build_explore.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    committed = nbformat.read(notebooks / "00_explore.ipynb", as_version=4)
-    assert [c.source for c in committed.cells] == [c.source for c in build.build().cells], (
-        "00_explore.ipynb differs from notebooks/_build_explore.py: run `python notebooks/_build_explore.py`")
-    assert "parameters" in committed.cells[0].metadata["tags"]

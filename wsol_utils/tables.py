@@ -16,11 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from wsol_utils.atomic import write_text_atomic as atomic_write_text
+from wsol_utils.fusion import FUSION_METHODS
+from wsol_utils.methods import get_method
 
 NAN = float("nan")
 
@@ -77,10 +79,10 @@ EXTRA_COLUMNS: dict[str, str] = {
     "maxboxacc": "MaxBoxAcc",
     "maxboxacc_v2": "MaxBoxAccV2",
 }
-METHOD_LABELS: dict[str, str] = {"cam": "CAM", "acol": "ACoL", "hclnet": "HCLNet"}
 DELTAS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
 ERASINGS: tuple[str, ...] = ("threshold", "C-CAM")
-FUSIONS: tuple[str, ...] = ("max", "add", "l1")
+#: The fusions of HCLNet Table 4, in its order (that of :data:`wsol_utils.fusion.FUSION_METHODS`).
+FUSIONS: tuple[str, ...] = tuple(FUSION_METHODS)
 
 
 def paper_column(label: str, source: str) -> str:
@@ -151,12 +153,12 @@ def localization_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFra
     subset, in the order given). Columns: ``method``, our cls/loc errors, GT-known loc err, MaxBoxAcc,
     MaxBoxAccV2, then HCLNet Table 1's CUB errors and wsoleval's CUB MaxBoxAccV2 (NaN for HCLNet).
     """
-    unknown = [method for method in results if method not in METHOD_LABELS]
+    unknown = [method for method in results if method not in HCLNET_TABLE1_CUB]
     if unknown:
         raise ValueError(f"localization_table(results): unknown methods {unknown}; "
-                         f"use {list(METHOD_LABELS)}")
+                         f"use {list(HCLNET_TABLE1_CUB)}")
     return pd.DataFrame([
-        {"method": METHOD_LABELS[method], **_ours(summary, {**ERROR_COLUMNS, **EXTRA_COLUMNS}),
+        {"method": get_method(method).label, **_ours(summary, {**ERROR_COLUMNS, **EXTRA_COLUMNS}),
          **_paper(HCLNET_TABLE1_CUB[method], ERROR_COLUMNS, "CUB"),
          paper_column("MaxBoxAccV2", "CUB (wsoleval)"): WSOLEVAL_MAXBOXACCV2["CUB"].get(method, NAN)}
         for method, summary in results.items()
@@ -199,16 +201,23 @@ PAPER_NOTE = ("Columns starting with 'paper' are the published numbers (CUB-200-
 
 
 def write_table(table: pd.DataFrame, directory: str | Path, name: str, *, title: str,
-                note: str = PAPER_NOTE, digits: int = 2) -> TablePaths:
-    """Write ``table`` as ``directory/name.csv`` and ``directory/name.md`` (title, note, table).
+                note: str = PAPER_NOTE, digits: int = 2, provenance: Mapping[str, Any] | None = None) -> TablePaths:
+    """Write ``table`` as ``directory/name.csv`` and ``directory/name.md`` (title, note, table, and a last line
+    naming the library's source hash), and record both in ``directory/PROVENANCE.json``.
 
-    Both files are written atomically; the folder is created when missing. ``name`` is a bare file
-    stem such as ``"table_localization"``.
+    Both files and the manifest are written atomically; the folder is created when missing. ``name`` is a bare
+    file stem such as ``"table_localization"``. ``provenance`` (the notebook, runs with their configs, seeds:
+    :meth:`wsol_utils.suite.Suite.provenance`) goes into the manifest entry with the source hash and the date
+    (:func:`wsol_utils.provenance.stamp`); the Markdown carries no date, so a rerun writes the same bytes.
     """
+    from wsol_utils import provenance as provenance_
+
     if not name or Path(name).name != name or Path(name).suffix:
         raise ValueError(f"write_table(name={name!r}): give a bare file stem such as 'table_localization'")
     directory = Path(directory)
+    entry = provenance_.stamp(**(provenance or {}))
     csv = atomic_write_text(directory / f"{name}.csv", table.to_csv(index=False))
-    markdown_text = f"# {title}\n\n{note}\n\n{to_markdown(table, digits)}"
+    markdown_text = f"# {title}\n\n{note}\n\n{to_markdown(table, digits)}\n{provenance_.markdown_line(entry)}\n"
     markdown = atomic_write_text(directory / f"{name}.md", markdown_text)
+    provenance_.record([csv, markdown], entry)
     return TablePaths(csv, markdown)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-
 
 # --------------------------------------------------------------------------------------------------
 # Figures of the notebook suite (issue 5): map grids (ACoL Fig. 5), curves, and atomic saving.
@@ -25,13 +25,42 @@ GT_COLOR = "white"
 PRED_COLOR = "#ff3b30"
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG at ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
+def save_figure(fig: Figure, path: str | Path, dpi: int = 120, *,
+                provenance: Mapping[str, Any] | None = None) -> Path:
+    """Save ``fig`` as PNG at ``path`` atomically (temporary file in the same folder, then ``os.replace``) and
+    record it in ``PROVENANCE.json`` beside it.
+
+    The PNG's text chunks carry the library's source hash (:func:`wsol_utils.provenance.png_metadata`) but no
+    date, so the same figure gives the same bytes. ``provenance`` (notebook, runs with their configs, seeds:
+    :meth:`wsol_utils.suite.Suite.provenance`) goes into the manifest entry with the source hash and the date
+    (:func:`wsol_utils.provenance.stamp`).
+    """
+    from wsol_utils import provenance as provenance_
     from wsol_utils.atomic import write_atomic
 
     path = Path(path)
-    write_atomic(path, lambda temp: fig.savefig(temp, format="png", dpi=dpi, bbox_inches="tight"))
+    entry = provenance_.stamp(**(provenance or {}))
+    metadata = provenance_.png_metadata(entry)
+    write_atomic(path, lambda temp: fig.savefig(temp, format="png", dpi=dpi, bbox_inches="tight",
+                                                metadata=metadata))
+    provenance_.record([path], entry)
     return path
+
+
+def publish(fig: Figure, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:
+    """Save ``fig`` as a PNG at ``path`` (:func:`save_figure`, which records ``provenance``), show it once when
+    running in IPython, close it."""
+    import matplotlib.pyplot as plt
+
+    saved = save_figure(fig, path, provenance=provenance)
+    try:
+        from IPython.display import display
+    except ImportError:  # outside IPython: the file is the output
+        pass
+    else:
+        display(fig)
+    plt.close(fig)
+    return saved
 
 
 def _outline(ax: Axes, box: np.ndarray, color: str) -> None:
@@ -56,9 +85,9 @@ def plot_map_grid(images: np.ndarray, columns: Mapping[str, np.ndarray], *,
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"plot_map_grid(images): expected (N, H, W, 3) RGB, got shape {images.shape}")
-    for title, maps in columns.items():
-        if np.shape(maps) != images.shape[:3]:
-            raise ValueError(f"plot_map_grid(columns[{title!r}]): shape {np.shape(maps)} does not match "
+    for title, column in columns.items():
+        if np.shape(column) != images.shape[:3]:
+            raise ValueError(f"plot_map_grid(columns[{title!r}]): shape {np.shape(column)} does not match "
                              f"the images' {images.shape[:3]}")
     count, ncols = images.shape[0], len(columns) + 1
     fig, axes = plt.subplots(count, ncols, figsize=(cell_inches * ncols, cell_inches * count), squeeze=False)

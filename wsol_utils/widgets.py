@@ -29,15 +29,22 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from torch import Tensor
 
+from wsol_utils.data import collate, denormalize
+from wsol_utils.engine import load_run
+from wsol_utils.engine.distributed import resolve_device
+from wsol_utils.erasing import check_delta
+from wsol_utils.fusion import FUSION_METHODS
+from wsol_utils.methods import MapMethod, MethodOptions, get_method
+from wsol_utils.pipeline import check_fusion, forward_maps, fusion_options, gt_boxes_numpy, score_boxes
+from wsol_utils.viz import draw_boxes, overlay_map
+
 #: Branch key -> label shown to the user.
 BRANCH_LABELS: dict[str, str] = {"a": "A", "b": "B", "fused": "fused"}
-FUSIONS: tuple[str, ...] = ("max", "add", "l1")
 BOX_COLORS: dict[str, str] = {"gt": "white", "a": "tab:orange", "b": "tab:cyan", "fused": "lime"}
 #: IoU at which a box counts as a correct localization (SPEC §2.1).
 IOU_THRESHOLD = 0.5
@@ -132,11 +139,6 @@ class Explorer:
 
     def __init__(self, run_dir: str | Path, *, split: str = "test", sample_size: int = 64, device: str = "cpu",
                  batch_size: int = 64) -> None:
-        from wsol_utils.data import collate
-        from wsol_utils.engine import load_run
-        from wsol_utils.engine.distributed import resolve_device
-        from wsol_utils.engine.train import build_dataset
-
         if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 1:
             raise ExplorerInputError(f"sample_size={sample_size!r} must be a positive number of images")
         self.run_dir = check_run_dir(run_dir)
@@ -148,7 +150,7 @@ class Explorer:
             raise ExplorerInputError(f"{self.run_dir / 'checkpoint.pt'} does not fit the current model code "
                                      f"({first_line}); retrain the run") from err
         self.batch_size = int(batch_size)
-        self.dataset = build_dataset(self.config, split, train=False)
+        self.dataset = self.config.dataset_for(split)
         self.split = split
         count = min(sample_size, len(self.dataset))
         self.sample = collate([self.dataset[i] for i in range(count)])
@@ -158,13 +160,18 @@ class Explorer:
     # -- properties -------------------------------------------------------------------------------
     @property
     def method(self) -> str:
-        """``"cam"``, ``"acol"`` or ``"hclnet"``."""
+        """The run's method name (``"cam"``, ``"acol"``, ``"hclnet"``, ...)."""
         return str(self.config.method)
 
     @property
+    def spec(self) -> MapMethod:
+        """The run's method, from the registry (:mod:`wsol_utils.methods`)."""
+        return get_method(self.method)
+
+    @property
     def branches(self) -> tuple[str, ...]:
-        """The branches this run has: ``("a",)`` for CAM, else ``("a", "b", "fused")``."""
-        return ("a",) if self.method == "cam" else ("a", "b", "fused")
+        """The branches this run has: ``("a",)`` for one-branch methods, else ``("a", "b", "fused")``."""
+        return self.spec.branches
 
     @property
     def sample_size(self) -> int:
@@ -185,12 +192,12 @@ class Explorer:
         if not 0 <= int(index) < self.num_images:
             raise ExplorerInputError(f"image index {int(index)} is out of range: the {self.split} split has "
                                      f"{self.num_images} images (0 .. {self.num_images - 1})")
-        delta = float(self.config.delta if knobs.delta is None else knobs.delta)
-        if not 0.0 < delta < 1.0:
-            raise ExplorerInputError(f"delta={delta!r} must lie strictly between 0 and 1 (official 0.6)")
-        fusion = None if self.method == "cam" else self.config.fusion if knobs.fusion is None else knobs.fusion
-        if self.method != "cam" and fusion not in FUSIONS:
-            raise ExplorerInputError(f"fusion={fusion!r} is unknown; choose one of {', '.join(FUSIONS)}")
+        try:
+            delta = check_delta(self.config.delta if knobs.delta is None else knobs.delta, "explorer")
+            fusion = check_fusion(self.config.fusion if knobs.fusion is None else knobs.fusion, self.method,
+                                  "explorer")
+        except ValueError as err:
+            raise ExplorerInputError(str(err)) from None
         tau = float(knobs.tau)
         if not 0.0 < tau <= 1.0:
             raise ExplorerInputError(f"tau={tau!r} must lie in (0, 1] (a fraction of the map's max; papers: 0.2)")
@@ -201,35 +208,21 @@ class Explorer:
         return Knobs(int(index), round(delta, 6), fusion, round(tau, 6), branches)
 
     def _map_key(self, knobs: Knobs) -> tuple[float | None, str | None]:
-        """Cache key of the maps: delta matters only for ACoL, fusion only for two-branch runs."""
-        return (knobs.delta if self.method == "acol" else None, knobs.fusion if self.method != "cam" else None)
+        """Cache key of the maps: delta matters only for methods that read it, fusion only for two-branch runs."""
+        return (knobs.delta if self.spec.uses("delta") else None, knobs.fusion if self.spec.two_branch else None)
 
     # -- computation ------------------------------------------------------------------------------
-    def _fusion_kwargs(self, fusion: str | None) -> dict[str, Any]:
-        if fusion != "l1":
-            return {}
-        return {"block_radius": self.config.block_radius, "weights": self.config.fusion_weights}
-
     def _forward_batch(self, images: Tensor, labels: Tensor, fusion: str | None) -> dict[str, Tensor]:
-        """One batch ``(B, 3, H, W)`` with GT ``labels`` ``(B,)``: branch maps ``(B, H, W)`` computed exactly as
-        :func:`wsol_utils.engine.evaluate` does (GT-class erasing, bicubic upsampling, normalized), ``b_input``
-        ``(B, H, W)`` (two-branch runs) and ``predictions`` ``(B,)``, all on the CPU."""
-        from wsol_utils.engine.evaluate import chosen_maps, upsample_maps
-        from wsol_utils.engine.train import classification_logits
-        from wsol_utils.suite import branch_b_weights
-
-        size = tuple(images.shape[-2:])
-        images, labels = images.to(self.device), labels.to(self.device)
-        with torch.no_grad():
-            output = self.model(images, labels)
-            maps = chosen_maps(output, labels, fusion, self._fusion_kwargs(fusion))
-            out = {name: upsample_maps(value, size) for name, value in maps.items()}
-            out["predictions"] = classification_logits(output).argmax(dim=1)
-            if self.method != "cam":
-                chosen = output.maps_a[torch.arange(len(labels), device=self.device), labels]
-                weights = branch_b_weights(self.method, output.features, chosen, self.model.delta)
-                out["b_input"] = F.interpolate(weights[:, None].float(), size=size, mode="nearest")[:, 0]
-        return {name: value.cpu() for name, value in out.items()}
+        """One batch ``(B, 3, H, W)`` with GT ``labels`` ``(B,)`` through :func:`wsol_utils.pipeline.forward_maps`
+        (so exactly as :func:`wsol_utils.engine.evaluate`): branch maps ``(B, H, W)``, ``b_input`` ``(B, H, W)``
+        (two-branch runs) and ``predictions`` ``(B,)``, all on the CPU."""
+        out = forward_maps(self.model, images.to(self.device), labels.to(self.device), fusion=fusion,
+                           fusion_kwargs=fusion_options(fusion, self.config.block_radius, self.config.fusion_weights),
+                           with_b_input=True)
+        result = {**out.full, "predictions": out.logits.argmax(dim=1)}
+        if out.b_input is not None:
+            result["b_input"] = out.b_input
+        return {name: value.cpu() for name, value in result.items()}
 
     def _forward(self, images: Tensor, labels: Tensor, delta: float, fusion: str | None) -> SampleMaps:
         """:meth:`_forward_batch` over ``images`` ``(N, 3, H, W)`` in batches, at test-time ``delta``."""
@@ -250,17 +243,12 @@ class Explorer:
 
     def sample_scores(self, knobs: Knobs) -> SampleScores:
         """Boxes at ``tau``, IoUs and GT-known loc accuracy (%) of every branch over the sample (cached)."""
-        from wsol_utils import metrics
-
         knobs = self.resolve(knobs)
         key = (*self._map_key(knobs), knobs.tau)
         if key not in self._scores:
-            maps = self.sample_maps(knobs)
-            gt = _gt_boxes(self.sample.boxes)
-            boxes = {b: metrics.maps_to_boxes(m, knobs.tau) for b, m in maps.maps.items()}
-            ious = {b: metrics.best_iou(box, gt) for b, box in boxes.items()}
-            accuracy = {b: 100.0 * float(np.mean(iou >= IOU_THRESHOLD)) for b, iou in ious.items()}
-            self._scores[key] = SampleScores(boxes, ious, accuracy)
+            scores = score_boxes(self.sample_maps(knobs).maps, gt_boxes_numpy(self.sample.boxes), knobs.tau)
+            accuracy = {b: 100.0 * float(np.mean(iou >= IOU_THRESHOLD)) for b, iou in scores.ious.items()}
+            self._scores[key] = SampleScores(scores.boxes, scores.ious, accuracy)
         return self._scores[key]
 
     def _image_maps(self, knobs: Knobs) -> tuple[dict[str, Tensor], Tensor | None, int, Tensor, Tensor]:
@@ -272,22 +260,17 @@ class Explorer:
             pick = slice(index, index + 1)
             return ({b: m[pick] for b, m in maps.maps.items()}, None if maps.b_input is None else maps.b_input[pick],
                     int(maps.predictions[index]), self.sample.images[index], self.sample.boxes[index])
-        from wsol_utils.data import collate
-
         item = collate([self.dataset[index]])
         single = self._forward(item.images, item.labels, float(knobs.delta), knobs.fusion)
         return single.maps, single.b_input, int(single.predictions[0]), item.images[0], item.boxes[0]
 
     def view(self, knobs: Knobs) -> ImageView:
         """The maps, boxes and IoU of one image plus the sample's accuracy at ``knobs``."""
-        from wsol_utils import metrics
-        from wsol_utils.data import denormalize
-
         knobs = self.resolve(knobs)
         maps, b_input, prediction, image, gt = self._image_maps(knobs)
-        gt_np = _gt_boxes([gt])
-        boxes = {b: metrics.maps_to_boxes(m, knobs.tau) for b, m in maps.items()}
-        ious = {b: float(metrics.best_iou(box, gt_np)[0]) for b, box in boxes.items()}
+        gt_np = gt_boxes_numpy([gt])
+        scores = score_boxes(maps, gt_np, knobs.tau)
+        boxes, ious = scores.boxes, {b: float(iou[0]) for b, iou in scores.ious.items()}
         label = int(self.dataset[knobs.image_index][1]) if knobs.image_index >= self.sample_size else int(
             self.sample.labels[knobs.image_index])
         return ImageView(
@@ -297,11 +280,6 @@ class Explorer:
             ious=ious, accuracy=self.sample_scores(knobs).accuracy, sample_size=self.sample_size)
 
 
-def _gt_boxes(boxes: Sequence[Tensor]) -> list[np.ndarray]:
-    """GT boxes as float64 ``(N_i, 4)`` arrays (as :func:`wsol_utils.engine.evaluate` scores them)."""
-    return [b.detach().cpu().numpy().astype(np.float64).reshape(-1, 4) for b in boxes]
-
-
 # -- text and figures ---------------------------------------------------------------------------------
 def stats_html(view: ImageView) -> str:
     """The key numbers as HTML with stable classes and ``data-*`` attributes (read by the browser test).
@@ -309,9 +287,9 @@ def stats_html(view: ImageView) -> str:
     Text, e.g.: ``delta 0.60 · fusion max · tau 0.20 | GT-known loc (n=64): A 3.1% · B 1.6% · fused 7.8% |
     image 3 IoU: A 0.12 · B 0.05 · fused 0.43``.
     """
-    k = view.knobs
-    knobs = [f"delta {k.delta:.2f}"] if view.method == "acol" else []
-    knobs += [f"fusion {k.fusion}"] if view.method != "cam" else []
+    k, spec = view.knobs, get_method(view.method)
+    knobs = [f"delta {k.delta:.2f}"] if spec.uses("delta") else []
+    knobs += [f"fusion {k.fusion}"] if spec.two_branch else []
     knob_text = " · ".join([*knobs, f"tau {k.tau:.2f}"])
     acc = " · ".join(_number_span("wsol-acc", b, v, f"{v:.1f}%") for b, v in view.accuracy.items())
     ious = " · ".join(_number_span("wsol-iou", b, v, f"{v:.2f}") for b, v in view.ious.items())
@@ -333,16 +311,16 @@ def error_html(message: str) -> str:
 
 
 def _panel_titles(view: ImageView) -> dict[str, str]:
-    b_title = {"acol": f"B's input: M_A < {view.knobs.delta:.2f}", "hclnet": "B's input: 1 - M_A"}
-    return {"b_input": b_title.get(view.method, ""),
+    spec = get_method(view.method)
+    options = MethodOptions() if view.knobs.delta is None else MethodOptions(delta=view.knobs.delta)
+    b_input = spec.describe_b_input(options) if spec.two_branch else ""
+    return {"b_input": f"B's input: {b_input}" if b_input else "",
             **{b: f"{BRANCH_LABELS[b]} map · IoU {view.ious[b]:.2f}" for b in view.maps}}
 
 
 def draw_view(axes: Sequence[Axes], view: ImageView) -> None:
     """Draw ``view`` on ``len(axes)`` axes: the image with GT (white) and predicted boxes, B's input (two-branch
     runs), then the maps of the shown branches as overlays. Use :func:`view_panels` for the axes count."""
-    from wsol_utils.viz import draw_boxes, overlay_map
-
     titles = _panel_titles(view)
     ax_image, *rest = axes
     ax_image.imshow(view.image)
@@ -440,9 +418,9 @@ class ExplorerWidget:
                                      layout=w.Layout(width="150px"))
         self.delta = w.FloatSlider(value=start.delta, min=0.05, max=0.95, step=0.05, description="delta",
                                    continuous_update=False, readout_format=".2f",
-                                   disabled=explorer.method != "acol")
-        self.fusion = w.Dropdown(options=list(FUSIONS), value=start.fusion or "max", description="fusion",
-                                 disabled=explorer.method == "cam", layout=w.Layout(width="170px"))
+                                   disabled=not explorer.spec.uses("delta"))
+        self.fusion = w.Dropdown(options=list(FUSION_METHODS), value=start.fusion or "max", description="fusion",
+                                 disabled=not explorer.spec.two_branch, layout=w.Layout(width="170px"))
         self.tau = w.FloatSlider(value=start.tau, min=0.05, max=1.0, step=0.05, description="tau",
                                  continuous_update=False, readout_format=".2f")
         self.branches = {b: w.Checkbox(value=b in start.branches, description=f"show {BRANCH_LABELS[b]}",

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from wsol_utils.engine.checkpoint import CheckpointError, RunDirMismatchError
 from wsol_utils.engine.config import RunConfig, paper_config
-from wsol_utils.engine.evaluate import EvalResult, evaluate, tau_curve
+from wsol_utils.engine.evaluate import EvalResult, evaluate, evaluate_cached, tau_curve
 from wsol_utils.engine.train import TrainingDivergedError, load_run, read_history, train
 
 __all__ = ["CheckpointError", "EvalResult", "RunConfig", "RunDirMismatchError", "TrainingDivergedError",
-           "evaluate", "load_run", "paper_config", "read_history", "tau_curve", "train"]
+           "evaluate", "evaluate_cached", "load_run", "paper_config", "read_history", "tau_curve", "train"]

@@ -19,7 +19,10 @@ The per-image maps (at feature resolution) of a run + split + delta + fusion are
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,17 +31,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from wsol_utils import boxeval, metrics
+from wsol_utils.atomic import write_text_atomic
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.distributed import DistContext, resolve_device
-from wsol_utils.engine.train import build_dataset, classification_logits, load_run, make_loader
-from wsol_utils.maps import normalize_minmax
+from wsol_utils.engine.train import load_run, make_loader
+from wsol_utils.erasing import check_delta
+from wsol_utils.maps import UPSAMPLE_MODES, upsample_maps
+from wsol_utils.methods import get_method
+from wsol_utils.pipeline import MapBatch, check_fusion, forward_maps, fusion_options, gt_boxes_numpy, score_boxes
 
-BRANCHES: tuple[str, ...] = ("a", "b", "fused")
 ERASE_WITH: tuple[str, ...] = ("gt", "pred")
 MAP_CACHE_DIR = "maps"
 
@@ -66,26 +72,6 @@ class MapBundle:
 
 
 # -- map helpers ------------------------------------------------------------------------------------
-def chosen_maps(output: Any, classes: Tensor, fusion: str | None, fusion_kwargs: dict[str, Any]) -> dict[str, Tensor]:
-    """Normalized ``(B, h, w)`` maps of ``classes`` ``(B,)``: branch ``a``, ``b`` and the ``fused`` map
-    (:func:`wsol_utils.models.class_map`, SPEC §1.5; the l1 fusion sees every class channel).
-    For CAM only ``a`` (and ``fused`` = ``a``)."""
-    from wsol_utils.models import class_map
-
-    if output.maps_b is None:
-        maps = {"a": class_map(output, classes, branch="a")}
-        return {**maps, "fused": maps["a"]}
-    return {"a": class_map(output, classes, branch="a"), "b": class_map(output, classes, branch="b"),
-            "fused": class_map(output, classes, fusion=fusion or "max", branch="fused", **fusion_kwargs)}
-
-
-def upsample_maps(maps: Tensor, size: tuple[int, int], mode: str = "bicubic") -> Tensor:
-    """``(B, h, w)`` -> ``(B, H, W)`` in ``[0, 1]``: interpolate (torch, ``align_corners=False``), re-normalize."""
-    if tuple(maps.shape[-2:]) != tuple(size):
-        maps = F.interpolate(maps[:, None], size=size, mode=mode, align_corners=False)[:, 0]
-    return normalize_minmax(maps).clamp_(0.0, 1.0)
-
-
 def mass_fractions(maps: Tensor, regions: dict[str, Tensor]) -> dict[str, np.ndarray]:
     """Fraction of each map's mass inside each region: ``sum(map * region) / sum(map)``; ``(B,)`` each.
 
@@ -123,19 +109,17 @@ def head_masks(dataset: Any, start: int, count: int, size: tuple[int, int]) -> T
     return torch.from_numpy(head) if tuple(head.shape[-2:]) == tuple(size) else None
 
 
-def _boxes_np(boxes: Sequence[Tensor]) -> list[np.ndarray]:
-    return [b.detach().cpu().numpy().astype(np.float64).reshape(-1, 4) for b in boxes]
-
-
 # -- evaluation --------------------------------------------------------------------------------------
 @dataclass
 class _Accumulators:
-    """Streaming state of one evaluation."""
+    """Streaming state of one evaluation: of a model's maps (:func:`evaluate`) or of maps made without a model
+    (:func:`wsol_utils.baselines.evaluate_baseline`, docs/methods.md §2.4)."""
 
     branches: tuple[str, ...]
     wsoleval: tuple[str, ...]  # the branches scored with MaxBoxAcc / V2 / PxAP
     has_masks: bool
     device: torch.device
+    keep_maps: bool = True     # keep MapBatch.low for the map cache (False: image-resolution baseline maps)
     records: list[pd.DataFrame] = field(default_factory=list)
     logits: list[Tensor] = field(default_factory=list)
     labels: list[Tensor] = field(default_factory=list)
@@ -146,8 +130,6 @@ class _Accumulators:
     gt_boxes: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from wsol_utils import boxeval
-
         for b in self.branches:
             self.ious[b], self.cached[b] = [], []
             if b in self.wsoleval:
@@ -156,26 +138,38 @@ class _Accumulators:
                     self.pxap_evals[b] = boxeval.PxAPEvaluator(device=self.device)
 
 
-def _score_batch(acc: _Accumulators, batch: Any, output: Any, maps: dict[str, Tensor], tau: float,
-                 upsample: str, head: Tensor | None) -> None:
-    from wsol_utils import metrics
+def _classifier_logits(maps: MapBatch) -> Tensor | None:
+    """The batch's ``(B, C)`` logits as float32 on the CPU, or ``None`` when the maps come without a classifier:
+    logits absent, of width 0 or all NaN (a calibration baseline, docs/methods.md §2.4)."""
+    logits: Tensor | None = getattr(maps, "logits", None)
+    if logits is None or logits.numel() == 0 or bool(torch.isnan(logits).all()):
+        return None
+    return logits.float().cpu()
 
-    size = tuple(batch.images.shape[-2:])
-    gt_boxes = _boxes_np(batch.boxes)
-    logits = classification_logits(output).float().cpu()
+
+def _score_batch(acc: _Accumulators, batch: Any, maps: MapBatch, tau: float, head: Tensor | None) -> None:
+    """Score one batch of maps ``maps.full[branch]`` ``(B, H, W)`` in ``[0, 1]`` against ``batch``'s GT boxes
+    (and masks): box at ``tau`` and its IoU (docs/methods.md §2.1), MaxBoxAcc / V2 / PxAP accumulators
+    (docs/methods.md §2.2), map mass per region, and the classification columns when ``maps`` has logits
+    (otherwise ``pred`` is -1 and ``correct_top1`` / ``correct_top5`` are NaN)."""
+    gt_boxes = gt_boxes_numpy(batch.boxes)
+    logits = _classifier_logits(maps)
     labels = batch.labels.cpu()
-    top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
-    columns: dict[str, Any] = {
-        "image_id": list(batch.image_ids), "label": labels.numpy(), "pred": top5[:, 0].numpy(),
-        "correct_top1": (top5[:, 0] == labels).numpy(), "correct_top5": (top5 == labels[:, None]).any(1).numpy(),
-    }
+    columns: dict[str, Any] = {"image_id": list(batch.image_ids), "label": labels.numpy()}
+    if logits is None:
+        columns.update({"pred": np.full(len(labels), -1, dtype=np.int64), "correct_top1": np.full(len(labels), np.nan),
+                        "correct_top5": np.full(len(labels), np.nan)})
+    else:
+        top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        columns.update({"pred": top5[:, 0].numpy(), "correct_top1": (top5[:, 0] == labels).numpy(),
+                        "correct_top5": (top5 == labels[:, None]).any(1).numpy()})
     regions = _regions(batch, head, batch.images.device)
+    scores = score_boxes(maps.full, gt_boxes, tau)
     for name in acc.branches:
-        full = upsample_maps(maps[name], size, upsample)
-        boxes = metrics.maps_to_boxes(full, tau)
-        iou = metrics.best_iou(boxes, gt_boxes)
+        full, boxes, iou = maps.full[name], scores.boxes[name], scores.ious[name]
         acc.ious[name].append(iou)
-        acc.cached[name].append(maps[name].cpu().numpy().astype(np.float32))
+        if acc.keep_maps:
+            acc.cached[name].append(maps.low[name].cpu().numpy().astype(np.float32))
         columns.update({f"{name}_x0": boxes[:, 0], f"{name}_y0": boxes[:, 1], f"{name}_x1": boxes[:, 2],
                         f"{name}_y1": boxes[:, 3], f"{name}_iou": iou})
         for region, frac in mass_fractions(full, regions).items():
@@ -184,19 +178,33 @@ def _score_batch(acc: _Accumulators, batch: Any, output: Any, maps: dict[str, Te
             acc.box_evals[name].accumulate_batch(full, gt_boxes)  # int() truncation of GT boxes as wsoleval
             if name in acc.pxap_evals:
                 acc.pxap_evals[name].accumulate(full, batch.masks.to(full.device))
-    acc.logits.append(logits)
+    if logits is not None:
+        acc.logits.append(logits)
     acc.labels.append(labels)
     acc.gt_boxes.extend(gt_boxes)
     acc.records.append(pd.DataFrame(columns))
 
 
-def _summaries(acc: _Accumulators) -> dict[str, dict[str, Any]]:
-    from wsol_utils import metrics
+def _localization_summary(acc: _Accumulators, labels: Tensor, ious: np.ndarray) -> dict[str, float]:
+    """:func:`wsol_utils.metrics.localization_summary` of the accumulated logits; without a classifier the same
+    keys, GT-known loc computed by the same function and every classification-dependent value NaN."""
+    if acc.logits:
+        logits = torch.cat(acc.logits)
+        if len(logits) != len(labels):
+            raise ValueError(f"evaluate: {len(logits)} of {len(labels)} images came with logits; score maps "
+                             "either all with a classifier or all without (docs/methods.md §2.4)")
+        return dict(metrics.localization_summary(logits, labels, ious))
+    blind = metrics.localization_summary(torch.zeros(len(labels), 1), torch.zeros_like(labels), ious)
+    return {key: value if key.startswith("gt_known_loc") else math.nan for key, value in blind.items()}
 
-    logits, labels = torch.cat(acc.logits), torch.cat(acc.labels)
+
+def _summaries(acc: _Accumulators) -> dict[str, dict[str, Any]]:
+    """Per branch: the papers' metrics (docs/methods.md §2.1) and, for the ``wsoleval`` branches, MaxBoxAcc,
+    MaxBoxAccV2 and (with masks) PxAP (docs/methods.md §2.2)."""
+    labels = torch.cat(acc.labels)
     out = {}
     for name in acc.branches:
-        summary = dict(metrics.localization_summary(logits, labels, np.concatenate(acc.ious[name])))
+        summary: dict[str, Any] = _localization_summary(acc, labels, np.concatenate(acc.ious[name]))
         if name in acc.wsoleval:
             box = acc.box_evals[name].compute()
             summary.update({"maxboxacc": box["maxboxacc"], "maxboxacc_v2": box["maxboxacc_v2"]})
@@ -232,24 +240,21 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
         ``{branch}_mass_object`` / ``_mass_background`` (and ``_mass_head`` with part masks).
     """
     config, model, run_dir = _load_for_eval(run_dir, device, delta)
-    fusion = config.fusion if fusion is None else fusion
+    _check_eval_args(tau, erase_with, upsample)
+    fusion = check_fusion(config.fusion if fusion is None else fusion, config.method, "evaluate")
     fusion_kwargs = _fusion_kwargs(fusion, config, block_radius, fusion_weights)
-    _check_eval_args(tau, erase_with, upsample, fusion, config.method)
     loader = _eval_loader(config, split, limit, batch_size, model_device(model))
-    branch_names = ("a",) if config.method == "cam" else BRANCHES
-    acc = _Accumulators(branch_names, _wsoleval_branches(wsoleval, branch_names), _has_masks(loader),
+    method = get_method(config.method)
+    acc = _Accumulators(method.branches, _wsoleval_branches(wsoleval, method.branches), _has_masks(loader),
                         model_device(model))
     for batch in tqdm(loader, desc=f"eval {run_dir.name} [{split}]", disable=not _show(progress), unit="batch"):
         batch = _to_device(batch, model_device(model))
-        with torch.no_grad():
-            output = model(batch.images, batch.labels if erase_with == "gt" else None)
-            maps = chosen_maps(output, batch.labels, fusion, fusion_kwargs)
+        maps = forward_maps(model, batch.images, batch.labels, fusion=fusion, fusion_kwargs=fusion_kwargs,
+                            erase_with=erase_with, upsample=upsample)
         head = head_masks(loader.dataset, len(acc.gt_boxes), len(batch.labels), tuple(batch.images.shape[-2:]))
-        _score_batch(acc, batch, output, maps, tau, upsample, head)
+        _score_batch(acc, batch, maps, tau, head)
     branches = _summaries(acc)
-    main = branches["fused" if "fused" in branches else "a"]
-    if config.method == "cam":
-        branches = {"a": branches["a"]}
+    main = branches[method.main_branch]
     summary = {"run": str(run_dir), "method": config.method, "split": split, "fusion": fusion,
                "delta": float(model.delta), "tau": tau, "erase_with": erase_with, "num_images": len(acc.gt_boxes),
                **main, "branches": branches}
@@ -259,9 +264,31 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
     return EvalResult(pd.concat(acc.records, ignore_index=True), summary)
 
 
+def evaluate_cached(run_dir: str | Path, cache: str = "suite_eval", **options: Any) -> EvalResult:
+    """:func:`evaluate` of ``run_dir`` with ``options``, cached in ``<run>/<cache>/<hash of options>.json/.csv``.
+
+    Notebooks share evaluations through it as they share runs. An entry is stale once the run's checkpoint is
+    newer; ``progress`` and ``device`` are passed on but are not part of the key.
+    """
+    run_dir = Path(run_dir)
+    passed = {k: options.pop(k) for k in ("progress", "device") if k in options}
+    key = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    summary_path = run_dir / cache / f"{key}.json"
+    records_path = summary_path.with_suffix(".csv")
+    checkpoint = run_dir / ckpt.CHECKPOINT_FILE
+    fresh = (summary_path.is_file() and records_path.is_file() and
+             (not checkpoint.is_file() or summary_path.stat().st_mtime >= checkpoint.stat().st_mtime))
+    if fresh:
+        return EvalResult(pd.read_csv(records_path), json.loads(summary_path.read_text(encoding="utf-8")))
+    result = evaluate(run_dir, **passed, **options)
+    write_text_atomic(records_path, result.records.to_csv(index=False))
+    write_text_atomic(summary_path, json.dumps({**result.summary, "options": options}, default=float))
+    return result
+
+
 def _wsoleval_branches(wsoleval: bool | str, branches: tuple[str, ...]) -> tuple[str, ...]:
     if wsoleval == "main":
-        return branches[-1:]  # ("a",) for CAM, ("fused",) for two-branch runs (BRANCHES ends with it)
+        return branches[-1:]  # the method's main map: ("a",) for one-branch methods, else ("fused",)
     if isinstance(wsoleval, bool):
         return branches if wsoleval else ()
     raise ValueError(f"evaluate: wsoleval={wsoleval!r}; choose True, False or 'main'")
@@ -278,33 +305,28 @@ def _load_for_eval(run_dir: str | Path, device: str, delta: float | None) -> tup
         raise FileNotFoundError(f"{run_dir / ckpt.CONFIG_FILE} not found: {run_dir} is not a run directory")
     config, model = load_run(run_dir, device=resolve_device(device))
     if delta is not None:
-        if not 0.0 < float(delta) < 1.0:
-            raise ValueError(f"evaluate: delta={delta!r} must lie strictly between 0 and 1")
-        model.delta = float(delta)
+        model.delta = check_delta(delta, "evaluate")
     return config, model, run_dir
 
 
 def _fusion_kwargs(fusion: str | None, config: Any, block_radius: int | None, weights: str | None) -> dict[str, Any]:
-    if fusion != "l1":
-        return {}
-    return {"block_radius": config.block_radius if block_radius is None else block_radius,
-            "weights": config.fusion_weights if weights is None else weights}
+    """The fusion's options: the given ones, else the run config's."""
+    return fusion_options(fusion, config.block_radius if block_radius is None else block_radius,
+                          config.fusion_weights if weights is None else weights)
 
 
-def _check_eval_args(tau: float, erase_with: str, upsample: str, fusion: str | None, method: str) -> None:
+def _check_eval_args(tau: float, erase_with: str, upsample: str) -> None:
     if not 0.0 < float(tau) <= 1.0:
         raise ValueError(f"evaluate: tau={tau!r} must lie in (0, 1] (a fraction of the map's max; papers use 0.2)")
     if erase_with not in ERASE_WITH:
         raise ValueError(f"evaluate: erase_with={erase_with!r}; choose 'gt' or 'pred'")
-    if upsample not in {"bicubic", "bilinear"}:
-        raise ValueError(f"evaluate: upsample={upsample!r}; choose 'bicubic' or 'bilinear'")
-    if method != "cam" and fusion not in {"max", "add", "l1"}:
-        raise ValueError(f"evaluate: fusion={fusion!r} is unknown; choose 'max', 'add' or 'l1'")
+    if upsample not in UPSAMPLE_MODES:
+        raise ValueError(f"evaluate: upsample={upsample!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
 
 
 def _eval_loader(config: Any, split: str, limit: int | None, batch_size: int | None,
                  device: torch.device) -> DataLoader:
-    dataset = build_dataset(config, split, train=False)
+    dataset = config.dataset_for(split)
     if limit is not None:
         if limit <= 0:
             raise ValueError(f"evaluate: limit={limit!r} must be a positive number of images")
@@ -322,8 +344,6 @@ def _to_device(batch: Any, device: torch.device) -> Any:
 
 
 def _show(progress: bool | None) -> bool:
-    import sys
-
     return sys.stderr.isatty() if progress is None else bool(progress)
 
 
@@ -364,11 +384,9 @@ def tau_curve(run_dir: str | Path, taus: Iterable[float] = tuple(np.round(np.ara
     The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
     ``tau`` then only re-boxes them (SPEC §2.1). Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
     """
-    from wsol_utils import metrics
-
     run_dir = Path(run_dir)
     config = ckpt.read_config(run_dir)
-    fusion = config.fusion if fusion is None else fusion
+    fusion = check_fusion(config.fusion if fusion is None else fusion, config.method, "tau_curve")
     delta_used = config.delta if delta is None else float(delta)
     name = _cache_name(split, delta_used, fusion, _fusion_kwargs(fusion, config, None, None), erase_with, limit)
     path = run_dir / MAP_CACHE_DIR / name
