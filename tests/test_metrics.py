@@ -178,7 +178,10 @@ def test_box_iou_rejects_bad_boxes(bad):
 
 def test_best_iou_takes_the_best_gt_box_per_image():
     preds = np.array([[0, 0, 9, 9], [10, 10, 19, 19]])
-    gts = [np.array([[5, 5, 14, 14], [0, 0, 9, 9]]), torch.tensor([[15.0, 10.0, 24.0, 19.0]])]
+    gts: list[np.ndarray | torch.Tensor] = [
+        np.array([[5, 5, 14, 14], [0, 0, 9, 9]]),
+        torch.tensor([[15.0, 10.0, 24.0, 19.0]]),
+    ]
     # image 1: max(25/175, 1) = 1; image 2: inter 5*10 = 50, union 100 + 100 - 50 = 150
     np.testing.assert_allclose(best_iou(preds, gts), [1.0, 50 / 150])
 
@@ -442,7 +445,7 @@ def test_reference_box_metrics_rejects_bad_input():
     with pytest.raises(ValueError, match="non-negative"):
         reference_box_metrics(scoremaps[:1], [np.array([[-1, 0, 3, 3]])], interval=0.25)
     with pytest.raises(ValueError, match="iou_levels"):
-        reference_box_metrics(scoremaps, gt_boxes, iou_levels=(0.5,))
+        reference_box_metrics(scoremaps, gt_boxes, iou_levels=(0.5,))  # type: ignore[arg-type]  # on purpose
 
 
 def test_reference_pxap_hand_case():
@@ -463,7 +466,7 @@ def test_reference_pxap_perfect_separation_is_100():
 
 def test_reference_pxap_rejects_bad_masks():
     scores = [np.zeros((2, 2))]
-    with pytest.raises(ValueError, match="0 .background"):
+    with pytest.raises(ValueError, match=r"0 .background"):
         reference_pxap(scores, [np.full((2, 2), 2, np.uint8)])
     with pytest.raises(ValueError, match="shape"):
         reference_pxap(scores, [np.zeros((3, 2), np.uint8)])

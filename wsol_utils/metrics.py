@@ -138,7 +138,9 @@ def _check_interval(interval: float) -> np.ndarray:
 def _check_iou_levels(iou_levels: Sequence[int]) -> list[int]:
     levels = list(iou_levels)
     if not levels or not all(isinstance(v, (int, np.integer)) and 0 < v <= 100 for v in levels):
-        raise ValueError(f"`iou_levels` must be a non-empty list of integer percentages in (0, 100]; got {iou_levels!r}")
+        raise ValueError(
+            f"`iou_levels` must be a non-empty list of integer percentages in (0, 100]; got {iou_levels!r}"
+        )
     return [int(v) for v in levels]
 
 
@@ -270,7 +272,9 @@ def best_iou(pred_boxes: ArrayLike, gt_boxes: Sequence[ArrayLike]) -> np.ndarray
 
 def _check_logits_labels(logits: Tensor, labels: Tensor) -> None:
     if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[1] == 0:
-        raise ValueError(f"`logits` must be a tensor of shape (B, C), C >= 1; got {tuple(getattr(logits, 'shape', ()))}")
+        raise ValueError(
+            f"`logits` must be a tensor of shape (B, C), C >= 1; got {tuple(getattr(logits, 'shape', ()))}"
+        )
     if not isinstance(labels, Tensor) or labels.shape != (logits.shape[0],) or labels.is_floating_point():
         raise ValueError(
             f"`labels` must be an integer tensor of shape ({logits.shape[0]},); got "
@@ -358,7 +362,9 @@ def ten_crop_logits(logits: Tensor, num_crops: int = 10, softmax: bool = True) -
         ``(B, C)`` averaged probabilities (``softmax=True``) or logits.
     """
     if not isinstance(logits, Tensor) or logits.ndim not in (2, 3):
-        raise ValueError(f"`logits` must be (B * num_crops, C) or (B, num_crops, C); got {tuple(getattr(logits, 'shape', ()))}")
+        raise ValueError(
+            f"`logits` must be (B * num_crops, C) or (B, num_crops, C); got {tuple(getattr(logits, 'shape', ()))}"
+        )
     if logits.ndim == 2:
         if num_crops < 1 or logits.shape[0] % num_crops:
             raise ValueError(f"`logits` has {logits.shape[0]} rows, not a multiple of num_crops={num_crops}")
