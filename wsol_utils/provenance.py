@@ -1,0 +1,331 @@
+"""What made each table and figure: the library's source hash, configs, seeds, date (``figures/PROVENANCE.json``).
+
+Every file that :func:`wsol_utils.tables.write_table` and :func:`wsol_utils.viz.save_figure` write gets an entry
+in the manifest :data:`MANIFEST_NAME` of its folder: ``{"<file name>": stamp}`` where a stamp
+(:func:`stamp`) holds the :func:`source_hash` of the code that made it, the UTC date, the versions of Python
+and the numeric libraries, the SHA-256 of the file's bytes, and whatever the caller passes (the notebook, the
+runs with their configs, the seeds: :meth:`wsol_utils.suite.Suite.provenance`).
+
+:func:`check_figures` lists what is wrong with a folder of committed figures: a table or figure without an entry,
+an entry without its file, a file changed since its entry was written, or an entry made by another library
+source than the one on disk now. ``tests/test_provenance.py`` runs it on ``figures/`` (pytest marker
+``figures``), so figures made by stale code cannot land. See figures/README.md; the notebook suite and its
+tooling are described in docs/methods.md §5.
+
+The source hash covers *code*, not text: each file is parsed and its syntax tree, without docstrings, is hashed
+(:func:`file_digest`), so reformatting, comments and docstring edits keep figures current, any code change does
+not. Standard library only (no torch import), no git needed.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import hashlib
+import json
+import platform
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from wsol_utils.atomic import write_text_atomic
+
+#: The manifest's file name, one per folder of tables and figures.
+MANIFEST_NAME = "PROVENANCE.json"
+#: Length of :func:`source_hash` (hex digits of a SHA-256).
+HASH_LENGTH = 12
+#: The package this module belongs to, and the checkout folder that holds it (and ``notebooks/``).
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_ROOT = PACKAGE_DIR.parent
+#: The notebooks' jupytext sources that are hashed with the package (relative to the checkout).
+NOTEBOOK_GLOB = "notebooks/[0-9]*.py"
+#: Files :func:`check_figures` expects an entry for (and names it skips).
+CHECKED_SUFFIXES = (".csv", ".md", ".png")
+UNCHECKED_NAMES = frozenset({"README.md"})
+#: PNG text chunk that carries the source hash (:func:`png_metadata`).
+PNG_HASH_KEY = "wsol_utils source"
+#: Keys :func:`stamp` sets itself; a caller cannot pass them.
+RESERVED_KEYS = frozenset({"source_hash", "source_scope", "date", "versions", "sha256"})
+FIX = "run `make reproduce` and commit figures/"
+#: Distribution names tried, in order, for each reported version (first one installed wins).
+_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",),
+    "torchvision": ("torchvision",),
+    "numpy": ("numpy",),
+    "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless", "opencv-contrib-python"),
+}
+
+#: ``(path, mtime_ns, size) -> digest`` so that repeated stamps in one process parse each file once.
+_DIGEST_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+# --------------------------------------------------------------------------------------------------
+# The source hash
+# --------------------------------------------------------------------------------------------------
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    """Drop the docstring expression of the module and of every class and (async) function, in place."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node.body = node.body[1:]
+    return tree
+
+
+def _canonical(value: object) -> str:
+    """A text form of a syntax tree without positions, and without fields that are ``None`` or empty lists.
+
+    Like ``ast.dump(tree, include_attributes=False)``, but the same on every Python from 3.10 on: 3.12 added
+    empty ``type_params`` to functions and classes, and 3.13's ``ast.dump`` leaves out empty fields.
+    """
+    if isinstance(value, ast.AST):
+        fields = []
+        for name in value._fields:
+            field = getattr(value, name, None)
+            if field is None or (isinstance(field, list) and not field):
+                continue
+            fields.append(f"{name}={_canonical(field)}")
+        return f"{type(value).__name__}({', '.join(fields)})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_canonical(item) for item in value) + "]"
+    return repr(value)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 (hex) of the code in the Python file ``path``: its syntax tree without docstrings, comments,
+    formatting or positions. Raises ``ValueError`` naming the file when it is not valid Python."""
+    path = Path(path)
+    info = path.stat()
+    key = (str(path.resolve()), info.st_mtime_ns, info.st_size)
+    if key not in _DIGEST_CACHE:
+        source = path.read_bytes()
+        try:
+            tree = ast.parse(source, filename=str(path))
+        except SyntaxError as error:
+            raise ValueError(
+                f"{path}: not valid Python, so its code cannot be hashed "
+                f"(line {error.lineno}: {error.msg}); fix the file"
+            ) from error
+        canonical = _canonical(_strip_docstrings(tree))
+        _DIGEST_CACHE[key] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return _DIGEST_CACHE[key]
+
+
+def source_files(root: str | Path | None = None) -> tuple[list[Path], bool]:
+    """The files :func:`source_hash` covers, sorted by their path relative to ``root``, and whether the
+    notebooks were found.
+
+    ``root`` is the checkout (default: the folder that holds this package); its ``wsol_utils/`` gives every
+    ``*.py`` (at any depth, hidden files and folders skipped), its ``notebooks/[0-9]*.py`` the notebooks'
+    jupytext sources. Without a ``notebooks/`` folder (an installed package) only the package is covered.
+    """
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    package = root / PACKAGE_DIR.name
+    if not package.is_dir():
+        raise FileNotFoundError(
+            f"source_files(root={str(root)!r}): no {PACKAGE_DIR.name}/ folder there; "
+            "give the checkout that holds the package"
+        )
+    files = [
+        path for path in package.rglob("*.py") if not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+    has_notebooks = (root / "notebooks").is_dir()
+    if has_notebooks:
+        files += [path for path in root.glob(NOTEBOOK_GLOB) if path.is_file()]
+    return sorted(files, key=lambda path: path.relative_to(root).as_posix()), has_notebooks
+
+
+def source_record(root: str | Path | None = None) -> dict[str, str]:
+    """``{"source_hash": ..., "source_scope": ...}``: :func:`source_hash` and what it covers
+    (``"wsol_utils + notebooks/[0-9]*.py"``, or ``"wsol_utils only (no notebooks/ folder beside the
+    package)"`` outside a checkout)."""
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    files, has_notebooks = source_files(root)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\0{file_digest(path)}\n".encode())
+    scope = (
+        f"{PACKAGE_DIR.name} + {NOTEBOOK_GLOB}"
+        if has_notebooks
+        else f"{PACKAGE_DIR.name} only (no notebooks/ folder beside the package)"
+    )
+    return {"source_hash": digest.hexdigest()[:HASH_LENGTH], "source_scope": scope}
+
+
+def source_hash(root: str | Path | None = None) -> str:
+    """12 hex digits of a SHA-256 over the code that makes the figures: every ``*.py`` of the package and the
+    notebooks' ``notebooks/[0-9]*.py`` (:func:`source_files`), each as its path and :func:`file_digest`.
+
+    Formatting, comments and docstrings do not change it; any change to the code, a renamed, added or removed
+    file do. Pure (no git): a stray untracked ``*.py`` inside the package counts too.
+    """
+    return source_record(root)["source_hash"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Stamps and the manifest
+# --------------------------------------------------------------------------------------------------
+
+
+def _version(distributions: Iterable[str]) -> str | None:
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def versions() -> dict[str, str | None]:
+    """Python's and the installed torch, torchvision, numpy and OpenCV versions (``None`` when missing);
+    read from the installed distributions, nothing is imported."""
+    return {"python": platform.python_version(), **{key: _version(names) for key, names in _DISTRIBUTIONS.items()}}
+
+
+def today() -> str:
+    """Today's date in UTC, ISO format (``"2025-05-01"``)."""
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+def stamp(**what: Any) -> dict[str, Any]:
+    """What made a file: ``{"source_hash", "source_scope", "date", "versions", **what}``.
+
+    ``what`` carries the rest: ``notebook`` (the notebook's name), ``runs`` (each run's name and config dict),
+    ``seeds``, or any other JSON-able facts (:meth:`wsol_utils.suite.Suite.provenance` builds them). The keys
+    :data:`RESERVED_KEYS` are set here and cannot be passed.
+    """
+    clash = sorted(RESERVED_KEYS.intersection(what))
+    if clash:
+        raise ValueError(f"stamp(**what): {clash} are set by the stamp itself; pass other keys")
+    return {**source_record(), "date": today(), "versions": versions(), **what}
+
+
+def manifest_path(directory: str | Path) -> Path:
+    """``directory / PROVENANCE.json``."""
+    return Path(directory) / MANIFEST_NAME
+
+
+def read_manifest(directory: str | Path) -> dict[str, dict[str, Any]]:
+    """The manifest of ``directory`` as ``{file name: stamp}``; ``{}`` when there is none.
+
+    Raises ``ValueError`` naming the file when it is not a JSON object of objects.
+    """
+    path = manifest_path(directory)
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); delete it and {FIX}") from error
+    if not isinstance(manifest, dict) or not all(isinstance(entry, dict) for entry in manifest.values()):
+        raise ValueError(f"{path}: expected {{file name: {{...}}}}; delete it and {FIX}")
+    return manifest
+
+
+def _dumps(manifest: Mapping[str, Any]) -> str:
+    return json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False, default=str) + "\n"
+
+
+def record(paths: Iterable[str | Path], entry: Mapping[str, Any]) -> list[Path]:
+    """Record ``entry`` (a :func:`stamp`) for each file in ``paths`` in the manifest of the file's folder, with
+    the SHA-256 of the file's bytes added; other entries are kept. Returns the manifests written.
+
+    Each manifest is rewritten atomically (JSON, sorted keys, indent 1). Not safe for concurrent writers to one
+    folder; the notebooks of the suite run one after the other.
+    """
+    by_folder: dict[Path, list[Path]] = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"record({str(path)!r}): no such file; write it before recording it")
+        by_folder.setdefault(path.parent, []).append(path)
+    written = []
+    for folder, files in by_folder.items():
+        manifest = read_manifest(folder)
+        for path in files:
+            manifest[path.name] = {**entry, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        written.append(write_text_atomic(manifest_path(folder), _dumps(manifest)))
+    return written
+
+
+def markdown_line(entry: Mapping[str, Any]) -> str:
+    """The last line of a Markdown table: the source hash, no date (a rerun gives the same bytes)."""
+    return f"_Made by {PACKAGE_DIR.name} source {entry['source_hash']}; configs, seeds and date in {MANIFEST_NAME}._"
+
+
+def png_metadata(entry: Mapping[str, Any]) -> dict[str, str]:
+    """PNG text chunks for matplotlib's ``savefig(metadata=...)``: the source hash, no date (deterministic)."""
+    return {
+        "Software": f"{PACKAGE_DIR.name} source {entry['source_hash']} (matplotlib)",
+        PNG_HASH_KEY: str(entry["source_hash"]),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The gate
+# --------------------------------------------------------------------------------------------------
+
+
+def checked_files(figures_dir: str | Path) -> list[Path]:
+    """The tables and figures of a folder that need an entry: ``*.csv``, ``*.md`` (not README.md), ``*.png``."""
+    return sorted(
+        path
+        for path in Path(figures_dir).iterdir()
+        if path.is_file()
+        and path.suffix in CHECKED_SUFFIXES
+        and path.name not in UNCHECKED_NAMES
+        and not path.name.startswith(".")
+    )
+
+
+def _fix(entry: Mapping[str, Any]) -> str:
+    notebook = entry.get("notebook")
+    if isinstance(notebook, str) and notebook[:2].isdigit():
+        return f"{FIX} (this file alone: `python -m wsol_utils reproduce --only {notebook[:2]}`)"
+    return FIX
+
+
+def check_figures(figures_dir: str | Path, *, root: str | Path | None = None) -> list[str]:
+    """What is wrong with the tables and figures in ``figures_dir``; ``[]`` when every one is current.
+
+    Problems, one string each naming the file and the fix: a table/figure (:func:`checked_files`) without a
+    manifest entry; an entry whose file is missing; a file whose bytes differ from those recorded (edited or
+    copied in after it was made); an entry whose ``source_hash`` differs from :func:`source_hash` of ``root``
+    now (made by other code: stale).
+    """
+    figures_dir = Path(figures_dir)
+    if not figures_dir.is_dir():
+        raise FileNotFoundError(f"check_figures({str(figures_dir)!r}): no such folder")
+    try:
+        manifest = read_manifest(figures_dir)
+    except ValueError as error:
+        return [str(error)]
+    current = source_hash(root)
+    problems = []
+    if not manifest_path(figures_dir).is_file():
+        problems.append(f"{manifest_path(figures_dir)}: missing, so nothing in {figures_dir} says what made it; {FIX}")
+    files = {path.name: path for path in checked_files(figures_dir)}
+    for name in sorted(set(files) - set(manifest)):
+        problems.append(f"{name}: no entry in {MANIFEST_NAME} (written by hand or by old code); {FIX}")
+    for name, entry in sorted(manifest.items()):
+        if name not in files and not (figures_dir / name).is_file():
+            problems.append(f"{name}: listed in {MANIFEST_NAME} but the file is missing; {FIX}")
+            continue
+        recorded = entry.get("sha256")
+        if recorded is not None and hashlib.sha256((figures_dir / name).read_bytes()).hexdigest() != recorded:
+            problems.append(
+                f"{name}: its bytes differ from those recorded in {MANIFEST_NAME} (edited or copied "
+                f"in after it was made); {_fix(entry)}"
+            )
+        if entry.get("source_hash") != current:
+            problems.append(
+                f"{name}: made by {PACKAGE_DIR.name} source {entry.get('source_hash')}, but the "
+                f"source is {current} now (stale); {_fix(entry)}"
+            )
+    return problems
