@@ -92,7 +92,7 @@ def test_write_table_round_trips_and_leaves_no_temp_files(tmp_path):
     assert back["loc err top-1"].iloc[0] == 12.345 and math.isnan(back["loc err top-1"].iloc[1])
     text = paths.markdown.read_text(encoding="utf-8")
     assert text.startswith("# Sweep\n\n") and "| 0.50 | 12.35 |" in text and "| 0.60 | – |" in text
-    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["table_x.csv", "table_x.md"]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["PROVENANCE.json", "table_x.csv", "table_x.md"]
 
 
 @pytest.mark.parametrize("name", ["", "a/b", "table.csv"])

@@ -82,7 +82,7 @@ def test_save_figure_writes_png_atomically(tmp_path):
     path = viz.save_figure(fig, tmp_path / "sub" / "f.png")
     plt.close(fig)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert [p.name for p in path.parent.iterdir()] == ["f.png"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["PROVENANCE.json", "f.png"]  # no temporary files
 
 
 def test_plot_mass_and_gain_stacks_mass_and_draws_noise_bars():
