@@ -507,6 +507,8 @@ def resnet50(*, layout: str, pretrained: bool | None) -> Backbone:
 
 def is_residual(module: nn.Module) -> bool:
     """Whether ``module`` contains torchvision residual blocks (whose geometry is not a plain layer stack)."""
+    if "torchvision.models.resnet" not in sys.modules:  # nothing can hold one: skip importing torchvision
+        return False
     from torchvision.models.resnet import BasicBlock, Bottleneck
 
     return any(isinstance(layer, (BasicBlock, Bottleneck)) for layer in module.modules())
