@@ -114,8 +114,16 @@ def image_pool(size: int, count: int, num_classes: int) -> tuple[torch.Tensor, t
     from wsol_utils import data
 
     with tempfile.TemporaryDirectory() as cache:
-        dataset = data.load("synthetic", root=cache, split="train", image_size=size, num_train=count, num_val=1,
-                            num_test=1, use_cache=False)
+        dataset = data.load(
+            "synthetic",
+            root=cache,
+            split="train",
+            image_size=size,
+            num_train=count,
+            num_val=1,
+            num_test=1,
+            use_cache=False,
+        )
         batch = data.collate([dataset[i] for i in range(count)])
     return batch.images, batch.labels % num_classes
 
@@ -124,26 +132,38 @@ def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> Iter
     """Endless batches cycled from the pool (a different slice each step)."""
     starts = range(0, images.shape[0] - batch_size + 1, batch_size)
     for start in itertools.cycle(starts):
-        yield images[start:start + batch_size], labels[start:start + batch_size]
+        yield images[start : start + batch_size], labels[start : start + batch_size]
 
 
-def measure(setting: Setting, args: argparse.Namespace, device: torch.device, pool: tuple[torch.Tensor, torch.Tensor],
-            ) -> dict[str, object]:
+def measure(
+    setting: Setting,
+    args: argparse.Namespace,
+    device: torch.device,
+    pool: tuple[torch.Tensor, torch.Tensor],
+) -> dict[str, object]:
     from wsol_utils.engine.config import RunConfig
     from wsol_utils.engine.optim import build_optimizer
     from wsol_utils.engine.train import branch_losses, build_model
     from wsol_utils.models import class_map
 
-    config = RunConfig(method=setting.method, backbone=setting.backbone, layout=args.layout,
-                       image_size=args.image_size, batch_size=setting.batch_size, lr=1e-4, device=str(device),
-                       model_kwargs={"pretrained": False})
+    config = RunConfig(
+        method=setting.method,
+        backbone=setting.backbone,
+        layout=args.layout,
+        image_size=args.image_size,
+        batch_size=setting.batch_size,
+        lr=1e-4,
+        device=str(device),
+        model_kwargs={"pretrained": False},
+    )
     memory = torch.channels_last if args.channels_last else torch.contiguous_format
     torch.manual_seed(0)
     reset_peak(device)
     model = build_model(config, args.num_classes).to(device).to(memory_format=memory)
     optimizer = build_optimizer(model, config)
-    scaler = torch.amp.GradScaler(device.type, enabled=setting.precision == "amp" and amp_dtype(device)
-                                  == torch.float16)
+    scaler = torch.amp.GradScaler(
+        device.type, enabled=setting.precision == "amp" and amp_dtype(device) == torch.float16
+    )
     stream = batches(*pool, setting.batch_size)
 
     def train_step() -> None:
@@ -192,19 +212,28 @@ def measure(setting: Setting, args: argparse.Namespace, device: torch.device, po
     synchronize(device)
     eval_rate = args.eval_batches * setting.batch_size / (time.perf_counter() - tic)
     cub_hours = CUB_EPOCHS * CUB_TRAIN_IMAGES / train_rate / 3600
-    return {"backbone": setting.backbone, "method": setting.method,
-            "precision": setting.precision if setting.precision == "fp32" else f"amp {str(amp_dtype(device))[6:]}",
-            "batch": setting.batch_size, "train images/s": round(train_rate, 1),
-            "eval maps/s": round(eval_rate, 1), "train peak MiB": round(train_peak, 1),
-            "eval peak MiB": round(peak_mib(device), 1), "CUB 60 epochs (h)": round(cub_hours, 2)}
+    return {
+        "backbone": setting.backbone,
+        "method": setting.method,
+        "precision": setting.precision if setting.precision == "fp32" else f"amp {str(amp_dtype(device))[6:]}",
+        "batch": setting.batch_size,
+        "train images/s": round(train_rate, 1),
+        "eval maps/s": round(eval_rate, 1),
+        "train peak MiB": round(train_peak, 1),
+        "eval peak MiB": round(peak_mib(device), 1),
+        "CUB 60 epochs (h)": round(cub_hours, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not torch.cuda.is_available() and not args.allow_cpu:
-        print(f"bench_gpu.py: no CUDA device (torch {torch.__version__}, torch.cuda.is_available() is False). "
-              "Run it on a machine with an NVIDIA GPU and a CUDA build of torch; --allow-cpu checks the script "
-              "on the CPU with tiny settings only.", file=sys.stderr)
+        print(
+            f"bench_gpu.py: no CUDA device (torch {torch.__version__}, torch.cuda.is_available() is False). "
+            "Run it on a machine with an NVIDIA GPU and a CUDA build of torch; --allow-cpu checks the script "
+            "on the CPU with tiny settings only.",
+            file=sys.stderr,
+        )
         return 2
     device = torch.device("cpu" if not torch.cuda.is_available() else args.device)
     torch.backends.cudnn.benchmark = True
@@ -213,27 +242,41 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = image_pool(args.image_size, 2 * largest, args.num_classes)
     pool = (images.to(device), labels.to(device))
     rows = []
-    for backbone, method, precision, batch_size in itertools.product(args.backbones, args.methods, args.precisions,
-                                                                     args.batch_sizes):
+    for backbone, method, precision, batch_size in itertools.product(
+        args.backbones, args.methods, args.precisions, args.batch_sizes
+    ):
         setting = Setting(backbone, method, precision, batch_size)
         try:
             row = measure(setting, args, device, pool)
         except torch.cuda.OutOfMemoryError:
-            row = {"backbone": backbone, "method": method, "precision": precision, "batch": batch_size,
-                   "train images/s": float("nan"), "eval maps/s": float("nan"), "train peak MiB": float("nan"),
-                   "eval peak MiB": float("nan"), "CUB 60 epochs (h)": float("nan"), "note": "out of memory"}
+            row = {
+                "backbone": backbone,
+                "method": method,
+                "precision": precision,
+                "batch": batch_size,
+                "train images/s": float("nan"),
+                "eval maps/s": float("nan"),
+                "train peak MiB": float("nan"),
+                "eval peak MiB": float("nan"),
+                "CUB 60 epochs (h)": float("nan"),
+                "note": "out of memory",
+            }
             torch.cuda.empty_cache()
         print(row, flush=True)
         rows.append(row)
     table = pd.DataFrame(rows)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
-    title = (f"GPU throughput at {args.image_size} px, layout {args.layout}, {name}, torch {torch.__version__}, "
-             f"channels_last={args.channels_last}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}")
-    note = (f"Random weights (a throughput benchmark). {args.steps} timed training steps after {args.warmup} "
-            f"warm-up steps, {args.eval_batches} evaluation batches; batches cycled from synthetic images already on "
-            f"the device (no data loading). CUB 60 epochs = {CUB_EPOCHS} x {CUB_TRAIN_IMAGES:,} images / train "
-            "images/s (model time only). Evaluation = eval forward + fused class map + bicubic upsampling to the "
-            "image size, on the device (box extraction on the CPU not included).")
+    title = (
+        f"GPU throughput at {args.image_size} px, layout {args.layout}, {name}, torch {torch.__version__}, "
+        f"channels_last={args.channels_last}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}"
+    )
+    note = (
+        f"Random weights (a throughput benchmark). {args.steps} timed training steps after {args.warmup} "
+        f"warm-up steps, {args.eval_batches} evaluation batches; batches cycled from synthetic images already on "
+        f"the device (no data loading). CUB 60 epochs = {CUB_EPOCHS} x {CUB_TRAIN_IMAGES:,} images / train "
+        "images/s (model time only). Evaluation = eval forward + fused class map + bicubic upsampling to the "
+        "image size, on the device (box extraction on the CPU not included)."
+    )
     from wsol_utils.tables import to_markdown, write_table
 
     print(title)

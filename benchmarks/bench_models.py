@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for label, model in models.items()
     )
     paths = write_table(
-        table, RESULTS, "models_speed", title="Small models: forward + backward time",
+        table,
+        RESULTS,
+        "models_speed",
+        title="Small models: forward + backward time",
         note=f"{args.batch_size} images at {args.image_size} px, {args.threads} threads, {args.rounds} rounds, "
         f"torch {torch.__version__}. Measured under whatever load the machine had.",
         digits=1,

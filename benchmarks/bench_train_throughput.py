@@ -37,8 +37,9 @@ METHODS = ("cam", "acol", "hclnet")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-            steps: int) -> float:
+def measure(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, steps: int
+) -> float:
     """Images per second over ``steps`` training steps on one batch."""
     model.train()
     if images.is_cuda:
@@ -74,21 +75,38 @@ def default_budget(runs_dir: str, out: str, threads: int | None) -> pd.DataFrame
             summary = evaluate(run, "test", fusion=fusion, progress=False).summary
             curve = tau_curve(run, taus, "test", fusion=fusion, branches=["a" if method == "cam" else "fused"])
             best = curve.iloc[curve["gt_known_loc_acc"].argmax()]  # the first best row, as idxmax
-            rows.append({"method": method, "fusion": fusion or "-", "delta": config.delta if method != "cam" else None,
-                         "epochs": config.epochs, "train_seconds": round(train_seconds, 1),
-                         "wall_seconds_this_call": round(wall, 1), "val_acc": float(history[-1]["val_acc"]) * 100,
-                         "test_cls_acc_top1": summary["cls_acc_top1"],
-                         "gt_known_loc_acc_tau0.2": summary["gt_known_loc_acc"],
-                         "best_tau": float(best["tau"]), "gt_known_loc_acc_best_tau": float(best["gt_known_loc_acc"]),
-                         "maxboxacc_v2": summary["maxboxacc_v2"], "pxap": summary.get("pxap", float("nan"))})
+            rows.append(
+                {
+                    "method": method,
+                    "fusion": fusion or "-",
+                    "delta": config.delta if method != "cam" else None,
+                    "epochs": config.epochs,
+                    "train_seconds": round(train_seconds, 1),
+                    "wall_seconds_this_call": round(wall, 1),
+                    "val_acc": float(history[-1]["val_acc"]) * 100,
+                    "test_cls_acc_top1": summary["cls_acc_top1"],
+                    "gt_known_loc_acc_tau0.2": summary["gt_known_loc_acc"],
+                    "best_tau": float(best["tau"]),
+                    "gt_known_loc_acc_best_tau": float(best["gt_known_loc_acc"]),
+                    "maxboxacc_v2": summary["maxboxacc_v2"],
+                    "pxap": summary.get("pxap", float("nan")),
+                }
+            )
     table = pd.DataFrame(rows)
-    title = (f"Default budget on the synthetic set (5,000 train / 1,000 test, 64 px, small backbone), "
-             f"cpu, {threads or torch.get_num_threads()} threads; measured under load")
+    title = (
+        f"Default budget on the synthetic set (5,000 train / 1,000 test, 64 px, small backbone), "
+        f"cpu, {threads or torch.get_num_threads()} threads; measured under load"
+    )
     print(title)
     print(to_markdown(table))
-    write_table(table, out, "default_budget", title=title,
-                note="train_seconds = sum of epoch times in history.csv (excludes data generation and val). "
-                     "Hyperparameters chosen by val classification accuracy only.")
+    write_table(
+        table,
+        out,
+        "default_budget",
+        title=title,
+        note="train_seconds = sum of epoch times in history.csv (excludes data generation and val). "
+        "Hyperparameters chosen by val classification accuracy only.",
+    )
     return table
 
 
@@ -103,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default=str(RESULTS), help="folder for train_throughput.{csv,md}")
-    parser.add_argument("--default-budget", action="store_true",
-                        help="train+evaluate cam/acol/hclnet at the defaults instead (default_budget.{csv,md})")
+    parser.add_argument(
+        "--default-budget",
+        action="store_true",
+        help="train+evaluate cam/acol/hclnet at the defaults instead (default_budget.{csv,md})",
+    )
     parser.add_argument("--runs-dir", default="runs", help="engine run cache for --default-budget")
     args = parser.parse_args(argv)
     if args.default_budget:
@@ -127,18 +148,34 @@ def main(argv: list[str] | None = None) -> int:
         for method in METHODS:
             rates[method].append(measure(*setups[method], images, labels, args.steps))
     cam = statistics.median(rates["cam"])
-    table = pd.DataFrame([{"method": m, "images_per_s": statistics.median(rates[m]),
-                           "ratio_to_cam": statistics.median(rates[m]) / cam,
-                           "min_images_per_s": min(rates[m]), "max_images_per_s": max(rates[m])}
-                          for m in METHODS])
-    title = (f"Training throughput, backbone={args.backbone}, {args.image_size} px, batch {args.batch_size}, "
-             f"{device} ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), "
-             f"median of {args.rounds} interleaved rounds x {args.steps} steps")
+    table = pd.DataFrame(
+        [
+            {
+                "method": m,
+                "images_per_s": statistics.median(rates[m]),
+                "ratio_to_cam": statistics.median(rates[m]) / cam,
+                "min_images_per_s": min(rates[m]),
+                "max_images_per_s": max(rates[m]),
+            }
+            for m in METHODS
+        ]
+    )
+    title = (
+        f"Training throughput, backbone={args.backbone}, {args.image_size} px, batch {args.batch_size}, "
+        f"{device} ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), "
+        f"median of {args.rounds} interleaved rounds x {args.steps} steps"
+    )
     print(title)
     print(to_markdown(table, digits=3))
-    write_table(table, args.out, "train_throughput", title=title, digits=3,
-                note="Same backbone, same process, methods interleaved; the second branch is only a head, so "
-                     "ratios near 1 are expected. Timings on a shared machine are noisy.")
+    write_table(
+        table,
+        args.out,
+        "train_throughput",
+        title=title,
+        digits=3,
+        note="Same backbone, same process, methods interleaved; the second branch is only a head, so "
+        "ratios near 1 are expected. Timings on a shared machine are noisy.",
+    )
     return 0
 
 

@@ -35,13 +35,13 @@ COMPARE_RUN_DIRS = None  # runs to compare; None: the threshold-sweep runs (one 
 # parameters, so the executed notebook (papermill, `make test`) shows it too.
 
 # %%
-import pandas as pd  # noqa: F401
+import pandas as pd
 import torch
-from IPython.display import Markdown, display  # noqa: F401
+from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.pipeline import example_maps  # noqa: F401
-from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils import tables, viz
+from wsol_utils.pipeline import example_maps
+from wsol_utils.stats import compare
 from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
@@ -57,8 +57,10 @@ from wsol_utils.widgets import Explorer, Knobs, compare_runs, explore, explore_c
 
 run_dir = Path(RUN_DIR) if RUN_DIR is not None else suite.train(METHOD)
 explorer = Explorer(run_dir, sample_size=SAMPLE_SIZE, device=DEVICE)
-print(f"run {run_dir.name}: {explorer.method}, trained with delta {explorer.config.delta:.2f}; "
-      f"{explorer.num_images} test images, accuracy over the first {explorer.sample_size}")
+print(
+    f"run {run_dir.name}: {explorer.method}, trained with delta {explorer.config.delta:.2f}; "
+    f"{explorer.num_images} test images, accuracy over the first {explorer.sample_size}"
+)
 
 # %% [markdown]
 # ## The explorer
@@ -98,8 +100,9 @@ display(pd.DataFrame(rows).round(1))
 # cache), each shown at its own training $\delta$.
 
 # %%
-compare_dirs = (COMPARE_RUN_DIRS if COMPARE_RUN_DIRS is not None
-                else [suite.train("acol", delta=delta) for delta in tables.DELTAS])
+compare_dirs = (
+    COMPARE_RUN_DIRS if COMPARE_RUN_DIRS is not None else [suite.train("acol", delta=delta) for delta in tables.DELTAS]
+)
 explore_comparison(compare_dirs, IMAGE_INDEX, TAU, sample_size=SAMPLE_SIZE, device=DEVICE)
 
 # %% [markdown]

@@ -31,13 +31,13 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # trained one, and on an ImageNet classifier applied to real photos.
 
 # %%
-import pandas as pd  # noqa: F401
+import pandas as pd
 import torch
-from IPython.display import Markdown, display  # noqa: F401
+from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.pipeline import example_maps  # noqa: F401
-from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils import tables, viz
+from wsol_utils.pipeline import example_maps
+from wsol_utils.stats import compare
 from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
@@ -121,7 +121,10 @@ else:
 checks = [random_check, trained_check] + ([photos.check] if photos is not None else [])
 worst = max(c.max_map_diff for c in checks)
 verdict = "equal to float tolerance" if all(c.within_tolerance for c in checks) else "NOT equal"
-display(Markdown(
-    f"On {len(checks)} networks the two forms give logits and maps {verdict}: the largest map difference is "
-    f"{worst:.1e}, float32 rounding of a sum over the channels. The 1x1-conv form therefore costs nothing in "
-    "accuracy and gives the maps during training, which is what ACoL's erasing needs."))
+display(
+    Markdown(
+        f"On {len(checks)} networks the two forms give logits and maps {verdict}: the largest map difference is "
+        f"{worst:.1e}, float32 rounding of a sum over the channels. The 1x1-conv form therefore costs nothing in "
+        "accuracy and gives the maps during training, which is what ACoL's erasing needs."
+    )
+)

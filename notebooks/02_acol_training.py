@@ -22,16 +22,16 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 #
 # B must still classify, so it learns to use the *other* object regions. At test time the two maps are
 # normalized and fused by an element-wise **max**; the box is the bounding box of the largest connected
-# region above $\tau = 0.2$ of the max (SPEC §2.1). The paper's threshold is $\delta = 0.6$.
+# region above $\tau = 0.2$ of the max (docs/methods.md §2.1). The paper's threshold is $\delta = 0.6$.
 
 # %%
-import pandas as pd  # noqa: F401
+import pandas as pd
 import torch
-from IPython.display import Markdown, display  # noqa: F401
+from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.pipeline import example_maps  # noqa: F401
-from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils import tables, viz
+from wsol_utils.pipeline import example_maps
+from wsol_utils.stats import compare
 from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
@@ -55,8 +55,7 @@ for name, run in runs.items():
 
 # %%
 histories = {name: pd.read_csv(run / "history.csv") for name, run in runs.items()}
-fig = viz.plot_histories({"ACoL": histories["acol"]},
-                         panels=[("cross-entropy", ("train_loss_a", "train_loss_b"))])
+fig = viz.plot_histories({"ACoL": histories["acol"]}, panels=[("cross-entropy", ("train_loss_a", "train_loss_b"))])
 suite.publish(fig, "loss_curves.png")
 fig = viz.plot_histories(histories, panels=[("train loss", ("train_loss",)), ("val accuracy (%)", ("val_acc",))])
 suite.publish(fig, "training_curves.png")
@@ -69,9 +68,12 @@ suite.publish(fig, "training_curves.png")
 # %%
 examples = example_maps(runs["acol"], count=6, fusion="max")
 columns = {"branch A": examples.maps["a"], "branch B": examples.maps["b"], "fused (max)": examples.maps["fused"]}
-fig = viz.plot_map_grid(examples.images, columns, gt_boxes=examples.gt_boxes,
-                        boxes={"branch A": examples.boxes["a"], "branch B": examples.boxes["b"],
-                               "fused (max)": examples.boxes["fused"]})
+fig = viz.plot_map_grid(
+    examples.images,
+    columns,
+    gt_boxes=examples.gt_boxes,
+    boxes={"branch A": examples.boxes["a"], "branch B": examples.boxes["b"], "fused (max)": examples.boxes["fused"]},
+)
 suite.publish(fig, "acol_maps.png")
 print("IoU with the GT box per image:")
 display(pd.DataFrame({k: examples.ious[k] for k in ("a", "b", "fused")}).round(2))
@@ -84,11 +86,18 @@ display(pd.DataFrame({k: examples.ious[k] for k in ("a", "b", "fused")}).round(2
 # HCLNet with addition (their papers' choices).
 
 # %%
-results = {"cam": suite.evaluate(runs["cam"]), "acol": suite.evaluate(runs["acol"], fusion="max"),
-           "hclnet": suite.evaluate(runs["hclnet"], fusion="add")}
+results = {
+    "cam": suite.evaluate(runs["cam"]),
+    "acol": suite.evaluate(runs["acol"], fusion="max"),
+    "hclnet": suite.evaluate(runs["hclnet"], fusion="add"),
+}
 localization = tables.localization_table({name: r.summary for name, r in results.items()})
-paths = tables.write_table(localization, suite.figures_dir, "table_localization",
-                           title="Localization on the chosen data set (errors %, MaxBoxAcc %)")
+paths = tables.write_table(
+    localization,
+    suite.figures_dir,
+    "table_localization",
+    title="Localization on the chosen data set (errors %, MaxBoxAcc %)",
+)
 display(localization.round(2))
 print("per-branch metrics of ACoL (MaxBoxAcc is scored on the fused map only):")
 display(results["acol"].table()[["cls_err_top1", "gt_known_loc_acc", "maxboxacc", "maxboxacc_v2"]].round(2))
@@ -99,9 +108,28 @@ display(results["acol"].table()[["cls_err_top1", "gt_known_loc_acc", "maxboxacc"
 # %%
 cam_s, acol_s = results["cam"].summary, results["acol"].summary
 n = int(acol_s["num_images"])
-display(Markdown("\n\n".join([
-    compare("ACoL", acol_s["gt_known_loc_acc"], "CAM", cam_s["gt_known_loc_acc"],
-            metric="GT-known loc accuracy (tau 0.2)", n=n),
-    compare("ACoL", acol_s["maxboxacc_v2"], "CAM", cam_s["maxboxacc_v2"], metric="MaxBoxAccV2", n=n),
-    compare("ACoL", acol_s["cls_acc_top1"], "CAM", cam_s["cls_acc_top1"], metric="top-1 classification accuracy", n=n),
-])))
+display(
+    Markdown(
+        "\n\n".join(
+            [
+                compare(
+                    "ACoL",
+                    acol_s["gt_known_loc_acc"],
+                    "CAM",
+                    cam_s["gt_known_loc_acc"],
+                    metric="GT-known loc accuracy (tau 0.2)",
+                    n=n,
+                ),
+                compare("ACoL", acol_s["maxboxacc_v2"], "CAM", cam_s["maxboxacc_v2"], metric="MaxBoxAccV2", n=n),
+                compare(
+                    "ACoL",
+                    acol_s["cls_acc_top1"],
+                    "CAM",
+                    cam_s["cls_acc_top1"],
+                    metric="top-1 classification accuracy",
+                    n=n,
+                ),
+            ]
+        )
+    )
+)

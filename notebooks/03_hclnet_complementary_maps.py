@@ -24,13 +24,13 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # learns, and the numbers side by side.
 
 # %%
-import pandas as pd  # noqa: F401
+import pandas as pd
 import torch
-from IPython.display import Markdown, display  # noqa: F401
+from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.pipeline import example_maps  # noqa: F401
-from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils import tables, viz
+from wsol_utils.pipeline import example_maps
+from wsol_utils.stats import compare
 from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
@@ -49,8 +49,14 @@ examples = {name: example_maps(run, count=5) for name, run in runs.items()}
 
 # %%
 acol, hcl = examples["acol"], examples["hclnet"]
-columns = {"A (ACoL)": acol.maps["a"], "B input: M_A < 0.6": acol.maps["b_input"], "B map (ACoL)": acol.maps["b"],
-           "A (HCLNet)": hcl.maps["a"], "B input: 1 - M_A": hcl.maps["b_input"], "B map (HCLNet)": hcl.maps["b"]}
+columns = {
+    "A (ACoL)": acol.maps["a"],
+    "B input: M_A < 0.6": acol.maps["b_input"],
+    "B map (ACoL)": acol.maps["b"],
+    "A (HCLNet)": hcl.maps["a"],
+    "B input: 1 - M_A": hcl.maps["b_input"],
+    "B map (HCLNet)": hcl.maps["b"],
+}
 fig = viz.plot_map_grid(acol.images, columns, gt_boxes=acol.gt_boxes)
 suite.publish(fig, "complementary_maps.png")
 
@@ -63,11 +69,18 @@ suite.publish(fig, "complementary_maps.png")
 # %%
 from wsol_utils.analysis import branch_comparison
 
-results = {"ACoL (threshold)": suite.evaluate(runs["acol"], fusion="max"),
-           "HCLNet (C-CAM)": suite.evaluate(runs["hclnet"], fusion="add")}
+results = {
+    "ACoL (threshold)": suite.evaluate(runs["acol"], fusion="max"),
+    "HCLNet (C-CAM)": suite.evaluate(runs["hclnet"], fusion="add"),
+}
 side_by_side = branch_comparison(results)
-tables.write_table(side_by_side, suite.figures_dir, "table_erasing_vs_complementary",
-                   title="Thresholded erasing vs. complementary map (ours)", note="All numbers measured by this suite.")
+tables.write_table(
+    side_by_side,
+    suite.figures_dir,
+    "table_erasing_vs_complementary",
+    title="Thresholded erasing vs. complementary map (ours)",
+    note="All numbers measured by this suite.",
+)
 display(side_by_side.round(2))
 
 # %% [markdown]
@@ -76,10 +89,28 @@ display(side_by_side.round(2))
 # %%
 acol_s, hcl_s = (r.summary for r in results.values())
 n = int(hcl_s["num_images"])
-display(Markdown("\n\n".join([
-    compare("HCLNet", hcl_s["cls_acc_top1"], "ACoL", acol_s["cls_acc_top1"],
-            metric="top-1 classification accuracy", n=n),
-    compare("HCLNet", hcl_s["gt_known_loc_acc"], "ACoL", acol_s["gt_known_loc_acc"],
-            metric="GT-known loc accuracy (tau 0.2)", n=n),
-    compare("HCLNet", hcl_s["maxboxacc_v2"], "ACoL", acol_s["maxboxacc_v2"], metric="MaxBoxAccV2", n=n),
-])))
+display(
+    Markdown(
+        "\n\n".join(
+            [
+                compare(
+                    "HCLNet",
+                    hcl_s["cls_acc_top1"],
+                    "ACoL",
+                    acol_s["cls_acc_top1"],
+                    metric="top-1 classification accuracy",
+                    n=n,
+                ),
+                compare(
+                    "HCLNet",
+                    hcl_s["gt_known_loc_acc"],
+                    "ACoL",
+                    acol_s["gt_known_loc_acc"],
+                    metric="GT-known loc accuracy (tau 0.2)",
+                    n=n,
+                ),
+                compare("HCLNet", hcl_s["maxboxacc_v2"], "ACoL", acol_s["maxboxacc_v2"], metric="MaxBoxAccV2", n=n),
+            ]
+        )
+    )
+)

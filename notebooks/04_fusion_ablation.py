@@ -14,7 +14,7 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 #
 # Two choices make the method: how branch B's input is built (**threshold** erasing as ACoL, or the
 # **C-CAM** complement) and how the two maps are fused at test time. With both maps normalized per class to
-# $[0, 1]$ (SPEC §1.5):
+# $[0, 1]$ (docs/methods.md §1.5):
 #
 # * **max** (ACoL): $F = \max(M_A, M_B)$;
 # * **add** (HCLNet eq. 1): $F = M_A + M_B$;
@@ -27,13 +27,13 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # VGG16) — the published numbers, not ours.
 
 # %%
-import pandas as pd  # noqa: F401
+import pandas as pd
 import torch
-from IPython.display import Markdown, display  # noqa: F401
+from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.pipeline import example_maps  # noqa: F401
-from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils import tables, viz
+from wsol_utils.pipeline import example_maps
+from wsol_utils.stats import compare
 from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
@@ -42,11 +42,18 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 
 # %%
 runs = {"threshold": suite.train("acol", delta=0.6), "C-CAM": suite.train("hclnet")}
-ablation = {(erasing, fusion): suite.evaluate(run, fusion=fusion).summary
-            for erasing, run in runs.items() for fusion in tables.FUSIONS}
+ablation = {
+    (erasing, fusion): suite.evaluate(run, fusion=fusion).summary
+    for erasing, run in runs.items()
+    for fusion in tables.FUSIONS
+}
 table = tables.fusion_ablation_table(ablation)
-tables.write_table(table, suite.figures_dir, "table_hclnet_fusion_ablation",
-                   title="HCLNet Table 4 on the chosen data set: erasing x fusion (errors %)")
+tables.write_table(
+    table,
+    suite.figures_dir,
+    "table_hclnet_fusion_ablation",
+    title="HCLNet Table 4 on the chosen data set: erasing x fusion (errors %)",
+)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -65,14 +72,32 @@ n = int(next(iter(ablation.values()))["num_images"])
 best = best_row(table, "GT-known loc err", lower_is_better=True)
 base, full = ablation[("threshold", "max")], ablation[("C-CAM", "add")]
 paper = tables.HCLNET_TABLE4_CUB
-display(Markdown("\n\n".join([
-    f"Lowest GT-known loc error: **{best['erasing']} + {best['fusion']}** ({best['GT-known loc err']:.1f}%).",
-    compare("C-CAM + add", full["gt_known_loc_acc"], "threshold + max", base["gt_known_loc_acc"],
-            metric="GT-known loc accuracy", n=n),
-    compare("C-CAM + add", full["loc_acc_top1"], "threshold + max", base["loc_acc_top1"],
-            metric="top-1 loc accuracy", n=n),
-    "For orientation, the paper's CUB numbers: C-CAM + add is "
-    f"{paper[('threshold', 'max')]['loc_err_top1'] - paper[('C-CAM', 'add')]['loc_err_top1']:.2f} points and "
-    f"C-CAM + l1 {paper[('threshold', 'max')]['loc_err_top1'] - paper[('C-CAM', 'l1')]['loc_err_top1']:.2f} "
-    "points below threshold + max in top-1 loc error.",
-])))
+display(
+    Markdown(
+        "\n\n".join(
+            [
+                f"Lowest GT-known loc error: **{best['erasing']} + {best['fusion']}** ({best['GT-known loc err']:.1f}%).",
+                compare(
+                    "C-CAM + add",
+                    full["gt_known_loc_acc"],
+                    "threshold + max",
+                    base["gt_known_loc_acc"],
+                    metric="GT-known loc accuracy",
+                    n=n,
+                ),
+                compare(
+                    "C-CAM + add",
+                    full["loc_acc_top1"],
+                    "threshold + max",
+                    base["loc_acc_top1"],
+                    metric="top-1 loc accuracy",
+                    n=n,
+                ),
+                "For orientation, the paper's CUB numbers: C-CAM + add is "
+                f"{paper[('threshold', 'max')]['loc_err_top1'] - paper[('C-CAM', 'add')]['loc_err_top1']:.2f} points and "
+                f"C-CAM + l1 {paper[('threshold', 'max')]['loc_err_top1'] - paper[('C-CAM', 'l1')]['loc_err_top1']:.2f} "
+                "points below threshold + max in top-1 loc error.",
+            ]
+        )
+    )
+)

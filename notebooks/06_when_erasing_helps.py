@@ -32,13 +32,13 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # background, from the part masks of the synthetic set).
 
 # %%
-import pandas as pd  # noqa: F401
+import pandas as pd
 import torch
-from IPython.display import Markdown, display  # noqa: F401
+from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz  # noqa: F401
-from wsol_utils.pipeline import example_maps  # noqa: F401
-from wsol_utils.stats import compare  # noqa: F401
+from wsol_utils import tables, viz
+from wsol_utils.pipeline import example_maps
+from wsol_utils.stats import compare
 from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
@@ -61,8 +61,9 @@ WIDE_FIELD = {"model_kwargs": {"head_kernel": 3}}  # branch conv 3x3 instead of 
 # Defaults are left out, so the first cell reuses notebook 02's CAM and ACoL runs.
 # One knob at a time from the default (4 new runs); add {**WIDE_FIELD, **BIG_HEAD} for the interaction.
 CELLS = {"default": {}, "2x head": BIG_HEAD, "wide field": WIDE_FIELD}
-cell_geometry = pd.DataFrame({cell: head_geometry(suite.config("acol", **changes))
-                              for cell, changes in CELLS.items()}).T
+cell_geometry = pd.DataFrame(
+    {cell: head_geometry(suite.config("acol", **changes)) for cell, changes in CELLS.items()}
+).T
 display(cell_geometry.round(2))
 
 # %% [markdown]
@@ -82,22 +83,41 @@ from wsol_utils.analysis import erasing_gain_row
 from wsol_utils.engine import tau_curve
 
 METHODS = {"CAM": ("cam", {}, None, "a"), "ACoL": ("acol", {"delta": 0.6}, "max", "fused")}
-runs = {(cell, name): suite.train(method, **extra, **changes)
-        for cell, changes in CELLS.items() for name, (method, extra, _, _) in METHODS.items()}
-results = {key: suite.evaluate(run, **({"fusion": METHODS[key[1]][2]} if METHODS[key[1]][2] else {}))
-           for key, run in runs.items()}
-curves = {key: tau_curve(run, fusion=METHODS[key[1]][2], branches=[METHODS[key[1]][3]])
-          for key, run in runs.items()}
-rows = {cell: erasing_gain_row(results[cell, "CAM"], results[cell, "ACoL"], curves[cell, "CAM"], curves[cell, "ACoL"])
-        for cell in CELLS}
-grid = pd.concat([cell_geometry[["receptive field (px)", "head (px)", "cells seeing the head (per axis)"]],
-                  pd.DataFrame(rows).T], axis=1).rename_axis("cell").reset_index()
-tables.write_table(grid, suite.figures_dir, "table_when_erasing_helps",
-                   title="When erasing helps: receptive field and head size, CAM vs ACoL (delta 0.6)",
-                   note="All numbers measured by this suite on the synthetic set: GT-known loc accuracy (%) at "
-                        "tau 0.2 and at each method's best tau (chosen on the test set, so optimistic), ACoL - CAM "
-                        "in points with its 95% noise level, and the share (%) of CAM's map on the head and of "
-                        "ACoL's branch-B map on head / body / background.")
+runs = {
+    (cell, name): suite.train(method, **extra, **changes)
+    for cell, changes in CELLS.items()
+    for name, (method, extra, _, _) in METHODS.items()
+}
+results = {
+    key: suite.evaluate(run, **({"fusion": METHODS[key[1]][2]} if METHODS[key[1]][2] else {}))
+    for key, run in runs.items()
+}
+curves = {key: tau_curve(run, fusion=METHODS[key[1]][2], branches=[METHODS[key[1]][3]]) for key, run in runs.items()}
+rows = {
+    cell: erasing_gain_row(results[cell, "CAM"], results[cell, "ACoL"], curves[cell, "CAM"], curves[cell, "ACoL"])
+    for cell in CELLS
+}
+grid = (
+    pd.concat(
+        [
+            cell_geometry[["receptive field (px)", "head (px)", "cells seeing the head (per axis)"]],
+            pd.DataFrame(rows).T,
+        ],
+        axis=1,
+    )
+    .rename_axis("cell")
+    .reset_index()
+)
+tables.write_table(
+    grid,
+    suite.figures_dir,
+    "table_when_erasing_helps",
+    title="When erasing helps: receptive field and head size, CAM vs ACoL (delta 0.6)",
+    note="All numbers measured by this suite on the synthetic set: GT-known loc accuracy (%) at "
+    "tau 0.2 and at each method's best tau (chosen on the test set, so optimistic), ACoL - CAM "
+    "in points with its 95% noise level, and the share (%) of CAM's map on the head and of "
+    "ACoL's branch-B map on head / body / background.",
+)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -113,9 +133,13 @@ display(grid.round(2))
 # accuracy at tau 0.2 and at each method's best tau; error bars: the 95% sampling noise of the tau-0.2 difference.
 
 # %%
-fig = viz.plot_mass_and_gain(grid, label="cell",
-                             mass={region: f"B mass {region} (%)" for region in ("head", "body", "background")},
-                             gain=["ACoL - CAM @0.2", "ACoL - CAM best"], noise="noise ±")
+fig = viz.plot_mass_and_gain(
+    grid,
+    label="cell",
+    mass={region: f"B mass {region} (%)" for region in ("head", "body", "background")},
+    gain=["ACoL - CAM @0.2", "ACoL - CAM best"],
+    noise="noise ±",
+)
 suite.publish(fig, "when_erasing_helps.png")
 
 # %% [markdown]
@@ -123,13 +147,20 @@ suite.publish(fig, "when_erasing_helps.png")
 
 # %%
 n = int(results["default", "ACoL"].summary["num_images"])
-lines = [compare(f"ACoL ({row['cell']})", row["ACoL @0.2"], "CAM", row["CAM @0.2"],
-                 metric="GT-known loc accuracy (tau 0.2)", n=n) for _, row in grid.iterrows()]
+lines = [
+    compare(
+        f"ACoL ({row['cell']})", row["ACoL @0.2"], "CAM", row["CAM @0.2"], metric="GT-known loc accuracy (tau 0.2)", n=n
+    )
+    for _, row in grid.iterrows()
+]
 helped = grid[grid["ACoL - CAM @0.2"] > grid["noise ±"]]["cell"].tolist()
-lines.append("Erasing helps beyond sampling noise in: " + (", ".join(helped) if helped else
-             "**no cell of this grid**") + ".")
-lines += [f"{row['cell']}: B's map lies {row['B mass head (%)']:.0f}% on the head, {row['B mass body (%)']:.0f}% on "
-          f"the body and {row['B mass background (%)']:.0f}% on the background (CAM: {row['CAM mass head (%)']:.0f}% "
-          f"on the head); {row['cells seeing the head (per axis)']:.1f} cells per axis see the head."
-          for _, row in grid.iterrows()]
+lines.append(
+    "Erasing helps beyond sampling noise in: " + (", ".join(helped) if helped else "**no cell of this grid**") + "."
+)
+lines += [
+    f"{row['cell']}: B's map lies {row['B mass head (%)']:.0f}% on the head, {row['B mass body (%)']:.0f}% on "
+    f"the body and {row['B mass background (%)']:.0f}% on the background (CAM: {row['CAM mass head (%)']:.0f}% "
+    f"on the head); {row['cells seeing the head (per axis)']:.1f} cells per axis see the head."
+    for _, row in grid.iterrows()
+]
 display(Markdown("\n\n".join(lines)))

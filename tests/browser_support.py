@@ -1,12 +1,12 @@
 """Helpers for the real-browser test: a throw-away JupyterLab server and Debian's headless Chromium.
 
 * :func:`find_chromium` locates a system Chromium (Playwright cannot download its own browsers here;
-  SPEC §5). ``WSOL_CHROMIUM`` overrides the path.
+  docs/methods.md §5). ``WSOL_CHROMIUM`` overrides the path.
 * :class:`JupyterLabServer` starts JupyterLab from the project's ``.venv`` on loopback with a token-less,
   password-less test configuration, isolated config/data/runtime/workspace dirs (no state leaks between
   runs or into the user's ``~/.jupyter``), waits for ``/api/status`` with a bounded timeout, and always
   terminates the whole process group (kernels included) on exit -- also when the test fails.
-* :func:`launch_chromium` starts Chromium through Playwright with the flags SPEC §5 lists and a fresh
+* :func:`launch_chromium` starts Chromium through Playwright with the flags docs/methods.md §5 lists and a fresh
   user-data dir.
 """
 
@@ -72,8 +72,9 @@ class JupyterLabServer:
     config/data/runtime/workspaces and the server log (``state_dir / "jupyterlab.log"``).
     """
 
-    def __init__(self, root_dir: Path, state_dir: Path, *, startup_timeout: float = 90.0,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root_dir: Path, state_dir: Path, *, startup_timeout: float = 90.0, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.root_dir = Path(root_dir)
         self.state_dir = Path(state_dir)
         self.startup_timeout = startup_timeout
@@ -117,7 +118,8 @@ class JupyterLabServer:
     def command(self) -> list[str]:
         """The command line that starts the server (token-less, loopback only, no browser)."""
         return [
-            str(jupyter_executable()), "lab",
+            str(jupyter_executable()),
+            "lab",
             "--no-browser",
             f"--port={self.port}",
             "--ServerApp.port_retries=0",
@@ -140,8 +142,13 @@ class JupyterLabServer:
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
         try:
             self._process = subprocess.Popen(
-                self.command(), cwd=self.root_dir, env=self._environment(), stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                self.command(),
+                cwd=self.root_dir,
+                env=self._environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         finally:
             log.close()
@@ -191,8 +198,9 @@ class JupyterLabServer:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -201,7 +209,10 @@ def launch_chromium(playwright: Any, executable_path: str, user_data_dir: Path) 
     if user_data_dir.exists():
         shutil.rmtree(user_data_dir)
     return playwright.chromium.launch_persistent_context(
-        str(user_data_dir), executable_path=executable_path, headless=True, args=CHROMIUM_ARGS,
+        str(user_data_dir),
+        executable_path=executable_path,
+        headless=True,
+        args=CHROMIUM_ARGS,
         viewport={"width": 1400, "height": 1000},
     )
 
@@ -219,6 +230,16 @@ def train_tiny_run(root: Path, method: str = "acol", delta: float = 0.6) -> Path
     """
     from wsol_utils.engine import RunConfig, train
 
-    config = RunConfig(method=method, delta=delta, epochs=1, batch_size=32, image_size=32, lr=0.01, device="cpu",
-                       val_split=None, data_root=str(root / "data"), dataset_kwargs=dict(TINY_DATASET_KWARGS))
+    config = RunConfig(
+        method=method,
+        delta=delta,
+        epochs=1,
+        batch_size=32,
+        image_size=32,
+        lr=0.01,
+        device="cpu",
+        val_split=None,
+        data_root=str(root / "data"),
+        dataset_kwargs=dict(TINY_DATASET_KWARGS),
+    )
     return train(config, runs_dir=root / "runs", progress=False)

@@ -58,7 +58,7 @@ def make_cub_folder(root: Path, images: Sequence[TinyImage] = TINY_IMAGES) -> Pa
         lines["train_test_split"].append(f"{number} {int(image.is_train)}")
         lines["bounding_boxes"].append(f"{number} {float(x0)} {float(y0)} {float(x1 - x0)} {float(y1 - y0)}")
         segmentation = np.zeros((image.size[1], image.size[0]), dtype=np.uint8)
-        segmentation[y0:y1 + 1, x0:x1 + 1] = 255
+        segmentation[y0 : y1 + 1, x0 : x1 + 1] = 255
         mask_path = cub / "segmentations" / Path(image.image_id).with_suffix(".png")
         mask_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(segmentation).save(mask_path)
@@ -77,7 +77,7 @@ def make_wsoleval_folder(root: Path, images: Sequence[TinyImage] = TINY_IMAGES, 
         write_jpeg(root / image.image_id, image.size, 100 + number)
         mask = np.zeros((image.size[1], image.size[0]), dtype=np.uint8)
         for x0, y0, x1, y1 in image.boxes:
-            mask[y0:y1 + 1, x0:x1 + 1] = 255
+            mask[y0 : y1 + 1, x0 : x1 + 1] = 255
         mask_path = root / "masks" / f"{image.image_id}.png"
         mask_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(mask).save(mask_path)
@@ -85,7 +85,8 @@ def make_wsoleval_folder(root: Path, images: Sequence[TinyImage] = TINY_IMAGES, 
     (meta / "class_labels.txt").write_text("".join(f"{i.image_id},{i.label}\n" for i in images))
     (meta / "image_sizes.txt").write_text("".join(f"{i.image_id},{i.size[0]},{i.size[1]}\n" for i in images))
     (meta / "localization.txt").write_text(
-        "".join(f"{i.image_id},{x0},{y0},{x1},{y1}\n" for i in images for x0, y0, x1, y1 in i.boxes))
+        "".join(f"{i.image_id},{x0},{y0},{x1},{y1}\n" for i in images for x0, y0, x1, y1 in i.boxes)
+    )
     return root
 
 

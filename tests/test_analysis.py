@@ -18,17 +18,22 @@ def test_best_row_and_best_tau_table():
     assert analysis.best_row(table, "err", lower_is_better=False)["delta"] == 0.5
     with pytest.raises(ValueError, match="no column 'x'"):
         analysis.best_row(table, "x")
-    curves = pd.DataFrame({"tau": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3], "method": ["A"] * 3 + ["B"] * 3,
-                           "gt_known_loc_acc": [5.0, 9.0, 7.0, 1.0, 2.0, 8.0]})
+    curves = pd.DataFrame(
+        {
+            "tau": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3],
+            "method": ["A"] * 3 + ["B"] * 3,
+            "gt_known_loc_acc": [5.0, 9.0, 7.0, 1.0, 2.0, 8.0],
+        }
+    )
     best = analysis.best_tau_table(curves)
     assert best.to_dict("records") == [
         {"method": "A", "best_tau": 0.2, "best_acc": 9.0, "acc_at_0_2": 9.0},
-        {"method": "B", "best_tau": 0.3, "best_acc": 8.0, "acc_at_0_2": 2.0}]
+        {"method": "B", "best_tau": 0.3, "best_acc": 8.0, "acc_at_0_2": 2.0},
+    ]
 
 
 def test_part_mass_splits_object_into_head_and_body():
-    records = pd.DataFrame({"b_mass_head": [0.1, 0.3], "b_mass_object": [0.5, 0.7],
-                            "b_mass_background": [0.5, 0.3]})
+    records = pd.DataFrame({"b_mass_head": [0.1, 0.3], "b_mass_object": [0.5, 0.7], "b_mass_background": [0.5, 0.3]})
     # head mean 0.2, object mean 0.6 -> body 0.4, background mean 0.4
     assert analysis.part_mass(records) == pytest.approx({"head": 20.0, "body": 40.0, "background": 40.0})
     a_only = analysis.part_mass(records.rename(columns=lambda c: c.replace("b_", "a_")), branch="a")
@@ -38,7 +43,7 @@ def test_part_mass_splits_object_into_head_and_body():
 
 
 def test_cells_seeing_part_hand_computed():
-    assert analysis.cells_seeing_part(18, 4, 7.0) == pytest.approx(6.25)   # (18 + 7) / 4
+    assert analysis.cells_seeing_part(18, 4, 7.0) == pytest.approx(6.25)  # (18 + 7) / 4
     assert analysis.cells_seeing_part(34, 4, 14.0) == pytest.approx(12.0)  # (34 + 14) / 4
     with pytest.raises(ValueError, match="stride"):
         analysis.cells_seeing_part(18, 0, 7.0)
@@ -50,26 +55,46 @@ def test_erasing_gain_row_hand_computed():
             self.summary, self.records = {"gt_known_loc_acc": acc, "num_images": 100}, records
 
     cam = Result(50.0, pd.DataFrame({"a_mass_head": [0.6], "a_mass_object": [0.8], "a_mass_background": [0.2]}))
-    acol = Result(40.0, pd.DataFrame({"b_mass_head": [0.1, 0.3], "b_mass_object": [0.5, 0.7],
-                                      "b_mass_background": [0.5, 0.3]}))
+    acol = Result(
+        40.0, pd.DataFrame({"b_mass_head": [0.1, 0.3], "b_mass_object": [0.5, 0.7], "b_mass_background": [0.5, 0.3]})
+    )
     cam_curve = pd.DataFrame({"tau": [0.1, 0.2, 0.3], "gt_known_loc_acc": [45.0, 50.0, 55.0]})
     acol_curve = pd.DataFrame({"tau": [0.1, 0.2, 0.3], "gt_known_loc_acc": [60.0, 40.0, 30.0]})
     row = analysis.erasing_gain_row(cam, acol, cam_curve, acol_curve)
-    assert row == pytest.approx({
-        "CAM @0.2": 50.0, "ACoL @0.2": 40.0, "ACoL - CAM @0.2": -10.0,
-        "noise ±": difference_noise(40.0, 50.0, 100),
-        "CAM best": 55.0, "CAM best tau": 0.3, "ACoL best": 60.0, "ACoL best tau": 0.1, "ACoL - CAM best": 5.0,
-        "CAM mass head (%)": 60.0, "B mass head (%)": 20.0, "B mass body (%)": 40.0,
-        "B mass background (%)": 40.0})
+    assert row == pytest.approx(
+        {
+            "CAM @0.2": 50.0,
+            "ACoL @0.2": 40.0,
+            "ACoL - CAM @0.2": -10.0,
+            "noise ±": difference_noise(40.0, 50.0, 100),
+            "CAM best": 55.0,
+            "CAM best tau": 0.3,
+            "ACoL best": 60.0,
+            "ACoL best tau": 0.1,
+            "ACoL - CAM best": 5.0,
+            "CAM mass head (%)": 60.0,
+            "B mass head (%)": 20.0,
+            "B mass body (%)": 40.0,
+            "B mass background (%)": 40.0,
+        }
+    )
 
 
 def test_head_geometry_of_the_default_and_wide_models():
     default = analysis.head_geometry(RunConfig(method="acol"))
     # conv, pool, conv, pool, conv (3x3): 1 + 2 + 2*2 + 2*2 + 2*4 = 18 px at stride 4; head 0.11 * 64 px
-    assert default == pytest.approx({"receptive field (px)": 18, "stride (px)": 4, "head (px)": 7.04,
-                                     "map cells (per axis)": 16, "cells seeing the head (per axis)": 25.04 / 4})
-    wide = analysis.head_geometry(RunConfig(
-        method="acol", model_kwargs={"head_kernel": 3}, dataset_kwargs={"head_size": 0.22}))
+    assert default == pytest.approx(
+        {
+            "receptive field (px)": 18,
+            "stride (px)": 4,
+            "head (px)": 7.04,
+            "map cells (per axis)": 16,
+            "cells seeing the head (per axis)": 25.04 / 4,
+        }
+    )
+    wide = analysis.head_geometry(
+        RunConfig(method="acol", model_kwargs={"head_kernel": 3}, dataset_kwargs={"head_size": 0.22})
+    )
     assert (wide["receptive field (px)"], wide["head (px)"]) == (34, pytest.approx(14.08))
     with pytest.raises(ValueError, match="synthetic"):
         analysis.head_geometry(paper_config("acol", "."))

@@ -55,8 +55,9 @@ def fake_weights(tmp_path_factory) -> dict[str, Path]:
     """Fake ImageNet files: VGG16's ``features.*`` (the only keys the loader reads; the real file's classifier is
     412 MB) plus one small classifier tensor, and ResNet50's full state dict (``fc.*`` included)."""
     folder = tmp_path_factory.mktemp("fake_imagenet")
-    vgg = _fake_state(torchvision.models.vgg16, lambda key: key.startswith("features.") or key == "classifier.6.bias",
-                      seed=0)
+    vgg = _fake_state(
+        torchvision.models.vgg16, lambda key: key.startswith("features.") or key == "classifier.6.bias", seed=0
+    )
     resnet = _fake_state(torchvision.models.resnet50, lambda key: True, seed=1)
     paths = {"vgg16": folder / VGG16_FILE, "resnet50": folder / RESNET50_FILE}
     torch.save(vgg, paths["vgg16"])
@@ -104,8 +105,15 @@ def _cache(name: str, source: Path) -> Path:
 def test_registry_lists_the_backbones_and_their_defaults():
     assert backbones.list_backbones() == ["small", "vgg16", "resnet50"]
     assert backbones.backbone_defaults("small") == {
-        "head_width": 32, "head_kernel": 1, "channels_last": True,
-        "depth": 3, "width": 8, "downsamples": 2, "pooling": "max", "feature_pool": False}
+        "head_width": 32,
+        "head_kernel": 1,
+        "channels_last": True,
+        "depth": 3,
+        "width": 8,
+        "downsamples": 2,
+        "pooling": "max",
+        "feature_pool": False,
+    }
     assert backbones.backbone_defaults("vgg16") == {"head_width": 1024, "head_kernel": 3, "channels_last": False}
     assert backbones.backbone_defaults("resnet50") == {"head_width": 1024, "head_kernel": 3, "channels_last": False}
     assert [backbones.has_pretrained_weights(n) for n in backbones.list_backbones()] == [False, True, True]
@@ -123,31 +131,44 @@ def test_register_backbone_adds_a_builder_and_refuses_duplicates(monkeypatch):
         return backbones.Backbone("tiny", conv, channels, 2, False, backbones.BackboneDefaults(0, 0, False))
 
     assert "tiny" in backbones.list_backbones()
-    assert backbones.backbone_defaults("tiny") == {"head_width": 4, "head_kernel": 1, "channels_last": False,
-                                                   "channels": 2}
+    assert backbones.backbone_defaults("tiny") == {
+        "head_width": 4,
+        "head_kernel": 1,
+        "channels_last": False,
+        "channels": 2,
+    }
     built = create_backbone("tiny", channels=5, head_width=7)
     assert (built.out_channels, built.stride, built.defaults.head_width) == (5, 2, 7)
     with pytest.raises(ValueError, match="already registered"):
         backbones.register_backbone("tiny", head_width=1, head_kernel=1)(tiny)
 
 
-@pytest.mark.parametrize(("name", "kwargs", "match"), [
-    ("resnet", {}, "unknown backbone"),
-    ("vgg16", {"layout": "7x7"}, "unknown layout"),
-    ("resnet50", {"depth": 3}, r"unknown option\(s\) \['depth'\]"),
-    ("small", {"pretrained": True}, "no pretrained"),
-    ("small", {"head_kernel": 5}, "head_kernel"),
-    ("small", {"head_width": 0}, "head_width"),
-])
+@pytest.mark.parametrize(
+    ("name", "kwargs", "match"),
+    [
+        ("resnet", {}, "unknown backbone"),
+        ("vgg16", {"layout": "7x7"}, "unknown layout"),
+        ("resnet50", {"depth": 3}, r"unknown option\(s\) \['depth'\]"),
+        ("small", {"pretrained": True}, "no pretrained"),
+        ("small", {"head_kernel": 5}, "head_kernel"),
+        ("small", {"head_width": 0}, "head_width"),
+    ],
+)
 def test_bad_arguments(name, kwargs, match):
     with pytest.raises(ValueError, match=match):
         create_backbone(name, **kwargs)
 
 
-@pytest.mark.parametrize(("name", "layout", "stride", "channels"), [
-    ("small", "14x14", 4, 32), ("vgg16", "14x14", 16, 512), ("vgg16", "28x28", 8, 512),
-    ("resnet50", "14x14", 16, 2048), ("resnet50", "28x28", 8, 2048),
-])
+@pytest.mark.parametrize(
+    ("name", "layout", "stride", "channels"),
+    [
+        ("small", "14x14", 4, 32),
+        ("vgg16", "14x14", 16, 512),
+        ("vgg16", "28x28", 8, 512),
+        ("resnet50", "14x14", 16, 2048),
+        ("resnet50", "28x28", 8, 2048),
+    ],
+)
 def test_declared_geometry_matches_the_features_at_224(name, layout, stride, channels):
     with torch.device("meta"):  # shapes only
         built = create_backbone(name, layout=layout, pretrained=False)
@@ -193,7 +214,15 @@ def test_resnet50_layout_follows_wsoleval():
         wsoleval = create_backbone("resnet50", layout="14x14", pretrained=False).features
         large = create_backbone("resnet50", layout="28x28", pretrained=False).features
     assert [name for name, _ in wsoleval.named_children()] == [
-        "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+    ]
     for features, layer3_stride in ((wsoleval, 2), (large, 1)):
         assert features.layer4[0].conv2.stride == (1, 1) and features.layer4[0].downsample[0].stride == (1, 1)
         assert features.layer3[0].conv2.stride == (layer3_stride,) * 2
@@ -270,8 +299,9 @@ def test_offline_cached_file_is_used_and_pretrained_resnet_counts_as_pretrained(
     model = create_model("acol", num_classes=3, backbone="resnet50", head_width=8)  # pretrained=None
     assert model.pretrained_backbone
     lrs = {group["name"]: group["lr"] for group in model.parameter_groups(0.1)}
-    assert lrs == pytest.approx({"backbone_weights": 0.1, "backbone_biases": 0.2, "new_weights": 1.0,
-                                 "new_biases": 2.0})
+    assert lrs == pytest.approx(
+        {"backbone_weights": 0.1, "backbone_biases": 0.2, "new_weights": 1.0, "new_biases": 2.0}
+    )
 
 
 @pytest.mark.parametrize("name", ["vgg16", "resnet50"])
@@ -301,8 +331,9 @@ def test_download_lands_in_torch_home_and_is_loaded(torch_home, fake_weights, mo
 def test_download_goes_through_the_weights_url_into_the_cache(torch_home, fake_weights, monkeypatch):
     calls = []
 
-    def fake_load(url, model_dir=None, map_location=None, progress=True, check_hash=False, file_name=None,
-                  weights_only=False):
+    def fake_load(
+        url, model_dir=None, map_location=None, progress=True, check_hash=False, file_name=None, weights_only=False
+    ):
         calls.append((url, model_dir, file_name, weights_only))
         target = Path(model_dir) / file_name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -311,8 +342,14 @@ def test_download_goes_through_the_weights_url_into_the_cache(torch_home, fake_w
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_load)
     assert create_backbone("resnet50", pretrained=None).pretrained
-    assert calls == [(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.url,
-                      str(torch_home / "hub" / "checkpoints"), RESNET50_FILE, True)]
+    assert calls == [
+        (
+            torchvision.models.ResNet50_Weights.IMAGENET1K_V1.url,
+            str(torch_home / "hub" / "checkpoints"),
+            RESNET50_FILE,
+            True,
+        )
+    ]
 
 
 def test_failed_download_is_an_error_or_a_warning(torch_home, tmp_path, monkeypatch):
@@ -399,9 +436,20 @@ def test_cached_torchvision_weights_are_loaded(empty_hub):
 
 
 def _cub_config(tiny_cub: Path, **changes) -> RunConfig:
-    base = dict(method="cam", backbone="vgg16", layout="28x28", dataset="cub", data_root=str(tiny_cub),
-                image_size=32, epochs=1, batch_size=2, device="cpu", val_split=None, schedule="constant",
-                model_kwargs={"head_width": 8})
+    base = dict(
+        method="cam",
+        backbone="vgg16",
+        layout="28x28",
+        dataset="cub",
+        data_root=str(tiny_cub),
+        image_size=32,
+        epochs=1,
+        batch_size=2,
+        device="cpu",
+        val_split=None,
+        schedule="constant",
+        model_kwargs={"head_width": 8},
+    )
     base.update(changes)
     return RunConfig(**base)
 
@@ -415,8 +463,11 @@ def test_training_on_real_data_refuses_a_random_backbone(offline, tiny_cub, tmp_
     assert "--allow-random-init" in message and "refusing to train" in message
     assert not (tmp_path / "runs" / config.run_name() / "checkpoint.pt").exists()
     with pytest.raises(ValueError, match="pretrained=False"):
-        train(_cub_config(tiny_cub, model_kwargs={"head_width": 8, "pretrained": False}), runs_dir=tmp_path / "runs",
-              progress=False)
+        train(
+            _cub_config(tiny_cub, model_kwargs={"head_width": 8, "pretrained": False}),
+            runs_dir=tmp_path / "runs",
+            progress=False,
+        )
 
 
 def test_allow_random_init_trains_and_done_json_records_it(offline, tiny_cub, tmp_path):
@@ -445,9 +496,19 @@ def test_pretrained_run_on_real_data_records_the_weights(offline, fake_weights, 
 
 
 def test_synthetic_data_allows_a_random_vgg16(offline, tmp_path):
-    config = RunConfig(method="cam", backbone="vgg16", layout="28x28", image_size=32, epochs=1, batch_size=16,
-                       device="cpu", val_split=None, data_root=str(tmp_path / "data"),
-                       dataset_kwargs={"num_train": 16, "num_val": 8, "num_test": 8}, model_kwargs={"head_width": 8})
+    config = RunConfig(
+        method="cam",
+        backbone="vgg16",
+        layout="28x28",
+        image_size=32,
+        epochs=1,
+        batch_size=16,
+        device="cpu",
+        val_split=None,
+        data_root=str(tmp_path / "data"),
+        dataset_kwargs={"num_train": 16, "num_val": 8, "num_test": 8},
+        model_kwargs={"head_width": 8},
+    )
     with pytest.warns(PretrainedWeightsWarning):
         run_dir = train(config, runs_dir=tmp_path / "runs", progress=False)
     assert json.loads((run_dir / "done.json").read_text())["pretrained_backbone"] is False
@@ -461,8 +522,9 @@ def test_load_run_names_a_checkpoint_of_another_backbone(tmp_path):
     with torch.device("meta"):
         foreign = create_model("acol", num_classes=5, backbone="vgg16", pretrained=False, head_width=8)
     state = {key: torch.zeros(value.shape, dtype=value.dtype) for key, value in foreign.state_dict().items()}
-    ckpt.save_checkpoint(run_dir / "checkpoint.pt", {"model": state, "epoch": 1, "num_classes": 5,
-                                                     "config": other.to_dict()})
+    ckpt.save_checkpoint(
+        run_dir / "checkpoint.pt", {"model": state, "epoch": 1, "num_classes": 5, "config": other.to_dict()}
+    )
     with pytest.raises(CheckpointError) as info:
         load_run(run_dir)
     message = str(info.value)

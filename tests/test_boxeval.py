@@ -54,7 +54,7 @@ def _corner_cases(size: int) -> list[np.ndarray]:
     ring = np.zeros((size, size))
     cv2.circle(ring, (size // 2, size // 2), size // 3, 1.0, thickness=max(1, size // 8))
     nested = ring.copy()
-    nested[size // 2 - 1:size // 2 + 2, size // 2 - 1:size // 2 + 2] = 0.6  # an island inside the hole
+    nested[size // 2 - 1 : size // 2 + 2, size // 2 - 1 : size // 2 + 2] = 0.6  # an island inside the hole
     border = np.ones((size, size))
     border[1:-1, 1:-1] = 0.3
     checker = (np.indices((size, size)).sum(axis=0) % 2).astype(np.float64)
@@ -81,7 +81,7 @@ def _dataset(count: int, seed: int, sizes: tuple[int, ...] = (12, 24, 33)) -> tu
     rng = np.random.default_rng(seed)
     maps = [*_corner_cases(16), np.ones((1, 1)), np.zeros((2, 3))]
     maps += [_blobs(rng, int(rng.choice(sizes)), int(rng.choice(sizes))) for _ in range(count - len(maps))]
-    maps[-count // 4:] = [scoremap.astype(np.float32) for scoremap in maps[-count // 4:]]  # engine maps are float32
+    maps[-count // 4 :] = [scoremap.astype(np.float32) for scoremap in maps[-count // 4 :]]  # engine maps are float32
     boxes = [_gt_boxes(rng, *scoremap.shape) for scoremap in maps]
     return maps, boxes
 
@@ -126,8 +126,9 @@ def test_box_iou_matrix_inclusive_and_degenerate() -> None:
 
 def test_rescale_boxes_truncates_like_the_reference() -> None:
     boxes = np.array([[0, 0, 499, 332], [13, 7, 101, 99]])
-    np.testing.assert_array_equal(rescale_boxes(boxes, (500, 333), (224, 224)),
-                                  rescale_gt_boxes(boxes, (500, 333), (224, 224)))
+    np.testing.assert_array_equal(
+        rescale_boxes(boxes, (500, 333), (224, 224)), rescale_gt_boxes(boxes, (500, 333), (224, 224))
+    )
     np.testing.assert_array_equal(rescale_boxes(np.array([[10, 10, 20, 20]]), (30, 30), (3, 3)), [[1, 1, 2, 2]])
 
 
@@ -255,8 +256,10 @@ def test_evaluate_scoremaps_matches_reference_in_process_and_with_workers(tmp_pa
     maps, boxes = _dataset(40, seed=6)
     meta, folder = _wsoleval_folder(tmp_path, maps, boxes)
     parsed = read_wsoleval_metadata(meta)
-    gts = [rescale_gt_boxes(parsed.boxes[i], parsed.sizes[i], (m.shape[1], m.shape[0]))
-           for i, m in zip(parsed.image_ids, maps)]
+    gts = [
+        rescale_gt_boxes(parsed.boxes[i], parsed.sizes[i], (m.shape[1], m.shape[0]))
+        for i, m in zip(parsed.image_ids, maps)
+    ]
     expected = reference_box_metrics(maps, gts, interval=0.02)
     one = evaluate_scoremaps(meta, folder, interval=0.02, workers=1, progress=False)
     two = evaluate_scoremaps(meta, folder, interval=0.02, workers=2, progress=False, chunk_size=7)

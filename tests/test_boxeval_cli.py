@@ -36,8 +36,24 @@ def _folder(root: Path) -> tuple[Path, Path, list[np.ndarray]]:
 
 def test_cli_prints_one_json_object_equal_to_the_reference(tmp_path: Path) -> None:
     meta, maps_dir, maps = _folder(tmp_path)
-    command = [sys.executable, "-m", "wsol_utils", "evaluate", "--metadata-dir", str(meta),
-               "--scoremap-dir", str(maps_dir), "--interval", "0.01", "--iou", "30", "50", "70", "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "wsol_utils",
+        "evaluate",
+        "--metadata-dir",
+        str(meta),
+        "--scoremap-dir",
+        str(maps_dir),
+        "--interval",
+        "0.01",
+        "--iou",
+        "30",
+        "50",
+        "70",
+        "--workers",
+        "1",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == 1  # exactly one JSON line; progress goes to stderr
@@ -46,8 +62,15 @@ def test_cli_prints_one_json_object_equal_to_the_reference(tmp_path: Path) -> No
     gts = [np.array([[8, 4, 19, 10]]), np.array([[10, 10, 29, 29], [0, 0, 1, 2]]), np.array([[0, 0, 31, 31]])]
     assert printed == reference_box_metrics(maps, gts, interval=0.01)
     assert printed == evaluate_scoremaps(meta, maps_dir, interval=0.01, workers=1, progress=False)
-    assert set(printed) == {"num_images", "interval", "iou_levels", "maxboxacc", "maxboxacc_threshold",
-                            "maxboxacc_v2", "v2_per_iou"}
+    assert set(printed) == {
+        "num_images",
+        "interval",
+        "iou_levels",
+        "maxboxacc",
+        "maxboxacc_threshold",
+        "maxboxacc_v2",
+        "v2_per_iou",
+    }
 
 
 def test_cli_with_masks_reports_pxap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,8 +81,23 @@ def test_cli_with_masks_reports_pxap(tmp_path: Path, capsys: pytest.CaptureFixtu
     for image_id, mask in zip(IDS, masks):
         (tmp_path / "masks" / image_id).parent.mkdir(parents=True, exist_ok=True)
         np.save(tmp_path / "masks" / f"{image_id}.npy", mask)
-    code = main(["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--mask-dir", str(tmp_path / "masks"),
-                 "--interval", "0.05", "--iou", "50", "--workers", "1", "--no-progress"])
+    code = main(
+        [
+            "--metadata-dir",
+            str(meta),
+            "--scoremap-dir",
+            str(maps_dir),
+            "--mask-dir",
+            str(tmp_path / "masks"),
+            "--interval",
+            "0.05",
+            "--iou",
+            "50",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["pxap"] == reference_pxap(maps, masks, interval=0.05)
@@ -79,17 +117,23 @@ def test_cli_missing_scoremaps_lists_count_and_first_files(tmp_path: Path, capsy
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda meta, maps: (meta / "class_labels.txt").write_text(f"{IDS[0]},1\n{IDS[1]}\n{IDS[2]},0\n"),
-         "class_labels.txt:2: expected '<image_id>,<label>'"),
-        (lambda meta, maps: (meta / "localization.txt").write_text(
-            f"{IDS[0]},0,0,5,5\n{IDS[1]},0,0,5,5\n{IDS[2]},0,0,65,5\n"),
-         "localization.txt:3: box [0, 0, 65, 5] lies outside the image size 64x48"),
+        (
+            lambda meta, maps: (meta / "class_labels.txt").write_text(f"{IDS[0]},1\n{IDS[1]}\n{IDS[2]},0\n"),
+            "class_labels.txt:2: expected '<image_id>,<label>'",
+        ),
+        (
+            lambda meta, maps: (meta / "localization.txt").write_text(
+                f"{IDS[0]},0,0,5,5\n{IDS[1]},0,0,5,5\n{IDS[2]},0,0,65,5\n"
+            ),
+            "localization.txt:3: box [0, 0, 65, 5] lies outside the image size 64x48",
+        ),
         (lambda meta, maps: np.save(maps / f"{IDS[2]}.npy", np.full((32, 32), 2.0)), "b_3.jpg.npy: score map values"),
         (lambda meta, maps: np.save(maps / f"{IDS[2]}.npy", np.zeros(32)), "b_3.jpg.npy: a score map must be 2-D"),
     ],
 )
-def test_cli_bad_input_exits_nonzero_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     damage, message: str) -> None:
+def test_cli_bad_input_exits_nonzero_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage, message: str
+) -> None:
     meta, maps_dir, _ = _folder(tmp_path)
     damage(meta, maps_dir)
     code = main(["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--no-progress", "--workers", "1"])

@@ -32,8 +32,10 @@ RUN_TIMEOUT_MS = 300_000  # kernel start, imports and all cells on a loaded 2-co
 def chromium() -> str:
     path = find_chromium()
     if path is None:
-        pytest.skip("no system Chromium found (/usr/bin/chromium): run `make browser` (apt-get install chromium) "
-                    "or set WSOL_CHROMIUM; Playwright cannot download its own browsers here")
+        pytest.skip(
+            "no system Chromium found (/usr/bin/chromium): run `make browser` (apt-get install chromium) "
+            "or set WSOL_CHROMIUM; Playwright cannot download its own browsers here"
+        )
     pytest.importorskip("playwright.sync_api", reason="python package playwright is not installed")
     return path
 
@@ -49,11 +51,20 @@ def parameterized_copy(run: Path, root: Path) -> Path:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    nb = parameterize_notebook(load_notebook_node(str(NOTEBOOK)), {
-        "RUN_DIR": str(run), "IMAGE_INDEX": IMAGE, "DELTA": START_DELTA, "TAU": TAU, "SAMPLE_SIZE": SAMPLE,
-        "DEVICE": "cpu", "COMPARE_RUN_DIRS": [str(run)], "FIGURES_DIR": str(root / "figures"),
-        "RUNS_DIR": str(root / "runs"),
-    })
+    nb = parameterize_notebook(
+        load_notebook_node(str(NOTEBOOK)),
+        {
+            "RUN_DIR": str(run),
+            "IMAGE_INDEX": IMAGE,
+            "DELTA": START_DELTA,
+            "TAU": TAU,
+            "SAMPLE_SIZE": SAMPLE,
+            "DEVICE": "cpu",
+            "COMPARE_RUN_DIRS": [str(run)],
+            "FIGURES_DIR": str(root / "figures"),
+            "RUNS_DIR": str(root / "runs"),
+        },
+    )
     path = root / NOTEBOOK.name
     nbformat.write(nb, path)
     return path
@@ -130,7 +141,8 @@ def test_delta_slider_updates_the_shown_accuracy_in_jupyterlab(chromium, tiny_ru
             move_delta_slider(page, ARROW_STEPS)
             page.wait_for_function(
                 f"() => document.querySelector('.wsol-explorer-stats')?.dataset.delta === '{END_DELTA}'",
-                timeout=RUN_TIMEOUT_MS)
+                timeout=RUN_TIMEOUT_MS,
+            )
             text = stats.inner_text()
             assert f"delta {END_DELTA:.2f}" in text and f"GT-known loc (n={SAMPLE})" in text
             assert shown_numbers(page) == expected_end
@@ -138,14 +150,18 @@ def test_delta_slider_updates_the_shown_accuracy_in_jupyterlab(chromium, tiny_ru
             # the static cells ran too (the last one writes the comparison figure)
             page.wait_for_function(
                 "() => ![...document.querySelectorAll('.jp-InputArea-prompt')].some(p => p.textContent.includes('*'))",
-                timeout=RUN_TIMEOUT_MS)
+                timeout=RUN_TIMEOUT_MS,
+            )
             wait_for_idle_kernel(page)
             save_screenshot(page, SCREENSHOT)
         except Exception as err:
             page.screenshot(path=str(tmp_path / "failure.png"))
-            raise AssertionError(f"{err}\n(page at {tmp_path / 'failure.png'}; JupyterLab log tail:\n"
-                                 f"{server.log_tail()})") from err
+            raise AssertionError(
+                f"{err}\n(page at {tmp_path / 'failure.png'}; JupyterLab log tail:\n{server.log_tail()})"
+            ) from err
         finally:
             context.close()
-    print(f"browser test took {time.perf_counter() - started:.1f} s "
-          f"(start delta {START_DELTA}: fused {expected_start}; end delta {END_DELTA}: fused {expected_end})")
+    print(
+        f"browser test took {time.perf_counter() - started:.1f} s "
+        f"(start delta {START_DELTA}: fused {expected_start}; end delta {END_DELTA}: fused {expected_end})"
+    )

@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.data.cub: the official CUB-200-2011 archive layout (SPEC §3)."""
+"""Tests for wsol_utils.data.cub: the official CUB-200-2011 archive layout (docs/methods.md §3)."""
 
 from __future__ import annotations
 

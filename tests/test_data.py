@@ -15,8 +15,13 @@ from wsol_utils.data.synthetic import SyntheticConfig, synthetic_arrays
 
 
 def _item(boxes: int, mask: bool, image_id: str, size: int = 4):
-    return (torch.zeros(3, size, size), 1, torch.arange(boxes * 4, dtype=torch.float32).view(boxes, 4),
-            torch.ones(size, size, dtype=torch.uint8) if mask else None, image_id)
+    return (
+        torch.zeros(3, size, size),
+        1,
+        torch.arange(boxes * 4, dtype=torch.float32).view(boxes, 4),
+        torch.ones(size, size, dtype=torch.uint8) if mask else None,
+        image_id,
+    )
 
 
 def test_collate_keeps_variable_box_counts() -> None:
@@ -59,8 +64,20 @@ def test_load_rejects_unknown_names_options_and_missing_root() -> None:
 
 
 def test_cli_export_writes_the_wsoleval_layout(tmp_path: Path) -> None:
-    code = data_cli(["export", "--out", str(tmp_path / "out"), "--split", "val", "--num-images", "6",
-                     "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    code = data_cli(
+        [
+            "export",
+            "--out",
+            str(tmp_path / "out"),
+            "--split",
+            "val",
+            "--num-images",
+            "6",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     ids = (tmp_path / "out" / "metadata" / "val" / "image_ids.txt").read_text().split()
     assert ids == [f"val/{i:05d}.png" for i in range(6)]

@@ -22,8 +22,18 @@ METHODS = ROOT / "docs" / "methods.md"
 THIS_FILE = Path(__file__).resolve()
 
 #: Folders never scanned when git is unavailable (build outputs, environments, caches).
-_SKIP_DIRS = {".git", ".venv", "runs", "outputs", "__pycache__", ".pytest_cache", ".ipynb_checkpoints",
-              "node_modules", "build", "dist"}
+_SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "runs",
+    "outputs",
+    "__pycache__",
+    ".pytest_cache",
+    ".ipynb_checkpoints",
+    "node_modules",
+    "build",
+    "dist",
+}
 
 #: A reference to the out-of-repository notes: the word SPEC (case-sensitive) or a path through shared/.
 STALE_REFERENCE = re.compile(r"\bSPEC\b|\bshared/")
@@ -48,9 +58,12 @@ def tracked_files() -> list[Path]:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
         paths = [ROOT / name for name in out.decode().split("\0") if name]
     except (OSError, subprocess.CalledProcessError):
-        paths = [path for path in ROOT.rglob("*")
-                 if not _SKIP_DIRS.intersection(path.relative_to(ROOT).parts)
-                 and not any(part.endswith(".egg-info") for part in path.relative_to(ROOT).parts)]
+        paths = [
+            path
+            for path in ROOT.rglob("*")
+            if not _SKIP_DIRS.intersection(path.relative_to(ROOT).parts)
+            and not any(part.endswith(".egg-info") for part in path.relative_to(ROOT).parts)
+        ]
     return sorted(path for path in paths if path.is_file())
 
 
@@ -94,7 +107,8 @@ def test_methods_reference_exists_and_keeps_the_cited_numbering() -> None:
     missing = [number for number in REQUIRED_SECTIONS if number not in numbers]
     assert not missing, (
         f"docs/methods.md lacks the numbered headings {missing}; the code cites them (e.g. "
-        "'docs/methods.md §1.3'), so keep headings such as '## 1. Models' and '### 1.3 ACoL erasing'")
+        "'docs/methods.md §1.3'), so keep headings such as '## 1. Models' and '### 1.3 ACoL erasing'"
+    )
 
 
 def test_no_reference_to_the_out_of_repository_notes() -> None:
@@ -106,9 +120,12 @@ def test_no_reference_to_the_out_of_repository_notes() -> None:
             if STALE_REFERENCE.search(line):
                 stale.append(f"{_relative(path)}:{number}: {line.strip()[:160]}")
     if stale:
-        pytest.fail(f"{len(stale)} line(s) cite notes outside the repository (SPEC / shared/); cite "
-                    "'docs/methods.md §X.Y' instead (notebooks: edit the .py source, then `make notebooks`):\n"
-                    + "\n".join(stale), pytrace=False)
+        pytest.fail(
+            f"{len(stale)} line(s) cite notes outside the repository (SPEC / shared/); cite "
+            "'docs/methods.md §X.Y' instead (notebooks: edit the .py source, then `make notebooks`):\n"
+            + "\n".join(stale),
+            pytrace=False,
+        )
 
 
 def test_every_methods_citation_names_an_existing_section() -> None:
@@ -126,15 +143,20 @@ def test_every_methods_citation_names_an_existing_section() -> None:
             broken += [f"{where}: #{anchor} (no such anchor)" for anchor in links if anchor not in anchors]
     if broken:
         known = sorted(numbers, key=lambda n: [int(p) for p in n.split(".")])
-        pytest.fail(f"citations of docs/methods.md that point nowhere (sections: {known}):\n" + "\n".join(broken),
-                    pytrace=False)
+        pytest.fail(
+            f"citations of docs/methods.md that point nowhere (sections: {known}):\n" + "\n".join(broken), pytrace=False
+        )
 
 
 def test_citation_parser_reads_the_forms_used_in_the_code() -> None:
     """The patterns above catch every form the code uses, so a renumbering cannot slip through."""
+
     def cited(line: str) -> list[str]:
-        return [section for match in CITATION.finditer(line)
-                for section in (match.group(1), *CHAINED.findall(match.group(2)))]
+        return [
+            section
+            for match in CITATION.finditer(line)
+            for section in (match.group(1), *CHAINED.findall(match.group(2)))
+        ]
 
     assert cited("(docs/methods.md §2.2, issue 7)") == ["2.2"]
     assert cited("docs/methods.md §2.2. The public code") == ["2.2"]

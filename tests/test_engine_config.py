@@ -10,8 +10,15 @@ from wsol_utils.engine.config import TEST_TIME_FIELDS, RunConfig, paper_config
 
 
 def test_json_round_trip_preserves_every_field() -> None:
-    config = RunConfig(method="hclnet", delta=0.7, fusion="l1", block_radius=2, dataset_kwargs={"num_train": 100},
-                       model_kwargs={"width": 8}, seed=3)
+    config = RunConfig(
+        method="hclnet",
+        delta=0.7,
+        fusion="l1",
+        block_radius=2,
+        dataset_kwargs={"num_train": 100},
+        model_kwargs={"width": 8},
+        seed=3,
+    )
     again = RunConfig.from_json(config.to_json())
     assert again == config
     assert json.loads(config.to_json())["fusion"] == "l1"
@@ -31,11 +38,24 @@ def test_default_fusion_is_the_papers(method: str, fusion: str | None) -> None:
 
 def test_key_ignores_test_time_fields_only() -> None:
     base = RunConfig(method="hclnet")
-    for changes in ({"fusion": "l1"}, {"block_radius": 3}, {"fusion_weights": "softmax"}, {"device": "cpu"},
-                    {"num_workers": 2}, {"val_split": None}):
+    for changes in (
+        {"fusion": "l1"},
+        {"block_radius": 3},
+        {"fusion_weights": "softmax"},
+        {"device": "cpu"},
+        {"num_workers": 2},
+        {"val_split": None},
+    ):
         assert base.replace(**changes).key() == base.key(), changes
-    for changes in ({"delta": 0.7}, {"lr": 0.1}, {"epochs": 2}, {"seed": 1}, {"detach_complement": False},
-                    {"dataset_kwargs": {"num_train": 10}}, {"schedule": "cosine"}):
+    for changes in (
+        {"delta": 0.7},
+        {"lr": 0.1},
+        {"epochs": 2},
+        {"seed": 1},
+        {"detach_complement": False},
+        {"dataset_kwargs": {"num_train": 10}},
+        {"schedule": "cosine"},
+    ):
         assert base.replace(**changes).key() != base.key(), changes
     assert set(base.training_fields()).isdisjoint(TEST_TIME_FIELDS)
     assert base.replace(data_root="/somewhere/cache").key() == base.key()  # synthetic: only a cache folder
@@ -56,16 +76,28 @@ def test_replace_method_resets_fusion_to_the_new_default() -> None:
     assert RunConfig(method="cam").replace(method="hclnet").fusion == "add"
 
 
-@pytest.mark.parametrize("changes, word", [
-    ({"method": "grad-cam"}, "method"),
-    ({"method": "acol", "fusion": "mean"}, "fusion"),
-    ({"method": "cam", "fusion": "max"}, "fusion"),
-    ({"delta": 0.0}, "delta"), ({"delta": 1.0}, "delta"), ({"delta": 1.5}, "delta"), ({"delta": -0.1}, "delta"),
-    ({"epochs": 0}, "epochs"), ({"batch_size": 2.5}, "batch_size"), ({"lr": float("nan")}, "lr"),
-    ({"lr": -1.0}, "lr"), ({"optimizer": "adam"}, "optimizer"), ({"schedule": "poly"}, "schedule"),
-    ({"device": "tpu"}, "device"), ({"backbone": "resnet"}, "backbone"), ({"dataset": "coco"}, "dataset"),
-    ({"dataset": "cub"}, "data_root"),
-])
+@pytest.mark.parametrize(
+    "changes, word",
+    [
+        ({"method": "grad-cam"}, "method"),
+        ({"method": "acol", "fusion": "mean"}, "fusion"),
+        ({"method": "cam", "fusion": "max"}, "fusion"),
+        ({"delta": 0.0}, "delta"),
+        ({"delta": 1.0}, "delta"),
+        ({"delta": 1.5}, "delta"),
+        ({"delta": -0.1}, "delta"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"lr": float("nan")}, "lr"),
+        ({"lr": -1.0}, "lr"),
+        ({"optimizer": "adam"}, "optimizer"),
+        ({"schedule": "poly"}, "schedule"),
+        ({"device": "tpu"}, "device"),
+        ({"backbone": "resnet"}, "backbone"),
+        ({"dataset": "coco"}, "dataset"),
+        ({"dataset": "cub"}, "data_root"),
+    ],
+)
 def test_bad_values_raise_value_error_naming_the_field(changes: dict, word: str) -> None:
     with pytest.raises(ValueError, match=word):
         RunConfig(**changes)
@@ -86,4 +118,10 @@ def test_unknown_json_field_and_bad_json_raise() -> None:
 def test_paper_config_is_the_official_acol_setting(tmp_path) -> None:
     config = paper_config("acol", str(tmp_path))
     assert (config.lr, config.batch_size, config.epochs, config.delta, config.optimizer, config.layout) == (
-        1e-4, 20, 60, 0.6, "acol", "28x28")
+        1e-4,
+        20,
+        60,
+        0.6,
+        "acol",
+        "28x28",
+    )

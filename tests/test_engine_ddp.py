@@ -16,15 +16,38 @@ from wsol_utils.engine.checkpoint import load_checkpoint
 @pytest.mark.slow  # 2 x (import torch + train) in subprocesses: ~65-170 s on the shared 2-core machine
 def test_two_process_gloo_run_matches_single_process_shapes_and_loads(tmp_path) -> None:
     kwargs = {"num_train": 64, "num_val": 32, "num_test": 32}
-    config = RunConfig(method="acol", epochs=1, batch_size=16, image_size=32, lr=0.01, device="cpu",
-                       data_root=str(tmp_path / "data"), dataset_kwargs=kwargs)
+    config = RunConfig(
+        method="acol",
+        epochs=1,
+        batch_size=16,
+        image_size=32,
+        lr=0.01,
+        device="cpu",
+        data_root=str(tmp_path / "data"),
+        dataset_kwargs=kwargs,
+    )
     single = train(config, run_dir=tmp_path / "single", progress=False)
     (tmp_path / "config.json").write_text(config.to_json())
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     env.pop("WORLD_SIZE", None)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-               "--nproc_per_node", "2", "-m", "wsol_utils", "train", "--config", str(tmp_path / "config.json"),
-               "--run-dir", str(tmp_path / "ddp"), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "wsol_utils",
+        "train",
+        "--config",
+        str(tmp_path / "config.json"),
+        "--run-dir",
+        str(tmp_path / "ddp"),
+        "--quiet",
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     done = json.loads((tmp_path / "ddp" / "done.json").read_text())

@@ -19,8 +19,16 @@ def runs(tmp_path_factory) -> dict:
     kwargs = {"num_train": 64, "num_val": 16, "num_test": N_TEST}
     out = {}
     for method in ("cam", "acol", "hclnet"):
-        config = RunConfig(method=method, epochs=1, batch_size=32, image_size=32, lr=0.01, device="cpu",
-                           data_root=str(root / "data"), dataset_kwargs=kwargs)
+        config = RunConfig(
+            method=method,
+            epochs=1,
+            batch_size=32,
+            image_size=32,
+            lr=0.01,
+            device="cpu",
+            data_root=str(root / "data"),
+            dataset_kwargs=kwargs,
+        )
         out[method] = train(config, runs_dir=root / "runs", progress=False)
     return out
 
@@ -98,8 +106,13 @@ def test_tau_curve_from_cached_maps_matches_evaluate(runs) -> None:
 
 def test_limit_and_bad_arguments(runs, tmp_path) -> None:
     assert len(evaluate(runs["cam"], limit=5, wsoleval=False, progress=False).records) == 5
-    for kwargs, word in [({"fusion": "mean"}, "fusion"), ({"delta": 1.2}, "delta"), ({"tau": 0.0}, "tau"),
-                         ({"erase_with": "top5"}, "erase_with"), ({"limit": 0}, "limit")]:
+    for kwargs, word in [
+        ({"fusion": "mean"}, "fusion"),
+        ({"delta": 1.2}, "delta"),
+        ({"tau": 0.0}, "tau"),
+        ({"erase_with": "top5"}, "erase_with"),
+        ({"limit": 0}, "limit"),
+    ]:
         with pytest.raises(ValueError, match=word):
             evaluate(runs["acol"], progress=False, **kwargs)
     with pytest.raises(FileNotFoundError, match="not a run directory"):
@@ -117,13 +130,34 @@ def test_cli_eval_prints_the_summary_table(runs, capsys) -> None:
 def test_cli_train_flags_and_config_file_reach_the_same_run(runs, capsys) -> None:
     run_dir = runs["acol"]
     config = RunConfig.from_json(run_dir / "config.json")
-    argv = ["train", "--runs-dir", str(run_dir.parent), "--quiet", "--method", "acol", "--delta", "0.6",
-            "--epochs", "1", "--batch-size", "32", "--image-size", "32", "--lr", "0.01", "--device", "cpu",
-            "--dataset-kwargs", json_of(config.dataset_kwargs)]
+    argv = [
+        "train",
+        "--runs-dir",
+        str(run_dir.parent),
+        "--quiet",
+        "--method",
+        "acol",
+        "--delta",
+        "0.6",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--image-size",
+        "32",
+        "--lr",
+        "0.01",
+        "--device",
+        "cpu",
+        "--dataset-kwargs",
+        json_of(config.dataset_kwargs),
+    ]
     assert wsol_main(argv) == 0
     assert capsys.readouterr().out.strip() == str(run_dir)  # cached: same key, not retrained
-    assert wsol_main(["train", "--config", str(run_dir / "config.json"), "--runs-dir", str(run_dir.parent),
-                      "--quiet"]) == 0
+    assert (
+        wsol_main(["train", "--config", str(run_dir / "config.json"), "--runs-dir", str(run_dir.parent), "--quiet"])
+        == 0
+    )
     assert capsys.readouterr().out.strip() == str(run_dir)
     assert wsol_main(["train", "--method", "gradcam", "--quiet"]) == 2
     assert "gradcam" in capsys.readouterr().err

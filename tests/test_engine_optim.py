@@ -1,4 +1,4 @@
-"""Optimizer groups and schedules (wsol_utils.engine.optim), SPEC §4."""
+"""Optimizer groups and schedules (wsol_utils.engine.optim), docs/methods.md §4."""
 
 from __future__ import annotations
 

@@ -10,8 +10,7 @@ import os
 import pytest
 import torch
 
-from wsol_utils.engine import (CheckpointError, RunConfig, RunDirMismatchError, TrainingDivergedError, load_run,
-                               train)
+from wsol_utils.engine import CheckpointError, RunConfig, RunDirMismatchError, TrainingDivergedError, load_run, train
 from wsol_utils.engine.checkpoint import load_checkpoint
 
 train_module = importlib.import_module("wsol_utils.engine.train")  # the package's `train` is the function
@@ -20,8 +19,16 @@ train_module = importlib.import_module("wsol_utils.engine.train")  # the package
 def tiny(tmp_path, **changes) -> RunConfig:
     """A run that trains in about a second: 64 synthetic images of 32 px, 1 epoch."""
     kwargs = {"num_train": 64, "num_val": 32, "num_test": 32}
-    base = dict(method="cam", epochs=1, batch_size=32, image_size=32, lr=0.01, device="cpu",
-                data_root=str(tmp_path / "data"), dataset_kwargs=kwargs)
+    base = dict(
+        method="cam",
+        epochs=1,
+        batch_size=32,
+        image_size=32,
+        lr=0.01,
+        device="cpu",
+        data_root=str(tmp_path / "data"),
+        dataset_kwargs=kwargs,
+    )
     base.update(changes)
     return RunConfig(**base)
 

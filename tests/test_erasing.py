@@ -1,4 +1,4 @@
-"""ACoL threshold erasing and HCLNet complementary map (wsol_utils.erasing, SPEC §1.3-§1.4)."""
+"""ACoL threshold erasing and HCLNet complementary map (wsol_utils.erasing, docs/methods.md §1.3-§1.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fusion of the two branches' maps (wsol_utils.fusion, SPEC §1.5, HCLNet eqs. 1-5)."""
+"""Fusion of the two branches' maps (wsol_utils.fusion, docs/methods.md §1.5, HCLNet eqs. 1-5)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def test_l1_ratio_guards_zero_over_zero():
 
 def _naive_l1_softmax_reference(a: torch.Tensor, b: torch.Tensor, radius: int) -> torch.Tensor:
     """Eqs. 2-5 in float64 with plain loops and the naive exp, block mean over the cells inside the map."""
+
     def normalize(x):
         lo = x.amin(dim=(-2, -1), keepdim=True)
         hi = x.amax(dim=(-2, -1), keepdim=True)

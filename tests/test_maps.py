@@ -1,4 +1,4 @@
-"""Per-map min-max normalization (wsol_utils.maps, ARCHITECTURE "Conventions", SPEC §2.2)."""
+"""Per-map min-max normalization (wsol_utils.maps, ARCHITECTURE "Conventions", docs/methods.md §2.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.data.metadata: wsoleval metadata folders (SPEC §3)."""
+"""Tests for wsol_utils.data.metadata: wsoleval metadata folders (docs/methods.md §3)."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ def test_blank_lines_and_windows_newlines_are_accepted(tmp_path: Path) -> None:
 def test_round_trip_write_then_read(tmp_path: Path) -> None:
     ids = ["train/x/1.jpg", "train/y/2.jpg"]
     boxes = {ids[0]: np.array([[0, 0, 5, 5], [2.9, 1.2, 7.99, 8.0]]), ids[1]: [[1, 1, 1, 1]]}
-    out = write_wsoleval_metadata(tmp_path / "new" / "test", ids, {ids[0]: 1, ids[1]: 2},
-                                  {ids[0]: (8, 9), ids[1]: (2, 2)}, boxes)
+    out = write_wsoleval_metadata(
+        tmp_path / "new" / "test", ids, {ids[0]: 1, ids[1]: 2}, {ids[0]: (8, 9), ids[1]: (2, 2)}, boxes
+    )
     meta = read_wsoleval_metadata(out)
     assert meta.image_ids == ids and meta.labels == {ids[0]: 1, ids[1]: 2}
     # floats are truncated with int(), as wsoleval's own conversion does
@@ -62,7 +63,8 @@ def test_write_rejects_missing_entry_and_comma(tmp_path: Path) -> None:
 
 def test_openimages_mask_lines(tmp_path: Path) -> None:
     folder = _write(
-        tmp_path / "m", image_sizes=None,
+        tmp_path / "m",
+        image_sizes=None,
         localization="val/a.jpg,masks/a_1.png,ignore/a.png\nval/a.jpg,masks/a_2.png,\nval/b.jpg,masks/b.png,\n",
     )
     meta = read_wsoleval_metadata(folder)
@@ -77,12 +79,16 @@ def test_openimages_mask_lines(tmp_path: Path) -> None:
         ({"class_labels": "val/a.jpg,3\nval/b.jpg\n"}, r"class_labels.txt:2: expected '<image_id>,<label>'"),
         ({"class_labels": "val/a.jpg,3\nval/b.jpg,cat\n"}, r"class_labels.txt:2: .*integers"),
         ({"class_labels": "val/a.jpg,3\n"}, r"class_labels.txt: no label for 1 image id.*'val/b.jpg'"),
-        ({"class_labels": "val/a.jpg,3\nval/b.jpg,0\nval/c.jpg,1\n"},
-         r"class_labels.txt:3: image id 'val/c.jpg' is not listed in image_ids.txt"),
+        (
+            {"class_labels": "val/a.jpg,3\nval/b.jpg,0\nval/c.jpg,1\n"},
+            r"class_labels.txt:3: image id 'val/c.jpg' is not listed in image_ids.txt",
+        ),
         ({"image_sizes": "val/a.jpg,100,50\nval/b.jpg,20,0\n"}, r"image_sizes.txt:2: image size must be positive"),
         ({"image_ids": "val/a.jpg\nval/b.jpg\nval/a.jpg\n"}, r"image_ids.txt:3: image id 'val/a.jpg' repeats line 1"),
-        ({"localization": "val/a.jpg,1,2,10,20\nval/b.jpg,0,0,21,29\n"},
-         r"localization.txt:2: box \[0, 0, 21, 29\] lies outside the image size 20x30"),
+        (
+            {"localization": "val/a.jpg,1,2,10,20\nval/b.jpg,0,0,21,29\n"},
+            r"localization.txt:2: box \[0, 0, 21, 29\] lies outside the image size 20x30",
+        ),
         ({"localization": "val/a.jpg,10,2,9,20\nval/b.jpg,0,0,1,1\n"}, r"localization.txt:1: .*x1 < x0"),
         ({"localization": "val/a.jpg,-1,2,9,20\nval/b.jpg,0,0,1,1\n"}, r"localization.txt:1: .*negative"),
         ({"localization": "val/a.jpg,1,2,10,20\n"}, r"localization.txt: no box for 1 image id"),

@@ -31,7 +31,11 @@ def test_the_papers_methods_are_registered_in_order():
     cam, acol, hclnet = (get_method(name) for name in ("cam", "acol", "hclnet"))
     assert (cam.two_branch, cam.branches, cam.main_branch, cam.default_fusion) == (False, ("a",), "a", None)
     assert (acol.branches, acol.main_branch, acol.default_fusion, hclnet.default_fusion) == (
-        ("a", "b", "fused"), "fused", "max", "add")
+        ("a", "b", "fused"),
+        "fused",
+        "max",
+        "add",
+    )
     assert acol.uses("delta") and not hclnet.uses("delta") and hclnet.uses("detach_complement")
     assert acol.describe_b_input(MethodOptions(delta=0.55)) == "M_A < 0.55"
 
@@ -69,8 +73,9 @@ def half_erasing(features: Tensor, chosen_map: Tensor, options: MethodOptions) -
 
 @pytest.fixture(scope="module")
 def toy_method() -> Iterator[str]:
-    register_method(TOY, label="Toy", default_fusion="add", paper="tests/test_methods.py",
-                    b_input_text="half where M_A >= 0.5")(half_erasing)
+    register_method(
+        TOY, label="Toy", default_fusion="add", paper="tests/test_methods.py", b_input_text="half where M_A >= 0.5"
+    )(half_erasing)
     yield TOY
     unregister_method(TOY)
 
@@ -78,8 +83,16 @@ def toy_method() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def toy_run(toy_method: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("toy")
-    config = RunConfig(method=toy_method, epochs=1, batch_size=16, image_size=32, device="cpu", val_split=None,
-                       data_root=str(root / "data"), dataset_kwargs={"num_train": 16, "num_val": 8, "num_test": 8})
+    config = RunConfig(
+        method=toy_method,
+        epochs=1,
+        batch_size=16,
+        image_size=32,
+        device="cpu",
+        val_split=None,
+        data_root=str(root / "data"),
+        dataset_kwargs={"num_train": 16, "num_val": 8, "num_test": 8},
+    )
     return train(config, runs_dir=root / "runs", progress=False)
 
 

@@ -26,7 +26,7 @@ from wsol_utils.metrics import (
 )
 
 # ----------------------------------------------------------------------------------------------------------
-# The papers' protocol: map -> box (SPEC §2.1)
+# The papers' protocol: map -> box (docs/methods.md §2.1)
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -224,8 +224,13 @@ def test_localization_summary_on_toy_batch():
     summary = localization_summary(logits, labels, ious)
     # box ok (IoU >= 0.5): [T, T, F, T]; top-1: [T, F, T, F]; top-5: [T, T, T, F]
     # cls top-1 2/4, cls top-5 3/4, loc top-1 (top1 & box) 1/4, loc top-5 (top5 & box) 2/4, GT-known 3/4
-    expected_acc = {"cls_acc_top1": 50.0, "cls_acc_top5": 75.0, "loc_acc_top1": 25.0, "loc_acc_top5": 50.0,
-                    "gt_known_loc_acc": 75.0}
+    expected_acc = {
+        "cls_acc_top1": 50.0,
+        "cls_acc_top5": 75.0,
+        "loc_acc_top1": 25.0,
+        "loc_acc_top5": 50.0,
+        "gt_known_loc_acc": 75.0,
+    }
     assert set(summary) == set(expected_acc) | {k.replace("_acc", "_err") for k in expected_acc}
     for key, acc in expected_acc.items():
         assert summary[key] == acc
@@ -263,7 +268,7 @@ def test_ten_crop_logits_averages_probabilities_per_image():
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The literal wsoleval reference (SPEC §2.2)
+# The literal wsoleval reference (docs/methods.md §2.2)
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -314,7 +319,7 @@ def test_wsoleval_boxes_clip_only_at_the_border():
 
 
 def test_wsoleval_cutoff_is_strict_and_relative_to_the_map_max():
-    # public wsoleval: binary = img > int(t * img.max()); SPEC §2.2 writes int(t * 255). They differ here:
+    # public wsoleval: binary = img > int(t * img.max()); the shorthand int(t * 255) (docs/methods.md §2.2, step 5) differs here:
     scoremap = np.zeros((3, 7))
     scoremap[1, 1] = 0.5  # img 127 (0.5 * 255 = 127.5) -> img.max() = 127, cut-off int(0.5 * 127) = 63
     scoremap[1, 3] = 0.25  # img 63 (63.75): not > 63 (strict)
@@ -360,9 +365,7 @@ def test_rescale_gt_boxes_truncates_like_wsoleval():
     boxes = np.array([[10, 20, 99, 199], [125, 0, 499, 374]])
     # 10*224/500 = 4.48 -> 4; 20*224/375 = 11.95 -> 11; 99*224/500 = 44.35 -> 44; 199*224/375 = 118.87 -> 118
     # 125*224/500 = 56.0 -> 56; 499*224/500 = 223.55 -> 223; 374*224/375 = 223.40 -> 223
-    np.testing.assert_array_equal(
-        rescale_gt_boxes(boxes, (500, 375), 224), [[4, 11, 44, 118], [56, 0, 223, 223]]
-    )
+    np.testing.assert_array_equal(rescale_gt_boxes(boxes, (500, 375), 224), [[4, 11, 44, 118], [56, 0, 223, 223]])
     with pytest.raises(ValueError, match="negative"):
         rescale_gt_boxes(np.array([[-1, 0, 5, 5]]), (10, 10))
 
@@ -426,8 +429,9 @@ def test_reference_box_metrics_iou_equal_to_the_level_counts_as_correct():
     scoremap[0:4, 0:4] = 1.0  # boundingRect (0, 0, 4, 4) -> box [0, 0, 4, 4] covering 5 * 5 = 25 pixels
     # GT [0, 0, 9, 4] (50 pixels) contains it: IoU = 25 / 50 = 0.5 exactly -> correct at level 50
     # GT [0, 0, 9, 6] (70 pixels): IoU = 25 / 70 = 0.357 -> correct at 30 only
-    result = reference_box_metrics([scoremap, scoremap], [np.array([[0, 0, 9, 4]]), np.array([[0, 0, 9, 6]])],
-                                   interval=0.5)
+    result = reference_box_metrics(
+        [scoremap, scoremap], [np.array([[0, 0, 9, 4]]), np.array([[0, 0, 9, 6]])], interval=0.5
+    )
     assert result["maxboxacc"] == 50.0
     assert [result["v2_per_iou"][k]["accuracy"] for k in ("30", "50", "70")] == [100.0, 50.0, 0.0]
 

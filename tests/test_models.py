@@ -1,4 +1,4 @@
-"""Backbones, branches and the cam / acol / hclnet models (wsol_utils.models, SPEC §1.1-§1.4)."""
+"""Backbones, branches and the cam / acol / hclnet models (wsol_utils.models, docs/methods.md §1.1-§1.4)."""
 
 from __future__ import annotations
 
@@ -229,10 +229,15 @@ def test_parameter_groups_cover_every_parameter_once_with_spec_multipliers():
     model = _small("acol")
     assert {id(p) for p in model.new_parameters()}.isdisjoint(id(p) for p in model.backbone_parameters())
     assert len(model.new_parameters()) + len(model.backbone_parameters()) == len(list(model.parameters()))
-    model.pretrained_backbone = True  # as if ImageNet weights were loaded: SPEC §4's 1 / 2 / 10 / 20
+    model.pretrained_backbone = (
+        True  # as if ImageNet weights were loaded: the 1 / 2 / 10 / 20 groups of docs/methods.md §4
+    )
     groups = {group["name"]: group for group in model.parameter_groups(0.5)}
     assert {name: group["lr"] for name, group in groups.items()} == {
-        "backbone_weights": 0.5, "backbone_biases": 1.0, "new_weights": 5.0, "new_biases": 10.0
+        "backbone_weights": 0.5,
+        "backbone_biases": 1.0,
+        "new_weights": 5.0,
+        "new_biases": 10.0,
     }
     grouped = [id(p) for group in groups.values() for p in group["params"]]
     assert sorted(grouped) == sorted(id(p) for p in model.parameters())

@@ -52,8 +52,9 @@ def sync_differences(ipynb: Path, source: Path) -> list[str]:
             if field == "source" and text_value != notebook_value:
                 text_value, notebook_value = _first_different_line(text_value, notebook_value)
             if text_value != notebook_value:
-                differences.append(f"cell {index} {field}: {source.name} {text_value!r} != "
-                                   f"{ipynb.name} {notebook_value!r}")
+                differences.append(
+                    f"cell {index} {field}: {source.name} {text_value!r} != {ipynb.name} {notebook_value!r}"
+                )
     return differences
 
 
@@ -171,7 +172,8 @@ def test_the_shared_cells_are_identical_across_the_suite():
         for index, what in ((PARAMETERS_CELL, "parameters"), (SETUP_CELL, "setup")):
             assert cells[index].cell_type == "code"
             assert cells[index].source == first[index].source, (
-                f"{name}: the {what} cell differs from {SUITE[0]}'s; the suite shares it, edit all notebooks alike")
+                f"{name}: the {what} cell differs from {SUITE[0]}'s; the suite shares it, edit all notebooks alike"
+            )
     assert "Suite.from_parameters(" in first[SETUP_CELL].source
     explorer = _load(NOTEBOOKS / "00_explore.ipynb").cells
     assert explorer[PARAMETERS_CELL].source.startswith(first[PARAMETERS_CELL].source + "\n")

@@ -11,13 +11,16 @@ import torch
 from wsol_utils import pretrained
 
 
-@pytest.mark.parametrize(("size", "kernel", "stride", "expected"), [
-    (224, 3, 2, (0, 1)),   # out 112: (111*2 + 3 - 224) = 1 -> extra pixel after
-    (112, 5, 2, (1, 2)),   # out 56: (55*2 + 5 - 112) = 3
-    (7, 3, 1, (1, 1)),
-    (7, 5, 2, (2, 2)),     # out 4: (3*2 + 5 - 7) = 4
-    (9, 1, 1, (0, 0)),
-])
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "expected"),
+    [
+        (224, 3, 2, (0, 1)),  # out 112: (111*2 + 3 - 224) = 1 -> extra pixel after
+        (112, 5, 2, (1, 2)),  # out 56: (55*2 + 5 - 112) = 3
+        (7, 3, 1, (1, 1)),
+        (7, 5, 2, (2, 2)),  # out 4: (3*2 + 5 - 7) = 4
+        (9, 1, 1, (0, 0)),
+    ],
+)
 def test_same_padding_matches_tensorflow_formula(size, kernel, stride, expected):
     assert pretrained.same_padding(size, kernel, stride) == expected
 

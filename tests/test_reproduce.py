@@ -12,21 +12,21 @@ import pytest
 
 from wsol_utils import reproduce
 
-PARAMETERS = '''DATASET = "synthetic"
+PARAMETERS = """DATASET = "synthetic"
 DATA_ROOT = None
 EPOCHS = None
 DEVICE = "auto"
 SMOKE = False
 RUNS_DIR = "../runs"
 FIGURES_DIR = "../figures"
-PROGRESS = False'''
+PROGRESS = False"""
 
-WRITE_PARAMETERS = '''import json, os
+WRITE_PARAMETERS = """import json, os
 from pathlib import Path
 Path(FIGURES_DIR).mkdir(parents=True, exist_ok=True)
 Path(FIGURES_DIR, NAME + ".json").write_text(json.dumps(
     {"dataset": DATASET, "smoke": SMOKE, "epochs": EPOCHS, "runs": RUNS_DIR, "cwd": os.getcwd()}))
-print("wrote", NAME)'''
+print("wrote", NAME)"""
 
 
 def _write_notebook(folder: Path, name: str, body: list[str]) -> Path:
@@ -34,8 +34,11 @@ def _write_notebook(folder: Path, name: str, body: list[str]) -> Path:
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     parameters = nbformat.v4.new_code_cell(PARAMETERS)
     parameters.metadata["tags"] = ["parameters"]
-    notebook.cells = [parameters, nbformat.v4.new_code_cell(f"NAME = {name!r}"),
-                      *(nbformat.v4.new_code_cell(source) for source in body)]
+    notebook.cells = [
+        parameters,
+        nbformat.v4.new_code_cell(f"NAME = {name!r}"),
+        *(nbformat.v4.new_code_cell(source) for source in body),
+    ]
     path = folder / f"{name}.ipynb"
     nbformat.write(notebook, path)
     return path
@@ -48,15 +51,15 @@ def checkout(tmp_path: Path) -> Path:
     notebooks.mkdir()
     _write_notebook(notebooks, "01_cam_equivalence", [WRITE_PARAMETERS])
     _write_notebook(notebooks, "02_acol_training", [WRITE_PARAMETERS])
-    _write_notebook(notebooks, "03_hclnet_complementary_maps",
-                    ["x = 1", "raise RuntimeError('the map is empty')", WRITE_PARAMETERS])
+    _write_notebook(
+        notebooks, "03_hclnet_complementary_maps", ["x = 1", "raise RuntimeError('the map is empty')", WRITE_PARAMETERS]
+    )
     return tmp_path
 
 
 def test_select_notebooks_by_number_or_name_in_suite_order():
     assert reproduce.select_notebooks(None) == list(reproduce.SUITE)
-    assert reproduce.select_notebooks(["04", "02_acol_training"]) == ["02_acol_training",
-                                                                    "04_fusion_ablation"]
+    assert reproduce.select_notebooks(["04", "02_acol_training"]) == ["02_acol_training", "04_fusion_ablation"]
     with pytest.raises(ValueError, match="--only 07: no such notebook"):
         reproduce.select_notebooks(["07"])
 
@@ -65,18 +68,20 @@ def test_suite_paths_smoke_never_points_at_figures(tmp_path):
     (tmp_path / "notebooks").mkdir()
     full = reproduce.SuitePaths.resolve(smoke=False, notebooks_dir=tmp_path / "notebooks")
     smoke = reproduce.SuitePaths.resolve(smoke=True, notebooks_dir=tmp_path / "notebooks")
-    assert (full.outputs, full.figures, full.runs) == (tmp_path / "outputs", tmp_path / "figures",
-                                                      tmp_path / "runs")
-    assert (smoke.outputs, smoke.figures) == (tmp_path / "outputs" / "smoke",
-                                              tmp_path / "outputs" / "smoke" / "figures")
+    assert (full.outputs, full.figures, full.runs) == (tmp_path / "outputs", tmp_path / "figures", tmp_path / "runs")
+    assert (smoke.outputs, smoke.figures) == (
+        tmp_path / "outputs" / "smoke",
+        tmp_path / "outputs" / "smoke" / "figures",
+    )
 
 
 def test_strip_volatile_metadata_keeps_outputs_and_tags():
     notebook = nbformat.v4.new_notebook()
     notebook.metadata.update({"papermill": {"duration": 3.2}, "widgets": {"state": {}}, "kernelspec": {}})
     cell = nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")])
-    cell.metadata.update({"papermill": {"status": "completed"}, "execution": {"iopub.status.busy": "t"},
-                          "tags": ["parameters"]})
+    cell.metadata.update(
+        {"papermill": {"status": "completed"}, "execution": {"iopub.status.busy": "t"}, "tags": ["parameters"]}
+    )
     notebook.cells = [cell]
     reproduce.strip_volatile_metadata(notebook)
     assert dict(notebook.metadata) == {"kernelspec": {}}
@@ -85,8 +90,9 @@ def test_strip_volatile_metadata_keeps_outputs_and_tags():
 
 
 def test_runner_executes_in_order_passes_parameters_and_reports(checkout, capsys):
-    code = reproduce.main(["--notebooks-dir", str(checkout / "notebooks"), "--only", "01", "02",
-                           "--smoke", "--epochs", "2"])
+    code = reproduce.main(
+        ["--notebooks-dir", str(checkout / "notebooks"), "--only", "01", "02", "--smoke", "--epochs", "2"]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     lines = out.splitlines()
@@ -94,22 +100,37 @@ def test_runner_executes_in_order_passes_parameters_and_reports(checkout, capsys
     assert lines[2].startswith("[2/2] 02_acol_training ... ok (")
     smoke = checkout / "outputs" / "smoke"
     written = json.loads((smoke / "figures" / "02_acol_training.json").read_text())
-    assert written == {"dataset": "synthetic", "smoke": True, "epochs": 2,
-                       "runs": str(checkout / "runs"), "cwd": str(checkout / "notebooks")}
+    assert written == {
+        "dataset": "synthetic",
+        "smoke": True,
+        "epochs": 2,
+        "runs": str(checkout / "runs"),
+        "cwd": str(checkout / "notebooks"),
+    }
     assert not (checkout / "figures").exists()  # smoke never writes the committed figures
     executed = nbformat.read(smoke / "02_acol_training.ipynb", as_version=4)
     assert "papermill" not in executed.metadata
     assert all("papermill" not in c.metadata and "execution" not in c.metadata for c in executed.cells)
-    assert any(o.get("text") == "wrote 02_acol_training\n" for c in executed.cells
-               for o in c.get("outputs", []))
+    assert any(o.get("text") == "wrote 02_acol_training\n" for c in executed.cells for o in c.get("outputs", []))
     # The summary names every artifact and executed copy.
     assert "01_cam_equivalence.json" in out and "02_acol_training.json" in out
     assert str(smoke / "01_cam_equivalence.ipynb") in out or "01_cam_equivalence.ipynb" in out
 
 
 def test_runner_fails_loudly_with_the_cell_and_stops(checkout, capsys):
-    code = reproduce.main(["--notebooks-dir", str(checkout / "notebooks"), "--only", "03", "01",
-                           "--output-dir", str(checkout / "out"), "--figures-dir", str(checkout / "f")])
+    code = reproduce.main(
+        [
+            "--notebooks-dir",
+            str(checkout / "notebooks"),
+            "--only",
+            "03",
+            "01",
+            "--output-dir",
+            str(checkout / "out"),
+            "--figures-dir",
+            str(checkout / "f"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "[1/2] 01_cam_equivalence ... ok" in out
@@ -140,14 +161,24 @@ def test_smoke_run_of_the_real_notebook_writes_the_localization_table(tmp_path, 
     paper's. Uses the checkout's run cache (runs/, git-ignored), shared with the nbval run of the notebooks,
     so the three tiny runs are trained at most once per machine."""
     pytest.importorskip("wsol_utils.models")
-    code = reproduce.main(["--smoke", "--only", "02", "--output-dir", str(tmp_path / "out"),
-                           "--figures-dir", str(tmp_path / "figs")])
+    code = reproduce.main(
+        ["--smoke", "--only", "02", "--output-dir", str(tmp_path / "out"), "--figures-dir", str(tmp_path / "figs")]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     table = pd.read_csv(tmp_path / "figs" / "table_localization.csv")
     assert table["method"].tolist() == ["CAM", "ACoL", "HCLNet"]
-    assert {"cls err top-1", "loc err top-1", "GT-known loc err", "MaxBoxAccV2",
-            "paper CUB: loc err top-1", "paper CUB (wsoleval): MaxBoxAccV2"} <= set(table.columns)
+    assert {
+        "cls err top-1",
+        "loc err top-1",
+        "GT-known loc err",
+        "MaxBoxAccV2",
+        "paper CUB: loc err top-1",
+        "paper CUB (wsoleval): MaxBoxAccV2",
+    } <= set(table.columns)
     assert table["GT-known loc err"].between(0, 100).all() and table["MaxBoxAccV2"].between(0, 100).all()
     assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == [
-        "acol_maps.png", "loss_curves.png", "training_curves.png"]
+        "acol_maps.png",
+        "loss_curves.png",
+        "training_curves.png",
+    ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from wsol_utils import suite
@@ -72,8 +70,9 @@ def test_environment_turns_smoke_on(in_notebooks, monkeypatch):
 
 def test_config_merges_dataset_and_model_kwargs(in_notebooks):
     pytest.importorskip("wsol_utils.engine")
-    smoke = Suite.from_parameters(smoke=True).config("cam", dataset_kwargs={"head_size": 0.22, "num_test": 7},
-                                                      model_kwargs={"head_kernel": 3})
+    smoke = Suite.from_parameters(smoke=True).config(
+        "cam", dataset_kwargs={"head_size": 0.22, "num_test": 7}, model_kwargs={"head_kernel": 3}
+    )
     assert smoke.dataset_kwargs == {**suite.SMOKE_DATASET_KWARGS, "head_size": 0.22, "num_test": 7}
     assert smoke.model_kwargs == {"head_kernel": 3}
     full = Suite.from_parameters().config("cam", dataset_kwargs={"head_size": 0.22})

@@ -1,5 +1,5 @@
 """Tests for wsol_utils.data.synthetic: determinism, tight boxes, balance, and that the head is the only
-strong class cue (SPEC §3)."""
+strong class cue (docs/methods.md §3)."""
 
 from __future__ import annotations
 
@@ -91,9 +91,10 @@ def _linear_probe_accuracy(features: np.ndarray, labels: np.ndarray, num_classes
 
 def test_head_is_the_only_strong_class_cue(probe_set) -> None:
     # measured at 64 px / 1,200 images: head 1.00, body ~0.5, background ~0.1 (chance 0.1)
-    accuracy = {name: _linear_probe_accuracy(_mean_colour(probe_set.images, probe_set.parts == value),
-                                             probe_set.labels, 10)
-                for name, value in (("head", 2), ("body", 1), ("background", 0))}
+    accuracy = {
+        name: _linear_probe_accuracy(_mean_colour(probe_set.images, probe_set.parts == value), probe_set.labels, 10)
+        for name, value in (("head", 2), ("body", 1), ("background", 0))
+    }
     assert accuracy["head"] > 0.9
     assert 0.25 < accuracy["body"] < 0.75
     assert accuracy["background"] < 0.2
@@ -150,8 +151,14 @@ def test_dataset_items_and_part_masks(tmp_path: Path) -> None:
 
 def test_export_reads_back_through_the_wsoleval_loader(tmp_path: Path) -> None:
     export_wsoleval(SMALL, "val", tmp_path / "export", cache_dir=tmp_path / "cache")
-    exported = load("wsoleval", root=tmp_path / "export", split="val", image_size=64,
-                    mask_dir=tmp_path / "export" / "masks", num_classes=10)
+    exported = load(
+        "wsoleval",
+        root=tmp_path / "export",
+        split="val",
+        image_size=64,
+        mask_dir=tmp_path / "export" / "masks",
+        num_classes=10,
+    )
     original = load("synthetic", root=tmp_path / "cache", split="val", num_train=60, num_val=20, num_test=40)
     assert len(exported) == len(original) == 20
     for index in (0, 7, 19):

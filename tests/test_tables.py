@@ -11,13 +11,19 @@ from wsol_utils import tables
 
 
 def _summary(base: float) -> dict[str, float]:
-    return {"cls_err_top1": base, "cls_err_top5": base + 1, "loc_err_top1": base + 2,
-            "loc_err_top5": base + 3, "gt_known_loc_err": base + 4, "maxboxacc": base + 5,
-            "maxboxacc_v2": base + 6}
+    return {
+        "cls_err_top1": base,
+        "cls_err_top5": base + 1,
+        "loc_err_top1": base + 2,
+        "loc_err_top5": base + 3,
+        "gt_known_loc_err": base + 4,
+        "maxboxacc": base + 5,
+        "maxboxacc_v2": base + 6,
+    }
 
 
 def test_reference_numbers_match_spec():
-    # SPEC §2.3, typed in by hand from the papers.
+    # docs/methods.md §2.3, typed in by hand from the papers.
     assert tables.ACOL_TABLE6["CUB"][0.6] == (54.15, 42.79)
     assert tables.ACOL_TABLE6["ILSVRC"][0.5] == (62.62, 52.03)
     assert tables.HCLNET_TABLE4_CUB[("C-CAM", "l1")]["loc_err_top1"] == 49.50
@@ -27,16 +33,32 @@ def test_reference_numbers_match_spec():
 
 
 def test_fusion_ablation_table_rows_columns_and_values():
-    results = {(e, f): _summary(10.0 * i) for i, (e, f) in
-               enumerate((e, f) for e in tables.ERASINGS for f in tables.FUSIONS)}
+    results = {
+        (e, f): _summary(10.0 * i) for i, (e, f) in enumerate((e, f) for e in tables.ERASINGS for f in tables.FUSIONS)
+    }
     table = tables.fusion_ablation_table(results)
     assert list(zip(table["erasing"], table["fusion"])) == [
-        ("threshold", "max"), ("threshold", "add"), ("threshold", "l1"),
-        ("C-CAM", "max"), ("C-CAM", "add"), ("C-CAM", "l1")]
+        ("threshold", "max"),
+        ("threshold", "add"),
+        ("threshold", "l1"),
+        ("C-CAM", "max"),
+        ("C-CAM", "add"),
+        ("C-CAM", "l1"),
+    ]
     assert list(table.columns) == [
-        "erasing", "fusion", "cls err top-1", "cls err top-5", "loc err top-1", "loc err top-5",
-        "GT-known loc err", "MaxBoxAccV2", "paper CUB: cls err top-1", "paper CUB: cls err top-5",
-        "paper CUB: loc err top-1", "paper CUB: loc err top-5"]
+        "erasing",
+        "fusion",
+        "cls err top-1",
+        "cls err top-5",
+        "loc err top-1",
+        "loc err top-5",
+        "GT-known loc err",
+        "MaxBoxAccV2",
+        "paper CUB: cls err top-1",
+        "paper CUB: cls err top-5",
+        "paper CUB: loc err top-1",
+        "paper CUB: loc err top-5",
+    ]
     last = table.iloc[5]
     assert last["loc err top-1"] == 52.0 and last["MaxBoxAccV2"] == 56.0
     assert last["paper CUB: loc err top-1"] == 49.50 and last["paper CUB: loc err top-5"] == 41.20
@@ -45,8 +67,9 @@ def test_fusion_ablation_table_rows_columns_and_values():
 
 def test_fusion_ablation_table_missing_row_is_a_clear_error():
     with pytest.raises(ValueError, match=r"lacks results for \[\('C-CAM', 'l1'\)\]"):
-        tables.fusion_ablation_table({(e, f): {} for e in tables.ERASINGS for f in tables.FUSIONS
-                                      if (e, f) != ("C-CAM", "l1")})
+        tables.fusion_ablation_table(
+            {(e, f): {} for e in tables.ERASINGS for f in tables.FUSIONS if (e, f) != ("C-CAM", "l1")}
+        )
 
 
 def test_threshold_sweep_table_has_paper_columns_beside_ours():
@@ -77,10 +100,8 @@ def test_localization_table_keeps_method_order_and_labels_paper_columns():
 def test_to_markdown_exact_text():
     frame = pd.DataFrame({"name": ["a", "b"], "x": [1.0, float("nan")], "n": [3, 4]})
     assert tables.to_markdown(frame, digits=1) == (
-        "| name | x | n |\n"
-        "|:---|---:|---:|\n"
-        "| a | 1.0 | 3 |\n"
-        "| b | – | 4 |\n")
+        "| name | x | n |\n|:---|---:|---:|\n| a | 1.0 | 3 |\n| b | – | 4 |\n"
+    )
 
 
 def test_write_table_round_trips_and_leaves_no_temp_files(tmp_path):

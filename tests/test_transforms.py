@@ -55,7 +55,7 @@ def test_test_crop_protocol_resizes_256_and_center_crops_224() -> None:
 def _box_image(size: int, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     x0, y0, x1, y1 = box
     mask = np.zeros((size, size), dtype=np.uint8)
-    mask[y0:y1 + 1, x0:x1 + 1] = 1
+    mask[y0 : y1 + 1, x0 : x1 + 1] = 1
     return np.repeat(mask[..., None] * 255, 3, axis=2).astype(np.uint8), mask
 
 

@@ -44,10 +44,12 @@ def test_plot_map_grid_rejects_mismatched_maps():
 
 
 def test_plot_histories_one_line_per_run_and_column():
-    history = pd.DataFrame({"epoch": [1, 2], "train_loss_a": [2.0, 1.0], "train_loss_b": [2.5, 1.5],
-                            "val_acc": [np.nan, np.nan]})
-    fig = viz.plot_histories({"r1": history, "r2": history},
-                             panels=[("loss", ("train_loss_a", "train_loss_b")), ("acc", ("val_acc",))])
+    history = pd.DataFrame(
+        {"epoch": [1, 2], "train_loss_a": [2.0, 1.0], "train_loss_b": [2.5, 1.5], "val_acc": [np.nan, np.nan]}
+    )
+    fig = viz.plot_histories(
+        {"r1": history, "r2": history}, panels=[("loss", ("train_loss_a", "train_loss_b")), ("acc", ("val_acc",))]
+    )
     loss_ax, acc_ax = fig.axes
     assert len(loss_ax.lines) == 4 and len(acc_ax.lines) == 0  # all-NaN columns are skipped
     assert loss_ax.lines[1].get_label() == "r1: train_loss_b"
@@ -57,8 +59,13 @@ def test_plot_histories_one_line_per_run_and_column():
 
 
 def test_plot_accuracy_vs_tau_marks_the_best_tau():
-    curves = pd.DataFrame({"tau": [0.1, 0.2, 0.3] * 2, "method": ["CAM"] * 3 + ["ACoL"] * 3,
-                           "gt_known_loc_acc": [10.0, 30.0, 20.0, 5.0, 6.0, 40.0]})
+    curves = pd.DataFrame(
+        {
+            "tau": [0.1, 0.2, 0.3] * 2,
+            "method": ["CAM"] * 3 + ["ACoL"] * 3,
+            "gt_known_loc_acc": [10.0, 30.0, 20.0, 5.0, 6.0, 40.0],
+        }
+    )
     fig = viz.plot_accuracy_vs_tau(curves)
     stars = [line for line in fig.axes[0].lines if line.get_marker() == "*"]
     marked = [(float(np.asarray(s.get_xdata())[0]), float(np.asarray(s.get_ydata())[0])) for s in stars]
@@ -86,10 +93,19 @@ def test_save_figure_writes_png_atomically(tmp_path):
 
 
 def test_plot_mass_and_gain_stacks_mass_and_draws_noise_bars():
-    table = pd.DataFrame({"cell": ["a", "b"], "head": [10.0, 20.0], "body": [30.0, 50.0], "bg": [60.0, 30.0],
-                          "gain": [-5.0, 4.0], "noise": [3.0, 6.0]})
-    fig = viz.plot_mass_and_gain(table, label="cell", mass={"head": "head", "body": "body", "background": "bg"},
-                                 gain=["gain"], noise="noise")
+    table = pd.DataFrame(
+        {
+            "cell": ["a", "b"],
+            "head": [10.0, 20.0],
+            "body": [30.0, 50.0],
+            "bg": [60.0, 30.0],
+            "gain": [-5.0, 4.0],
+            "noise": [3.0, 6.0],
+        }
+    )
+    fig = viz.plot_mass_and_gain(
+        table, label="cell", mass={"head": "head", "body": "body", "background": "bg"}, gain=["gain"], noise="noise"
+    )
     mass_ax, gain_ax = fig.axes
     bars = [b for b in mass_ax.patches if isinstance(b, Rectangle)]
     assert len(bars) == len(mass_ax.patches)

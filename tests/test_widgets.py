@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from browser_support import TINY_DATASET_KWARGS, train_tiny_run
 from wsol_utils import widgets
 from wsol_utils.engine import evaluate
 from wsol_utils.widgets import Explorer, ExplorerInputError, Knobs, compare_runs, explore, stats_html
+
+from browser_support import TINY_DATASET_KWARGS, train_tiny_run
 
 SAMPLE = 32
 TAU = 0.6  # at tau 0.2 the tiny run's boxes cover the whole image for every delta; at 0.6 delta matters
@@ -34,8 +35,9 @@ def explorer(runs) -> Explorer:
 
 def library(run: Path, delta: float, fusion: str, tau: float = TAU, limit: int | None = SAMPLE):
     """What the engine computes for the same run, sample and knobs."""
-    return evaluate(run, delta=delta, fusion=fusion, tau=tau, limit=limit, wsoleval=False, progress=False,
-                    cache_maps=False)
+    return evaluate(
+        run, delta=delta, fusion=fusion, tau=tau, limit=limit, wsoleval=False, progress=False, cache_maps=False
+    )
 
 
 @pytest.mark.parametrize(("delta", "fusion"), [(0.5, "max"), (0.7, "max"), (0.3, "add"), (0.9, "l1")])
@@ -56,7 +58,7 @@ def test_test_time_delta_moves_branch_b_only(explorer) -> None:
     low, high = (explorer.sample_maps(Knobs(0, d, "max", TAU)) for d in (0.3, 0.9))
     torch.testing.assert_close(low.maps["a"], high.maps["a"], rtol=0, atol=0)
     assert not torch.equal(low.maps["b"], high.maps["b"])
-    # B's input is the 0/1 mask M_A < delta (SPEC §1.3): binary, and a higher delta keeps every cell a lower one kept
+    # B's input is the 0/1 mask M_A < delta (docs/methods.md §1.3): binary, and a higher delta keeps every cell a lower one kept
     assert set(torch.unique(low.b_input).tolist()) <= {0.0, 1.0}
     assert torch.all(high.b_input >= low.b_input) and high.b_input.sum() > low.b_input.sum()
     accuracies = {d: explorer.sample_scores(Knobs(0, d, "max", TAU)).accuracy["fused"] for d in (0.3, 0.5, 0.7, 0.9)}
@@ -70,7 +72,7 @@ def test_b_input_is_what_branch_b_saw(explorer) -> None:
     explorer.model.delta = 0.55
     with torch.no_grad():
         output = explorer.model(images, labels)
-    mask = (normalize_minmax(output.maps_a[torch.arange(4), labels]) < 0.55).float()  # SPEC §1.3, by hand
+    mask = (normalize_minmax(output.maps_a[torch.arange(4), labels]) < 0.55).float()  # docs/methods.md §1.3, by hand
     torch.testing.assert_close(output.erased, output.features * mask[:, None])
     upsampled = torch.nn.functional.interpolate(mask[:, None], size=images.shape[-2:], mode="nearest")[:, 0]
     torch.testing.assert_close(explorer.sample_maps(Knobs(0, 0.55, "max", TAU)).b_input[:4], upsampled)

@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.data.wsoleval: data sets from wsoleval metadata folders (SPEC §3)."""
+"""Tests for wsol_utils.data.wsoleval: data sets from wsoleval metadata folders (docs/methods.md §3)."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ __all__ = [
     "part_mass",
 ]
 
+
 def branch_comparison(results: dict[str, EvalResult]) -> pd.DataFrame:
     """One row per named :class:`~wsol_utils.engine.EvalResult`: classification and localization errors
     of the fused map, GT-known loc accuracy of branch A and B, MaxBoxAccV2, and the mean share (%) of
@@ -34,13 +35,19 @@ def branch_comparison(results: dict[str, EvalResult]) -> pd.DataFrame:
     for name, result in results.items():
         summary, branches = result.summary, result.summary["branches"]
         mass = result.records.get("b_mass_object")
-        rows.append({"variant": name, "cls err top-1": summary["cls_err_top1"],
-                     "cls err top-5": summary["cls_err_top5"], "loc err top-1": summary["loc_err_top1"],
-                     "GT-known loc err": summary["gt_known_loc_err"],
-                     "GT-known loc acc A": branches["a"]["gt_known_loc_acc"],
-                     "GT-known loc acc B": branches["b"]["gt_known_loc_acc"],
-                     "MaxBoxAccV2": summary.get("maxboxacc_v2", math.nan),
-                     "B mass on object (%)": 100 * float(mass.mean()) if mass is not None else math.nan})
+        rows.append(
+            {
+                "variant": name,
+                "cls err top-1": summary["cls_err_top1"],
+                "cls err top-5": summary["cls_err_top5"],
+                "loc err top-1": summary["loc_err_top1"],
+                "GT-known loc err": summary["gt_known_loc_err"],
+                "GT-known loc acc A": branches["a"]["gt_known_loc_acc"],
+                "GT-known loc acc B": branches["b"]["gt_known_loc_acc"],
+                "MaxBoxAccV2": summary.get("maxboxacc_v2", math.nan),
+                "B mass on object (%)": 100 * float(mass.mean()) if mass is not None else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -59,6 +66,7 @@ def part_mass(records: pd.DataFrame, branch: str = "b") -> dict[str, float]:
     in [0, 1] (data sets with part masks, e.g. the synthetic set). Returns ``{"head", "body",
     "background"}`` in percent; body = object - head. Missing columns give ``NaN``.
     """
+
     def mean(column: str) -> float:
         name = f"{branch}_{column}"
         return 100 * float(records[name].mean()) if name in records.columns else math.nan
@@ -68,31 +76,38 @@ def part_mass(records: pd.DataFrame, branch: str = "b") -> dict[str, float]:
 
 
 def cells_seeing_part(receptive_field: int, stride: int, part_size: float) -> float:
-    """How many map cells per axis see (part of) a part of ``part_size`` px: ``(R + p) / s`` (SPEC §3).
+    """How many map cells per axis see (part of) a part of ``part_size`` px: ``(R + p) / s`` (docs/methods.md §3).
 
     A cell at stride ``s`` with receptive field ``R`` px sees the part when their windows overlap, i.e. when
     the cell's centre lies within ``(R + p) / 2`` px of the part's centre on each axis."""
     if receptive_field < 1 or stride < 1 or part_size <= 0:
-        raise ValueError(f"cells_seeing_part: need receptive_field >= 1, stride >= 1 and part_size > 0; "
-                         f"got {receptive_field!r}, {stride!r}, {part_size!r}")
+        raise ValueError(
+            f"cells_seeing_part: need receptive_field >= 1, stride >= 1 and part_size > 0; "
+            f"got {receptive_field!r}, {stride!r}, {part_size!r}"
+        )
     return (receptive_field + part_size) / stride
 
 
 def head_geometry(config: RunConfig) -> dict[str, float]:
     """Receptive field and stride of a synthetic-data :class:`~wsol_utils.engine.RunConfig`'s model, the head
-    diameter in px (``head_size`` x ``image_size``) and :func:`cells_seeing_part` of the head (SPEC §3)."""
+    diameter in px (``head_size`` x ``image_size``) and :func:`cells_seeing_part` of the head (docs/methods.md §3)."""
     if config.dataset != "synthetic":
         raise ValueError(f"head_geometry: config.dataset={config.dataset!r}; the head size is a synthetic-set knob")
     model = create_model(config.method, num_classes=2, backbone=config.backbone, **config.model_kwargs)
     field, stride = receptive_field(model), feature_stride(model)
     head = float(config.dataset_kwargs.get("head_size", SyntheticConfig.head_size)) * config.image_size
-    return {"receptive field (px)": field, "stride (px)": stride, "head (px)": head,
-            "map cells (per axis)": config.image_size // stride,
-            "cells seeing the head (per axis)": cells_seeing_part(field, stride, head)}
+    return {
+        "receptive field (px)": field,
+        "stride (px)": stride,
+        "head (px)": head,
+        "map cells (per axis)": config.image_size // stride,
+        "cells seeing the head (per axis)": cells_seeing_part(field, stride, head),
+    }
 
 
-def erasing_gain_row(cam: EvalResult, acol: EvalResult, cam_curve: pd.DataFrame,
-                     acol_curve: pd.DataFrame) -> dict[str, float]:
+def erasing_gain_row(
+    cam: EvalResult, acol: EvalResult, cam_curve: pd.DataFrame, acol_curve: pd.DataFrame
+) -> dict[str, float]:
     """One cell of an erasing experiment: CAM vs ACoL on the same data.
 
     ``cam`` / ``acol``: :class:`~wsol_utils.engine.EvalResult` (ACoL's summary is its fused map);
@@ -105,13 +120,19 @@ def erasing_gain_row(cam: EvalResult, acol: EvalResult, cam_curve: pd.DataFrame,
     cam_best, acol_best = (curve.loc[curve["gt_known_loc_acc"].idxmax()] for curve in (cam_curve, acol_curve))
     n = int(acol.summary["num_images"])
     b_mass, cam_mass = part_mass(acol.records, "b"), part_mass(cam.records, "a")
-    return {"CAM @0.2": cam_acc, "ACoL @0.2": acol_acc, "ACoL - CAM @0.2": acol_acc - cam_acc,
-            "noise ±": difference_noise(acol_acc, cam_acc, n),
-            "CAM best": float(cam_best["gt_known_loc_acc"]), "CAM best tau": float(cam_best["tau"]),
-            "ACoL best": float(acol_best["gt_known_loc_acc"]), "ACoL best tau": float(acol_best["tau"]),
-            "ACoL - CAM best": float(acol_best["gt_known_loc_acc"] - cam_best["gt_known_loc_acc"]),
-            "CAM mass head (%)": cam_mass["head"],
-            **{f"B mass {region} (%)": value for region, value in b_mass.items()}}
+    return {
+        "CAM @0.2": cam_acc,
+        "ACoL @0.2": acol_acc,
+        "ACoL - CAM @0.2": acol_acc - cam_acc,
+        "noise ±": difference_noise(acol_acc, cam_acc, n),
+        "CAM best": float(cam_best["gt_known_loc_acc"]),
+        "CAM best tau": float(cam_best["tau"]),
+        "ACoL best": float(acol_best["gt_known_loc_acc"]),
+        "ACoL best tau": float(acol_best["tau"]),
+        "ACoL - CAM best": float(acol_best["gt_known_loc_acc"] - cam_best["gt_known_loc_acc"]),
+        "CAM mass head (%)": cam_mass["head"],
+        **{f"B mass {region} (%)": value for region, value in b_mass.items()},
+    }
 
 
 PAPER_TAU = 0.2
@@ -124,6 +145,12 @@ def best_tau_table(curves: pd.DataFrame, hue: str = "method", value: str = "gt_k
     for name, group in curves.groupby(hue, sort=False):
         best = group.loc[group[value].idxmax()]
         at_ref = group.loc[(group["tau"] - PAPER_TAU).abs().idxmin()]
-        rows.append({hue: name, "best_tau": float(best["tau"]), "best_acc": float(best[value]),
-                     "acc_at_0_2": float(at_ref[value])})
+        rows.append(
+            {
+                hue: name,
+                "best_tau": float(best["tau"]),
+                "best_acc": float(best[value]),
+                "acc_at_0_2": float(at_ref[value]),
+            }
+        )
     return pd.DataFrame(rows)

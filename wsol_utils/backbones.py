@@ -71,8 +71,26 @@ HEAD_OPTIONS = ("head_width", "head_kernel", "channels_last")
 
 #: VGG16 ``features`` indices of the pools after conv4_3 and conv5_3 (torchvision numbering).
 _VGG_POOL4, _VGG_POOL5 = 23, 30
-_VGG16_CONFIG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-                                  512, 512, 512, "M"]
+_VGG16_CONFIG: list[int | str] = [
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+]
 
 
 class PretrainedWeightsWarning(UserWarning):
@@ -129,7 +147,11 @@ _REGISTRY: dict[str, _Entry] = {}
 
 
 def register_backbone(
-    name: str | None = None, *, head_width: int, head_kernel: int, channels_last: bool = False,
+    name: str | None = None,
+    *,
+    head_width: int,
+    head_kernel: int,
+    channels_last: bool = False,
     weights: str | None = None,
 ) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
     """Decorator registering a backbone builder under ``name`` (default: the function's name).
@@ -144,10 +166,14 @@ def register_backbone(
         if key in _REGISTRY:
             raise ValueError(f"register_backbone: {key!r} is already registered")
         parameters = inspect.signature(builder).parameters
-        options = {p.name: p.default for p in parameters.values()
-                   if p.kind is p.KEYWORD_ONLY and p.name not in ("layout", "pretrained")}
-        _REGISTRY[key] = _Entry(key, builder, BackboneDefaults(head_width, head_kernel, channels_last), options,
-                                weights)
+        options = {
+            p.name: p.default
+            for p in parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name not in ("layout", "pretrained")
+        }
+        _REGISTRY[key] = _Entry(
+            key, builder, BackboneDefaults(head_width, head_kernel, channels_last), options, weights
+        )
         return builder
 
     return decorate
@@ -167,8 +193,12 @@ def _entry(name: str) -> _Entry:
 def backbone_defaults(name: str) -> dict[str, Any]:
     """Every option of backbone ``name`` with its default: the head settings and the builder's own options."""
     entry = _entry(name)
-    return {"head_width": entry.defaults.head_width, "head_kernel": entry.defaults.head_kernel,
-            "channels_last": entry.defaults.channels_last, **entry.options}
+    return {
+        "head_width": entry.defaults.head_width,
+        "head_kernel": entry.defaults.head_kernel,
+        "channels_last": entry.defaults.channels_last,
+        **entry.options,
+    }
 
 
 def has_pretrained_weights(name: str) -> bool:
@@ -254,9 +284,11 @@ def _torch_home() -> str:
 
 
 def _how_to_get(name: str, path: Path) -> str:
-    return (f"download {weights_url(name)} to {path} (or run once online without WSOL_OFFLINE / --offline, which "
-            f"downloads it there), or set TORCH_HOME to a folder whose hub/checkpoints/ holds {path.name} "
-            f"({_torch_home()})")
+    return (
+        f"download {weights_url(name)} to {path} (or run once online without WSOL_OFFLINE / --offline, which "
+        f"downloads it there), or set TORCH_HOME to a folder whose hub/checkpoints/ holds {path.name} "
+        f"({_torch_home()})"
+    )
 
 
 def _missing(name: str, path: Path, reason: str, required: bool) -> None:
@@ -264,8 +296,11 @@ def _missing(name: str, path: Path, reason: str, required: bool) -> None:
     message = f"ImageNet {_DISPLAY.get(name, name)} weights not available: {reason}; {_how_to_get(name, path)}"
     if required:
         raise FileNotFoundError(f"pretrained=True: {message}.")
-    warnings.warn(f"{message}. The {name} backbone is randomly initialized (pass pretrained=False to silence this).",
-                  PretrainedWeightsWarning, stacklevel=4)
+    warnings.warn(
+        f"{message}. The {name} backbone is randomly initialized (pass pretrained=False to silence this).",
+        PretrainedWeightsWarning,
+        stacklevel=4,
+    )
 
 
 def load_imagenet_state_dict(name: str, *, required: bool) -> dict[str, Tensor] | None:
@@ -287,13 +322,22 @@ def load_imagenet_state_dict(name: str, *, required: bool) -> dict[str, Tensor] 
         _missing(name, path, f"{path} does not exist and downloads are off ({OFFLINE_ENV}=1 / --offline)", required)
         return None
     try:
-        state = torch.hub.load_state_dict_from_url(url, model_dir=str(path.parent), map_location="cpu",
-                                                   progress=sys.stderr.isatty(), file_name=path.name,
-                                                   weights_only=True)
+        state = torch.hub.load_state_dict_from_url(
+            url,
+            model_dir=str(path.parent),
+            map_location="cpu",
+            progress=sys.stderr.isatty(),
+            file_name=path.name,
+            weights_only=True,
+        )
     except Exception as error:  # network or unpickling errors alike: say which file and what to do
         if not path.is_file():  # the download failed (no file was written)
-            _missing(name, path, f"{path} does not exist and downloading {url} failed "
-                                 f"({type(error).__name__}: {error})", required)
+            _missing(
+                name,
+                path,
+                f"{path} does not exist and downloading {url} failed ({type(error).__name__}: {error})",
+                required,
+            )
             return None
         raise ValueError(_bad_file(name, path, f"cannot read it ({type(error).__name__}: {error})")) from error
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
@@ -306,12 +350,15 @@ _DISPLAY = {"vgg16": "VGG16", "resnet50": "ResNet50"}
 
 
 def _bad_file(name: str, path: Path, problem: str) -> str:
-    return (f"{path} is not torchvision's {_DISPLAY.get(name, name)} ImageNet checkpoint: {problem}. Delete it and "
-            f"download it again from {weights_url(name)} (a run without WSOL_OFFLINE / --offline does it).")
+    return (
+        f"{path} is not torchvision's {_DISPLAY.get(name, name)} ImageNet checkpoint: {problem}. Delete it and "
+        f"download it again from {weights_url(name)} (a run without WSOL_OFFLINE / --offline does it)."
+    )
 
 
-def _load_pretrained(name: str, module: nn.Module, pretrained: bool | None,
-                     select: Callable[[dict[str, Tensor]], dict[str, Tensor]]) -> bool:
+def _load_pretrained(
+    name: str, module: nn.Module, pretrained: bool | None, select: Callable[[dict[str, Tensor]], dict[str, Tensor]]
+) -> bool:
     """Load ``select(state)`` of backbone ``name``'s ImageNet weights into ``module`` (strict); whether it did."""
     if pretrained is False:
         return False
@@ -473,8 +520,16 @@ def _unset() -> BackboneDefaults:
 
 
 @register_backbone(head_width=32, head_kernel=1, channels_last=True)
-def small(*, layout: str, pretrained: bool | None, depth: int = 3, width: int = 8, downsamples: int = 2,
-          pooling: str = "max", feature_pool: bool = False) -> Backbone:
+def small(
+    *,
+    layout: str,
+    pretrained: bool | None,
+    depth: int = 3,
+    width: int = 8,
+    downsamples: int = 2,
+    pooling: str = "max",
+    feature_pool: bool = False,
+) -> Backbone:
     """The small CPU backbone (:func:`small_backbone`); no pretrained weights, ``layout`` is ignored.
 
     Heads: 1x1 convolutions of width 32 (the receptive field stays the backbone's 18 px).

@@ -1,9 +1,9 @@
-"""Fast MaxBoxAcc / MaxBoxAccV2 / PxAP that give wsoleval's numbers exactly (SPEC §2.2, issue 7).
+"""Fast MaxBoxAcc / MaxBoxAccV2 / PxAP that give wsoleval's numbers exactly (docs/methods.md §2.2, issue 7).
 
 wsoleval scores a map by thresholding it at every CAM threshold ``t`` of ``np.arange(0, 1, interval)``
 (1,000 thresholds at the default interval) and running ``cv2.findContours`` on each binary image. The map is
 first quantised, ``img = (map * 255).astype(uint8)``, and the binary image at ``t`` is ``img > int(t * peak)``
-with ``peak = img.max()`` (255 for a min-max normalized map, the SPEC's ``int(t * 255)``). So
+with ``peak = img.max()`` (255 for a min-max normalized map: the shorthand ``int(t * 255)`` of docs/methods.md §2.2). So
 
 - at most 255 distinct cut-offs ``c = int(t * peak)`` exist, and
 - two cut-offs with no pixel value between them give the same binary image: the binary for ``c`` is
@@ -111,7 +111,7 @@ def _check_scoremap(scoremap: np.ndarray, name: str) -> None:
 
 
 def rescale_boxes(boxes: np.ndarray, image_size: tuple[int, int], map_size: tuple[int, int]) -> np.ndarray:
-    """Rescale ``(N, 4)`` inclusive boxes from ``image_size`` (w, h) to ``map_size`` (w, h), SPEC §2.2.
+    """Rescale ``(N, 4)`` inclusive boxes from ``image_size`` (w, h) to ``map_size`` (w, h), docs/methods.md §2.2.
 
     Each coordinate is ``int(coordinate * new / old)`` in float64, as wsoleval's ``resize_bbox``.
     """
@@ -122,7 +122,7 @@ def rescale_boxes(boxes: np.ndarray, image_size: tuple[int, int], map_size: tupl
 
 
 def box_iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU ``(N, M)`` of int boxes ``(N, 4)`` x ``(M, 4)``, inclusive (+1) convention, SPEC §2.2.
+    """IoU ``(N, M)`` of int boxes ``(N, 4)`` x ``(M, 4)``, inclusive (+1) convention, docs/methods.md §2.2.
 
     Float64 ``intersection / union`` exactly as wsoleval; a union <= 0 gives IoU 0.
     """
@@ -173,9 +173,12 @@ def _contours_at_levels(img: np.ndarray, lows: np.ndarray) -> Iterator[Sequence[
         if low > peak:
             yield ()
             continue
-        window = img[y0:y1 + 1, x0:x1 + 1]
-        binary = (cv2.threshold(window, low - 1, 255, cv2.THRESH_BINARY)[1] if low > 0
-                  else np.full(window.shape, 255, dtype=np.uint8))
+        window = img[y0 : y1 + 1, x0 : x1 + 1]
+        binary = (
+            cv2.threshold(window, low - 1, 255, cv2.THRESH_BINARY)[1]
+            if low > 0
+            else np.full(window.shape, 255, dtype=np.uint8)
+        )
         yield cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))[0]
 
 
@@ -195,12 +198,15 @@ def _find_contours(contour_lists: Iterable[Sequence[np.ndarray]], height: int, w
     first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
     x, y = points[:, 0], points[:, 1]
-    boxes = np.stack([
-        np.minimum.reduceat(x, first),
-        np.minimum.reduceat(y, first),
-        np.minimum(np.maximum.reduceat(x, first) + 1, width - 1),
-        np.minimum(np.maximum.reduceat(y, first) + 1, height - 1),
-    ], axis=1)
+    boxes = np.stack(
+        [
+            np.minimum.reduceat(x, first),
+            np.minimum.reduceat(y, first),
+            np.minimum(np.maximum.reduceat(x, first) + 1, width - 1),
+            np.minimum(np.maximum.reduceat(y, first) + 1, height - 1),
+        ],
+        axis=1,
+    )
     previous = np.arange(len(points)) - 1
     previous[first] = first + lengths - 1  # the polygon closes: point 0 follows the last point
     cross = x[previous] * y - y[previous] * x
@@ -220,7 +226,7 @@ def _first_argmax_per_segment(values: np.ndarray, starts: np.ndarray) -> np.ndar
 def image_threshold_ious(
     scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Best IoU with the GT boxes at every CAM threshold, for one map (SPEC §2.2).
+    """Best IoU with the GT boxes at every CAM threshold, for one map (docs/methods.md §2.2).
 
     Args:
         scoremap: ``(H, W)`` float map in ``[0, 1]``.
@@ -252,7 +258,7 @@ def _best(accuracies: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
 
 
 class BoxEvaluator:
-    """Streaming MaxBoxAcc (V1) and MaxBoxAccV2 with wsoleval's exact numbers (SPEC §2.2).
+    """Streaming MaxBoxAcc (V1) and MaxBoxAccV2 with wsoleval's exact numbers (docs/methods.md §2.2).
 
     Args:
         interval: CAM threshold step; thresholds are ``np.arange(0, 1, interval)``.
@@ -318,8 +324,10 @@ class BoxEvaluator:
         if self.num_images == 0:
             raise ValueError("BoxEvaluator.compute: no image was accumulated")
         v1 = _best(self.correct_v1 * 100.0 / float(self.num_images), self.thresholds)
-        per_iou = {str(level): _best(counts * 100.0 / float(self.num_images), self.thresholds)
-                   for level, counts in zip(self.iou_levels, self.correct_v2)}
+        per_iou = {
+            str(level): _best(counts * 100.0 / float(self.num_images), self.thresholds)
+            for level, counts in zip(self.iou_levels, self.correct_v2)
+        }
         return {
             "num_images": self.num_images,
             "interval": self.interval,
@@ -343,7 +351,7 @@ def _to_numpy(array: Any) -> np.ndarray:
 
 
 class PxAPEvaluator:
-    """Pixel average precision (PxAP) from integer score histograms (SPEC §2.2).
+    """Pixel average precision (PxAP) from integer score histograms (docs/methods.md §2.2).
 
     Bins are wsoleval's: ``[t_0, t_1), ..., [t_{T-1}, 1), [1, 2), [2, 3]`` with ``t = arange(0, 1, interval)``
     (as ``np.histogram``: left-closed, the last bin closed), compared in float64. Counts are int64, so sums
@@ -376,8 +384,12 @@ class PxAPEvaluator:
         bins = torch.bucketize(values, edges, right=True) - 1
         bins = torch.where(values == edges[-1], len(self.edges) - 2, bins)  # the last bin is closed
         inside = (bins >= 0) & (bins < len(self.edges) - 1)
-        return torch.stack([torch.bincount(bins[inside & (labels == label)], minlength=len(self.edges) - 1)
-                            for label in (0, _MASK_FOREGROUND)])
+        return torch.stack(
+            [
+                torch.bincount(bins[inside & (labels == label)], minlength=len(self.edges) - 1)
+                for label in (0, _MASK_FOREGROUND)
+            ]
+        )
 
     def _numpy_counts(self, scoremaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """The same counts as :meth:`_torch_counts`, with numpy on the host."""
@@ -387,8 +399,12 @@ class PxAPEvaluator:
         bins = np.searchsorted(self.edges, values, side="right") - 1
         bins[values == self.edges[-1]] = len(self.edges) - 2
         inside = (bins >= 0) & (bins < len(self.edges) - 1)
-        return np.stack([np.bincount(bins[inside & (labels == label)], minlength=len(self.edges) - 1)
-                         for label in (0, _MASK_FOREGROUND)])
+        return np.stack(
+            [
+                np.bincount(bins[inside & (labels == label)], minlength=len(self.edges) - 1)
+                for label in (0, _MASK_FOREGROUND)
+            ]
+        )
 
     def accumulate(self, scoremaps: Any, masks: Any) -> None:
         """Add maps ``(B, H, W)`` or ``(H, W)`` in ``[0, 1]`` and masks of the same shape, uint8
@@ -518,12 +534,25 @@ def _score_chunk(job: _Job) -> tuple[BoxEvaluator, PxAPEvaluator | None, list[st
     return boxes, pxap, nan_ids
 
 
-def _jobs(meta: WsolevalMetadata, scoremap_dir: Path, mask_dir: Path | None, interval: float,
-          iou_levels: tuple[int, ...], chunk_size: int) -> Iterator[_Job]:
+def _jobs(
+    meta: WsolevalMetadata,
+    scoremap_dir: Path,
+    mask_dir: Path | None,
+    interval: float,
+    iou_levels: tuple[int, ...],
+    chunk_size: int,
+) -> Iterator[_Job]:
     for start in range(0, len(meta.image_ids), chunk_size):
-        ids = meta.image_ids[start:start + chunk_size]
-        yield _Job(ids, [meta.boxes[i] for i in ids], [meta.sizes[i] for i in ids], str(scoremap_dir),
-                   None if mask_dir is None else str(mask_dir), interval, iou_levels)
+        ids = meta.image_ids[start : start + chunk_size]
+        yield _Job(
+            ids,
+            [meta.boxes[i] for i in ids],
+            [meta.sizes[i] for i in ids],
+            str(scoremap_dir),
+            None if mask_dir is None else str(mask_dir),
+            interval,
+            iou_levels,
+        )
 
 
 def _check_scoremaps_exist(scoremap_dir: Path, image_ids: Sequence[str]) -> None:
@@ -542,8 +571,9 @@ def _chunk_results(jobs: list[_Job], workers: int) -> Iterator[tuple[BoxEvaluato
     if workers == 1:
         yield from map(_score_chunk, jobs)
         return
-    with multiprocessing.get_context(_START_METHOD).Pool(workers, initializer=cv2.setNumThreads,
-                                                         initargs=(1,)) as pool:  # one thread per worker
+    with multiprocessing.get_context(_START_METHOD).Pool(
+        workers, initializer=cv2.setNumThreads, initargs=(1,)
+    ) as pool:  # one thread per worker
         yield from pool.imap_unordered(_score_chunk, jobs)
 
 
@@ -580,8 +610,10 @@ def evaluate_scoremaps(
 
     meta = read_wsoleval_metadata(metadata_dir)
     if meta.mask_paths is not None:
-        raise ValueError(f"{metadata_dir}: mask-style (OpenImages) localization.txt is not supported; "
-                         "give boxes, and masks via mask_dir")
+        raise ValueError(
+            f"{metadata_dir}: mask-style (OpenImages) localization.txt is not supported; "
+            "give boxes, and masks via mask_dir"
+        )
     scoremaps = Path(scoremap_dir)
     _check_scoremaps_exist(scoremaps, meta.image_ids)
     masks = None if mask_dir is None else Path(mask_dir)
@@ -595,8 +627,9 @@ def evaluate_scoremaps(
     pxap = PxAPEvaluator(interval) if masks is not None else None
     nan_ids: list[str] = []
     jobs = list(_jobs(meta, scoremaps, masks, boxes.interval, levels, chunk_size))
-    with tqdm(total=len(meta.image_ids), desc="evaluate", unit="img", file=sys.stderr,
-              disable=None if progress else True) as bar:
+    with tqdm(
+        total=len(meta.image_ids), desc="evaluate", unit="img", file=sys.stderr, disable=None if progress else True
+    ) as bar:
         for chunk_boxes, chunk_pxap, chunk_nan in _chunk_results(jobs, max(1, min(workers, len(jobs)))):
             boxes.merge(chunk_boxes)
             if pxap is not None and chunk_pxap is not None:
@@ -604,8 +637,11 @@ def evaluate_scoremaps(
             nan_ids += chunk_nan
             bar.update(chunk_boxes.num_images)
     if nan_ids:
-        warnings.warn(f"{len(nan_ids)} score map(s) held NaN and were scored as all zeros "
-                      f"(wsoleval's normalize_scoremap), e.g. {nan_ids[:3]}", stacklevel=2)
+        warnings.warn(
+            f"{len(nan_ids)} score map(s) held NaN and were scored as all zeros "
+            f"(wsoleval's normalize_scoremap), e.g. {nan_ids[:3]}",
+            stacklevel=2,
+        )
     result = boxes.compute()
     if pxap is not None:
         result["pxap"] = pxap.compute()

@@ -38,18 +38,30 @@ Output (one JSON object on stdout; accuracies in percent):
 def build_parser() -> argparse.ArgumentParser:
     """The ``evaluate`` command's argument parser."""
     parser = argparse.ArgumentParser(
-        prog="python -m wsol_utils evaluate", description=DESCRIPTION,
+        prog="python -m wsol_utils evaluate",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--metadata-dir", required=True, help="wsoleval metadata folder (see above)")
     parser.add_argument("--scoremap-dir", required=True, help="folder of <image_id>.npy score maps")
-    parser.add_argument("--interval", type=float, default=0.001,
-                        help="CAM threshold step: thresholds are np.arange(0, 1, interval) (default 0.001)")
-    parser.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70], metavar="PERCENT",
-                        help="IoU levels (percent) averaged by MaxBoxAccV2 (default 30 50 70)")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.001,
+        help="CAM threshold step: thresholds are np.arange(0, 1, interval) (default 0.001)",
+    )
+    parser.add_argument(
+        "--iou",
+        type=int,
+        nargs="+",
+        default=[30, 50, 70],
+        metavar="PERCENT",
+        help="IoU levels (percent) averaged by MaxBoxAccV2 (default 30 50 70)",
+    )
     parser.add_argument("--mask-dir", default=None, help="masks for PxAP (see above); PxAP is skipped without")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: all cores; 1 = no worker processes)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: all cores; 1 = no worker processes)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--indent", type=int, default=None, help="indent the JSON output (default: one line)")
     return parser
@@ -62,8 +74,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = evaluate_scoremaps(
-            args.metadata_dir, args.scoremap_dir, interval=args.interval, iou_levels=args.iou,
-            mask_dir=args.mask_dir, workers=args.workers, progress=not args.no_progress,
+            args.metadata_dir,
+            args.scoremap_dir,
+            interval=args.interval,
+            iou_levels=args.iou,
+            mask_dir=args.mask_dir,
+            workers=args.workers,
+            progress=not args.no_progress,
         )
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -45,14 +45,17 @@ class Equivalence:
 
 
 def equivalence(logits_cam: Tensor, maps_cam: Tensor, logits_conv: Tensor, maps_conv: Tensor) -> Equivalence:
-    """Compare logits ``(B, C)`` and maps ``(B, C, h, w)`` of the two forms (SPEC §1.1)."""
+    """Compare logits ``(B, C)`` and maps ``(B, C, h, w)`` of the two forms (docs/methods.md §1.1)."""
     if logits_cam.shape != logits_conv.shape or maps_cam.shape != maps_conv.shape:
-        raise ValueError(f"equivalence: shapes differ: logits {tuple(logits_cam.shape)} vs "
-                         f"{tuple(logits_conv.shape)}, maps {tuple(maps_cam.shape)} vs {tuple(maps_conv.shape)}")
+        raise ValueError(
+            f"equivalence: shapes differ: logits {tuple(logits_cam.shape)} vs "
+            f"{tuple(logits_conv.shape)}, maps {tuple(maps_cam.shape)} vs {tuple(maps_conv.shape)}"
+        )
     logit_diff = float((logits_cam - logits_conv).abs().max())
     map_diff = float((maps_cam - maps_conv).abs().max())
-    ok = (logit_diff <= EQUIVALENCE_ATOL + EQUIVALENCE_RTOL * float(logits_conv.abs().max())
-          and map_diff <= EQUIVALENCE_ATOL + EQUIVALENCE_RTOL * float(maps_conv.abs().max()))
+    ok = logit_diff <= EQUIVALENCE_ATOL + EQUIVALENCE_RTOL * float(
+        logits_conv.abs().max()
+    ) and map_diff <= EQUIVALENCE_ATOL + EQUIVALENCE_RTOL * float(maps_conv.abs().max())
     return Equivalence(logit_diff, map_diff, ok)
 
 
@@ -70,10 +73,10 @@ def model_equivalence(model: WSOLModel, images: Tensor) -> Equivalence:
 class MapPanels:
     """Images and same-size maps for :func:`wsol_utils.viz.plot_map_grid`."""
 
-    images: np.ndarray                  # (N, H, W, 3) RGB in [0, 1]
-    maps: dict[str, np.ndarray]         # column title -> (N, H, W) in [0, 1]
-    gt_boxes: list[np.ndarray] | None   # N x (N_i, 4), or None
-    labels: list[str]                   # one caption per image
+    images: np.ndarray  # (N, H, W, 3) RGB in [0, 1]
+    maps: dict[str, np.ndarray]  # column title -> (N, H, W) in [0, 1]
+    gt_boxes: list[np.ndarray] | None  # N x (N_i, 4), or None
+    labels: list[str]  # one caption per image
     check: Equivalence
 
 
@@ -84,8 +87,11 @@ def _full_size(maps: Tensor, size: tuple[int, int]) -> Tensor:
 
 def _form_panels(maps_cam: Tensor, maps_conv: Tensor, size: tuple[int, int]) -> dict[str, np.ndarray]:
     cam, conv = _full_size(maps_cam, size), _full_size(maps_conv, size)
-    return {"CAM: sum_k W_ck S_k": cam.numpy(), "1x1 conv map": conv.numpy(),
-            "|difference|": (cam - conv).abs().numpy()}
+    return {
+        "CAM: sum_k W_ck S_k": cam.numpy(),
+        "1x1 conv map": conv.numpy(),
+        "|difference|": (cam - conv).abs().numpy(),
+    }
 
 
 def equivalence_panels(model: WSOLModel, batch: WSOLBatch, count: int = 4) -> MapPanels:
@@ -98,11 +104,13 @@ def equivalence_panels(model: WSOLModel, batch: WSOLBatch, count: int = 4) -> Ma
         cam, conv = model(images), converted(images)
     index = torch.arange(len(labels))
     size = tuple(images.shape[-2:])
-    return MapPanels(images=denormalize(images).permute(0, 2, 3, 1).clamp(0, 1).numpy(),
-                     maps=_form_panels(cam.maps_a[index, labels], conv.maps_a[index, labels], size),
-                     gt_boxes=[b.numpy().reshape(-1, 4) for b in batch.boxes[:count]],
-                     labels=[f"class {int(c)}" for c in labels],
-                     check=equivalence(cam.logits_a, cam.maps_a, conv.logits_a, conv.maps_a))
+    return MapPanels(
+        images=denormalize(images).permute(0, 2, 3, 1).clamp(0, 1).numpy(),
+        maps=_form_panels(cam.maps_a[index, labels], conv.maps_a[index, labels], size),
+        gt_boxes=[b.numpy().reshape(-1, 4) for b in batch.boxes[:count]],
+        labels=[f"class {int(c)}" for c in labels],
+        check=equivalence(cam.logits_a, cam.maps_a, conv.logits_a, conv.maps_a),
+    )
 
 
 def imagenet_class_names() -> list[str] | None:
@@ -131,7 +139,10 @@ def photo_cams(names: list[str], size: int = 224) -> MapPanels | None:
     index = torch.arange(len(names))
     class_names = imagenet_class_names()
     labels = [f"{name}: {class_names[c] if class_names else c}" for name, c in zip(names, top1.tolist())]
-    return MapPanels(images=((images * 128 + 127) / 255).permute(0, 2, 3, 1).clamp(0, 1).numpy(),
-                     maps=_form_panels(maps_cam[index, top1], maps_conv[index, top1], (size, size)),
-                     gt_boxes=None, labels=labels,
-                     check=equivalence(logits_cam, maps_cam, logits_conv, maps_conv))
+    return MapPanels(
+        images=((images * 128 + 127) / 255).permute(0, 2, 3, 1).clamp(0, 1).numpy(),
+        maps=_form_panels(maps_cam[index, top1], maps_conv[index, top1], (size, size)),
+        gt_boxes=None,
+        labels=labels,
+        check=equivalence(logits_cam, maps_cam, logits_conv, maps_conv),
+    )

@@ -1,4 +1,4 @@
-"""What branch B sees: ACoL threshold erasing and the HCLNet complementary map (SPEC §1.3-§1.4).
+"""What branch B sees: ACoL threshold erasing and the HCLNet complementary map (docs/methods.md §1.3-§1.4).
 
 Both take the backbone features ``S`` ``(B, K, h, w)`` and the *raw* map of the chosen class from branch A
 ``(B, h', w')``. The map is min-max normalized per sample (constant -> zeros, see
@@ -27,11 +27,13 @@ __all__ = [
 
 
 def check_delta(delta: object, where: str = "erasing") -> float:
-    """``delta`` as a float if it is a number strictly between 0 and 1 (SPEC §1.3), else a ValueError naming
+    """``delta`` as a float if it is a number strictly between 0 and 1 (docs/methods.md §1.3), else a ValueError naming
     ``where`` (the argument, the config field or the knob the user set)."""
     if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not 0.0 < float(delta) < 1.0:
-        raise ValueError(f"{where}: delta={delta!r} must be a number strictly between 0 and 1 (official ACoL 0.6, "
-                         "wsoleval 0.7; the paper sweeps 0.5-0.9)")
+        raise ValueError(
+            f"{where}: delta={delta!r} must be a number strictly between 0 and 1 (official ACoL 0.6, "
+            "wsoleval 0.7; the paper sweeps 0.5-0.9)"
+        )
     return float(delta)
 
 
@@ -86,7 +88,7 @@ def erasing_mask(features: Tensor, maps: Tensor, delta: float) -> Tensor:
 
 
 def erase_by_threshold(features: Tensor, maps: Tensor, delta: float) -> Tensor:
-    """ACoL erasing: ``S * (M_A < delta)`` broadcast over channels (SPEC §1.3).
+    """ACoL erasing: ``S * (M_A < delta)`` broadcast over channels (docs/methods.md §1.3).
 
     Args:
         features: ``(B, K, h, w)`` backbone features ``S``.
@@ -101,7 +103,7 @@ def erase_by_threshold(features: Tensor, maps: Tensor, delta: float) -> Tensor:
 
 
 def erase_complementary(features: Tensor, maps: Tensor, detach: bool = True) -> Tensor:
-    """HCLNet complementary map (C-CAM): ``S * (1 - M_A)`` broadcast over channels (SPEC §1.4).
+    """HCLNet complementary map (C-CAM): ``S * (1 - M_A)`` broadcast over channels (docs/methods.md §1.4).
 
     Args:
         features: ``(B, K, h, w)`` backbone features ``S``.
@@ -116,7 +118,7 @@ def erase_complementary(features: Tensor, maps: Tensor, detach: bool = True) -> 
 
 
 def complementary_weights(features: Tensor, maps: Tensor, detach: bool = True) -> Tensor:
-    """``1 - M_A`` at the features' resolution, ``(B, 1, h, w)`` in ``[0, 1]`` (HCLNet's C-CAM weights, SPEC §1.4).
+    """``1 - M_A`` at the features' resolution, ``(B, 1, h, w)`` in ``[0, 1]`` (HCLNet's C-CAM weights, docs/methods.md §1.4).
 
     Args:
         features: ``(B, K, h, w)`` (only their size is used); maps: ``(B, h', w')`` raw map of branch A.
@@ -126,4 +128,3 @@ def complementary_weights(features: Tensor, maps: Tensor, detach: bool = True) -
     if detach:
         attention = attention.detach()
     return 1.0 - attention
-

@@ -1,4 +1,4 @@
-"""Fusing the class maps of branch A and branch B (SPEC §1.5).
+"""Fusing the class maps of branch A and branch B (docs/methods.md §1.5).
 
 Every strategy takes the *raw* maps ``(B, C, H, W)`` of the two branches, min-max normalizes each map per
 sample and per class to ``[0, 1]`` (:func:`wsol_utils.maps.normalize_minmax`), and returns the fused maps
@@ -95,9 +95,7 @@ def _check_l1_options(block_radius: int, weights: str) -> None:
 def _l1_weight(norm_a: Tensor, norm_b: Tensor, block_radius: int, weights: str) -> Tensor:
     """Branch A's ``l1`` weight ``(B, 1, H, W)`` from already normalized maps ``(B, C, H, W)``."""
     _check_l1_options(block_radius, weights)
-    return _weights_from_activity(
-        _block_activity(norm_a, block_radius), _block_activity(norm_b, block_radius), weights
-    )
+    return _weights_from_activity(_block_activity(norm_a, block_radius), _block_activity(norm_b, block_radius), weights)
 
 
 def l1_fusion_weights(a: Tensor, b: Tensor, block_radius: int = 1, weights: str = "ratio") -> Tensor:

@@ -2,7 +2,7 @@
 
 The one convention lives here: "normalized" means per-map min-max to ``[0, 1]`` over the last two
 (spatial) dimensions, and a constant or non-finite map becomes all zeros -- exactly what wsoleval's
-``normalize_scoremap`` does (SPEC §2.2, ARCHITECTURE "Conventions").
+``normalize_scoremap`` does (docs/methods.md §2.2, ARCHITECTURE "Conventions").
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def normalize_minmax(maps: Tensor) -> Tensor:
 
 
 def upsample_maps(maps: Tensor, size: int | tuple[int, int], mode: str = "bicubic") -> Tensor:
-    """Maps at feature resolution -> normalized maps at image resolution (SPEC §2.1-§2.2, the first step of
+    """Maps at feature resolution -> normalized maps at image resolution (docs/methods.md §2.1-§2.2, the first step of
     boxing a map).
 
     Args:

@@ -99,8 +99,10 @@ class MapMethod:
         """``(B, 1, h, w)`` in ``[0, 1]``: what branch B's features ``(B, K, h, w)`` are multiplied by, given the
         chosen class's raw map of branch A ``(B, h', w')``. A ValueError for one-branch methods."""
         if self.b_input is None:
-            raise ValueError(f"method {self.name!r} has no branch B; two-branch methods: "
-                             f"{[m for m in list_methods() if get_method(m).two_branch]}")
+            raise ValueError(
+                f"method {self.name!r} has no branch B; two-branch methods: "
+                f"{[m for m in list_methods() if get_method(m).two_branch]}"
+            )
         return self.b_input(features, chosen_map, options)
 
     def erase(self, features: Tensor, chosen_map: Tensor, options: MethodOptions) -> Tensor:
@@ -111,8 +113,15 @@ class MapMethod:
 _REGISTRY: dict[str, MapMethod] = {}
 
 
-def register_method(name: str, *, label: str, default_fusion: str | None, options: tuple[str, ...] = (),
-                    paper: str = "", b_input_text: str = "") -> Callable[[BInput | None], BInput | None]:
+def register_method(
+    name: str,
+    *,
+    label: str,
+    default_fusion: str | None,
+    options: tuple[str, ...] = (),
+    paper: str = "",
+    b_input_text: str = "",
+) -> Callable[[BInput | None], BInput | None]:
     """Decorator registering a method under ``name``, given its branch-B input function (see the module doc).
 
     A one-branch method registers ``None``: ``register_method("cam", ...)(None)``. A name may be registered
@@ -120,15 +129,17 @@ def register_method(name: str, *, label: str, default_fusion: str | None, option
     """
     known = set(MethodOptions.__dataclass_fields__)
     if not set(options) <= known:
-        raise ValueError(f"register_method({name!r}): unknown option(s) {sorted(set(options) - known)}; "
-                         f"known: {sorted(known)}")
+        raise ValueError(
+            f"register_method({name!r}): unknown option(s) {sorted(set(options) - known)}; known: {sorted(known)}"
+        )
 
     def decorator(b_input: BInput | None) -> BInput | None:
         if name in _REGISTRY:
             raise ValueError(f"register_method: a method named {name!r} is already registered")
         if (b_input is None) != (default_fusion is None):
-            raise ValueError(f"register_method({name!r}): a two-branch method needs a default fusion, "
-                             "a one-branch method none")
+            raise ValueError(
+                f"register_method({name!r}): a two-branch method needs a default fusion, a one-branch method none"
+            )
         _REGISTRY[name] = MapMethod(name, label, b_input, default_fusion, tuple(options), paper, b_input_text)
         return b_input
 
@@ -156,19 +167,35 @@ def list_methods() -> tuple[str, ...]:
 
 # -- the three methods of the papers ---------------------------------------------------------------------------
 
-register_method("cam", label="CAM", default_fusion=None,
-                paper="Zhou et al., CVPR 2016; the class activation map (docs/methods.md §1.1)")(None)
+register_method(
+    "cam",
+    label="CAM",
+    default_fusion=None,
+    paper="Zhou et al., CVPR 2016; the class activation map (docs/methods.md §1.1)",
+)(None)
 
 
-@register_method("acol", label="ACoL", default_fusion="max", options=("delta",),
-                 paper="Zhang et al., CVPR 2018, Algorithm 1 (docs/methods.md §1.3)", b_input_text="M_A < {delta:.2f}")
+@register_method(
+    "acol",
+    label="ACoL",
+    default_fusion="max",
+    options=("delta",),
+    paper="Zhang et al., CVPR 2018, Algorithm 1 (docs/methods.md §1.3)",
+    b_input_text="M_A < {delta:.2f}",
+)
 def acol_b_input(features: Tensor, chosen_map: Tensor, options: MethodOptions) -> Tensor:
     """ACoL threshold erasing: keep the cells where ``M_A < delta`` (detached 0/1 mask, docs/methods.md §1.3)."""
     return erasing_mask(features, chosen_map, check_delta(options.delta))
 
 
-@register_method("hclnet", label="HCLNet", default_fusion="add", options=("detach_complement",),
-                 paper="HCLNet, the complementary map C-CAM (docs/methods.md §1.4)", b_input_text="1 - M_A")
+@register_method(
+    "hclnet",
+    label="HCLNet",
+    default_fusion="add",
+    options=("detach_complement",),
+    paper="HCLNet, the complementary map C-CAM (docs/methods.md §1.4)",
+    b_input_text="1 - M_A",
+)
 def hclnet_b_input(features: Tensor, chosen_map: Tensor, options: MethodOptions) -> Tensor:
     """HCLNet complementary map: ``1 - M_A`` (gradient through it only if ``detach_complement`` is False)."""
     return complementary_weights(features, chosen_map, options.detach_complement)

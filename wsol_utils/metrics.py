@@ -1,21 +1,21 @@
-"""From a class map to boxes, and the localization metrics (SPEC §2).
+"""From a class map to boxes, and the localization metrics (docs/methods.md §2).
 
 Two protocols live here, side by side:
 
-* **The papers' protocol** (SPEC §2.1; CAM / ACoL / HCLNet tables): upsample the map to the image
+* **The papers' protocol** (docs/methods.md §2.1; CAM / ACoL / HCLNet tables): upsample the map to the image
   (:func:`upsample_maps`), min-max normalize, keep the pixels ``>= tau * max``, take the bounding box of
   the largest 8-connected component (:func:`map_to_box`, :func:`maps_to_boxes`), score it with the inclusive
   IoU (:func:`box_iou`, :func:`best_iou`) and summarize Top-1 / Top-5 / GT-known localization
   (:func:`localization_summary`).
-* **The literal wsoleval reference** (SPEC §2.2; "Evaluating WSOL Right", CVPR 2020): MaxBoxAcc,
+* **The literal wsoleval reference** (docs/methods.md §2.2; "Evaluating WSOL Right", CVPR 2020): MaxBoxAcc,
   MaxBoxAccV2 and PxAP computed one threshold at a time, exactly as the public ``evaluation.py`` does
   (:func:`wsoleval_scoremap`, :func:`rescale_gt_boxes`, :func:`wsoleval_boxes`,
   :func:`reference_box_metrics`, :func:`reference_pxap`). It is written for clarity, not speed; the fast
   evaluator in :mod:`wsol_utils.boxeval` must reproduce its numbers exactly.
 
-Where SPEC §2.2 and the public wsoleval code differ, this module follows the code (see
-:func:`wsoleval_boxes`: the cut-off is ``int(threshold * img.max())``, which equals SPEC's
-``int(threshold * 255)`` whenever the map reaches 1.0, i.e. for every min-max normalized map).
+Where the shorthand ``int(t * 255)`` and the public wsoleval code differ, this module follows the code
+(docs/methods.md §2.2 step 5, §6; see :func:`wsoleval_boxes`: the cut-off is ``int(threshold * img.max())``,
+which equals ``int(threshold * 255)`` whenever the map reaches 1.0, i.e. for every min-max normalized map).
 
 Boxes are ``(x0, y0, x1, y1)`` with inclusive pixel coordinates (ARCHITECTURE "Conventions").
 """
@@ -145,7 +145,7 @@ def _check_iou_levels(iou_levels: Sequence[int]) -> list[int]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The papers' protocol (SPEC §2.1)
+# The papers' protocol (docs/methods.md §2.1)
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -163,7 +163,7 @@ def _largest_component_box(foreground: np.ndarray) -> np.ndarray:
 
 
 def maps_to_boxes(scoremaps: Tensor | np.ndarray, tau: float = 0.2) -> np.ndarray:
-    """One box per map by the papers' rule (SPEC §2.1): normalize, keep ``>= tau * max``, largest component.
+    """One box per map by the papers' rule (docs/methods.md §2.1): normalize, keep ``>= tau * max``, largest component.
 
     Steps, per map: min-max normalize (:func:`normalize_minmax`); foreground = pixels with
     ``value >= tau * max`` (``>=``, not ``>``, so that for every ``tau`` in ``(0, 1]`` the maximum pixel is
@@ -201,7 +201,7 @@ def maps_to_boxes(scoremaps: Tensor | np.ndarray, tau: float = 0.2) -> np.ndarra
 
 
 def map_to_box(scoremap: np.ndarray | Tensor, tau: float = 0.2) -> np.ndarray:
-    """The papers' box of one map (SPEC §2.1); see :func:`maps_to_boxes` for the exact rule.
+    """The papers' box of one map (docs/methods.md §2.1); see :func:`maps_to_boxes` for the exact rule.
 
     Args:
         scoremap: ``(H, W)`` map at image resolution.
@@ -217,7 +217,7 @@ def map_to_box(scoremap: np.ndarray | Tensor, tau: float = 0.2) -> np.ndarray:
 
 
 def box_iou(boxes_a: ArrayLike, boxes_b: ArrayLike, inclusive: bool = True) -> np.ndarray:
-    """Pairwise IoU (SPEC §2.2, wsoleval ``calculate_multiple_iou``).
+    """Pairwise IoU (docs/methods.md §2.2, wsoleval ``calculate_multiple_iou``).
 
     With ``inclusive=True`` a box ``(x0, y0, x1, y1)`` covers ``(x1 - x0 + 1) * (y1 - y0 + 1)`` pixels
     (the ``+1`` convention), the intersection is ``max(0, x1 - x0 + 1) * max(0, y1 - y0 + 1)`` of the
@@ -244,7 +244,7 @@ def box_iou(boxes_a: ArrayLike, boxes_b: ArrayLike, inclusive: bool = True) -> n
 
 
 def best_iou(pred_boxes: ArrayLike, gt_boxes: Sequence[ArrayLike]) -> np.ndarray:
-    """Per image, the best inclusive IoU of its predicted box against any of its GT boxes (SPEC §2.1).
+    """Per image, the best inclusive IoU of its predicted box against any of its GT boxes (docs/methods.md §2.1).
 
     Args:
         pred_boxes: ``(B, 4)`` one predicted box per image.
@@ -266,7 +266,7 @@ def best_iou(pred_boxes: ArrayLike, gt_boxes: Sequence[ArrayLike]) -> np.ndarray
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Classification and localization summary (SPEC §2.1)
+# Classification and localization summary (docs/methods.md §2.1)
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -285,7 +285,7 @@ def _check_logits_labels(logits: Tensor, labels: Tensor) -> None:
 
 
 def topk_correct(logits: Tensor, labels: Tensor, k: int) -> Tensor:
-    """Whether the label is among the ``k`` highest logits (SPEC §2.1, Top-k classification).
+    """Whether the label is among the ``k`` highest logits (docs/methods.md §2.1, Top-k classification).
 
     Args:
         logits: ``(B, C)`` class scores; labels: ``(B,)`` integer labels in ``[0, C)``.
@@ -304,7 +304,7 @@ def topk_correct(logits: Tensor, labels: Tensor, k: int) -> Tensor:
 def localization_summary(
     logits: Tensor, labels: Tensor, gt_known_iou: ArrayLike, iou_threshold: float = 0.5
 ) -> dict[str, float]:
-    """Classification and localization accuracy/error in percent (SPEC §2.1; error = 100 - accuracy).
+    """Classification and localization accuracy/error in percent (docs/methods.md §2.1; error = 100 - accuracy).
 
     * ``cls_*_top1`` / ``cls_*_top5``: label is the top-1 / among the top-5 logits.
     * ``loc_*_top1``: top-1 correct AND the GT class's box has IoU >= ``iou_threshold``.
@@ -350,7 +350,7 @@ def localization_summary(
 
 
 def ten_crop_logits(logits: Tensor, num_crops: int = 10, softmax: bool = True) -> Tensor:
-    """Average the scores of the crops of each image (10-crop classification, SPEC §2.1 option).
+    """Average the scores of the crops of each image (10-crop classification, docs/methods.md §2.1 option).
 
     Args:
         logits: ``(B * num_crops, C)`` with the crops of one image consecutive (what flattening
@@ -374,12 +374,12 @@ def ten_crop_logits(logits: Tensor, num_crops: int = 10, softmax: bool = True) -
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The literal wsoleval reference (SPEC §2.2)
+# The literal wsoleval reference (docs/methods.md §2.2)
 # ----------------------------------------------------------------------------------------------------------
 
 
 def wsoleval_scoremap(raw_map: ArrayLike, size: int | tuple[int, int] = (224, 224)) -> np.ndarray:
-    """A raw class map as wsoleval scores it (SPEC §2.2; wsoleval ``inference.py``).
+    """A raw class map as wsoleval scores it (docs/methods.md §2.2; wsoleval ``inference.py``).
 
     ``cv2.resize(map, (W, H), interpolation=cv2.INTER_CUBIC)`` in float64 (wsoleval's ``t2n`` casts to
     float64 first), then min-max normalization (:func:`normalize_minmax`: the same float operations as
@@ -401,9 +401,7 @@ def wsoleval_scoremap(raw_map: ArrayLike, size: int | tuple[int, int] = (224, 22
     return normalize_minmax(torch.tensor(resized)).numpy()
 
 
-def rescale_gt_boxes(
-    boxes: ArrayLike, orig_size: tuple[int, int], size: int | tuple[int, int] = 224
-) -> np.ndarray:
+def rescale_gt_boxes(boxes: ArrayLike, orig_size: tuple[int, int], size: int | tuple[int, int] = 224) -> np.ndarray:
     """GT boxes from the original image to the resized one, truncated with ``int()`` (wsoleval ``resize_bbox``).
 
     ``x' = int(float(x) * new_w / w)`` (same float operations in the same order), likewise for y.
@@ -458,11 +456,11 @@ def _largest_contour(contours: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def wsoleval_boxes(scoremap: ArrayLike, threshold: float, multi_contour: bool) -> np.ndarray:
-    """Boxes of one map at one threshold, literally as wsoleval (SPEC §2.2, ``compute_bboxes_from_scoremaps``).
+    """Boxes of one map at one threshold, literally as wsoleval (docs/methods.md §2.2, ``compute_bboxes_from_scoremaps``).
 
     1. ``img = (scoremap * 255).astype(np.uint8)`` (truncation, in float64);
-    2. ``binary = img > int(threshold * img.max())`` (``cv2.threshold(..., THRESH_BINARY)``, strict). SPEC §2.2
-       writes ``int(threshold * 255)``; the public code uses ``img.max()``, which is 255 for any map that
+    2. ``binary = img > int(threshold * img.max())`` (``cv2.threshold(..., THRESH_BINARY)``, strict). The shorthand
+       ``int(threshold * 255)`` (docs/methods.md §2.2, step 5) differs: the public code uses ``img.max()``, which is 255 for any map that
        reaches 1.0 (every min-max normalized, non-constant map), so the two differ only for maps whose max is
        below 1 -- and an all-zero map then has no foreground at any threshold;
     3. ``cv2.findContours(binary, RETR_TREE, CHAIN_APPROX_SIMPLE)``; none -> one box ``[0, 0, 0, 0]``;
@@ -502,7 +500,7 @@ def reference_box_metrics(
     interval: float = 0.001,
     iou_levels: Sequence[int] = (30, 50, 70),
 ) -> dict:
-    """MaxBoxAcc and MaxBoxAccV2, one image and one threshold at a time (SPEC §2.2; wsoleval ``BoxEvaluator``).
+    """MaxBoxAcc and MaxBoxAccV2, one image and one threshold at a time (docs/methods.md §2.2; wsoleval ``BoxEvaluator``).
 
     For every image and every threshold ``t`` of ``np.arange(0, 1, interval)``, the boxes of
     :func:`wsoleval_boxes` are scored by their best inclusive IoU against the image's GT boxes; the image is
@@ -571,7 +569,7 @@ def _check_mask(mask: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarra
 
 
 def reference_pxap(scoremaps: Iterable[ArrayLike], masks: Iterable[ArrayLike], *, interval: float = 0.001) -> float:
-    """PxAP: area under the pixel precision-recall curve over the whole data set (SPEC §2.2; ``MaskEvaluator``).
+    """PxAP: area under the pixel precision-recall curve over the whole data set (docs/methods.md §2.2; ``MaskEvaluator``).
 
     Histograms of the float scores of foreground (mask 1) and background (mask 0) pixels over the bin edges
     ``np.arange(0, 1, interval) + [1.0, 2.0, 3.0]`` (``np.histogram``: left-closed bins, the last closed),

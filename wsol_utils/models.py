@@ -1,4 +1,4 @@
-"""Backbones, classifier branches and the ``cam`` / ``acol`` / ``hclnet`` models (SPEC §1.1-§1.4).
+"""Backbones, classifier branches and the ``cam`` / ``acol`` / ``hclnet`` models (docs/methods.md §1.1-§1.4).
 
 One factory, :func:`create_model`, returns a plain :class:`WSOLModel` whose ``forward(images, labels=None)``
 returns a :class:`WSOLOutput`. Pieces:
@@ -18,7 +18,6 @@ returns a :class:`WSOLOutput`. Pieces:
 from __future__ import annotations
 
 import copy
-import numbers
 from dataclasses import dataclass
 
 import torch
@@ -60,8 +59,18 @@ LAYOUTS = ("14x14", "28x28")
 BRANCHES = ("a", "b", "fused")
 
 #: layers that leave the spatial geometry alone (for :func:`receptive_field`).
-_POINTWISE_LAYERS = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.BatchNorm2d,
-                     nn.GroupNorm, nn.Dropout, nn.Dropout2d)
+_POINTWISE_LAYERS = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Identity,
+    nn.BatchNorm2d,
+    nn.GroupNorm,
+    nn.Dropout,
+    nn.Dropout2d,
+)
 
 
 @dataclass
@@ -131,7 +140,7 @@ def _geometry(module: nn.Module) -> tuple[int, int]:
 
 
 def receptive_field(module_or_model: nn.Module) -> int:
-    """Receptive field, in input pixels, of one cell of the class maps (SPEC §3: compare it to the part size).
+    """Receptive field, in input pixels, of one cell of the class maps (docs/methods.md §3: compare it to the part size).
 
     Args:
         module_or_model: a :class:`WSOLModel` (backbone + branch A, i.e. one cell of ``maps_a``; branch B has the
@@ -169,7 +178,7 @@ def feature_stride(module_or_model: nn.Module) -> int:
 
 
 def _init_xavier(module: nn.Module) -> None:
-    """Xavier-uniform weights and zero biases for the new layers (SPEC §1.2)."""
+    """Xavier-uniform weights and zero biases for the new layers (docs/methods.md §1.2)."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(layer.weight)
@@ -182,7 +191,7 @@ def _init_xavier(module: nn.Module) -> None:
 
 
 class Branch(nn.Module):
-    """One classifier branch (SPEC §1.2): ``conv(k) K->W, ReLU, conv(k) W->W, ReLU`` then the classifier.
+    """One classifier branch (docs/methods.md §1.2): ``conv(k) K->W, ReLU, conv(k) W->W, ReLU`` then the classifier.
 
     ``classifier="conv"``: ``1x1 conv W->C`` -> maps ``(B, C, h, w)``, logits = their spatial mean (ACoL form).
     ``classifier="fc"``: GAP -> ``Linear W->C`` logits; maps ``A_c = sum_k W[c, k] S'_k + b_c`` (CAM form).
@@ -332,7 +341,7 @@ class WSOLModel(nn.Module):
         return [p for branch in (self.branch_a, self.branch_b) if branch is not None for p in branch.parameters()]
 
     def parameter_groups(self, lr: float) -> list[dict[str, object]]:
-        """Optimizer groups of SPEC §4: backbone weights ``lr``, biases ``2 lr``; new ones ``10 lr``, ``20 lr``.
+        """Optimizer groups of docs/methods.md §4: backbone weights ``lr``, biases ``2 lr``; new ones ``10 lr``, ``20 lr``.
 
         A backbone that is not pretrained (the small one, or VGG16 without ImageNet weights) is trained from
         scratch like the heads, so it gets the new layers' ``10 lr`` / ``20 lr``. Each group has a ``"name"``;
@@ -341,7 +350,9 @@ class WSOLModel(nn.Module):
         """
         backbone_scale = 1.0 if self.pretrained_backbone else 10.0
         parts = (
-            ("backbone", self.features, backbone_scale), ("new", self.branch_a, 10.0), ("new", self.branch_b, 10.0)
+            ("backbone", self.features, backbone_scale),
+            ("new", self.branch_a, 10.0),
+            ("new", self.branch_b, 10.0),
         )
         groups: dict[str, dict[str, object]] = {}
         for part, module, scale in parts:
@@ -369,7 +380,7 @@ def create_model(
     pretrained: bool | None = None,
     **backbone_kwargs: object,
 ) -> WSOLModel:
-    """Build a CAM / ACoL / HCLNet model (SPEC §1, ARCHITECTURE ``wsol_utils.models``).
+    """Build a CAM / ACoL / HCLNet model (docs/methods.md §1, ARCHITECTURE ``wsol_utils.models``).
 
     Args:
         method: a registered map method (``"cam"``, ``"acol"``, ``"hclnet"``; :func:`wsol_utils.methods.list_methods`).
@@ -428,7 +439,7 @@ def create_model(
 
 
 def cam_to_conv1x1(model: WSOLModel) -> WSOLModel:
-    """Lossless CAM (GAP + FC) -> 1x1-conv class-map head (ACoL §3.1, SPEC §1.1).
+    """Lossless CAM (GAP + FC) -> 1x1-conv class-map head (ACoL §3.1, docs/methods.md §1.1).
 
     Returns a copy of ``model`` whose branch A ends in a ``1x1 conv`` with the FC's weights ``W[c, k]`` and bias;
     its logits and maps equal the original's to float tolerance. A model already in conv form is copied as is.
@@ -452,7 +463,7 @@ def cam_to_conv1x1(model: WSOLModel) -> WSOLModel:
 def class_map(
     output: WSOLOutput, classes: Tensor, fusion: str = "max", branch: str = "fused", **fusion_kwargs: object
 ) -> Tensor:
-    """The normalized map of one class per sample (SPEC §1.5, §2).
+    """The normalized map of one class per sample (docs/methods.md §1.5, §2).
 
     Args:
         output: a model's :class:`WSOLOutput`.

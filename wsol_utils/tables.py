@@ -1,4 +1,4 @@
-"""The papers' reference numbers (SPEC §2.3) as data, and the suite's result tables.
+"""The papers' reference numbers (docs/methods.md §2.3) as data, and the suite's result tables.
 
 Each builder takes *our* numbers (summary dicts as returned by :func:`wsol_utils.engine.evaluate`,
 keys such as ``"loc_err_top1"`` or ``"maxboxacc_v2"``) and returns a :class:`pandas.DataFrame` whose
@@ -27,31 +27,23 @@ from wsol_utils.methods import get_method
 NAN = float("nan")
 
 # --------------------------------------------------------------------------------------------------
-# Reference numbers (SPEC §2.3). Keys use the summary names of wsol_utils.metrics / engine.
+# Reference numbers (docs/methods.md §2.3). Keys use the summary names of wsol_utils.metrics / engine.
 # --------------------------------------------------------------------------------------------------
 
 #: ACoL Table 6: (top-1, top-5) localization error per erasing threshold delta.
 ACOL_TABLE6: dict[str, dict[float, tuple[float, float]]] = {
-    "CUB": {0.5: (58.34, 48.11), 0.6: (54.15, 42.79), 0.7: (54.08, 43.49), 0.8: (55.78, 45.17),
-            0.9: (55.22, 45.76)},
-    "ILSVRC": {0.5: (62.62, 52.03), 0.6: (54.17, 40.57), 0.7: (54.55, 42.53), 0.8: (56.61, 45.45),
-               0.9: (55.72, 44.42)},
+    "CUB": {0.5: (58.34, 48.11), 0.6: (54.15, 42.79), 0.7: (54.08, 43.49), 0.8: (55.78, 45.17), 0.9: (55.22, 45.76)},
+    "ILSVRC": {0.5: (62.62, 52.03), 0.6: (54.17, 40.57), 0.7: (54.55, 42.53), 0.8: (56.61, 45.45), 0.9: (55.72, 44.42)},
 }
 
 #: HCLNet Table 4 (CUB, VGG16): (erasing, fusion) -> errors; NaN where the paper prints "-".
 HCLNET_TABLE4_CUB: dict[tuple[str, str], dict[str, float]] = {
-    ("threshold", "max"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 54.08,
-                           "loc_err_top5": 43.49},
-    ("threshold", "add"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 51.54,
-                           "loc_err_top5": 43.03},
-    ("threshold", "l1"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 51.55,
-                          "loc_err_top5": 43.03},
-    ("C-CAM", "max"): {"cls_err_top1": 21.51, "cls_err_top5": 6.73, "loc_err_top1": 51.35,
-                       "loc_err_top5": 44.39},
-    ("C-CAM", "add"): {"cls_err_top1": 22.11, "cls_err_top5": 6.44, "loc_err_top1": 49.57,
-                       "loc_err_top5": 41.23},
-    ("C-CAM", "l1"): {"cls_err_top1": 22.11, "cls_err_top5": 6.44, "loc_err_top1": 49.50,
-                      "loc_err_top5": 41.20},
+    ("threshold", "max"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 54.08, "loc_err_top5": 43.49},
+    ("threshold", "add"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 51.54, "loc_err_top5": 43.03},
+    ("threshold", "l1"): {"cls_err_top1": 28.1, "cls_err_top5": NAN, "loc_err_top1": 51.55, "loc_err_top5": 43.03},
+    ("C-CAM", "max"): {"cls_err_top1": 21.51, "cls_err_top5": 6.73, "loc_err_top1": 51.35, "loc_err_top5": 44.39},
+    ("C-CAM", "add"): {"cls_err_top1": 22.11, "cls_err_top5": 6.44, "loc_err_top1": 49.57, "loc_err_top5": 41.23},
+    ("C-CAM", "l1"): {"cls_err_top1": 22.11, "cls_err_top5": 6.44, "loc_err_top1": 49.50, "loc_err_top5": 41.20},
 }
 
 #: HCLNet Table 1 (CUB, VGG16): method -> errors (HCLNet with addition fusion).
@@ -103,8 +95,9 @@ def _paper(numbers: Mapping[str, float], columns: Mapping[str, str], source: str
 def _require(results: Mapping, keys: Sequence, argument: str) -> None:
     missing = [key for key in keys if key not in results]
     if missing:
-        raise ValueError(f"{argument} lacks results for {missing}; pass one summary dict per row "
-                         f"(expected keys {list(keys)})")
+        raise ValueError(
+            f"{argument} lacks results for {missing}; pass one summary dict per row (expected keys {list(keys)})"
+        )
 
 
 def fusion_ablation_table(results: Mapping[tuple[str, str], Mapping[str, float]]) -> pd.DataFrame:
@@ -116,13 +109,22 @@ def fusion_ablation_table(results: Mapping[tuple[str, str], Mapping[str, float]]
     """
     rows = [(erasing, fusion) for erasing in ERASINGS for fusion in FUSIONS]
     _require(results, rows, "fusion_ablation_table(results)")
-    ours = {**ERROR_COLUMNS, "gt_known_loc_err": EXTRA_COLUMNS["gt_known_loc_err"],
-            "maxboxacc_v2": EXTRA_COLUMNS["maxboxacc_v2"]}
-    return pd.DataFrame([
-        {"erasing": erasing, "fusion": fusion, **_ours(results[(erasing, fusion)], ours),
-         **_paper(HCLNET_TABLE4_CUB[(erasing, fusion)], ERROR_COLUMNS, "CUB")}
-        for erasing, fusion in rows
-    ])
+    ours = {
+        **ERROR_COLUMNS,
+        "gt_known_loc_err": EXTRA_COLUMNS["gt_known_loc_err"],
+        "maxboxacc_v2": EXTRA_COLUMNS["maxboxacc_v2"],
+    }
+    return pd.DataFrame(
+        [
+            {
+                "erasing": erasing,
+                "fusion": fusion,
+                **_ours(results[(erasing, fusion)], ours),
+                **_paper(HCLNET_TABLE4_CUB[(erasing, fusion)], ERROR_COLUMNS, "CUB"),
+            }
+            for erasing, fusion in rows
+        ]
+    )
 
 
 def threshold_sweep_table(results: Mapping[float, Mapping[str, float]]) -> pd.DataFrame:
@@ -134,8 +136,7 @@ def threshold_sweep_table(results: Mapping[float, Mapping[str, float]]) -> pd.Da
     """
     _require(results, DELTAS, "threshold_sweep_table(results)")
     loc = {key: ERROR_COLUMNS[key] for key in ("loc_err_top1", "loc_err_top5")}
-    ours = {**loc, "gt_known_loc_err": EXTRA_COLUMNS["gt_known_loc_err"],
-            "maxboxacc_v2": EXTRA_COLUMNS["maxboxacc_v2"]}
+    ours = {**loc, "gt_known_loc_err": EXTRA_COLUMNS["gt_known_loc_err"], "maxboxacc_v2": EXTRA_COLUMNS["maxboxacc_v2"]}
     rows = []
     for delta in DELTAS:
         row: dict[str, float] = {"delta": delta, **_ours(results[delta], ours)}
@@ -155,14 +156,18 @@ def localization_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFra
     """
     unknown = [method for method in results if method not in HCLNET_TABLE1_CUB]
     if unknown:
-        raise ValueError(f"localization_table(results): unknown methods {unknown}; "
-                         f"use {list(HCLNET_TABLE1_CUB)}")
-    return pd.DataFrame([
-        {"method": get_method(method).label, **_ours(summary, {**ERROR_COLUMNS, **EXTRA_COLUMNS}),
-         **_paper(HCLNET_TABLE1_CUB[method], ERROR_COLUMNS, "CUB"),
-         paper_column("MaxBoxAccV2", "CUB (wsoleval)"): WSOLEVAL_MAXBOXACCV2["CUB"].get(method, NAN)}
-        for method, summary in results.items()
-    ])
+        raise ValueError(f"localization_table(results): unknown methods {unknown}; use {list(HCLNET_TABLE1_CUB)}")
+    return pd.DataFrame(
+        [
+            {
+                "method": get_method(method).label,
+                **_ours(summary, {**ERROR_COLUMNS, **EXTRA_COLUMNS}),
+                **_paper(HCLNET_TABLE1_CUB[method], ERROR_COLUMNS, "CUB"),
+                paper_column("MaxBoxAccV2", "CUB (wsoleval)"): WSOLEVAL_MAXBOXACCV2["CUB"].get(method, NAN),
+            }
+            for method, summary in results.items()
+        ]
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,8 +191,10 @@ def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
     numeric = [pd.api.types.is_numeric_dtype(table[column]) for column in table.columns]
     header = "| " + " | ".join(str(column) for column in table.columns) + " |"
     rule = "|" + "|".join("---:" if is_num else ":---" for is_num in numeric) + "|"
-    body = ["| " + " | ".join(format_cell(value, digits) for value in row) + " |"
-            for row in table.itertuples(index=False, name=None)]
+    body = [
+        "| " + " | ".join(format_cell(value, digits) for value in row) + " |"
+        for row in table.itertuples(index=False, name=None)
+    ]
     return "\n".join([header, rule, *body]) + "\n"
 
 
@@ -196,12 +203,22 @@ class TablePaths(NamedTuple):
     markdown: Path
 
 
-PAPER_NOTE = ("Columns starting with 'paper' are the published numbers (CUB-200-2011 / ILSVRC, VGG16), "
-              "copied for comparison; every other column was measured by this suite.")
+PAPER_NOTE = (
+    "Columns starting with 'paper' are the published numbers (CUB-200-2011 / ILSVRC, VGG16), "
+    "copied for comparison; every other column was measured by this suite."
+)
 
 
-def write_table(table: pd.DataFrame, directory: str | Path, name: str, *, title: str,
-                note: str = PAPER_NOTE, digits: int = 2, provenance: Mapping[str, Any] | None = None) -> TablePaths:
+def write_table(
+    table: pd.DataFrame,
+    directory: str | Path,
+    name: str,
+    *,
+    title: str,
+    note: str = PAPER_NOTE,
+    digits: int = 2,
+    provenance: Mapping[str, Any] | None = None,
+) -> TablePaths:
     """Write ``table`` as ``directory/name.csv`` and ``directory/name.md`` (title, note, table, and a last line
     naming the library's source hash), and record both in ``directory/PROVENANCE.json``.
 

@@ -25,8 +25,7 @@ GT_COLOR = "white"
 PRED_COLOR = "#ff3b30"
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 120, *,
-                provenance: Mapping[str, Any] | None = None) -> Path:
+def save_figure(fig: Figure, path: str | Path, dpi: int = 120, *, provenance: Mapping[str, Any] | None = None) -> Path:
     """Save ``fig`` as PNG at ``path`` atomically (temporary file in the same folder, then ``os.replace``) and
     record it in ``PROVENANCE.json`` beside it.
 
@@ -41,8 +40,7 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120, *,
     path = Path(path)
     entry = provenance_.stamp(**(provenance or {}))
     metadata = provenance_.png_metadata(entry)
-    write_atomic(path, lambda temp: fig.savefig(temp, format="png", dpi=dpi, bbox_inches="tight",
-                                                metadata=metadata))
+    write_atomic(path, lambda temp: fig.savefig(temp, format="png", dpi=dpi, bbox_inches="tight", metadata=metadata))
     provenance_.record([path], entry)
     return path
 
@@ -68,14 +66,20 @@ def _outline(ax: Axes, box: np.ndarray, color: str) -> None:
     from matplotlib.patches import Rectangle
 
     x0, y0, x1, y1 = (float(v) for v in box)
-    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=color,
-                           linewidth=1.5))
+    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=color, linewidth=1.5))
 
 
-def plot_map_grid(images: np.ndarray, columns: Mapping[str, np.ndarray], *,
-                  gt_boxes: Sequence[np.ndarray] | None = None,
-                  boxes: Mapping[str, np.ndarray] | None = None, row_labels: Sequence[str] | None = None,
-                  cmap: str = "jet", alpha: float = 0.5, cell_inches: float = 1.6) -> Figure:
+def plot_map_grid(
+    images: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    *,
+    gt_boxes: Sequence[np.ndarray] | None = None,
+    boxes: Mapping[str, np.ndarray] | None = None,
+    row_labels: Sequence[str] | None = None,
+    cmap: str = "jet",
+    alpha: float = 0.5,
+    cell_inches: float = 1.6,
+) -> Figure:
     """Rows = images, columns = the image then one heat map per ``columns`` entry (ACoL Figure 5).
 
     ``images`` ``(N, H, W, 3)`` RGB in [0, 1]; ``columns[title]`` ``(N, H, W)`` maps in [0, 1] overlaid on
@@ -87,8 +91,10 @@ def plot_map_grid(images: np.ndarray, columns: Mapping[str, np.ndarray], *,
         raise ValueError(f"plot_map_grid(images): expected (N, H, W, 3) RGB, got shape {images.shape}")
     for title, column in columns.items():
         if np.shape(column) != images.shape[:3]:
-            raise ValueError(f"plot_map_grid(columns[{title!r}]): shape {np.shape(column)} does not match "
-                             f"the images' {images.shape[:3]}")
+            raise ValueError(
+                f"plot_map_grid(columns[{title!r}]): shape {np.shape(column)} does not match "
+                f"the images' {images.shape[:3]}"
+            )
     count, ncols = images.shape[0], len(columns) + 1
     fig, axes = plt.subplots(count, ncols, figsize=(cell_inches * ncols, cell_inches * count), squeeze=False)
     for row in range(count):
@@ -98,7 +104,7 @@ def plot_map_grid(images: np.ndarray, columns: Mapping[str, np.ndarray], *,
             ax.imshow(images[row])
             if maps is not None:
                 ax.imshow(maps[row], cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
-            for box in ([] if gt_boxes is None else np.asarray(gt_boxes[row]).reshape(-1, 4)):
+            for box in [] if gt_boxes is None else np.asarray(gt_boxes[row]).reshape(-1, 4):
                 _outline(ax, box, GT_COLOR)
             if boxes is not None and title in boxes:
                 _outline(ax, np.asarray(boxes[title])[row], PRED_COLOR)
@@ -112,9 +118,10 @@ def plot_map_grid(images: np.ndarray, columns: Mapping[str, np.ndarray], *,
     return fig
 
 
-def plot_histories(histories: Mapping[str, pd.DataFrame],
-                   panels: Sequence[tuple[str, Sequence[str]]] = (("loss", ("train_loss",)),
-                                                                  ("val accuracy (%)", ("val_acc",)))) -> Figure:
+def plot_histories(
+    histories: Mapping[str, pd.DataFrame],
+    panels: Sequence[tuple[str, Sequence[str]]] = (("loss", ("train_loss",)), ("val accuracy (%)", ("val_acc",))),
+) -> Figure:
     """Training curves of several runs: one panel per ``(ylabel, history columns)``, one line per run
     and column; x = ``epoch``. ``histories[name]`` is a run's ``history.csv`` as a DataFrame."""
     if not histories:
@@ -144,7 +151,7 @@ def plot_accuracy_vs_tau(curves: pd.DataFrame, *, hue: str = "method", value: st
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for name, group in curves.groupby(hue, sort=False):
         group = group.sort_values("tau")
-        line, = ax.plot(group["tau"], group[value], marker="o", markersize=3, label=str(name))
+        (line,) = ax.plot(group["tau"], group[value], marker="o", markersize=3, label=str(name))
         best = group.loc[group[value].idxmax()]
         ax.plot([best["tau"]], [best[value]], marker="*", markersize=11, color=line.get_color())
     ax.axvline(0.2, color="grey", linestyle=":", linewidth=1, label="tau = 0.2 (papers)")
@@ -156,8 +163,9 @@ def plot_accuracy_vs_tau(curves: pd.DataFrame, *, hue: str = "method", value: st
     return fig
 
 
-def plot_against_paper(table: pd.DataFrame, x: str, ours: Sequence[str], paper: Sequence[str], *,
-                       ylabel: str) -> Figure:
+def plot_against_paper(
+    table: pd.DataFrame, x: str, ours: Sequence[str], paper: Sequence[str], *, ylabel: str
+) -> Figure:
     """Our columns (solid, circles) and the paper's (dashed, squares) against column ``x`` on one axis.
 
     ``table`` is e.g. :func:`wsol_utils.tables.threshold_sweep_table`'s output; ``ours`` / ``paper`` name its
@@ -181,8 +189,9 @@ def plot_against_paper(table: pd.DataFrame, x: str, ours: Sequence[str], paper: 
 MASS_COLORS = {"head": "#00b8d4", "body": "#ffb300", "background": "#9e9e9e"}
 
 
-def plot_mass_and_gain(table: pd.DataFrame, *, label: str, mass: Mapping[str, str], gain: Sequence[str],
-                       noise: str | None = None) -> Figure:
+def plot_mass_and_gain(
+    table: pd.DataFrame, *, label: str, mass: Mapping[str, str], gain: Sequence[str], noise: str | None = None
+) -> Figure:
     """Two panels, one bar group per row of ``table`` (labelled by column ``label``).
 
     Left: stacked bars of a map's mass share (%) per region, ``mass`` = region name -> column (e.g.
@@ -203,8 +212,14 @@ def plot_mass_and_gain(table: pd.DataFrame, *, label: str, mass: Mapping[str, st
     width = 0.8 / max(len(gain), 1)
     errors = table[noise].to_numpy(dtype=float) if noise else None
     for i, column in enumerate(gain):
-        gain_ax.bar(x + (i - (len(gain) - 1) / 2) * width, table[column].to_numpy(dtype=float), width,
-                    yerr=errors, capsize=3, label=column)
+        gain_ax.bar(
+            x + (i - (len(gain) - 1) / 2) * width,
+            table[column].to_numpy(dtype=float),
+            width,
+            yerr=errors,
+            capsize=3,
+            label=column,
+        )
     gain_ax.axhline(0.0, color="black", linewidth=0.8)
     gain_ax.set_ylabel("difference (points)")
     for ax in (mass_ax, gain_ax):
@@ -238,9 +253,16 @@ def overlay_map(ax: Axes, image: np.ndarray, scoremap: np.ndarray, cmap: str = "
     return ax
 
 
-def show_samples(images: np.ndarray, boxes: Sequence[np.ndarray], *, labels: Sequence[int] | None = None,
-                 class_names: Sequence[str] | None = None, parts: np.ndarray | None = None, ncols: int = 8,
-                 cell_inches: float = 1.8) -> Figure:
+def show_samples(
+    images: np.ndarray,
+    boxes: Sequence[np.ndarray],
+    *,
+    labels: Sequence[int] | None = None,
+    class_names: Sequence[str] | None = None,
+    parts: np.ndarray | None = None,
+    ncols: int = 8,
+    cell_inches: float = 1.8,
+) -> Figure:
     """A grid of samples with their GT boxes (white) and, given ``parts (N, H, W)`` (0 background, 1 body,
     2 head, as the synthetic set's), the head (cyan) and body (yellow) outlined.
 

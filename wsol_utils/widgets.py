@@ -46,7 +46,7 @@ from wsol_utils.viz import draw_boxes, overlay_map
 #: Branch key -> label shown to the user.
 BRANCH_LABELS: dict[str, str] = {"a": "A", "b": "B", "fused": "fused"}
 BOX_COLORS: dict[str, str] = {"gt": "white", "a": "tab:orange", "b": "tab:cyan", "fused": "lime"}
-#: IoU at which a box counts as a correct localization (SPEC §2.1).
+#: IoU at which a box counts as a correct localization (docs/methods.md §2.1).
 IOU_THRESHOLD = 0.5
 #: CSS classes of the explorer's parts (the browser test reads them).
 STATS_CLASS = "wsol-explorer-stats"
@@ -62,9 +62,9 @@ class Knobs:
     """The explorer's knobs.
 
     image_index: index into the split (``0 .. len(split) - 1``).
-    delta: test-time ACoL erasing threshold in ``(0, 1)`` (SPEC §1.3); ``None`` = the run's training delta.
-    fusion: ``"max"``, ``"add"`` or ``"l1"`` (SPEC §1.5); ``None`` = the run's fusion (always ``None`` for CAM).
-    tau: box threshold, a fraction of the map's max in ``(0, 1]`` (SPEC §2.1).
+    delta: test-time ACoL erasing threshold in ``(0, 1)`` (docs/methods.md §1.3); ``None`` = the run's training delta.
+    fusion: ``"max"``, ``"add"`` or ``"l1"`` (docs/methods.md §1.5); ``None`` = the run's fusion (always ``None`` for CAM).
+    tau: box threshold, a fraction of the map's max in ``(0, 1]`` (docs/methods.md §2.1).
     branches: which of ``"a"``, ``"b"``, ``"fused"`` to draw (the numbers cover every branch).
     """
 
@@ -79,35 +79,35 @@ class Knobs:
 class SampleMaps:
     """One forward over the sample at one ``(delta, fusion)``; maps at image resolution ``(N, H, W)`` in [0, 1]."""
 
-    maps: dict[str, Tensor]        # branch -> (N, H, W), GT class, normalized (as engine.evaluate)
-    b_input: Tensor | None         # (N, H, W): what B's features were multiplied by; None for CAM
-    predictions: Tensor            # (N,) top-1 class of the run's classifier
+    maps: dict[str, Tensor]  # branch -> (N, H, W), GT class, normalized (as engine.evaluate)
+    b_input: Tensor | None  # (N, H, W): what B's features were multiplied by; None for CAM
+    predictions: Tensor  # (N,) top-1 class of the run's classifier
 
 
 @dataclass(frozen=True)
 class SampleScores:
     """Boxes and scores of the sample at one ``(delta, fusion, tau)``."""
 
-    boxes: dict[str, np.ndarray]   # branch -> (N, 4) inclusive pixel boxes
-    ious: dict[str, np.ndarray]    # branch -> (N,) best IoU with a GT box
-    accuracy: dict[str, float]     # branch -> GT-known loc accuracy in %
+    boxes: dict[str, np.ndarray]  # branch -> (N, 4) inclusive pixel boxes
+    ious: dict[str, np.ndarray]  # branch -> (N,) best IoU with a GT box
+    accuracy: dict[str, float]  # branch -> GT-known loc accuracy in %
 
 
 @dataclass(frozen=True)
 class ImageView:
     """Everything the explorer shows for one image at one knob setting."""
 
-    knobs: Knobs                   # resolved: delta and fusion filled in
+    knobs: Knobs  # resolved: delta and fusion filled in
     method: str
-    image: np.ndarray              # (H, W, 3) RGB in [0, 1]
+    image: np.ndarray  # (H, W, 3) RGB in [0, 1]
     label: int
     prediction: int
-    gt_boxes: np.ndarray           # (K, 4)
-    maps: dict[str, np.ndarray]    # branch -> (H, W) in [0, 1]
-    b_input: np.ndarray | None     # (H, W) in [0, 1] (ACoL: the 0/1 mask M_A < delta; HCLNet: 1 - M_A)
-    boxes: dict[str, np.ndarray]   # branch -> (4,)
-    ious: dict[str, float]         # branch -> IoU
-    accuracy: dict[str, float]     # branch -> GT-known loc % over the sample
+    gt_boxes: np.ndarray  # (K, 4)
+    maps: dict[str, np.ndarray]  # branch -> (H, W) in [0, 1]
+    b_input: np.ndarray | None  # (H, W) in [0, 1] (ACoL: the 0/1 mask M_A < delta; HCLNet: 1 - M_A)
+    boxes: dict[str, np.ndarray]  # branch -> (4,)
+    ious: dict[str, float]  # branch -> IoU
+    accuracy: dict[str, float]  # branch -> GT-known loc % over the sample
     sample_size: int
 
 
@@ -116,10 +116,14 @@ def check_run_dir(run_dir: str | Path) -> Path:
     """``run_dir`` as a Path if it holds a run with a checkpoint, else ``FileNotFoundError`` saying what to do."""
     path = Path(run_dir).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(f"run directory {path} does not exist: train a run first "
-                                "(wsol_utils.engine.train or python -m wsol_utils train) and pass its folder")
-    for name, hint in (("config.json", "it is not a run directory"),
-                       ("checkpoint.pt", "the run has no checkpoint yet (train it for at least one epoch)")):
+        raise FileNotFoundError(
+            f"run directory {path} does not exist: train a run first "
+            "(wsol_utils.engine.train or python -m wsol_utils train) and pass its folder"
+        )
+    for name, hint in (
+        ("config.json", "it is not a run directory"),
+        ("checkpoint.pt", "the run has no checkpoint yet (train it for at least one epoch)"),
+    ):
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path / name} not found: {hint}")
     return path
@@ -137,18 +141,20 @@ class Explorer:
         batch_size: images per forward pass over the sample.
     """
 
-    def __init__(self, run_dir: str | Path, *, split: str = "test", sample_size: int = 64, device: str = "cpu",
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        split: str = "test",
+        sample_size: int = 64,
+        device: str = "cpu",
+        batch_size: int = 64,
+    ) -> None:
         if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 1:
             raise ExplorerInputError(f"sample_size={sample_size!r} must be a positive number of images")
         self.run_dir = check_run_dir(run_dir)
         self.device = resolve_device(device)
-        try:
-            self.config, self.model = load_run(self.run_dir, device=self.device)
-        except RuntimeError as err:  # load_state_dict: the checkpoint was written by another model version
-            first_line = str(err).strip().splitlines()[0]
-            raise ExplorerInputError(f"{self.run_dir / 'checkpoint.pt'} does not fit the current model code "
-                                     f"({first_line}); retrain the run") from err
+        self.config, self.model = load_run(self.run_dir, device=self.device)  # CheckpointError: another model
         self.batch_size = int(batch_size)
         self.dataset = self.config.dataset_for(split)
         self.split = split
@@ -190,12 +196,13 @@ class Explorer:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise ExplorerInputError(f"image index {index!r} must be an integer")
         if not 0 <= int(index) < self.num_images:
-            raise ExplorerInputError(f"image index {int(index)} is out of range: the {self.split} split has "
-                                     f"{self.num_images} images (0 .. {self.num_images - 1})")
+            raise ExplorerInputError(
+                f"image index {int(index)} is out of range: the {self.split} split has "
+                f"{self.num_images} images (0 .. {self.num_images - 1})"
+            )
         try:
             delta = check_delta(self.config.delta if knobs.delta is None else knobs.delta, "explorer")
-            fusion = check_fusion(self.config.fusion if knobs.fusion is None else knobs.fusion, self.method,
-                                  "explorer")
+            fusion = check_fusion(self.config.fusion if knobs.fusion is None else knobs.fusion, self.method, "explorer")
         except ValueError as err:
             raise ExplorerInputError(str(err)) from None
         tau = float(knobs.tau)
@@ -216,9 +223,14 @@ class Explorer:
         """One batch ``(B, 3, H, W)`` with GT ``labels`` ``(B,)`` through :func:`wsol_utils.pipeline.forward_maps`
         (so exactly as :func:`wsol_utils.engine.evaluate`): branch maps ``(B, H, W)``, ``b_input`` ``(B, H, W)``
         (two-branch runs) and ``predictions`` ``(B,)``, all on the CPU."""
-        out = forward_maps(self.model, images.to(self.device), labels.to(self.device), fusion=fusion,
-                           fusion_kwargs=fusion_options(fusion, self.config.block_radius, self.config.fusion_weights),
-                           with_b_input=True)
+        out = forward_maps(
+            self.model,
+            images.to(self.device),
+            labels.to(self.device),
+            fusion=fusion,
+            fusion_kwargs=fusion_options(fusion, self.config.block_radius, self.config.fusion_weights),
+            with_b_input=True,
+        )
         result = {**out.full, "predictions": out.logits.argmax(dim=1)}
         if out.b_input is not None:
             result["b_input"] = out.b_input
@@ -227,8 +239,10 @@ class Explorer:
     def _forward(self, images: Tensor, labels: Tensor, delta: float, fusion: str | None) -> SampleMaps:
         """:meth:`_forward_batch` over ``images`` ``(N, 3, H, W)`` in batches, at test-time ``delta``."""
         self.model.delta = delta
-        batches = [self._forward_batch(images[i:i + self.batch_size], labels[i:i + self.batch_size], fusion)
-                   for i in range(0, len(labels), self.batch_size)]
+        batches = [
+            self._forward_batch(images[i : i + self.batch_size], labels[i : i + self.batch_size], fusion)
+            for i in range(0, len(labels), self.batch_size)
+        ]
         joined = {name: torch.cat([batch[name] for batch in batches]) for name in batches[0]}
         return SampleMaps({b: joined[b] for b in self.branches}, joined.get("b_input"), joined["predictions"])
 
@@ -237,8 +251,7 @@ class Explorer:
         knobs = self.resolve(knobs)
         key = self._map_key(knobs)
         if key not in self._maps:
-            self._maps[key] = self._forward(self.sample.images, self.sample.labels, float(knobs.delta),
-                                            knobs.fusion)
+            self._maps[key] = self._forward(self.sample.images, self.sample.labels, float(knobs.delta), knobs.fusion)
         return self._maps[key]
 
     def sample_scores(self, knobs: Knobs) -> SampleScores:
@@ -258,8 +271,13 @@ class Explorer:
         if index < self.sample_size:
             maps = self.sample_maps(knobs)
             pick = slice(index, index + 1)
-            return ({b: m[pick] for b, m in maps.maps.items()}, None if maps.b_input is None else maps.b_input[pick],
-                    int(maps.predictions[index]), self.sample.images[index], self.sample.boxes[index])
+            return (
+                {b: m[pick] for b, m in maps.maps.items()},
+                None if maps.b_input is None else maps.b_input[pick],
+                int(maps.predictions[index]),
+                self.sample.images[index],
+                self.sample.boxes[index],
+            )
         item = collate([self.dataset[index]])
         single = self._forward(item.images, item.labels, float(knobs.delta), knobs.fusion)
         return single.maps, single.b_input, int(single.predictions[0]), item.images[0], item.boxes[0]
@@ -271,13 +289,25 @@ class Explorer:
         gt_np = gt_boxes_numpy([gt])
         scores = score_boxes(maps, gt_np, knobs.tau)
         boxes, ious = scores.boxes, {b: float(iou[0]) for b, iou in scores.ious.items()}
-        label = int(self.dataset[knobs.image_index][1]) if knobs.image_index >= self.sample_size else int(
-            self.sample.labels[knobs.image_index])
+        label = (
+            int(self.dataset[knobs.image_index][1])
+            if knobs.image_index >= self.sample_size
+            else int(self.sample.labels[knobs.image_index])
+        )
         return ImageView(
-            knobs=knobs, method=self.method, image=denormalize(image).permute(1, 2, 0).numpy(), label=label,
-            prediction=prediction, gt_boxes=gt_np[0], maps={b: m[0].numpy() for b, m in maps.items()},
-            b_input=None if b_input is None else b_input[0].numpy(), boxes={b: v[0] for b, v in boxes.items()},
-            ious=ious, accuracy=self.sample_scores(knobs).accuracy, sample_size=self.sample_size)
+            knobs=knobs,
+            method=self.method,
+            image=denormalize(image).permute(1, 2, 0).numpy(),
+            label=label,
+            prediction=prediction,
+            gt_boxes=gt_np[0],
+            maps={b: m[0].numpy() for b, m in maps.items()},
+            b_input=None if b_input is None else b_input[0].numpy(),
+            boxes={b: v[0] for b, v in boxes.items()},
+            ious=ious,
+            accuracy=self.sample_scores(knobs).accuracy,
+            sample_size=self.sample_size,
+        )
 
 
 # -- text and figures ---------------------------------------------------------------------------------
@@ -293,9 +323,11 @@ def stats_html(view: ImageView) -> str:
     knob_text = " · ".join([*knobs, f"tau {k.tau:.2f}"])
     acc = " · ".join(_number_span("wsol-acc", b, v, f"{v:.1f}%") for b, v in view.accuracy.items())
     ious = " · ".join(_number_span("wsol-iou", b, v, f"{v:.2f}") for b, v in view.ious.items())
-    return (f'<div class="{STATS_CLASS}" data-delta="{k.delta!r}" data-fusion="{k.fusion}" data-tau="{k.tau!r}" '
-            f'data-image="{k.image_index}" data-n="{view.sample_size}">{knob_text} | '
-            f"GT-known loc (n={view.sample_size}): {acc} | image {k.image_index} IoU: {ious}</div>")
+    return (
+        f'<div class="{STATS_CLASS}" data-delta="{k.delta!r}" data-fusion="{k.fusion}" data-tau="{k.tau!r}" '
+        f'data-image="{k.image_index}" data-n="{view.sample_size}">{knob_text} | '
+        f"GT-known loc (n={view.sample_size}): {acc} | image {k.image_index} IoU: {ious}</div>"
+    )
 
 
 def _number_span(css_class: str, branch: str, value: float, shown: str) -> str:
@@ -306,16 +338,20 @@ def _number_span(css_class: str, branch: str, value: float, shown: str) -> str:
 
 def error_html(message: str) -> str:
     """A readable error box for the widget area."""
-    return (f'<div class="{ERROR_CLASS}" style="color:#a40000;border:1px solid #a40000;padding:6px;">'
-            f"<b>Cannot show this:</b> {html.escape(message)}</div>")
+    return (
+        f'<div class="{ERROR_CLASS}" style="color:#a40000;border:1px solid #a40000;padding:6px;">'
+        f"<b>Cannot show this:</b> {html.escape(message)}</div>"
+    )
 
 
 def _panel_titles(view: ImageView) -> dict[str, str]:
     spec = get_method(view.method)
     options = MethodOptions() if view.knobs.delta is None else MethodOptions(delta=view.knobs.delta)
     b_input = spec.describe_b_input(options) if spec.two_branch else ""
-    return {"b_input": f"B's input: {b_input}" if b_input else "",
-            **{b: f"{BRANCH_LABELS[b]} map · IoU {view.ious[b]:.2f}" for b in view.maps}}
+    return {
+        "b_input": f"B's input: {b_input}" if b_input else "",
+        **{b: f"{BRANCH_LABELS[b]} map · IoU {view.ious[b]:.2f}" for b in view.maps},
+    }
 
 
 def draw_view(axes: Sequence[Axes], view: ImageView) -> None:
@@ -329,8 +365,13 @@ def draw_view(axes: Sequence[Axes], view: ImageView) -> None:
         draw_boxes(ax_image, view.boxes[b], BOX_COLORS[b])
     ax_image.set_title(f"image {view.knobs.image_index}: class {view.label}, predicted {view.prediction}", fontsize=9)
     legend = [("gt", "GT"), *((b, BRANCH_LABELS[b]) for b in view.knobs.branches)]
-    ax_image.legend([Line2D([], [], color=BOX_COLORS[key]) for key, _ in legend], [name for _, name in legend],
-                    loc="lower right", fontsize=6, framealpha=0.6)
+    ax_image.legend(
+        [Line2D([], [], color=BOX_COLORS[key]) for key, _ in legend],
+        [name for _, name in legend],
+        loc="lower right",
+        fontsize=6,
+        framealpha=0.6,
+    )
     for ax, name in zip(rest, view_panels(view)[1:]):
         if name == "b_input":
             ax.imshow(view.image * (0.25 + 0.75 * view.b_input[..., None]))
@@ -361,8 +402,15 @@ def _accuracy_line(view: ImageView) -> str:
     return f"{view.method}: GT-known loc over {view.sample_size} images at tau {view.knobs.tau:.2f}: {numbers}"
 
 
-def compare_runs(run_dirs: Sequence[str | Path] | Sequence[Explorer], image_index: int = 0, *, tau: float = 0.2,
-                 fusion: str | None = None, sample_size: int = 64, panel_size: float = 2.2) -> Figure:
+def compare_runs(
+    run_dirs: Sequence[str | Path] | Sequence[Explorer],
+    image_index: int = 0,
+    *,
+    tau: float = 0.2,
+    fusion: str | None = None,
+    sample_size: int = 64,
+    panel_size: float = 2.2,
+) -> Figure:
     """Runs trained with different deltas on the same image: one row per run (its own training delta), columns
     as :func:`draw_view`. ``run_dirs`` may also be :class:`Explorer` objects (reused, e.g. by a widget)."""
     if not run_dirs:
@@ -373,12 +421,15 @@ def compare_runs(run_dirs: Sequence[str | Path] | Sequence[Explorer], image_inde
     fig = Figure(figsize=(panel_size * columns, (panel_size + 0.3) * len(views)), layout="constrained")
     grid = fig.subplots(len(views), columns, squeeze=False)
     for row, (explorer, view) in zip(grid, zip(explorers, views)):
-        draw_view(row[:len(view_panels(view))], view)
-        for ax in row[len(view_panels(view)):]:
+        draw_view(row[: len(view_panels(view))], view)
+        for ax in row[len(view_panels(view)) :]:
             ax.set_axis_off()
         fused = "fused" if "fused" in view.accuracy else "a"
-        row[0].set_title(f"trained delta {explorer.config.delta:.2f} · {BRANCH_LABELS[fused]} GT-known "
-                         f"{view.accuracy[fused]:.1f}% (n={view.sample_size})", fontsize=8)
+        row[0].set_title(
+            f"trained delta {explorer.config.delta:.2f} · {BRANCH_LABELS[fused]} GT-known "
+            f"{view.accuracy[fused]:.1f}% (n={view.sample_size})",
+            fontsize=8,
+        )
     return fig
 
 
@@ -412,38 +463,74 @@ class ExplorerWidget:
 
         self.explorer = explorer
         self.last_view: ImageView | None = None
-        start = replace(knobs, delta=explorer.config.delta if knobs.delta is None else knobs.delta,
-                        fusion=explorer.config.fusion if knobs.fusion is None else knobs.fusion)
-        self.image_index = w.IntText(value=start.image_index, description="image",
-                                     layout=w.Layout(width="150px"))
-        self.delta = w.FloatSlider(value=start.delta, min=0.05, max=0.95, step=0.05, description="delta",
-                                   continuous_update=False, readout_format=".2f",
-                                   disabled=not explorer.spec.uses("delta"))
-        self.fusion = w.Dropdown(options=list(FUSION_METHODS), value=start.fusion or "max", description="fusion",
-                                 disabled=not explorer.spec.two_branch, layout=w.Layout(width="170px"))
-        self.tau = w.FloatSlider(value=start.tau, min=0.05, max=1.0, step=0.05, description="tau",
-                                 continuous_update=False, readout_format=".2f")
-        self.branches = {b: w.Checkbox(value=b in start.branches, description=f"show {BRANCH_LABELS[b]}",
-                                       indent=False, layout=w.Layout(width="110px"))
-                         for b in explorer.branches}
+        start = replace(
+            knobs,
+            delta=explorer.config.delta if knobs.delta is None else knobs.delta,
+            fusion=explorer.config.fusion if knobs.fusion is None else knobs.fusion,
+        )
+        self.image_index = w.IntText(value=start.image_index, description="image", layout=w.Layout(width="150px"))
+        self.delta = w.FloatSlider(
+            value=start.delta,
+            min=0.05,
+            max=0.95,
+            step=0.05,
+            description="delta",
+            continuous_update=False,
+            readout_format=".2f",
+            disabled=not explorer.spec.uses("delta"),
+        )
+        self.fusion = w.Dropdown(
+            options=list(FUSION_METHODS),
+            value=start.fusion or "max",
+            description="fusion",
+            disabled=not explorer.spec.two_branch,
+            layout=w.Layout(width="170px"),
+        )
+        self.tau = w.FloatSlider(
+            value=start.tau,
+            min=0.05,
+            max=1.0,
+            step=0.05,
+            description="tau",
+            continuous_update=False,
+            readout_format=".2f",
+        )
+        self.branches = {
+            b: w.Checkbox(
+                value=b in start.branches,
+                description=f"show {BRANCH_LABELS[b]}",
+                indent=False,
+                layout=w.Layout(width="110px"),
+            )
+            for b in explorer.branches
+        }
         self.stats = w.HTML()
         self.stats.add_class(STATS_CLASS + "-box")
         self.error = w.HTML()
         self.figure = w.Image(format="png")
         for control in (self.image_index, self.delta, self.fusion, self.tau, *self.branches.values()):
             control.observe(self.update, names="value")
-        self.widget = w.VBox([
-            w.HBox([self.image_index, self.delta, self.fusion]),
-            w.HBox([self.tau, *self.branches.values()]),
-            self.stats, self.error, self.figure,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.image_index, self.delta, self.fusion]),
+                w.HBox([self.tau, *self.branches.values()]),
+                self.stats,
+                self.error,
+                self.figure,
+            ]
+        )
         self.widget.add_class("wsol-explorer")
         self.update()
 
     def knobs(self) -> Knobs:
         """The knob values currently set in the controls."""
-        return Knobs(image_index=self.image_index.value, delta=self.delta.value, fusion=self.fusion.value,
-                     tau=self.tau.value, branches=tuple(b for b, box in self.branches.items() if box.value))
+        return Knobs(
+            image_index=self.image_index.value,
+            delta=self.delta.value,
+            fusion=self.fusion.value,
+            tau=self.tau.value,
+            branches=tuple(b for b, box in self.branches.items() if box.value),
+        )
 
     def update(self, _change: Any = None) -> None:
         """Recompute for the current knobs and redraw; a bad value shows a message instead."""
@@ -458,9 +545,17 @@ class ExplorerWidget:
         self.stats.value = stats_html(view)  # last: once the numbers change, the figure matches them
 
 
-def explore(run_dir: str | Path | Explorer, image_index: int = 0, delta: float | None = None,
-            fusion: str | None = None, tau: float = 0.2, branches: Sequence[str] = ("a", "b", "fused"), *,
-            sample_size: int = 64, device: str = "cpu") -> Any:
+def explore(
+    run_dir: str | Path | Explorer,
+    image_index: int = 0,
+    delta: float | None = None,
+    fusion: str | None = None,
+    tau: float = 0.2,
+    branches: Sequence[str] = ("a", "b", "fused"),
+    *,
+    sample_size: int = 64,
+    device: str = "cpu",
+) -> Any:
     """The interactive explorer of a trained run (an ``ipywidgets.VBox``; display it or leave it last in a cell).
 
     Controls: image index, test-time ``delta`` slider (ACoL runs), ``fusion`` dropdown, ``tau`` slider, branch
@@ -481,8 +576,14 @@ def explore(run_dir: str | Path | Explorer, image_index: int = 0, delta: float |
     return controller.widget
 
 
-def explore_comparison(run_dirs: Sequence[str | Path], image_index: int = 0, tau: float = 0.2, *,
-                       sample_size: int = 64, device: str = "cpu") -> Any:
+def explore_comparison(
+    run_dirs: Sequence[str | Path],
+    image_index: int = 0,
+    tau: float = 0.2,
+    *,
+    sample_size: int = 64,
+    device: str = "cpu",
+) -> Any:
     """The second view: an image index box and a ``tau`` slider over :func:`compare_runs` of ``run_dirs``."""
     import ipywidgets as w
 
@@ -493,8 +594,9 @@ def explore_comparison(run_dirs: Sequence[str | Path], image_index: int = 0, tau
             return w.VBox([w.HTML(error_html(explorer))])
         explorers.append(explorer)
     index = w.IntText(value=image_index, description="image", layout=w.Layout(width="150px"))
-    tau_slider = w.FloatSlider(value=tau, min=0.05, max=1.0, step=0.05, description="tau",
-                               continuous_update=False, readout_format=".2f")
+    tau_slider = w.FloatSlider(
+        value=tau, min=0.05, max=1.0, step=0.05, description="tau", continuous_update=False, readout_format=".2f"
+    )
     error, figure = w.HTML(), w.Image(format="png")
 
     def update(_change: Any = None) -> None:

@@ -1,4 +1,4 @@
-"""Data for WSOL: the built-in synthetic set, CUB-200-2011 and wsoleval metadata folders (SPEC §3).
+"""Data for WSOL: the built-in synthetic set, CUB-200-2011 and wsoleval metadata folders (docs/methods.md §3).
 
 One entry point::
 
@@ -23,15 +23,32 @@ from wsol_utils.data.base import ImageDecodeError, WSOLBatch, WSOLDataset, colla
 from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata, write_wsoleval_metadata
 from wsol_utils.data.transforms import denormalize, make_transform, normalize
 
-__all__ = ["load", "collate", "WSOLBatch", "WSOLDataset", "denormalize", "normalize", "make_transform",
-           "read_wsoleval_metadata", "write_wsoleval_metadata", "WsolevalMetadata", "ImageDecodeError",
-           "SOURCES"]
+__all__ = [
+    "load",
+    "collate",
+    "WSOLBatch",
+    "WSOLDataset",
+    "denormalize",
+    "normalize",
+    "make_transform",
+    "read_wsoleval_metadata",
+    "write_wsoleval_metadata",
+    "WsolevalMetadata",
+    "ImageDecodeError",
+    "SOURCES",
+]
 
 SOURCES = ("synthetic", "cub", "wsoleval")
 
 
-def load(name: str, root: str | Path | None = None, split: str = "train", transform: str | Callable | None = None,
-         image_size: int | None = None, **kwargs: Any) -> WSOLDataset:
+def load(
+    name: str,
+    root: str | Path | None = None,
+    split: str = "train",
+    transform: str | Callable | None = None,
+    image_size: int | None = None,
+    **kwargs: Any,
+) -> WSOLDataset:
     """Load a data set by name: ``"synthetic"``, ``"cub"`` or ``"wsoleval"``.
 
     Args:
@@ -67,8 +84,13 @@ def load(name: str, root: str | Path | None = None, split: str = "train", transf
     raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(SOURCES)}")
 
 
-def _load_synthetic(root: str | Path | None, split: str, transform: str | Callable | None,
-                    image_size: int | None, kwargs: dict[str, Any]) -> WSOLDataset:
+def _load_synthetic(
+    root: str | Path | None,
+    split: str,
+    transform: str | Callable | None,
+    image_size: int | None,
+    kwargs: dict[str, Any],
+) -> WSOLDataset:
     import dataclasses
 
     from wsol_utils.data.synthetic import SyntheticConfig, SyntheticWSOL
@@ -77,8 +99,8 @@ def _load_synthetic(root: str | Path | None, split: str, transform: str | Callab
     options = {"use_cache", "progress", "generator"}
     unknown = set(kwargs) - fields - options
     if unknown:
-        raise ValueError(f"load('synthetic'): unknown option(s) {sorted(unknown)}; "
-                         f"knobs are {sorted(fields)} and {sorted(options)}")
+        raise ValueError(
+            f"load('synthetic'): unknown option(s) {sorted(unknown)}; knobs are {sorted(fields)} and {sorted(options)}"
+        )
     config = SyntheticConfig(image_size=image_size or 64, **{k: v for k, v in kwargs.items() if k in fields})
-    return SyntheticWSOL(config, split, transform, cache_dir=root,
-                         **{k: v for k, v in kwargs.items() if k in options})
+    return SyntheticWSOL(config, split, transform, cache_dir=root, **{k: v for k, v in kwargs.items() if k in options})

@@ -27,8 +27,19 @@ from torch.utils.data import Dataset
 
 from wsol_utils.data.transforms import BoxTransform
 
-__all__ = ["WSOLItem", "WSOLBatch", "collate", "WSOLDataset", "ImageRecord", "ImageFileDataset",
-           "ImageDecodeError", "read_rgb", "read_mask", "resolve_transform", "tight_boxes"]
+__all__ = [
+    "WSOLItem",
+    "WSOLBatch",
+    "collate",
+    "WSOLDataset",
+    "ImageRecord",
+    "ImageFileDataset",
+    "ImageDecodeError",
+    "read_rgb",
+    "read_mask",
+    "resolve_transform",
+    "tight_boxes",
+]
 
 LOGGER = logging.getLogger("wsol_utils.data")
 
@@ -151,8 +162,10 @@ def _check_boxes_inside(boxes: np.ndarray, width: int, height: int, record: Imag
     wsoleval, for boxes converted from ``x + w``)."""
     outside = (boxes[:, :2] < 0).any(axis=1) | (boxes[:, 2] > width) | (boxes[:, 3] > height)
     if outside.any():
-        raise ValueError(f"{record.path}: box {boxes[outside][0].tolist()} of image {record.image_id!r} lies "
-                         f"outside the {width}x{height} image; fix its box in the metadata")
+        raise ValueError(
+            f"{record.path}: box {boxes[outside][0].tolist()} of image {record.image_id!r} lies "
+            f"outside the {width}x{height} image; fix its box in the metadata"
+        )
 
 
 @dataclass(frozen=True)
@@ -177,8 +190,17 @@ class ImageFileDataset(WSOLDataset):
     Several masks of one image are merged (union); an ignore mask sets its pixels to 255.
     """
 
-    def __init__(self, records: Sequence[ImageRecord], *, num_classes: int, class_names: list[str],
-                 split: str, transform: BoxTransform, verify: bool = False, source: str = "") -> None:
+    def __init__(
+        self,
+        records: Sequence[ImageRecord],
+        *,
+        num_classes: int,
+        class_names: list[str],
+        split: str,
+        transform: BoxTransform,
+        verify: bool = False,
+        source: str = "",
+    ) -> None:
         self.num_classes = num_classes
         self.class_names = class_names
         self.split = split
@@ -196,8 +218,12 @@ class ImageFileDataset(WSOLDataset):
                 LOGGER.warning("skipping %s: the image does not decode", record.path)
                 self.skipped.append(record.path)
         if self.skipped:
-            LOGGER.warning("%s: skipped %d of %d images that failed to decode", source or "data set",
-                           len(self.skipped), len(records))
+            LOGGER.warning(
+                "%s: skipped %d of %d images that failed to decode",
+                source or "data set",
+                len(self.skipped),
+                len(records),
+            )
         return kept
 
     def __len__(self) -> int:
@@ -228,8 +254,10 @@ class ImageFileDataset(WSOLDataset):
         for path in record.mask_paths:
             part = read_mask(path)
             if part.shape != shape:
-                raise ValueError(f"{path}: mask is {part.shape[1]}x{part.shape[0]}, image {record.path} is "
-                                 f"{shape[1]}x{shape[0]}; masks must match their image's size")
+                raise ValueError(
+                    f"{path}: mask is {part.shape[1]}x{part.shape[0]}, image {record.path} is "
+                    f"{shape[1]}x{shape[0]}; masks must match their image's size"
+                )
             mask |= part
         if record.ignore_path is not None:
             ignore = read_mask(record.ignore_path)
@@ -239,8 +267,9 @@ class ImageFileDataset(WSOLDataset):
         return mask
 
 
-def resolve_transform(transform: str | BoxTransform | None, default: str, image_size: int,
-                      generator: torch.Generator | None = None) -> BoxTransform:
+def resolve_transform(
+    transform: str | BoxTransform | None, default: str, image_size: int, generator: torch.Generator | None = None
+) -> BoxTransform:
     """A transform from a protocol name (see :func:`~wsol_utils.data.transforms.make_transform`), a callable,
     or ``None`` (then ``default``)."""
     from wsol_utils.data.transforms import make_transform
@@ -252,4 +281,3 @@ def resolve_transform(transform: str | BoxTransform | None, default: str, image_
     if not callable(transform):
         raise ValueError(f"transform must be a protocol name or a callable, got {type(transform).__name__}")
     return transform
-

@@ -1,4 +1,4 @@
-"""``python -m wsol_utils data ...``: generate, export or time the built-in synthetic data set (SPEC §3).
+"""``python -m wsol_utils data ...``: generate, export or time the built-in synthetic data set (docs/methods.md §3).
 
 Commands:
 
@@ -25,10 +25,12 @@ from wsol_utils.data.synthetic import SPLITS, SyntheticConfig, export_wsoleval, 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m wsol_utils data", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("generate", "generate and cache the synthetic splits"),
-                        ("export", "write a synthetic split in wsoleval's layout"),
-                        ("speed", "time the generator (images/s)"),
-                        ("samples", "save a grid of samples with boxes and parts")):
+    for name, help_ in (
+        ("generate", "generate and cache the synthetic splits"),
+        ("export", "write a synthetic split in wsoleval's layout"),
+        ("speed", "time the generator (images/s)"),
+        ("samples", "save a grid of samples with boxes and parts"),
+    ):
         sub = commands.add_parser(name, help=help_)
         sub.add_argument("--image-size", type=int, default=64, help="image side in pixels (64-224)")
         sub.add_argument("--num-classes", type=int, default=10)
@@ -36,8 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--clutter", type=float, default=1.0, help="background clutter strength (0-4)")
         sub.add_argument("--cache-dir", default=None, help="cache folder (default $DATA_ROOT or ~/.cache/wsol_repro)")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
-        sub.add_argument("--num-images", type=int, default=5000 if name == "speed" else None,
-                         help="images in the chosen split (default: the generator's split size)")
+        sub.add_argument(
+            "--num-images",
+            type=int,
+            default=5000 if name == "speed" else None,
+            help="images in the chosen split (default: the generator's split size)",
+        )
         if name in ("export", "samples"):
             sub.add_argument("--out", required=True, help="output folder (export) or PNG file (samples)")
         if name == "export":
@@ -61,8 +67,14 @@ def _save_samples(config: SyntheticConfig, out: str, count: int) -> str:
 
     arrays = generate(dataclasses.replace(config, num_test=count), "test")
     names = [f"{k}" for k in range(config.num_classes)]
-    figure = show_samples(arrays.images, [box[None] for box in arrays.boxes], labels=arrays.labels.tolist(),
-                          class_names=names, parts=arrays.parts, ncols=min(8, count))
+    figure = show_samples(
+        arrays.images,
+        [box[None] for box in arrays.boxes],
+        labels=arrays.labels.tolist(),
+        class_names=names,
+        parts=arrays.parts,
+        ncols=min(8, count),
+    )
     return str(save_figure(figure, out))
 
 
@@ -70,8 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        config = SyntheticConfig(image_size=args.image_size, num_classes=args.num_classes, seed=args.seed,
-                                 clutter=args.clutter, **_split_sizes(args))
+        config = SyntheticConfig(
+            image_size=args.image_size,
+            num_classes=args.num_classes,
+            seed=args.seed,
+            clutter=args.clutter,
+            **_split_sizes(args),
+        )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -88,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         generate(config, "train", progress)
         seconds = time.perf_counter() - start
-        print(json.dumps({"image_size": config.image_size, "num_images": config.num_train,
-                          "seconds": round(seconds, 3), "images_per_second": round(config.num_train / seconds, 1)}))
+        print(
+            json.dumps(
+                {
+                    "image_size": config.image_size,
+                    "num_images": config.num_train,
+                    "seconds": round(seconds, 3),
+                    "images_per_second": round(config.num_train / seconds, 1),
+                }
+            )
+        )
     return 0

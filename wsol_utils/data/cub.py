@@ -1,4 +1,4 @@
-"""CUB-200-2011 from its official archive layout (SPEC §3).
+"""CUB-200-2011 from its official archive layout (docs/methods.md §3).
 
 ``root`` is the ``CUB_200_2011`` folder (or its parent) holding
 
@@ -44,8 +44,9 @@ def find_cub_root(root: str | Path) -> Path:
     for candidate in (root, root / "CUB_200_2011"):
         if (candidate / "images.txt").is_file():
             return candidate
-    raise FileNotFoundError(f"{root}: no images.txt here or in {root / 'CUB_200_2011'}; point root at the "
-                            "extracted CUB_200_2011 folder")
+    raise FileNotFoundError(
+        f"{root}: no images.txt here or in {root / 'CUB_200_2011'}; point root at the extracted CUB_200_2011 folder"
+    )
 
 
 def _read_table(path: Path, columns: int, parse: Callable[[str], object]) -> dict[int, list]:
@@ -75,8 +76,10 @@ def _read_table(path: Path, columns: int, parse: Callable[[str], object]) -> dic
 def _check_same_ids(reference: dict[int, list], other: dict[int, list], path: Path) -> None:
     missing, extra = sorted(set(reference) - set(other)), sorted(set(other) - set(reference))
     if missing or extra:
-        raise ValueError(f"{path}: image numbers differ from images.txt (missing {missing[:5]}, extra {extra[:5]}); "
-                         "the archive's metadata files must list the same images")
+        raise ValueError(
+            f"{path}: image numbers differ from images.txt (missing {missing[:5]}, extra {extra[:5]}); "
+            "the archive's metadata files must list the same images"
+        )
 
 
 def _class_names(root: Path) -> list[str]:
@@ -105,29 +108,40 @@ def read_cub_records(root: str | Path, split: str, val_per_class: int = 0, seed:
     labels = _read_table(root / "image_class_labels.txt", 1, int)
     is_train = _read_table(root / "train_test_split.txt", 1, int)
     boxes = _read_table(root / "bounding_boxes.txt", 4, float)
-    for name, table in (("image_class_labels.txt", labels), ("train_test_split.txt", is_train),
-                        ("bounding_boxes.txt", boxes)):
+    for name, table in (
+        ("image_class_labels.txt", labels),
+        ("train_test_split.txt", is_train),
+        ("bounding_boxes.txt", boxes),
+    ):
         _check_same_ids(paths, table, root / name)
     for image_number, (label,) in labels.items():
         if not 1 <= label <= NUM_CUB_CLASSES:
-            raise ValueError(f"{root / 'image_class_labels.txt'}: image {image_number}: label {label} is outside "
-                             f"1..{NUM_CUB_CLASSES} (labels are 1-based on disk)")
+            raise ValueError(
+                f"{root / 'image_class_labels.txt'}: image {image_number}: label {label} is outside "
+                f"1..{NUM_CUB_CLASSES} (labels are 1-based on disk)"
+            )
     numbers = _split_numbers(labels, is_train, split, val_per_class, seed, root)
     segmentations = root.parent / "segmentations" if not (root / "segmentations").is_dir() else root / "segmentations"
     records = []
     for image_number in numbers:
         relative = paths[image_number][0]
         mask = segmentations / Path(relative).with_suffix(".png")
-        records.append(ImageRecord(
-            path=root / "images" / relative, label=labels[image_number][0] - 1,
-            boxes=_cub_box(boxes[image_number], root / "bounding_boxes.txt", image_number), size=None,
-            image_id=relative, mask_paths=(mask,) if mask.is_file() else (),
-        ))
+        records.append(
+            ImageRecord(
+                path=root / "images" / relative,
+                label=labels[image_number][0] - 1,
+                boxes=_cub_box(boxes[image_number], root / "bounding_boxes.txt", image_number),
+                size=None,
+                image_id=relative,
+                mask_paths=(mask,) if mask.is_file() else (),
+            )
+        )
     return records
 
 
-def _split_numbers(labels: dict[int, list], is_train: dict[int, list], split: str, val_per_class: int,
-                   seed: int, root: Path) -> list[int]:
+def _split_numbers(
+    labels: dict[int, list], is_train: dict[int, list], split: str, val_per_class: int, seed: int, root: Path
+) -> list[int]:
     """Image numbers of ``split`` in file order (see the module docstring for ``val``)."""
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
@@ -135,8 +149,10 @@ def _split_numbers(labels: dict[int, list], is_train: dict[int, list], split: st
         return [k for k in sorted(is_train) if is_train[k][0] == 0]
     train = [k for k in sorted(is_train) if is_train[k][0] == 1]
     if split == "val" and val_per_class <= 0:
-        raise ValueError(f"{root}: CUB has no official validation split; pass val_per_class=N (> 0) to hold out "
-                         "N training images per class as 'val'")
+        raise ValueError(
+            f"{root}: CUB has no official validation split; pass val_per_class=N (> 0) to hold out "
+            "N training images per class as 'val'"
+        )
     rng = np.random.default_rng(seed)
     held = set()
     for label in sorted({labels[k][0] for k in train}):
@@ -145,9 +161,16 @@ def _split_numbers(labels: dict[int, list], is_train: dict[int, list], split: st
     return [k for k in train if (k in held) == (split == "val")]
 
 
-def load_cub(root: str | Path, split: str = "train", transform: str | BoxTransform | None = None,
-             image_size: int = 224, val_per_class: int = 0, seed: int = 0, verify: bool = False,
-             generator: torch.Generator | None = None) -> ImageFileDataset:
+def load_cub(
+    root: str | Path,
+    split: str = "train",
+    transform: str | BoxTransform | None = None,
+    image_size: int = 224,
+    val_per_class: int = 0,
+    seed: int = 0,
+    verify: bool = False,
+    generator: torch.Generator | None = None,
+) -> ImageFileDataset:
     """CUB-200-2011 as a :class:`~wsol_utils.data.base.ImageFileDataset` (200 classes, labels 0..199).
 
     ``transform`` defaults to ``"train"`` for the train split and ``"test"`` (wsoleval's resize) otherwise.
@@ -157,6 +180,12 @@ def load_cub(root: str | Path, split: str = "train", transform: str | BoxTransfo
     records = read_cub_records(root, split, val_per_class, seed)
     cub_root = find_cub_root(root)
     default = "train" if split == "train" else "test"
-    return ImageFileDataset(records, num_classes=NUM_CUB_CLASSES, class_names=_class_names(cub_root), split=split,
-                            transform=resolve_transform(transform, default, image_size, generator),
-                            verify=verify, source=str(cub_root))
+    return ImageFileDataset(
+        records,
+        num_classes=NUM_CUB_CLASSES,
+        class_names=_class_names(cub_root),
+        split=split,
+        transform=resolve_transform(transform, default, image_size, generator),
+        verify=verify,
+        source=str(cub_root),
+    )

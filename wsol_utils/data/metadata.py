@@ -1,4 +1,4 @@
-"""Read and write wsoleval's metadata folder (SPEC §3).
+"""Read and write wsoleval's metadata folder (docs/methods.md §3).
 
 A wsoleval metadata folder (e.g. ``metadata/CUB/test``) holds four text files, one record per line:
 
@@ -144,9 +144,7 @@ def _check_box(path: Path, number: int, box: list[int], size: tuple[int, int] | 
         )
 
 
-def _read_boxes(
-    path: Path, known: set[str], sizes: Mapping[str, tuple[int, int]]
-) -> dict[str, np.ndarray]:
+def _read_boxes(path: Path, known: set[str], sizes: Mapping[str, tuple[int, int]]) -> dict[str, np.ndarray]:
     boxes: dict[str, list[list[int]]] = {}
     for number, text in _lines(path):
         image_id, *rest = _split(path, number, text, 5, "<image_id>,<x0>,<y0>,<x1>,<y1>")
@@ -190,7 +188,7 @@ def _require_all(path: Path, found: Mapping[str, object], image_ids: list[str], 
 
 
 def read_wsoleval_metadata(metadata_dir: str | os.PathLike[str]) -> WsolevalMetadata:
-    """Parse a wsoleval metadata folder (SPEC §3) into a :class:`WsolevalMetadata`.
+    """Parse a wsoleval metadata folder (docs/methods.md §3) into a :class:`WsolevalMetadata`.
 
     Args:
         metadata_dir: folder holding ``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt`` and
@@ -236,7 +234,7 @@ def write_wsoleval_metadata(
     sizes: Mapping[str, tuple[int, int]],
     boxes: Mapping[str, np.ndarray | Iterable[Iterable[int]]],
 ) -> Path:
-    """Write a wsoleval metadata folder (SPEC §3) that :func:`read_wsoleval_metadata` reads back.
+    """Write a wsoleval metadata folder (docs/methods.md §3) that :func:`read_wsoleval_metadata` reads back.
 
     Args:
         out_dir: folder to create (parents too); existing metadata files are replaced atomically.

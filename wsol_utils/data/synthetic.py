@@ -1,4 +1,4 @@
-"""The built-in synthetic WSOL data set (SPEC §3): one two-part object per image on a cluttered background.
+"""The built-in synthetic WSOL data set (docs/methods.md §3): one two-part object per image on a cluttered background.
 
 Each image holds one object made of
 
@@ -57,9 +57,20 @@ from wsol_utils.atomic import write_atomic, write_bytes_atomic
 from wsol_utils.data.base import WSOLDataset, WSOLItem, resolve_transform, tight_boxes
 from wsol_utils.data.transforms import BoxTransform
 
-__all__ = ["SyntheticConfig", "SyntheticArrays", "SyntheticWSOL", "generate", "synthetic_arrays",
-           "default_cache_dir", "export_wsoleval", "PALETTE", "PALETTE_NAMES", "GENERATOR_VERSION", "SPLITS",
-           "head_code"]
+__all__ = [
+    "SyntheticConfig",
+    "SyntheticArrays",
+    "SyntheticWSOL",
+    "generate",
+    "synthetic_arrays",
+    "default_cache_dir",
+    "export_wsoleval",
+    "PALETTE",
+    "PALETTE_NAMES",
+    "GENERATOR_VERSION",
+    "SPLITS",
+    "head_code",
+]
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -131,8 +142,10 @@ class SyntheticConfig:
 
     def key(self, split: str) -> str:
         """Cache key: a hash of every knob, the split and the generator version."""
-        payload = json.dumps({"config": dataclasses.asdict(self), "split": _check_split(split),
-                              "version": GENERATOR_VERSION}, sort_keys=True)
+        payload = json.dumps(
+            {"config": dataclasses.asdict(self), "split": _check_split(split), "version": GENERATOR_VERSION},
+            sort_keys=True,
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
@@ -253,8 +266,18 @@ def _object_geometry(rng: np.random.Generator, n: int, config: SyntheticConfig) 
     lo_y, hi_y = np.minimum(-half_y, hy - head_r), np.maximum(half_y, hy + head_r)
     centre_x = _place(rng, lo_x, hi_x, size, config.position_range)
     centre_y = _place(rng, lo_y, hi_y, size, config.position_range)
-    geometry = dict(major=major, minor=minor, cos=cos, sin=sin, cx=centre_x, cy=centre_y,
-                    hx=centre_x + hx, hy=centre_y + hy, head_r=head_r, inner_r=head_r * config.head_inner)
+    geometry = dict(
+        major=major,
+        minor=minor,
+        cos=cos,
+        sin=sin,
+        cx=centre_x,
+        cy=centre_y,
+        hx=centre_x + hx,
+        hy=centre_y + hy,
+        head_r=head_r,
+        inner_r=head_r * config.head_inner,
+    )
     return {name: value.reshape(n, 1, 1).astype(np.float32) for name, value in geometry.items()}
 
 
@@ -326,7 +349,7 @@ def generate(config: SyntheticConfig, split: str, progress: bool = False) -> Syn
     n = config.num_images(split)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(split)]))
     labels = rng.permutation(np.arange(n) % config.num_classes).astype(np.int64)
-    chunk = max(1, _CHUNK_PIXELS // (config.image_size ** 2))
+    chunk = max(1, _CHUNK_PIXELS // (config.image_size**2))
     size = config.image_size
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     parts = np.empty((n, size, size), dtype=np.uint8)
@@ -355,8 +378,13 @@ def _save_atomic(path: Path, arrays: SyntheticArrays) -> None:
     write_atomic(path, write)
 
 
-def synthetic_arrays(config: SyntheticConfig, split: str, cache_dir: str | Path | None = None,
-                     use_cache: bool = True, progress: bool = False) -> SyntheticArrays:
+def synthetic_arrays(
+    config: SyntheticConfig,
+    split: str,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> SyntheticArrays:
     """One split, from the ``.npz`` cache when present, else generated and cached (written atomically).
 
     The file is ``<cache_dir>/synthetic_<key>.npz`` with ``key = config.key(split)``; ``cache_dir`` defaults to
@@ -387,15 +415,24 @@ class SyntheticWSOL(WSOLDataset):
         class_names: ``"class<k> (<inner>/<ring>)"``, naming each class's head code.
     """
 
-    def __init__(self, config: SyntheticConfig, split: str = "train", transform: str | BoxTransform | None = None,
-                 cache_dir: str | Path | None = None, use_cache: bool = True, progress: bool = False,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        config: SyntheticConfig,
+        split: str = "train",
+        transform: str | BoxTransform | None = None,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        progress: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
         self.config = config
         self.split = _check_split(split)
         self.arrays = synthetic_arrays(config, split, cache_dir, use_cache, progress)
         self.num_classes = config.num_classes
-        self.class_names = [f"class{k} ({PALETTE_NAMES[i]}/{PALETTE_NAMES[j]})"
-                            for k, (i, j) in enumerate(head_code(np.arange(config.num_classes)))]
+        self.class_names = [
+            f"class{k} ({PALETTE_NAMES[i]}/{PALETTE_NAMES[j]})"
+            for k, (i, j) in enumerate(head_code(np.arange(config.num_classes)))
+        ]
         default = "flip" if split == "train" else "identity"
         self.transform = resolve_transform(transform, default, config.image_size, generator)
 
@@ -417,8 +454,9 @@ class SyntheticWSOL(WSOLDataset):
 
     def __getitem__(self, index: int) -> WSOLItem:
         parts = self.arrays.parts[index]
-        image, boxes, mask = self.transform(self.arrays.images[index], self.arrays.boxes[index][None],
-                                            (parts > 0).astype(np.uint8))
+        image, boxes, mask = self.transform(
+            self.arrays.images[index], self.arrays.boxes[index][None], (parts > 0).astype(np.uint8)
+        )
         return image, int(self.arrays.labels[index]), boxes, mask, f"{self.split}/{index:05d}.png"
 
 
@@ -430,8 +468,13 @@ def _write_png_atomic(path: Path, array: np.ndarray) -> None:
     write_bytes_atomic(path, encoded.tobytes())
 
 
-def export_wsoleval(config: SyntheticConfig, split: str, out_dir: str | Path, cache_dir: str | Path | None = None,
-                    progress: bool = False) -> Path:
+def export_wsoleval(
+    config: SyntheticConfig,
+    split: str,
+    out_dir: str | Path,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Path:
     """Write one split in wsoleval's layout, so the evaluation path for real data serves it too.
 
     Writes ``<out_dir>/<split>/<index:05d>.png`` (RGB images; the image id is ``<split>/<index:05d>.png``),
@@ -455,7 +498,10 @@ def export_wsoleval(config: SyntheticConfig, split: str, out_dir: str | Path, ca
         _write_png_atomic(out / "masks" / f"{ids[index]}.png", (arrays.parts[index] > 0).astype(np.uint8) * 255)
         _write_png_atomic(out / "parts" / f"{ids[index]}.png", arrays.parts[index])
     size = (config.image_size, config.image_size)
-    return write_wsoleval_metadata(out / "metadata" / split, ids,
-                                   labels={i: int(label) for i, label in zip(ids, arrays.labels)},
-                                   sizes=dict.fromkeys(ids, size),
-                                   boxes={i: box[None] for i, box in zip(ids, arrays.boxes)})
+    return write_wsoleval_metadata(
+        out / "metadata" / split,
+        ids,
+        labels={i: int(label) for i, label in zip(ids, arrays.labels)},
+        sizes=dict.fromkeys(ids, size),
+        boxes={i: box[None] for i, box in zip(ids, arrays.boxes)},
+    )

@@ -1,4 +1,4 @@
-"""Image transforms that carry boxes and masks along (SPEC §3, ARCHITECTURE.md "Conventions").
+"""Image transforms that carry boxes and masks along (docs/methods.md §3, ARCHITECTURE.md "Conventions").
 
 Every transform takes an RGB image ``(H, W, 3) uint8``, its boxes ``(N, 4)`` float in the inclusive
 ``x0, y0, x1, y1`` pixel convention and an optional mask ``(H, W) uint8`` (0 / 1 / 255 ignore), and returns the
@@ -140,9 +140,7 @@ class WSOLTransform:
         if self.crop is not None and self.resize is not None and self.crop > self.resize:
             raise ValueError(f"crop={self.crop} is larger than resize={self.resize}; choose crop <= resize")
 
-    def __call__(
-        self, image: np.ndarray, boxes: np.ndarray, mask: np.ndarray | None = None
-    ) -> TransformOutput:
+    def __call__(self, image: np.ndarray, boxes: np.ndarray, mask: np.ndarray | None = None) -> TransformOutput:
         """Apply to ``image (H, W, 3) uint8``, ``boxes (N, 4)``, ``mask (H, W) uint8 | None``."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must be (H, W, 3) RGB uint8, got shape {tuple(image.shape)}")

@@ -1,4 +1,4 @@
-"""Data sets described by a wsoleval metadata folder: CUB, ILSVRC, OpenImages (SPEC §3).
+"""Data sets described by a wsoleval metadata folder: CUB, ILSVRC, OpenImages (docs/methods.md §3).
 
 The metadata folder (``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt``, ``localization.txt``) is
 parsed by :func:`wsol_utils.data.metadata.read_wsoleval_metadata`, which checks it line by line. Images are
@@ -38,8 +38,10 @@ def find_metadata_dir(root: Path, split: str, metadata_dir: str | Path | None) -
     for candidate in tried:
         if (candidate / "image_ids.txt").is_file():
             return candidate
-    raise FileNotFoundError(f"no wsoleval metadata for split {split!r}: looked for image_ids.txt in "
-                            f"{', '.join(map(str, tried))}; pass metadata_dir=")
+    raise FileNotFoundError(
+        f"no wsoleval metadata for split {split!r}: looked for image_ids.txt in "
+        f"{', '.join(map(str, tried))}; pass metadata_dir="
+    )
 
 
 def _box_masks(mask_dir: Path | None, image_id: str) -> tuple[tuple[Path, ...], Path | None]:
@@ -64,9 +66,17 @@ def wsoleval_records(meta: WsolevalMetadata, root: Path, mask_dir: Path | None) 
         else:
             boxes = meta.boxes[image_id]
             masks, ignore_path = _box_masks(mask_dir, image_id)
-        records.append(ImageRecord(path=root / image_id, label=meta.labels[image_id], boxes=boxes,
-                                   size=meta.sizes.get(image_id), image_id=image_id, mask_paths=masks,
-                                   ignore_path=ignore_path))
+        records.append(
+            ImageRecord(
+                path=root / image_id,
+                label=meta.labels[image_id],
+                boxes=boxes,
+                size=meta.sizes.get(image_id),
+                image_id=image_id,
+                mask_paths=masks,
+                ignore_path=ignore_path,
+            )
+        )
     return records
 
 
@@ -80,10 +90,18 @@ class MaskBoxDataset(ImageFileDataset):
         return image, label, torch.from_numpy(tight_boxes(foreground)), mask, image_id
 
 
-def load_wsoleval(root: str | Path, split: str = "test", transform: str | BoxTransform | None = None,
-                  image_size: int = 224, metadata_dir: str | Path | None = None, mask_dir: str | Path | None = None,
-                  num_classes: int | None = None, class_names: list[str] | None = None, verify: bool = False,
-                  generator: torch.Generator | None = None) -> ImageFileDataset:
+def load_wsoleval(
+    root: str | Path,
+    split: str = "test",
+    transform: str | BoxTransform | None = None,
+    image_size: int = 224,
+    metadata_dir: str | Path | None = None,
+    mask_dir: str | Path | None = None,
+    num_classes: int | None = None,
+    class_names: list[str] | None = None,
+    verify: bool = False,
+    generator: torch.Generator | None = None,
+) -> ImageFileDataset:
     """A data set from a wsoleval metadata folder; images are ``<root>/<image_id>``.
 
     Args:
@@ -105,13 +123,21 @@ def load_wsoleval(root: str | Path, split: str = "test", transform: str | BoxTra
     num_classes = largest + 1 if num_classes is None else num_classes
     if largest >= num_classes:
         bad = next(i for i in meta.image_ids if meta.labels[i] >= num_classes)
-        raise ValueError(f"{folder / 'class_labels.txt'}: image {bad!r} has label {meta.labels[bad]}, outside "
-                         f"0..{num_classes - 1} (num_classes={num_classes})")
+        raise ValueError(
+            f"{folder / 'class_labels.txt'}: image {bad!r} has label {meta.labels[bad]}, outside "
+            f"0..{num_classes - 1} (num_classes={num_classes})"
+        )
     names = class_names if class_names is not None else [f"class{k}" for k in range(num_classes)]
     if len(names) != num_classes:
         raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}")
     dataset_type = MaskBoxDataset if meta.mask_paths is not None else ImageFileDataset
     default = "train" if split == "train" else "test"
-    return dataset_type(records, num_classes=num_classes, class_names=names, split=split,
-                        transform=resolve_transform(transform, default, image_size, generator),
-                        verify=verify, source=str(folder))
+    return dataset_type(
+        records,
+        num_classes=num_classes,
+        class_names=names,
+        split=split,
+        transform=resolve_transform(transform, default, image_size, generator),
+        verify=verify,
+        source=str(folder),
+    )

@@ -17,5 +17,17 @@ from wsol_utils.engine.config import RunConfig, paper_config
 from wsol_utils.engine.evaluate import EvalResult, evaluate, evaluate_cached, tau_curve
 from wsol_utils.engine.train import TrainingDivergedError, load_run, read_history, train
 
-__all__ = ["CheckpointError", "EvalResult", "RunConfig", "RunDirMismatchError", "TrainingDivergedError",
-           "evaluate", "evaluate_cached", "load_run", "paper_config", "read_history", "tau_curve", "train"]
+__all__ = [
+    "CheckpointError",
+    "EvalResult",
+    "RunConfig",
+    "RunDirMismatchError",
+    "TrainingDivergedError",
+    "evaluate",
+    "evaluate_cached",
+    "load_run",
+    "paper_config",
+    "read_history",
+    "tau_curve",
+    "train",
+]

@@ -33,8 +33,11 @@ class RunDirMismatchError(ValueError):
 
 def rng_state() -> dict[str, Any]:
     """Python, NumPy, torch CPU (and CUDA, when present) RNG states."""
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
-                             "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -61,7 +64,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         state = torch.load(path, map_location=map_location, weights_only=False)
     except FileNotFoundError:
         raise
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+    except Exception as err:
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(err).__name__}); {hint}") from err
     if not isinstance(state, dict) or not {"model", "epoch"} <= set(state):
         raise CheckpointError(f"checkpoint {path} is not a wsol_utils checkpoint; {hint}")
@@ -111,12 +114,15 @@ def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) 
         saved = state.get("config") if isinstance(state.get("config"), dict) else {}
         fields = ("method", "backbone", "layout", "model_kwargs")
         theirs = ", ".join(f"{k}={saved.get(k, '?')!r}" for k in fields)
-        ours = ", ".join(f"{k}={v!r}" for k, v in (
-            ("method", getattr(model, "method", "?")), ("backbone", getattr(model, "backbone_name", "?"))))
+        ours = ", ".join(
+            f"{k}={v!r}"
+            for k, v in (("method", getattr(model, "method", "?")), ("backbone", getattr(model, "backbone_name", "?")))
+        )
         first = str(err).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:2])[:300]
         raise CheckpointError(
-            f"checkpoint {path} holds another architecture than {path.parent / CONFIG_FILE} describes (checkpoint: "
-            f"{theirs}; config builds {ours}; {detail}); use the run directory it was trained in, or delete "
-            f"{path} (train with restart=True / --restart) to train this config from scratch"
+            f"{path} does not fit the current model code: it holds another architecture than "
+            f"{path.parent / CONFIG_FILE} describes (checkpoint: {theirs}; config builds {ours}; {detail}); use the "
+            f"run directory it was trained in, or retrain: delete {path} (train with restart=True / --restart) to "
+            "train this config from scratch"
         ) from err

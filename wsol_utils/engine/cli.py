@@ -46,37 +46,55 @@ def _parse_optional_str(text: str) -> str | None:
 
 def _field_parser(annotation: Any) -> Any:
     """argparse ``type=`` for a RunConfig field annotation (the dataclass uses string annotations)."""
-    hints = {"int": int, "float": float, "bool": _parse_bool, "str": str, "str | None": _parse_optional_str,
-             "dict[str, Any]": _parse_json_dict}
+    hints = {
+        "int": int,
+        "float": float,
+        "bool": _parse_bool,
+        "str": str,
+        "str | None": _parse_optional_str,
+        "dict[str, Any]": _parse_json_dict,
+    }
     return hints.get(str(annotation), str)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Flags: ``--config`` plus one ``--<field>`` per :class:`RunConfig` field (underscores or dashes)."""
-    parser = argparse.ArgumentParser(prog="python -m wsol_utils train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m wsol_utils train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", help="JSON file of RunConfig fields; flags given here override it")
     parser.add_argument("--runs-dir", default="runs", help="parent of run directories (default: runs)")
     parser.add_argument("--run-dir", help="explicit run directory instead of RUNS_DIR/<method>-<key>")
     parser.add_argument("--restart", action="store_true", help="discard the checkpoint and train from scratch")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--offline", action="store_true",
-                        help="never download ImageNet weights (sets WSOL_OFFLINE=1): a missing file is an error")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download ImageNet weights (sets WSOL_OFFLINE=1): a missing file is an error",
+    )
     fields = parser.add_argument_group("run config (RunConfig fields)")
     defaults = RunConfig()
     for f in dataclasses.fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
         bare = {"nargs": "?", "const": True} if str(f.type) == "bool" else {}  # `--allow-random-init` = true
-        fields.add_argument(flag, dest=f.name, type=_field_parser(f.type), default=None, metavar=f.name.upper(),
-                            help=f"default: {json.dumps(getattr(defaults, f.name))}", **bare)
+        fields.add_argument(
+            flag,
+            dest=f.name,
+            type=_field_parser(f.type),
+            default=None,
+            metavar=f.name.upper(),
+            help=f"default: {json.dumps(getattr(defaults, f.name))}",
+            **bare,
+        )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Merge ``--config`` (if any) with the flags that were given."""
     base: dict[str, Any] = RunConfig.from_json(args.config).to_dict() if args.config else {}
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
-                 if getattr(args, f.name) is not None}
+    overrides = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None
+    }
     if "method" in overrides and "fusion" not in overrides:
         base.pop("fusion", None)  # the new method's default fusion
     return RunConfig.from_dict({**base, **overrides})
@@ -90,11 +108,19 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["WSOL_OFFLINE"] = "1"  # read by wsol_utils.backbones: no weights download in this process
     try:
         config = config_from_args(args)
-        run_dir = train(config, runs_dir=args.runs_dir, progress=False if args.quiet else None,
-                        run_dir=args.run_dir, restart=args.restart)
+        run_dir = train(
+            config,
+            runs_dir=args.runs_dir,
+            progress=False if args.quiet else None,
+            run_dir=args.run_dir,
+            restart=args.restart,
+        )
     except (ValueError, FileNotFoundError) as err:
-        kind = "checkpoint error" if isinstance(err, CheckpointError) else (
-            "run directory error" if isinstance(err, RunDirMismatchError) else "error")
+        kind = (
+            "checkpoint error"
+            if isinstance(err, CheckpointError)
+            else ("run directory error" if isinstance(err, RunDirMismatchError) else "error")
+        )
         print(f"{kind}: {err}", file=sys.stderr)
         return 2
     except TrainingDivergedError as err:
@@ -104,5 +130,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(run_dir)
     return 0
-
-

@@ -15,13 +15,22 @@ from pathlib import Path
 from wsol_utils.engine.evaluate import EvalResult, evaluate, summary_json
 from wsol_utils.fusion import FUSION_METHODS
 
-TABLE_COLUMNS: tuple[str, ...] = ("cls_err_top1", "cls_err_top5", "loc_err_top1", "loc_err_top5",
-                                  "gt_known_loc_err", "maxboxacc", "maxboxacc_v2", "pxap")
+TABLE_COLUMNS: tuple[str, ...] = (
+    "cls_err_top1",
+    "cls_err_top5",
+    "loc_err_top1",
+    "loc_err_top5",
+    "gt_known_loc_err",
+    "maxboxacc",
+    "maxboxacc_v2",
+    "pxap",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m wsol_utils eval", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m wsol_utils eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", help="a run directory written by 'python -m wsol_utils train'")
     parser.add_argument("--split", default="test", help="train, val or test (default: test)")
     parser.add_argument("--fusion", choices=tuple(FUSION_METHODS), help="test-time fusion (default: the run's)")
@@ -42,8 +51,10 @@ def format_summary(result: EvalResult) -> str:
     table = result.table()
     columns = [c for c in TABLE_COLUMNS if c in table.columns]
     s = result.summary
-    head = (f"{s['method']} on {s['split']} ({s['num_images']} images), fusion={s['fusion']}, "
-            f"delta={s['delta']:g}, tau={s['tau']:g}, erase_with={s['erase_with']}")
+    head = (
+        f"{s['method']} on {s['split']} ({s['num_images']} images), fusion={s['fusion']}, "
+        f"delta={s['delta']:g}, tau={s['tau']:g}, erase_with={s['erase_with']}"
+    )
     return head + "\n" + table[columns].to_string(float_format=lambda v: f"{v:6.2f}")
 
 
@@ -51,9 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0, or 2 for bad input (message on stderr)."""
     args = build_parser().parse_args(argv)
     try:
-        result = evaluate(Path(args.run_dir), args.split, fusion=args.fusion, delta=args.delta, tau=args.tau,
-                          wsoleval=not args.no_wsoleval, limit=args.limit,
-                          progress=False if args.quiet else None, erase_with=args.erase_with, device=args.device)
+        result = evaluate(
+            Path(args.run_dir),
+            args.split,
+            fusion=args.fusion,
+            delta=args.delta,
+            tau=args.tau,
+            wsoleval=not args.no_wsoleval,
+            limit=args.limit,
+            progress=False if args.quiet else None,
+            erase_with=args.erase_with,
+            device=args.device,
+        )
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ The run directory of a config is ``runs/<method>-<key>`` where :meth:`RunConfig.
 evaluate share the same trained run.
 
 Synthetic defaults (``dataset="synthetic"``, small backbone, 64 px): SGD Nesterov with the official ACoL lr
-groups (SPEC §4; :meth:`WSOLModel.parameter_groups` puts a from-scratch backbone at the new layers' 10x/20x)
+groups (docs/methods.md §4; :meth:`WSOLModel.parameter_groups` puts a from-scratch backbone at the new layers' 10x/20x)
 and a one-cycle schedule (:func:`~wsol_utils.engine.optim.one_cycle_factor`) peaking at ``lr=0.01`` for 6
 epochs of batch 64. Chosen by classification accuracy on the synthetic *val* split, never by localization:
 CAM, 2,000 train images, 3 epochs, val acc 0.61 at lr 0.01 vs 0.42 at 0.02, 0.13 (1 epoch) at 0.005 and
@@ -68,14 +68,14 @@ class RunConfig:
 
     Fields
     ------
-    method: ``"cam"``, ``"acol"`` (threshold erasing, SPEC §1.3) or ``"hclnet"`` (complementary map, §1.4).
+    method: ``"cam"``, ``"acol"`` (threshold erasing, docs/methods.md §1.3) or ``"hclnet"`` (complementary map, §1.4).
     backbone, layout: :func:`wsol_utils.models.create_model` arguments (``layout`` matters for vgg16 and resnet50).
     delta: ACoL erasing threshold in the open interval (0, 1) (official 0.6, wsoleval 0.7).
-    detach_complement: no gradient through ``1 - M_A`` (HCLNet, SPEC §1.4).
-    fusion, block_radius, fusion_weights: test-time fusion of the two branches (SPEC §1.5);
+    detach_complement: no gradient through ``1 - M_A`` (HCLNet, docs/methods.md §1.4).
+    fusion, block_radius, fusion_weights: test-time fusion of the two branches (docs/methods.md §1.5);
         ``fusion=None`` means the method's paper default (acol: max, hclnet: add, cam: none).
     dataset, data_root, image_size, dataset_kwargs: :func:`wsol_utils.data.load` arguments.
-    epochs, batch_size, lr: ``lr`` is the backbone weight lr; groups scale it (SPEC §4).
+    epochs, batch_size, lr: ``lr`` is the backbone weight lr; groups scale it (docs/methods.md §4).
     optimizer: ``"acol"`` (four groups 1/2/10/20x, SGD Nesterov 0.9, wd 5e-4) or ``"wsoleval"``
         (two groups, new layers 10x, plain momentum 0.9).
     schedule: ``"onecycle"``, ``"cosine"``, ``"step"`` (x0.1 every ``step_epochs``) or ``"constant"``.
@@ -219,14 +219,32 @@ class RunConfig:
         from wsol_utils import data
 
         transform = None if self.dataset == "synthetic" else ("train" if train else "test")
-        return data.load(self.dataset, root=self.data_root, split=split, transform=transform,
-                         image_size=self.image_size, **self.dataset_kwargs)
+        return data.load(
+            self.dataset,
+            root=self.data_root,
+            split=split,
+            transform=transform,
+            image_size=self.image_size,
+            **self.dataset_kwargs,
+        )
 
 
 def paper_config(method: str, data_root: str, *, dataset: str = "cub", **changes: Any) -> RunConfig:
-    """The official ACoL CUB setting (SPEC §4): VGG16 28x28, lr 1e-4, batch 20, 60 epochs, delta 0.6, 224 px."""
-    base = dict(method=method, backbone="vgg16", layout="28x28", delta=0.6, dataset=dataset, data_root=data_root,
-                image_size=224, epochs=60, batch_size=20, lr=1e-4, optimizer="acol", schedule="constant",
-                val_split=None)
+    """The official ACoL CUB setting (docs/methods.md §4): VGG16 28x28, lr 1e-4, batch 20, 60 epochs, delta 0.6, 224 px."""
+    base = dict(
+        method=method,
+        backbone="vgg16",
+        layout="28x28",
+        delta=0.6,
+        dataset=dataset,
+        data_root=data_root,
+        image_size=224,
+        epochs=60,
+        batch_size=20,
+        lr=1e-4,
+        optimizer="acol",
+        schedule="constant",
+        val_split=None,
+    )
     base.update(changes)
     return RunConfig(**base)

@@ -1,4 +1,4 @@
-"""Optimizer parameter groups and lr schedules (SPEC §4).
+"""Optimizer parameter groups and lr schedules (docs/methods.md §4).
 
 ``"acol"`` (official ACoL): SGD, Nesterov, momentum 0.9, weight decay 5e-4; four groups
 ``backbone weights lr, backbone biases 2*lr, new-layer weights 10*lr, new-layer biases 20*lr``.
@@ -15,7 +15,12 @@ from torch import nn
 from wsol_utils.engine.config import RunConfig
 
 #: lr multipliers per group name.
-ACOL_MULTIPLIERS: dict[str, float] = {"backbone_weight": 1.0, "backbone_bias": 2.0, "new_weight": 10.0, "new_bias": 20.0}
+ACOL_MULTIPLIERS: dict[str, float] = {
+    "backbone_weight": 1.0,
+    "backbone_bias": 2.0,
+    "new_weight": 10.0,
+    "new_bias": 20.0,
+}
 WSOLEVAL_MULTIPLIERS: dict[str, float] = {"backbone": 1.0, "new": 10.0}
 
 
@@ -39,7 +44,7 @@ def parameter_groups(model: nn.Module, optimizer: str, lr: float) -> list[dict]:
     10x / 20x, since nothing in it is pretrained). Otherwise biases are the 1-D parameters.
     """
     if optimizer == "acol" and hasattr(model, "parameter_groups"):
-        return model.parameter_groups(lr)  # the model knows which backbone is pretrained (SPEC §4)
+        return model.parameter_groups(lr)  # the model knows which backbone is pretrained (docs/methods.md §4)
     new, backbone = _split_new_and_backbone(model)
     if optimizer == "acol":
         named = {
@@ -59,8 +64,13 @@ def parameter_groups(model: nn.Module, optimizer: str, lr: float) -> list[dict]:
 def build_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.SGD:
     """SGD over :func:`parameter_groups` (Nesterov for ``"acol"``)."""
     groups = parameter_groups(model, config.optimizer, config.lr)
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-                           nesterov=config.optimizer == "acol")
+    return torch.optim.SGD(
+        groups,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=config.optimizer == "acol",
+    )
 
 
 def one_cycle_factor(step: int, total: int, warmup: float = 0.25, start: float = 0.1, end: float = 0.001) -> float:
@@ -73,8 +83,9 @@ def one_cycle_factor(step: int, total: int, warmup: float = 0.25, start: float =
     return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, config: RunConfig,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-batch scheduler: one-cycle / cosine over all steps, step decay every ``step_epochs``, or constant."""
     total = config.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler

@@ -1,4 +1,4 @@
-"""``train(config) -> run directory``: one loop for CAM, ACoL and HCLNet (loss ``CE(A) [+ CE(B)]``, SPEC §1.3).
+"""``train(config) -> run directory``: one loop for CAM, ACoL and HCLNet (loss ``CE(A) [+ CE(B)]``, docs/methods.md §1.3).
 
 - Cache: the run directory is ``runs_dir/<method>-<key>``; a finished run (``done.json``) is returned as is,
   an unfinished one resumes from its last completed epoch (model, optimizer, scheduler, RNG states).
@@ -36,8 +36,16 @@ from wsol_utils.engine.optim import build_optimizer, build_scheduler
 from wsol_utils.pipeline import classification_logits
 
 HISTORY_COLUMNS: tuple[str, ...] = (
-    "epoch", "train_loss", "train_loss_a", "train_loss_b", "train_acc", "val_loss", "val_acc",
-    "lr", "seconds", "images_per_s",
+    "epoch",
+    "train_loss",
+    "train_loss_a",
+    "train_loss_b",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "seconds",
+    "images_per_s",
 )
 
 
@@ -57,9 +65,15 @@ def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None 
     kwargs = dict(config.model_kwargs)
     if pretrained is not None:
         kwargs["pretrained"] = pretrained
-    return models.create_model(config.method, num_classes=num_classes, backbone=config.backbone,
-                               layout=config.layout, delta=config.delta,
-                               detach_complement=config.detach_complement, **kwargs)
+    return models.create_model(
+        config.method,
+        num_classes=num_classes,
+        backbone=config.backbone,
+        layout=config.layout,
+        delta=config.delta,
+        detach_complement=config.detach_complement,
+        **kwargs,
+    )
 
 
 def check_backbone_weights(config: RunConfig, model: nn.Module) -> None:
@@ -73,12 +87,19 @@ def check_backbone_weights(config: RunConfig, model: nn.Module) -> None:
     """
     from wsol_utils import backbones
 
-    if (config.dataset == "synthetic" or config.allow_random_init or getattr(model, "pretrained_backbone", False)
-            or not backbones.has_pretrained_weights(config.backbone)):
+    if (
+        config.dataset == "synthetic"
+        or config.allow_random_init
+        or getattr(model, "pretrained_backbone", False)
+        or not backbones.has_pretrained_weights(config.backbone)
+    ):
         return
     path, url = backbones.weights_path(config.backbone), backbones.weights_url(config.backbone)
-    why = ("model_kwargs sets pretrained=False" if config.model_kwargs.get("pretrained") is False
-           else f"the ImageNet weights file {path} is missing (and could not be downloaded)")
+    why = (
+        "model_kwargs sets pretrained=False"
+        if config.model_kwargs.get("pretrained") is False
+        else f"the ImageNet weights file {path} is missing (and could not be downloaded)"
+    )
     raise ValueError(
         f"refusing to train {config.method} on {config.dataset!r} with a randomly initialised {config.backbone} "
         f"backbone: {why}. Get the weights: download {url} to {path} (a run without --offline / WSOL_OFFLINE=1 "
@@ -87,20 +108,34 @@ def check_backbone_weights(config: RunConfig, model: nn.Module) -> None:
     )
 
 
-def make_loader(dataset: Dataset, config: RunConfig, ctx: ddp.DistContext, *, shuffle: bool,
-                generator: torch.Generator | None = None) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    config: RunConfig,
+    ctx: ddp.DistContext,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
     """DataLoader with :func:`wsol_utils.data.collate`; a DistributedSampler under DDP."""
     from wsol_utils.data import collate
 
     sampler: Any = None
     if ctx.enabled:
-        sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle,
-                                     seed=config.seed)
+        sampler = DistributedSampler(
+            dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=config.seed
+        )
     elif shuffle:
         sampler = RandomSampler(dataset, generator=generator)
-    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, collate_fn=collate,
-                      num_workers=config.num_workers, pin_memory=ctx.device.type == "cuda",
-                      persistent_workers=config.num_workers > 0, drop_last=False)
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        collate_fn=collate,
+        num_workers=config.num_workers,
+        pin_memory=ctx.device.type == "cuda",
+        persistent_workers=config.num_workers > 0,
+        drop_last=False,
+    )
 
 
 def autocast_context(device: torch.device) -> contextlib.AbstractContextManager:
@@ -157,6 +192,7 @@ def read_history(run_dir: str | Path) -> list[dict[str, str]]:
 
 def write_history(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     """Atomically rewrite ``history.csv`` with ``rows`` (columns :data:`HISTORY_COLUMNS`)."""
+
     def write(tmp: Path) -> None:
         with tmp.open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS)
@@ -211,8 +247,13 @@ class Trainer:
             self.train_loader.sampler.set_epoch(epoch)
         channels_last = self.ctx.device.type == "cuda"
         stats = EpochStats()
-        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
-                   disable=not self.progress, unit="batch")
+        bar = tqdm(
+            self.train_loader,
+            desc=f"epoch {epoch + 1}/{self.config.epochs}",
+            leave=False,
+            disable=not self.progress,
+            unit="batch",
+        )
         for batch_index, batch in enumerate(bar):
             images = batch.images.to(self.ctx.device, non_blocking=True)
             if channels_last:
@@ -257,11 +298,18 @@ class Trainer:
 
     def state(self, epoch: int) -> dict[str, Any]:
         """Checkpoint dict after ``epoch`` completed epochs."""
-        return {"model": unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
-                "rng": ckpt.rng_state(), "config": self.config.to_dict(),
-                "num_classes": int(unwrap(self.model).num_classes), "backbone": self.config.backbone,
-                "pretrained_backbone": bool(getattr(unwrap(self.model), "pretrained_backbone", False))}
+        return {
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "rng": ckpt.rng_state(),
+            "config": self.config.to_dict(),
+            "num_classes": int(unwrap(self.model).num_classes),
+            "backbone": self.config.backbone,
+            "pretrained_backbone": bool(getattr(unwrap(self.model), "pretrained_backbone", False)),
+        }
 
     def load_state(self, state: dict[str, Any]) -> int:
         """Restore a checkpoint; returns the number of completed epochs."""
@@ -281,8 +329,7 @@ def resolve_run_dir(config: RunConfig, runs_dir: str | Path = "runs", run_dir: s
     return Path(run_dir) if run_dir is not None else Path(runs_dir) / config.run_name()
 
 
-def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool,
-                   generator: torch.Generator) -> Trainer:
+def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool, generator: torch.Generator) -> Trainer:
     train_set = config.dataset_for("train", train=True)
     val_set = config.dataset_for(config.val_split) if config.val_split else None
     model = build_model(config, train_set.num_classes)
@@ -297,7 +344,8 @@ def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool,
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=use_scaler)
     if ctx.enabled:
         model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+        )
     val_loader = None
     if val_set is not None and ctx.is_main:
         val_loader = make_loader(val_set, config, ddp.DistContext(device=ctx.device), shuffle=False)
@@ -306,13 +354,28 @@ def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool,
 
 def _history_row(epoch: int, stats: torch.Tensor, val: tuple[float, float], lr: float, seconds: float) -> dict:
     loss, loss_a, loss_b, correct, count = stats.tolist()
-    return {"epoch": epoch, "train_loss": loss / count, "train_loss_a": loss_a / count,
-            "train_loss_b": loss_b / count, "train_acc": correct / count, "val_loss": val[0], "val_acc": val[1],
-            "lr": lr, "seconds": round(seconds, 3), "images_per_s": round(count / seconds, 2)}
+    return {
+        "epoch": epoch,
+        "train_loss": loss / count,
+        "train_loss_a": loss_a / count,
+        "train_loss_b": loss_b / count,
+        "train_acc": correct / count,
+        "val_loss": val[0],
+        "val_acc": val[1],
+        "lr": lr,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(count / seconds, 2),
+    }
 
 
-def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool | None = None, *,
-          run_dir: str | Path | None = None, restart: bool = False) -> Path:
+def train(
+    config: RunConfig,
+    runs_dir: str | Path = "runs",
+    progress: bool | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    restart: bool = False,
+) -> Path:
     """Train ``config`` (or resume it, or return it if finished) and return its run directory.
 
     Args:
@@ -331,10 +394,13 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool | Non
     """
     ctx = ddp.setup(config.device)
     try:
-        with cpu_threads(ctx.device, ctx.world_size), torch.random.fork_rng(
-                devices=[ctx.device] if ctx.device.type == "cuda" else []):
-            return _train(config, resolve_run_dir(config, runs_dir, run_dir), ctx,
-                          show_progress(progress, ctx), restart)
+        with (
+            cpu_threads(ctx.device, ctx.world_size),
+            torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []),
+        ):
+            return _train(
+                config, resolve_run_dir(config, runs_dir, run_dir), ctx, show_progress(progress, ctx), restart
+            )
     finally:
         ddp.teardown(ctx)
 
@@ -363,30 +429,46 @@ def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: boo
     started = time.perf_counter()
     epoch = start_epoch
     try:
-        for epoch in tqdm(range(start_epoch, config.epochs), desc=config.run_name(), disable=not progress,
-                          initial=start_epoch, total=config.epochs, unit="epoch"):
+        for epoch in tqdm(
+            range(start_epoch, config.epochs),
+            desc=config.run_name(),
+            disable=not progress,
+            initial=start_epoch,
+            total=config.epochs,
+            unit="epoch",
+        ):
             tic = time.perf_counter()
             stats = ddp.all_reduce(trainer.train_epoch(epoch, generator).as_tensor(), ctx)
             seconds = time.perf_counter() - tic
             if ctx.is_main:
-                history.append(_history_row(epoch + 1, stats, trainer.validate(), trainer.scheduler.get_last_lr()[0],
-                                            seconds))
+                history.append(
+                    _history_row(epoch + 1, stats, trainer.validate(), trainer.scheduler.get_last_lr()[0], seconds)
+                )
                 ckpt.save_checkpoint(checkpoint_path, trainer.state(epoch + 1))
                 write_history(run_dir, history)
             ddp.barrier(ctx)
     except KeyboardInterrupt:
         if ctx.is_main:
-            print(f"\ninterrupted during epoch {epoch + 1}; {checkpoint_path} keeps the last completed epoch "
-                  f"({epoch}). Run the same command again to resume.", file=sys.stderr)
+            print(
+                f"\ninterrupted during epoch {epoch + 1}; {checkpoint_path} keeps the last completed epoch "
+                f"({epoch}). Run the same command again to resume.",
+                file=sys.stderr,
+            )
         raise
     if ctx.is_main:
         last = history[-1] if history else {}
-        ckpt.mark_done(run_dir, {"epochs": config.epochs, "seconds_this_session": round(time.perf_counter() - started, 2),
-                                 "world_size": ctx.world_size, "device": str(ctx.device),
-                                 "backbone": config.backbone,
-                                 "pretrained_backbone": bool(getattr(unwrap(trainer.model), "pretrained_backbone",
-                                                                     False)),
-                                 **{k: last.get(k) for k in ("train_acc", "val_acc", "train_loss")}})
+        ckpt.mark_done(
+            run_dir,
+            {
+                "epochs": config.epochs,
+                "seconds_this_session": round(time.perf_counter() - started, 2),
+                "world_size": ctx.world_size,
+                "device": str(ctx.device),
+                "backbone": config.backbone,
+                "pretrained_backbone": bool(getattr(unwrap(trainer.model), "pretrained_backbone", False)),
+                **{k: last.get(k) for k in ("train_acc", "val_acc", "train_loss")},
+            },
+        )
     ddp.barrier(ctx)
     return run_dir
 
