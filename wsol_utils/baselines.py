@@ -57,9 +57,10 @@ __all__ = [
     "whole_image_maps",
 ]
 
-#: Default standard deviation of the centre Gaussian, as a fraction of the image's shorter side: wsoleval states
-#: a standard deviation of 1 without a unit; 0.5 is that value for coordinates running from -1 to 1 across the
-#: image (docs/methods.md §2.4). It changes only the fixed-``tau`` numbers, not MaxBoxAcc / V2 / PxAP.
+#: Default standard deviation of the centre Gaussian, as a fraction of the image's shorter side. wsoleval's text
+#: (as recalled, not checked) gives a standard deviation of 1 without a unit; 0.5 reads it on coordinates running
+#: from -1 to 1 across the image -- a choice, docs/methods.md §2.4. It changes the fixed-``tau`` numbers only;
+#: MaxBoxAcc / V2 / PxAP sweep every threshold and do not depend on it (up to quantization).
 DEFAULT_SIGMA = 0.5
 
 #: The branch name the baselines' single map is scored under (as a one-branch method's map).
