@@ -1,10 +1,10 @@
 """``evaluate(run_dir, split) -> EvalResult``: per-image records and the papers' + wsoleval's metrics.
 
 Per batch: one forward pass; for each branch (``a``, ``b`` and the ``fused`` map; CAM has only ``a``) the GT
-class's map is normalized (SPEC §1.5), upsampled to the image in torch, normalized again, boxed at ``tau``
-(largest 8-connected component, SPEC §2.1) and scored against the GT boxes. MaxBoxAccV2 streams through
+class's map is normalized (docs/methods.md §1.5), upsampled to the image in torch, normalized again, boxed at ``tau``
+(largest 8-connected component, docs/methods.md §2.1) and scored against the GT boxes. MaxBoxAccV2 streams through
 :class:`wsol_utils.boxeval.BoxEvaluator` and PxAP through :class:`wsol_utils.boxeval.PxAPEvaluator` when the
-data set has masks (SPEC §2.2).
+data set has masks (docs/methods.md §2.2).
 
 Test-time ``delta`` and ``fusion`` may differ from training's: ``delta`` changes only branch B's input and
 ``fusion`` only the fused map, so their effect is visible without retraining.
@@ -225,9 +225,9 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
     Args:
         run_dir: a directory written by :func:`wsol_utils.engine.train`.
         split: ``"train"``, ``"val"`` or ``"test"``.
-        fusion, block_radius, fusion_weights: test-time fusion (default: the run config's), SPEC §1.5.
+        fusion, block_radius, fusion_weights: test-time fusion (default: the run config's), docs/methods.md §1.5.
         delta: test-time erasing threshold in (0, 1) (default: training's); changes branch B's input only.
-        tau: box threshold as a fraction of the map's max (SPEC §2.1), in (0, 1].
+        tau: box threshold as a fraction of the map's max (docs/methods.md §2.1), in (0, 1].
         wsoleval: also compute MaxBoxAcc, MaxBoxAccV2 and (with masks) PxAP: ``True`` for every branch,
             ``"main"`` for the main map only (fused; branch A for CAM: a third of the cost), ``False`` for none.
         limit: evaluate only the first ``limit`` images.
@@ -382,7 +382,7 @@ def tau_curve(run_dir: str | Path, taus: Iterable[float] = tuple(np.round(np.ara
     """GT-known loc accuracy (%) vs the box threshold ``tau`` for each branch, from cached maps.
 
     The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
-    ``tau`` then only re-boxes them (SPEC §2.1). Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
+    ``tau`` then only re-boxes them (docs/methods.md §2.1). Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
     """
     run_dir = Path(run_dir)
     config = ckpt.read_config(run_dir)
