@@ -23,7 +23,7 @@ class TwoPartNet(nn.Module):
         return list(self.head.parameters())
 
 
-def _lr_of(groups: list[dict], param: nn.Parameter) -> float:
+def _lr_of(groups: list[dict], param: torch.Tensor | None) -> float:  # a layer's weight or (optional) bias
     (lr,) = [g["lr"] for g in groups if any(p is param for p in g["params"])]
     return lr
 

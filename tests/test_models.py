@@ -79,7 +79,9 @@ def test_vgg16_cpu_forward_and_backward():
     out = model(images, torch.tensor([2]))
     assert out.maps_a.shape == (1, 3, 4, 4)
     (out.logits_a.sum() + out.logits_b.sum()).backward()
-    assert model.features[0].weight.grad is not None and model.branch_b.classifier.weight.grad is not None
+    features, branch_b = model.features, model.branch_b
+    assert isinstance(features, nn.Sequential) and branch_b is not None
+    assert features[0].weight.grad is not None and branch_b.classifier.weight.grad is not None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -92,6 +94,7 @@ def test_branch_b_sees_exactly_the_erased_features(method, use_labels):
     model = _small(method).eval()
     images, labels = _batch()
     seen = []
+    assert model.branch_b is not None
     model.branch_b.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
     with torch.no_grad():
         out = model(images, labels if use_labels else None)
@@ -129,7 +132,10 @@ def test_branch_b_loss_reaches_branch_a_only_through_an_undetached_complement(me
     grads = [p.grad for p in model.branch_a.parameters()]
     reached = any(g is not None and torch.count_nonzero(g) > 0 for g in grads)
     assert reached is reaches_branch_a
-    assert torch.count_nonzero(model.features[0].weight.grad) > 0  # the backbone learns from B either way
+    assert isinstance(model.features, nn.Sequential)
+    first_conv = model.features[0]
+    assert isinstance(first_conv, nn.Conv2d) and first_conv.weight.grad is not None
+    assert torch.count_nonzero(first_conv.weight.grad) > 0  # the backbone learns from B either way
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -140,8 +146,10 @@ def test_branch_b_loss_reaches_branch_a_only_through_an_undetached_complement(me
 def test_cam_to_conv1x1_keeps_logits_and_maps(with_bias):
     model = _small("cam", width=8, head_kernel=3).eval()
     if with_bias:
+        linear = model.branch_a.classifier
+        assert isinstance(linear, nn.Linear) and linear.bias is not None
         with torch.no_grad():
-            model.branch_a.classifier.bias.copy_(torch.randn(NUM_CLASSES, generator=torch.Generator().manual_seed(3)))
+            linear.bias.copy_(torch.randn(NUM_CLASSES, generator=torch.Generator().manual_seed(3)))
     converted = cam_to_conv1x1(model)
     assert isinstance(converted.branch_a.classifier, nn.Conv2d) and isinstance(model.branch_a.classifier, nn.Linear)
     images, _ = _batch()

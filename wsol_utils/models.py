@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -140,7 +141,8 @@ def _geometry(module: nn.Module) -> tuple[int, int]:
 
 
 def receptive_field(module_or_model: nn.Module) -> int:
-    """Receptive field, in input pixels, of one cell of the class maps (docs/methods.md §3: compare it to the part size).
+    """Receptive field, in input pixels, of one cell of the class maps (docs/methods.md §3: compare it to the part
+    size).
 
     Args:
         module_or_model: a :class:`WSOLModel` (backbone + branch A, i.e. one cell of ``maps_a``; branch B has the
@@ -262,7 +264,7 @@ class WSOLModel(nn.Module):
     def __init__(
         self,
         method: str,
-        features: nn.Sequential,
+        features: nn.Module,
         branch_a: Branch,
         branch_b: Branch | None,
         *,
@@ -340,8 +342,9 @@ class WSOLModel(nn.Module):
         """The branches' parameters (the ``10 lr`` / ``20 lr`` groups)."""
         return [p for branch in (self.branch_a, self.branch_b) if branch is not None for p in branch.parameters()]
 
-    def parameter_groups(self, lr: float) -> list[dict[str, object]]:
-        """Optimizer groups of docs/methods.md §4: backbone weights ``lr``, biases ``2 lr``; new ones ``10 lr``, ``20 lr``.
+    def parameter_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimizer groups of docs/methods.md §4: backbone weights ``lr``, biases ``2 lr``; new ones ``10 lr``,
+        ``20 lr``.
 
         A backbone that is not pretrained (the small one, or VGG16 without ImageNet weights) is trained from
         scratch like the heads, so it gets the new layers' ``10 lr`` / ``20 lr``. Each group has a ``"name"``;
@@ -354,7 +357,7 @@ class WSOLModel(nn.Module):
             ("new", self.branch_a, 10.0),
             ("new", self.branch_b, 10.0),
         )
-        groups: dict[str, dict[str, object]] = {}
+        groups: dict[str, dict[str, Any]] = {}
         for part, module, scale in parts:
             if module is None:
                 continue
@@ -365,7 +368,7 @@ class WSOLModel(nn.Module):
                 multiplier = scale * (2.0 if kind == "biases" else 1.0)
                 key = f"{part}_{kind}"
                 group = groups.setdefault(key, {"name": key, "params": [], "lr": lr * multiplier})
-                group["params"].append(parameter)  # type: ignore[union-attr]
+                group["params"].append(parameter)
         return list(groups.values())
 
 
@@ -455,6 +458,7 @@ def cam_to_conv1x1(model: WSOLModel) -> WSOLModel:
         with torch.no_grad():
             conv.weight.copy_(fc.weight[:, :, None, None])
             if fc.bias is not None:
+                assert conv.bias is not None  # built with bias=True just above
                 conv.bias.copy_(fc.bias)
         converted.branch_a.classifier = conv
     return converted
@@ -492,6 +496,6 @@ def class_map(
     elif fusion == "l1":  # the l1 weights use every class's map
         chosen = fuse(output.maps_a, output.maps_b, "l1", **fusion_kwargs)[rows, classes]
     else:  # max / add act per class: select first, fuse the (B, 1, h, w) maps
-        pair = (output.maps_a[rows, classes][:, None], output.maps_b[rows, classes][:, None])
-        chosen = fuse(*pair, fusion, **fusion_kwargs)[:, 0]
+        pair_a, pair_b = output.maps_a[rows, classes][:, None], output.maps_b[rows, classes][:, None]
+        chosen = fuse(pair_a, pair_b, fusion, **fusion_kwargs)[:, 0]
     return normalize_minmax(chosen)

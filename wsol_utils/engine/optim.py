@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -24,10 +25,24 @@ ACOL_MULTIPLIERS: dict[str, float] = {
 WSOLEVAL_MULTIPLIERS: dict[str, float] = {"backbone": 1.0, "new": 10.0}
 
 
+@runtime_checkable
+class _HasNewParameters(Protocol):
+    """A model that names its new (not pretrained) layers' parameters, like :class:`WSOLModel`."""
+
+    def new_parameters(self) -> list[nn.Parameter]: ...
+
+
+@runtime_checkable
+class _HasParameterGroups(Protocol):
+    """A model that builds its own ``"acol"`` optimizer groups, like :class:`WSOLModel`."""
+
+    def parameter_groups(self, lr: float) -> list[dict[str, Any]]: ...
+
+
 def _split_new_and_backbone(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """``(new, backbone)`` trainable parameters; every trainable parameter lands in exactly one list."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    if hasattr(model, "new_parameters"):
+    if isinstance(model, _HasNewParameters):
         new_ids = {id(p) for p in model.new_parameters()}
     else:
         new_ids = set()
@@ -43,7 +58,7 @@ def parameter_groups(model: nn.Module, optimizer: str, lr: float) -> list[dict]:
     backbone trained from scratch -- the small one, or VGG16 without ImageNet weights -- the new layers'
     10x / 20x, since nothing in it is pretrained). Otherwise biases are the 1-D parameters.
     """
-    if optimizer == "acol" and hasattr(model, "parameter_groups"):
+    if optimizer == "acol" and isinstance(model, _HasParameterGroups):
         return model.parameter_groups(lr)  # the model knows which backbone is pretrained (docs/methods.md §4)
     new, backbone = _split_new_and_backbone(model)
     if optimizer == "acol":
