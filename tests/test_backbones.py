@@ -14,6 +14,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -224,10 +225,11 @@ def test_resnet50_layout_follows_wsoleval():
         "layer4",
     ]
     for features, layer3_stride in ((wsoleval, 2), (large, 1)):
-        assert features.layer4[0].conv2.stride == (1, 1) and features.layer4[0].downsample[0].stride == (1, 1)
-        assert features.layer3[0].conv2.stride == (layer3_stride,) * 2
-        assert features.layer3[0].downsample[0].stride == (layer3_stride,) * 2
-        assert features.layer2[0].conv2.stride == (2, 2)
+        layer = features.get_submodule  # "layer4.0.conv2" is features.layer4[0].conv2
+        assert layer("layer4.0.conv2").stride == (1, 1) and layer("layer4.0.downsample.0").stride == (1, 1)
+        assert layer("layer3.0.conv2").stride == (layer3_stride,) * 2
+        assert layer("layer3.0.downsample.0").stride == (layer3_stride,) * 2
+        assert layer("layer2.0.conv2").stride == (2, 2)
     with torch.device("meta"):
         reference = {k for k in torchvision.models.resnet50().state_dict() if not k.startswith("fc.")}
     assert set(wsoleval.state_dict()) == reference  # torchvision's names: the ImageNet file loads strictly
@@ -257,7 +259,8 @@ def test_resnet50_models_run_forward_and_backward_on_cpu(method):
     assert (out.maps_b is None) == (method == "cam")
     loss = out.logits_a.sum() if out.logits_b is None else out.logits_a.sum() + out.logits_b.sum()
     loss.backward()
-    assert model.features.conv1.weight.grad is not None and model.features.layer4[2].conv3.weight.grad is not None
+    conv1, conv3 = model.features.get_submodule("conv1"), model.features.get_submodule("layer4.2.conv3")
+    assert conv1.weight.grad is not None and conv3.weight.grad is not None
     with pytest.raises(ValueError, match="at least 8x8"):
         model(torch.randn(1, 3, 4, 4))
 
@@ -325,6 +328,7 @@ def test_download_lands_in_torch_home_and_is_loaded(torch_home, fake_weights, mo
     assert built.pretrained and target.is_file() and not target.is_symlink()
     assert target.read_bytes() == source.read_bytes()
     saved = torch.load(source, weights_only=True)
+    assert isinstance(built.features, nn.Sequential)
     torch.testing.assert_close(built.features[2].weight, saved["features.2.weight"], rtol=0, atol=0)
 
 
@@ -426,7 +430,7 @@ def test_cached_torchvision_weights_are_loaded(empty_hub):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model = create_model("acol", num_classes=3, backbone="vgg16", layout="28x28", head_width=8)
-    assert model.pretrained_backbone
+    assert model.pretrained_backbone and isinstance(model.features, nn.Sequential)
     torch.testing.assert_close(model.features[28].weight, reference[28].weight, rtol=0, atol=0)
     torch.testing.assert_close(model.features[0].bias, reference[0].bias, rtol=0, atol=0)
 
@@ -436,7 +440,7 @@ def test_cached_torchvision_weights_are_loaded(empty_hub):
 
 
 def _cub_config(tiny_cub: Path, **changes) -> RunConfig:
-    base = dict(
+    base: dict[str, Any] = dict(
         method="cam",
         backbone="vgg16",
         layout="28x28",
@@ -567,6 +571,7 @@ def test_bench_gpu_exits_clearly_without_cuda(monkeypatch, capsys):
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
     spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "bench_gpu", module)  # its dataclass looks its module up
     spec.loader.exec_module(module)
