@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,7 @@ def test_default_fusion_is_the_papers(method: str, fusion: str | None) -> None:
 
 def test_key_ignores_test_time_fields_only() -> None:
     base = RunConfig(method="hclnet")
+    changes: dict[str, Any]  # the two loops change fields of different types
     for changes in (
         {"fusion": "l1"},
         {"block_radius": 3},

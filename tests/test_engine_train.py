@@ -6,6 +6,7 @@ import csv
 import importlib
 import json
 import os
+from typing import Any
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ train_module = importlib.import_module("wsol_utils.engine.train")  # the package
 def tiny(tmp_path, **changes) -> RunConfig:
     """A run that trains in about a second: 64 synthetic images of 32 px, 1 epoch."""
     kwargs = {"num_train": 64, "num_val": 32, "num_test": 32}
-    base = dict(
+    base: dict[str, Any] = dict(
         method="cam",
         epochs=1,
         batch_size=32,
@@ -103,7 +104,7 @@ def test_corrupt_checkpoint_names_the_file_and_the_fix(tmp_path) -> None:
     (run_dir / "checkpoint.pt").write_bytes(b"\x80not a checkpoint")
     with pytest.raises(CheckpointError, match=r"checkpoint\.pt.*(delete|restart)"):
         train(config, run_dir=run_dir, progress=False)
-    with pytest.raises(CheckpointError, match="checkpoint.pt"):
+    with pytest.raises(CheckpointError, match=r"checkpoint.pt"):
         load_run(run_dir)
     train(config, run_dir=run_dir, progress=False, restart=True)
     assert load_checkpoint(run_dir / "checkpoint.pt")["epoch"] == 1

@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = RunConfig()
     for f in dataclasses.fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
-        bare = {"nargs": "?", "const": True} if str(f.type) == "bool" else {}  # `--allow-random-init` = true
+        # bool fields may be given bare: `--allow-random-init` = true
+        bare: dict[str, Any] = {"nargs": "?", "const": True} if str(f.type) == "bool" else {}
         fields.add_argument(
             flag,
             dest=f.name,

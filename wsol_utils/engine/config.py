@@ -230,8 +230,9 @@ class RunConfig:
 
 
 def paper_config(method: str, data_root: str, *, dataset: str = "cub", **changes: Any) -> RunConfig:
-    """The official ACoL CUB setting (docs/methods.md §4): VGG16 28x28, lr 1e-4, batch 20, 60 epochs, delta 0.6, 224 px."""
-    base = dict(
+    """The official ACoL CUB setting (docs/methods.md §4): VGG16 28x28, lr 1e-4, batch 20, 60 epochs, delta 0.6,
+    224 px."""
+    base: dict[str, Any] = dict(
         method=method,
         backbone="vgg16",
         layout="28x28",
