@@ -58,7 +58,8 @@ def test_test_time_delta_moves_branch_b_only(explorer) -> None:
     low, high = (explorer.sample_maps(Knobs(0, d, "max", TAU)) for d in (0.3, 0.9))
     torch.testing.assert_close(low.maps["a"], high.maps["a"], rtol=0, atol=0)
     assert not torch.equal(low.maps["b"], high.maps["b"])
-    # B's input is the 0/1 mask M_A < delta (docs/methods.md §1.3): binary, and a higher delta keeps every cell a lower one kept
+    # B's input is the 0/1 mask M_A < delta (docs/methods.md §1.3): binary, and a higher delta keeps every cell a
+    # lower one kept
     assert set(torch.unique(low.b_input).tolist()) <= {0.0, 1.0}
     assert torch.all(high.b_input >= low.b_input) and high.b_input.sum() > low.b_input.sum()
     accuracies = {d: explorer.sample_scores(Knobs(0, d, "max", TAU)).accuracy["fused"] for d in (0.3, 0.5, 0.7, 0.9)}
@@ -82,7 +83,12 @@ def test_one_forward_per_knob_value_and_moving_back_is_cached(runs, monkeypatch)
     explorer = Explorer(runs["acol"], sample_size=SAMPLE)
     calls = []
     forward = explorer._forward
-    monkeypatch.setattr(explorer, "_forward", lambda *a: calls.append(a[2:]) or forward(*a))
+
+    def counting_forward(*args):
+        calls.append(args[2:])
+        return forward(*args)
+
+    monkeypatch.setattr(explorer, "_forward", counting_forward)
     for delta in (0.5, 0.6, 0.5, 0.6):
         explorer.view(Knobs(3, delta, "max", TAU))
     explorer.view(Knobs(7, 0.5, "max", 0.3))  # another image and tau: no new forward
@@ -141,7 +147,7 @@ def test_missing_run_or_checkpoint_is_a_message_not_a_traceback(runs, tmp_path) 
     shutil.copy(runs["acol"] / "config.json", no_checkpoint / "config.json")
     message = explore(no_checkpoint).children[0].value
     assert "checkpoint.pt not found" in message and "train it" in message
-    with pytest.raises(FileNotFoundError, match="config.json not found"):
+    with pytest.raises(FileNotFoundError, match=r"config.json not found"):
         Explorer(tmp_path)
     other_model = tmp_path / "other-model"
     shutil.copytree(runs["acol"], other_model)
@@ -163,13 +169,15 @@ def test_bad_knobs_show_a_message_and_keep_the_last_view(runs) -> None:
     assert "out of range" in start_out_of_range.error.value and start_out_of_range.last_view is None
     with pytest.raises(ExplorerInputError, match="fusion='median'"):
         Explorer(runs["acol"], sample_size=2).view(Knobs(fusion="median"))
-    with pytest.raises(ExplorerInputError, match="delta=1.0"):
+    with pytest.raises(ExplorerInputError, match=r"delta=1.0"):
         Explorer(runs["acol"], sample_size=2).view(Knobs(delta=1.0))
 
 
 def test_compare_runs_draws_one_row_per_run(runs) -> None:
     fig = compare_runs([runs["acol"], runs["cam"]], image_index=4, tau=TAU, sample_size=8)
-    rows = {ax.get_subplotspec().rowspan.start for ax in fig.axes}
+    specs = [ax.get_subplotspec() for ax in fig.axes]
+    assert all(spec is not None for spec in specs)  # every axes is a subplot of the grid
+    rows = {spec.rowspan.start for spec in specs if spec is not None}
     assert len(rows) == 2 and len(fig.axes) == 2 * 5  # acol: image, B input, A, B, fused; cam row padded
     assert fig.axes[0].get_title().startswith("trained delta 0.60 · fused GT-known")
     with pytest.raises(ExplorerInputError, match="at least one run"):

@@ -62,8 +62,10 @@ class Knobs:
     """The explorer's knobs.
 
     image_index: index into the split (``0 .. len(split) - 1``).
-    delta: test-time ACoL erasing threshold in ``(0, 1)`` (docs/methods.md §1.3); ``None`` = the run's training delta.
-    fusion: ``"max"``, ``"add"`` or ``"l1"`` (docs/methods.md §1.5); ``None`` = the run's fusion (always ``None`` for CAM).
+    delta: test-time ACoL erasing threshold in ``(0, 1)`` (docs/methods.md §1.3); ``None`` = the run's training
+        delta.
+    fusion: ``"max"``, ``"add"`` or ``"l1"`` (docs/methods.md §1.5); ``None`` = the run's fusion (always ``None``
+        for CAM).
     tau: box threshold, a fraction of the map's max in ``(0, 1]`` (docs/methods.md §2.1).
     branches: which of ``"a"``, ``"b"``, ``"fused"`` to draw (the numbers cover every branch).
     """
@@ -251,6 +253,7 @@ class Explorer:
         knobs = self.resolve(knobs)
         key = self._map_key(knobs)
         if key not in self._maps:
+            assert knobs.delta is not None  # resolve() fills in the run's delta
             self._maps[key] = self._forward(self.sample.images, self.sample.labels, float(knobs.delta), knobs.fusion)
         return self._maps[key]
 
@@ -279,6 +282,7 @@ class Explorer:
                 self.sample.boxes[index],
             )
         item = collate([self.dataset[index]])
+        assert knobs.delta is not None  # callers pass resolved knobs (view)
         single = self._forward(item.images, item.labels, float(knobs.delta), knobs.fusion)
         return single.maps, single.b_input, int(single.predictions[0]), item.images[0], item.boxes[0]
 
@@ -374,6 +378,7 @@ def draw_view(axes: Sequence[Axes], view: ImageView) -> None:
     )
     for ax, name in zip(rest, view_panels(view)[1:]):
         if name == "b_input":
+            assert view.b_input is not None  # view_panels lists "b_input" only when there is one
             ax.imshow(view.image * (0.25 + 0.75 * view.b_input[..., None]))
         else:
             overlay_map(ax, view.image, view.maps[name])
@@ -572,7 +577,7 @@ def explore(
         box.add_class("wsol-explorer")
         return box
     controller = ExplorerWidget(explorer, Knobs(image_index, delta, fusion, tau, tuple(branches)))
-    controller.widget.explorer_widget = controller  # type: ignore[attr-defined]
+    controller.widget.explorer_widget = controller
     return controller.widget
 
 

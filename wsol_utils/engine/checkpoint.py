@@ -35,7 +35,9 @@ def rng_state() -> dict[str, Any]:
     """Python, NumPy, torch CPU (and CUDA, when present) RNG states."""
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        # the legacy global NumPy RNG (np.random.*) is process state that code outside this package may draw
+        # from; a resumed run restores it to continue the same stream (a Generator would not capture it)
+        "numpy": np.random.get_state(),  # noqa: NPY002
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -46,7 +48,7 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` captured."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002 -- restores the legacy global RNG saved by rng_state
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -111,7 +113,8 @@ def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) 
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
-        saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+        recorded = state.get("config")
+        saved = recorded if isinstance(recorded, dict) else {}
         fields = ("method", "backbone", "layout", "model_kwargs")
         theirs = ", ".join(f"{k}={saved.get(k, '?')!r}" for k in fields)
         ours = ", ".join(

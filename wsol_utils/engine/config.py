@@ -30,7 +30,7 @@ from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.methods import get_method, list_methods
 
 if TYPE_CHECKING:
-    from torch.utils.data import Dataset
+    from wsol_utils.data.base import WSOLDataset
 
 BACKBONES: tuple[str, ...] = tuple(list_backbones())  # small, vgg16, resnet50 (wsol_utils.backbones)
 LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
@@ -213,7 +213,7 @@ class RunConfig:
         return f"{self.method}-{self.key()}"
 
     # -- data ------------------------------------------------------------------------------------
-    def dataset_for(self, split: str, *, train: bool = False) -> Dataset:
+    def dataset_for(self, split: str, *, train: bool = False) -> WSOLDataset:
         """:func:`wsol_utils.data.load` of ``split`` for this run: the synthetic set's own transforms (flip when
         ``train``, identity otherwise), for image files the ``"train"`` / ``"test"`` protocol (docs/methods.md §3)."""
         from wsol_utils import data

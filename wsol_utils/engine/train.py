@@ -1,4 +1,5 @@
-"""``train(config) -> run directory``: one loop for CAM, ACoL and HCLNet (loss ``CE(A) [+ CE(B)]``, docs/methods.md §1.3).
+"""``train(config) -> run directory``: one loop for CAM, ACoL and HCLNet (loss ``CE(A) [+ CE(B)]``,
+docs/methods.md §1.3).
 
 - Cache: the run directory is ``runs_dir/<method>-<key>``; a finished run (``done.json``) is returned as is,
   an unfinished one resumes from its last completed epoch (model, optimizer, scheduler, RNG states).
@@ -21,19 +22,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine import distributed as ddp
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.optim import build_optimizer, build_scheduler
+from wsol_utils.models import WSOLModel
 from wsol_utils.pipeline import classification_logits
+
+if TYPE_CHECKING:
+    from wsol_utils.data.base import WSOLDataset
 
 HISTORY_COLUMNS: tuple[str, ...] = (
     "epoch",
@@ -54,7 +59,7 @@ class TrainingDivergedError(RuntimeError):
 
 
 # -- building blocks ------------------------------------------------------------------------------
-def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None = None) -> nn.Module:
+def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None = None) -> WSOLModel:
     """:func:`wsol_utils.models.create_model` for the config (weights initialised from the global torch RNG).
 
     ``pretrained`` (when not ``None``) overrides ``config.model_kwargs["pretrained"]``: :func:`load_run` passes
@@ -109,7 +114,7 @@ def check_backbone_weights(config: RunConfig, model: nn.Module) -> None:
 
 
 def make_loader(
-    dataset: Dataset,
+    dataset: WSOLDataset,
     config: RunConfig,
     ctx: ddp.DistContext,
     *,
@@ -231,6 +236,13 @@ class Trainer:
     val_loader: DataLoader | None
     progress: bool
 
+    @property
+    def wsol_model(self) -> WSOLModel:
+        """The model without its DistributedDataParallel wrapper."""
+        model = unwrap(self.model)
+        assert isinstance(model, WSOLModel)  # _build_trainer trains build_model's model, DDP-wrapped or not
+        return model
+
     def _check_finite(self, loss: torch.Tensor, epoch: int, batch: int) -> None:
         finite = ddp.all_reduce(torch.isfinite(loss.detach()).to(torch.int32).reshape(1), self.ctx, op="min")
         if not bool(finite.item()):
@@ -306,7 +318,7 @@ class Trainer:
             "epoch": epoch,
             "rng": ckpt.rng_state(),
             "config": self.config.to_dict(),
-            "num_classes": int(unwrap(self.model).num_classes),
+            "num_classes": int(self.wsol_model.num_classes),
             "backbone": self.config.backbone,
             "pretrained_backbone": bool(getattr(unwrap(self.model), "pretrained_backbone", False)),
         }
@@ -315,7 +327,7 @@ class Trainer:
         """Restore a checkpoint; returns the number of completed epochs."""
         unwrap(self.model).load_state_dict(state["model"])
         if "pretrained_backbone" in state:  # what the run started from, not what this session's build found
-            unwrap(self.model).pretrained_backbone = bool(state["pretrained_backbone"])
+            self.wsol_model.pretrained_backbone = bool(state["pretrained_backbone"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -332,7 +344,7 @@ def resolve_run_dir(config: RunConfig, runs_dir: str | Path = "runs", run_dir: s
 def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool, generator: torch.Generator) -> Trainer:
     train_set = config.dataset_for("train", train=True)
     val_set = config.dataset_for(config.val_split) if config.val_split else None
-    model = build_model(config, train_set.num_classes)
+    model: nn.Module = build_model(config, train_set.num_classes)  # DDP-wrapped below under torchrun
     check_backbone_weights(config, model)  # no random VGG16 / ResNet50 in a run on real data
     model = model.to(ctx.device)
     if ctx.device.type == "cuda":
@@ -442,7 +454,9 @@ def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: boo
             seconds = time.perf_counter() - tic
             if ctx.is_main:
                 history.append(
-                    _history_row(epoch + 1, stats, trainer.validate(), trainer.scheduler.get_last_lr()[0], seconds)
+                    _history_row(
+                        epoch + 1, stats, trainer.validate(), float(trainer.scheduler.get_last_lr()[0]), seconds
+                    )
                 )
                 ckpt.save_checkpoint(checkpoint_path, trainer.state(epoch + 1))
                 write_history(run_dir, history)
@@ -473,7 +487,7 @@ def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: boo
     return run_dir
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, nn.Module]:
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, WSOLModel]:
     """``(config, model)`` of a run directory, the model in eval mode on ``device`` with its last weights."""
     run_dir = Path(run_dir)
     config = ckpt.read_config(run_dir)
