@@ -98,3 +98,36 @@ def test_head_geometry_of_the_default_and_wide_models():
     assert (wide["receptive field (px)"], wide["head (px)"]) == (34, pytest.approx(14.08))
     with pytest.raises(ValueError, match="synthetic"):
         analysis.head_geometry(paper_config("acol", "."))
+
+
+def test_name_protocols_names_ours_and_the_papers_and_drops_only_our_top5():
+    table = pd.DataFrame(
+        columns=[
+            "variant",
+            "cls err top-1",
+            "cls err top-5",
+            "cls err top-5 ±",
+            "loc err top-1",
+            "loc err top-1 ±",
+            "MaxBoxAccV2",
+            "GT-known loc acc B",
+            "paper CUB: loc err top-1",
+            "paper CUB: loc err top-5",
+            "paper CUB (wsoleval): MaxBoxAccV2",
+            "B mass on object (%)",
+        ]
+    )
+    assert list(analysis.name_protocols(table, drop_top5=True).columns) == [
+        "variant",
+        "cls err top-1",
+        "top-1 loc err @0.2 (papers)",
+        "top-1 loc err @0.2 (papers) ±",
+        "MaxBoxAccV2 (wsoleval)",
+        "B: GT-known loc acc @0.2 (papers)",
+        "paper CUB: top-1 loc err (papers)",
+        "paper CUB: top-5 loc err (papers)",
+        "paper CUB (wsoleval): MaxBoxAccV2 (wsoleval)",
+        "B mass on object (%)",
+    ]
+    kept = analysis.name_protocols(table)
+    assert ["cls err top-5", "cls err top-5 ±"] == [c for c in kept.columns if c.startswith("cls err top-5")]

@@ -120,3 +120,40 @@ def test_plot_mass_and_gain_stacks_mass_and_draws_noise_bars():
     plt.close(fig)
     with pytest.raises(ValueError, match="missing columns"):
         viz.plot_mass_and_gain(table, label="cell", mass={"head": "nope"}, gain=[])
+
+
+def test_plot_mean_curves_bands_dashes_and_colours():
+    curves = pd.DataFrame(
+        {
+            "tau": [0.1, 0.2, 0.1, 0.2, 0.1, 0.2],
+            "acc": [10.0, 20.0, 12.0, 18.0, 30.0, 25.0],
+            "acc ±": [1.0, 2.0, 9.0, 9.0, np.nan, np.nan],
+            "method": ["A", "A", "A", "A", "B", "B"],
+            "split": ["test", "test", "val", "val", "test", "test"],
+        }
+    )
+    fig = viz.plot_mean_curves(
+        curves,
+        "tau",
+        "acc",
+        hue="method",
+        band="acc ±",
+        style="split",
+        dashed=["val"],
+        reference=(0.2, "tau = 0.2"),
+        mark_best=True,
+    )
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    assert lines["A (test)"].get_linestyle() == "-" and lines["A (val)"].get_linestyle() == "--"
+    assert lines["A (test)"].get_color() == lines["A (val)"].get_color() != lines["B (test)"].get_color()
+    # One band (A test): B's half widths are NaN, dashed lines get none. Its edges are y -/+ band: 9..11 and 18..22.
+    (band,) = ax.collections
+    vertices = band.get_paths()[0].vertices
+    assert vertices[:, 1].min() == pytest.approx(9.0) and vertices[:, 1].max() == pytest.approx(22.0)
+    stars = [line for line in ax.lines if line.get_marker() == "*"]
+    assert [(s.get_xdata()[0], s.get_ydata()[0]) for s in stars] == [(0.2, 20.0), (0.1, 30.0)]
+    assert ax.get_legend() is not None and "tau = 0.2" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="missing columns"):
+        viz.plot_mean_curves(curves, "tau", "acc", hue="nope")

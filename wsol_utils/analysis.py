@@ -154,3 +154,44 @@ def best_tau_table(curves: pd.DataFrame, hue: str = "method", value: str = "gt_k
             }
         )
     return pd.DataFrame(rows)
+
+
+# -- naming the protocol of every column --------------------------------------------------------------------------
+
+#: Table labels of box metrics (:mod:`wsol_utils.tables`, :func:`branch_comparison`) -> the same label with its
+#: protocol named: the papers' (a box at tau = 0.2 of the max, docs/methods.md §2.1) or wsoleval's (§2.2).
+PROTOCOL_COLUMNS: dict[str, str] = {
+    "loc err top-1": "top-1 loc err @0.2 (papers)",
+    "loc err top-5": "top-5 loc err @0.2 (papers)",
+    "GT-known loc err": "GT-known loc err @0.2 (papers)",
+    "GT-known loc acc A": "A: GT-known loc acc @0.2 (papers)",
+    "GT-known loc acc B": "B: GT-known loc acc @0.2 (papers)",
+    "MaxBoxAcc": "MaxBoxAcc (wsoleval)",
+    "MaxBoxAccV2": "MaxBoxAccV2 (wsoleval)",
+}
+
+
+def name_protocols(table: pd.DataFrame, *, drop_top5: bool = False) -> pd.DataFrame:
+    """``table`` with the protocol named in every box-metric column (:data:`PROTOCOL_COLUMNS`).
+
+    Our columns ``"<label>"`` and their half widths ``"<label> ±"`` get the label with ``@0.2 (papers)`` or
+    ``(wsoleval)``; published columns ``"paper <source>: <label>"`` get ``(papers)`` (the papers' own protocol, as
+    published). Classification columns and unknown labels are kept as they are. ``drop_top5`` removes *our* top-5
+    columns (and their ``±``), e.g. when top-5 covers half of the classes or more and says nothing; the paper's stay.
+    E.g. ``"loc err top-1 ±"`` -> ``"top-1 loc err @0.2 (papers) ±"``, ``"paper CUB: loc err top-1"`` ->
+    ``"paper CUB: top-1 loc err (papers)"``."""
+
+    names: dict[str, str] = {}
+    dropped: list[str] = []
+    for column in map(str, table.columns):
+        if column.startswith("paper ") and ": " in column:
+            prefix, label = column.split(": ", 1)
+            if label in PROTOCOL_COLUMNS:
+                names[column] = f"{prefix}: {PROTOCOL_COLUMNS[label].replace(' @0.2 (papers)', ' (papers)')}"
+            continue
+        base, suffix = (column.removesuffix(" ±"), " ±") if column.endswith(" ±") else (column, "")
+        if drop_top5 and "top-5" in base:
+            dropped.append(column)
+        elif base in PROTOCOL_COLUMNS:
+            names[column] = PROTOCOL_COLUMNS[base] + suffix
+    return table.drop(columns=dropped).rename(columns=names)

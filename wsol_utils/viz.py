@@ -290,3 +290,65 @@ def show_samples(
             ax.set_title(name, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_mean_curves(
+    curves: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    hue: str,
+    band: str | None = None,
+    style: str | None = None,
+    dashed: Sequence[Any] = (),
+    reference: tuple[float, str] | None = None,
+    mark_best: bool = False,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+) -> Figure:
+    """Mean curves (e.g. over training seeds) with their interval drawn as a shaded band.
+
+    ``curves`` is a long frame, one row per point: ``x``, ``y`` (the mean) and ``hue`` (one colour per value, in
+    order of appearance), optionally ``band`` (the half width, e.g. the ``"<value> ±"`` column of
+    :func:`wsol_utils.analysis.seed_summary`; the band is ``y ∓ band``, none where NaN) and ``style`` (e.g.
+    ``"split"``): the lines whose ``style`` value is in ``dashed`` are dashed, in their hue's colour, without band
+    (e.g. val beside test). ``reference`` = ``(x, label)`` draws a dotted vertical line (e.g. the papers' tau = 0.2);
+    ``mark_best`` puts a star on the highest point of each solid line. Labels: the hue value, plus ``" (<style>)"``
+    when ``style`` is given."""
+    needed = {x, y, hue, *([band] if band else []), *([style] if style else [])}
+    missing = needed - set(curves.columns)
+    if missing:
+        raise ValueError(f"plot_mean_curves(curves): missing columns {sorted(missing)}")
+    colors = {name: f"C{i}" for i, name in enumerate(pd.unique(curves[hue]))}
+    fig, ax = plt.subplots(figsize=(5.8, 3.8))
+    keys = [hue, style] if style else [hue]
+    for key, group in curves.groupby(keys, sort=False):
+        name, kind = (key[0], key[1]) if style else (key[0] if isinstance(key, tuple) else key, None)
+        group = group.sort_values(x)
+        is_dashed = style is not None and kind in dashed
+        label = str(name) if style is None else f"{name} ({kind})"
+        xs, ys = group[x].to_numpy(dtype=float), group[y].to_numpy(dtype=float)
+        ax.plot(
+            xs,
+            ys,
+            linestyle="--" if is_dashed else "-",
+            marker="" if is_dashed else "o",
+            markersize=3,
+            color=colors[name],
+            label=label,
+        )
+        if band and not is_dashed:
+            half = group[band].to_numpy(dtype=float)
+            if not np.isnan(half).all():
+                ax.fill_between(xs, ys - half, ys + half, color=colors[name], alpha=0.2, linewidth=0)
+        if mark_best and not is_dashed and not np.isnan(ys).all():
+            best = int(np.nanargmax(ys))
+            ax.plot([xs[best]], [ys[best]], marker="*", markersize=11, color=colors[name], linestyle="")
+    if reference is not None:
+        ax.axvline(reference[0], color="grey", linestyle=":", linewidth=1, label=reference[1])
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
