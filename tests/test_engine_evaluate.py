@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,19 +102,20 @@ def test_tau_curve_from_cached_maps_matches_evaluate(runs) -> None:
     for tau in (0.2, 0.5):
         summary = evaluate(runs["acol"], tau=tau, wsoleval=False, progress=False).summary
         for branch, metrics in summary["branches"].items():
-            value = curve.query("tau == @tau and branch == @branch")["gt_known_loc_acc"].item()
+            value = curve[(curve["tau"] == tau) & (curve["branch"] == branch)]["gt_known_loc_acc"].item()
             assert value == pytest.approx(metrics["gt_known_loc_acc"])
 
 
 def test_limit_and_bad_arguments(runs, tmp_path) -> None:
     assert len(evaluate(runs["cam"], limit=5, wsoleval=False, progress=False).records) == 5
-    for kwargs, word in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"fusion": "mean"}, "fusion"),
         ({"delta": 1.2}, "delta"),
         ({"tau": 0.0}, "tau"),
         ({"erase_with": "top5"}, "erase_with"),
         ({"limit": 0}, "limit"),
-    ]:
+    ]
+    for kwargs, word in cases:
         with pytest.raises(ValueError, match=word):
             evaluate(runs["acol"], progress=False, **kwargs)
     with pytest.raises(FileNotFoundError, match="not a run directory"):

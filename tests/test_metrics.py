@@ -319,7 +319,8 @@ def test_wsoleval_boxes_clip_only_at_the_border():
 
 
 def test_wsoleval_cutoff_is_strict_and_relative_to_the_map_max():
-    # public wsoleval: binary = img > int(t * img.max()); the shorthand int(t * 255) (docs/methods.md §2.2, step 5) differs here:
+    # public wsoleval: binary = img > int(t * img.max()); the shorthand int(t * 255) (docs/methods.md §2.2, step 5)
+    # differs here:
     scoremap = np.zeros((3, 7))
     scoremap[1, 1] = 0.5  # img 127 (0.5 * 255 = 127.5) -> img.max() = 127, cut-off int(0.5 * 127) = 63
     scoremap[1, 3] = 0.25  # img 63 (63.75): not > 63 (strict)

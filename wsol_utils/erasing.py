@@ -118,7 +118,8 @@ def erase_complementary(features: Tensor, maps: Tensor, detach: bool = True) -> 
 
 
 def complementary_weights(features: Tensor, maps: Tensor, detach: bool = True) -> Tensor:
-    """``1 - M_A`` at the features' resolution, ``(B, 1, h, w)`` in ``[0, 1]`` (HCLNet's C-CAM weights, docs/methods.md §1.4).
+    """``1 - M_A`` at the features' resolution, ``(B, 1, h, w)`` in ``[0, 1]`` (HCLNet's C-CAM weights,
+    docs/methods.md §1.4).
 
     Args:
         features: ``(B, K, h, w)`` (only their size is used); maps: ``(B, h', w')`` raw map of branch A.

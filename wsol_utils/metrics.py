@@ -456,13 +456,14 @@ def _largest_contour(contours: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def wsoleval_boxes(scoremap: ArrayLike, threshold: float, multi_contour: bool) -> np.ndarray:
-    """Boxes of one map at one threshold, literally as wsoleval (docs/methods.md §2.2, ``compute_bboxes_from_scoremaps``).
+    """Boxes of one map at one threshold, literally as wsoleval (docs/methods.md §2.2,
+    ``compute_bboxes_from_scoremaps``).
 
     1. ``img = (scoremap * 255).astype(np.uint8)`` (truncation, in float64);
     2. ``binary = img > int(threshold * img.max())`` (``cv2.threshold(..., THRESH_BINARY)``, strict). The shorthand
-       ``int(threshold * 255)`` (docs/methods.md §2.2, step 5) differs: the public code uses ``img.max()``, which is 255 for any map that
-       reaches 1.0 (every min-max normalized, non-constant map), so the two differ only for maps whose max is
-       below 1 -- and an all-zero map then has no foreground at any threshold;
+       ``int(threshold * 255)`` (docs/methods.md §2.2, step 5) differs: the public code uses ``img.max()``, which
+       is 255 for any map that reaches 1.0 (every min-max normalized, non-constant map), so the two differ only
+       for maps whose max is below 1 -- and an all-zero map then has no foreground at any threshold;
     3. ``cv2.findContours(binary, RETR_TREE, CHAIN_APPROX_SIMPLE)``; none -> one box ``[0, 0, 0, 0]``;
     4. V1 (``multi_contour=False``): only the contour with the largest ``cv2.contourArea`` (ties: the first);
        V2 (``multi_contour=True``): every contour, hole contours included;
@@ -500,7 +501,8 @@ def reference_box_metrics(
     interval: float = 0.001,
     iou_levels: Sequence[int] = (30, 50, 70),
 ) -> dict:
-    """MaxBoxAcc and MaxBoxAccV2, one image and one threshold at a time (docs/methods.md §2.2; wsoleval ``BoxEvaluator``).
+    """MaxBoxAcc and MaxBoxAccV2, one image and one threshold at a time (docs/methods.md §2.2; wsoleval
+    ``BoxEvaluator``).
 
     For every image and every threshold ``t`` of ``np.arange(0, 1, interval)``, the boxes of
     :func:`wsoleval_boxes` are scored by their best inclusive IoU against the image's GT boxes; the image is
@@ -569,7 +571,8 @@ def _check_mask(mask: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarra
 
 
 def reference_pxap(scoremaps: Iterable[ArrayLike], masks: Iterable[ArrayLike], *, interval: float = 0.001) -> float:
-    """PxAP: area under the pixel precision-recall curve over the whole data set (docs/methods.md §2.2; ``MaskEvaluator``).
+    """PxAP: area under the pixel precision-recall curve over the whole data set (docs/methods.md §2.2;
+    ``MaskEvaluator``).
 
     Histograms of the float scores of foreground (mask 1) and background (mask 0) pixels over the bin edges
     ``np.arange(0, 1, interval) + [1.0, 2.0, 3.0]`` (``np.histogram``: left-closed bins, the last closed),
