@@ -37,18 +37,33 @@ suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DI
 torch.manual_seed(0)
 print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {suite.figures_dir}")
 
+# %% [markdown]
+# ## Train ACoL ($\delta$ = 0.6, the paper's value) and HCLNet, once per seed
+#
+# Every number below is the mean over the suite's training seeds (`suite.seeds`: 3, or 2 in smoke mode) with its
+# 95% Student-t half width (the `±` columns). Runs are cached and shared with notebooks 02, 04 and 05.
+
 # %%
-runs = {"acol": suite.train("acol", delta=0.6), "hclnet": suite.train("hclnet")}
-examples = {name: example_maps(run, count=5) for name, run in runs.items()}
+from wsol_utils.engine import load_run
+
+runs = {"acol": suite.train_seeds("acol", delta=0.6), "hclnet": suite.train_seeds("hclnet")}
+run_dirs = [run for per_seed in runs.values() for run in per_seed.values()]
+seeds = list(suite.seeds)
+# Top-5 says (almost) nothing when the top 5 classes are half of all classes or more.
+num_classes = load_run(runs["acol"][seeds[0]])[1].num_classes
+top5_informative = num_classes > 10
+print(f"seeds: {seeds}; {num_classes} classes")
 
 # %% [markdown]
-# ## What branch B sees, and what it learns
+# ## What branch B sees, and what it learns (seed 0)
 #
-# Columns: A's map; the weight B's features are multiplied by (ACoL: the binary mask $\tilde M_A < 0.6$; HCLNet:
-# $1 - \tilde M_A$); B's map. White: ground-truth box.
+# The runs trained with seed 0 (the suite's first seed); the other seeds look alike. Columns: A's map; the weight
+# B's features are multiplied by (ACoL: the binary mask $\tilde M_A < 0.6$; HCLNet: $1 - \tilde M_A$); B's map.
+# White: ground-truth box.
 
 # %%
-acol, hcl = examples["acol"], examples["hclnet"]
+first = seeds[0]
+acol, hcl = (example_maps(runs[name][first], count=5) for name in ("acol", "hclnet"))
 columns = {
     "A (ACoL)": acol.maps["a"],
     "B input: M_A < 0.6": acol.maps["b_input"],
@@ -58,59 +73,86 @@ columns = {
     "B map (HCLNet)": hcl.maps["b"],
 }
 fig = viz.plot_map_grid(acol.images, columns, gt_boxes=acol.gt_boxes)
-suite.publish(fig, "complementary_maps.png")
+fig.suptitle(f"seed {first}", fontsize=9)
+suite.publish(fig, "complementary_maps.png", provenance=suite.provenance(runs["acol"][first], runs["hclnet"][first]))
 
 # %% [markdown]
 # ## Classification and localization side by side
 #
-# `B mass on object` is the share of branch B's map that lies on the object's pixel mask (where the data set has
-# masks): how much B moved off the part A found and onto the object.
+# Test split; ACoL fused with max, HCLNet with addition (their papers' choices). The protocol is named in every
+# column: `@0.2 (papers)` is the papers' box at $\tau$ = 0.2 of the max (docs/methods.md §2.1), `(wsoleval)` the best
+# threshold per metric (§2.2). `B mass on object` is the share of branch B's map that lies on the object's pixel
+# mask: how much B moved off the part A found and onto the object.
 
 # %%
-from wsol_utils.analysis import branch_comparison
+from wsol_utils.analysis import branch_comparison, name_protocols, run_frame, seed_summary
 
+VARIANTS = {"ACoL (threshold)": ("acol", "max"), "HCLNet (C-CAM)": ("hclnet", "add")}
 results = {
-    "ACoL (threshold)": suite.evaluate(runs["acol"], fusion="max"),
-    "HCLNet (C-CAM)": suite.evaluate(runs["hclnet"], fusion="add"),
+    (variant, seed): result
+    for variant, (method, fusion) in VARIANTS.items()
+    for seed, result in suite.evaluate_seeds(runs[method], fusion=fusion).items()
 }
-side_by_side = branch_comparison(results)
+per_seed = name_protocols(
+    pd.concat(
+        [branch_comparison({variant: result}).assign(seed=seed) for (variant, seed), result in results.items()],
+        ignore_index=True,
+    ),
+    drop_top5=not top5_informative,
+)
+values = [column for column in per_seed.columns if column not in ("variant", "seed")]
+side_by_side = seed_summary(per_seed, ["variant"], values)
+top5_note = (
+    ""
+    if top5_informative
+    else f" Our top-5 columns are left out: with {num_classes} classes the top 5 are half of them or more, so "
+    "top-5 error is about 0 and says nothing."
+)
 tables.write_table(
     side_by_side,
     suite.figures_dir,
     "table_erasing_vs_complementary",
-    title="Thresholded erasing vs. complementary map (ours)",
-    note="All numbers measured by this suite.",
+    title=f"Thresholded erasing vs. complementary map (ours; mean ± 95% t-interval over {len(seeds)} seeds)",
+    note=(
+        f"All numbers measured by this suite, test split: mean over the training seeds {seeds} and the 95% "
+        "Student-t half width ('±'). '@0.2 (papers)': the papers' protocol (a box at tau = 0.2 of the max); "
+        "'(wsoleval)': wsoleval's protocol (the best threshold per metric). Classification needs no box." + top5_note
+    ),
+    provenance=suite.provenance(*run_dirs),
 )
 display(side_by_side.round(2))
 
 # %% [markdown]
 # ## Reading
+#
+# HCLNet minus ACoL, paired by seed (the same seed's runs compared), with the 95% t-interval of the differences;
+# a difference is stated only when that interval excludes 0.
 
 # %%
-acol_s, hcl_s = (r.summary for r in results.values())
-n = int(hcl_s["num_images"])
-display(
-    Markdown(
-        "\n\n".join(
-            [
-                compare(
-                    "HCLNet",
-                    hcl_s["cls_acc_top1"],
-                    "ACoL",
-                    acol_s["cls_acc_top1"],
-                    metric="top-1 classification accuracy",
-                    n=n,
-                ),
-                compare(
-                    "HCLNet",
-                    hcl_s["gt_known_loc_acc"],
-                    "ACoL",
-                    acol_s["gt_known_loc_acc"],
-                    metric="GT-known loc accuracy (tau 0.2)",
-                    n=n,
-                ),
-                compare("HCLNet", hcl_s["maxboxacc_v2"], "ACoL", acol_s["maxboxacc_v2"], metric="MaxBoxAccV2", n=n),
-            ]
-        )
+from wsol_utils.stats import describe_difference, paired_seed_difference
+
+frame = run_frame(results, ("variant", "seed"))
+READ = [
+    ("cls acc top-1", "top-1 classification accuracy", "either protocol (classification needs no box)"),
+    ("GT-known loc @0.2 (papers)", "GT-known loc accuracy", "the papers' protocol (tau 0.2)"),
+    ("top-1 loc @0.2 (papers)", "top-1 loc accuracy", "the papers' protocol (tau 0.2)"),
+    ("MaxBoxAccV2 (wsoleval)", "MaxBoxAccV2", "wsoleval's protocol"),
+]
+
+
+def per_seed_values(variant: str, label: str) -> list[float]:
+    part = frame[frame["variant"] == variant].sort_values("seed")
+    return part[label].tolist()
+
+
+lines = [
+    describe_difference(
+        "HCLNet",
+        "ACoL",
+        paired_seed_difference(per_seed_values("HCLNet (C-CAM)", label), per_seed_values("ACoL (threshold)", label)),
+        metric,
+        protocol,
     )
-)
+    for label, metric, protocol in READ
+]
+display(Markdown("\n\n".join(lines)))
