@@ -10,9 +10,9 @@ import pytest
 from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
 
 
-def _write(folder: Path, **files: str) -> Path:
+def _write(folder: Path, **files: str | None) -> Path:  # None: leave that file out
     folder.mkdir(parents=True, exist_ok=True)
-    defaults = {
+    defaults: dict[str, str | None] = {
         "image_ids": "val/a.jpg\nval/b.jpg\n",
         "class_labels": "val/a.jpg,3\nval/b.jpg,0\n",
         "image_sizes": "val/a.jpg,100,50\nval/b.jpg,20,30\n",
@@ -43,7 +43,10 @@ def test_blank_lines_and_windows_newlines_are_accepted(tmp_path: Path) -> None:
 
 def test_round_trip_write_then_read(tmp_path: Path) -> None:
     ids = ["train/x/1.jpg", "train/y/2.jpg"]
-    boxes = {ids[0]: np.array([[0, 0, 5, 5], [2.9, 1.2, 7.99, 8.0]]), ids[1]: [[1, 1, 1, 1]]}
+    boxes: dict[str, np.ndarray | list[list[int]]] = {
+        ids[0]: np.array([[0, 0, 5, 5], [2.9, 1.2, 7.99, 8.0]]),
+        ids[1]: [[1, 1, 1, 1]],
+    }
     out = write_wsoleval_metadata(
         tmp_path / "new" / "test", ids, {ids[0]: 1, ids[1]: 2}, {ids[0]: (8, 9), ids[1]: (2, 2)}, boxes
     )

@@ -50,6 +50,7 @@ def sync_differences(ipynb: Path, source: Path) -> list[str]:
     for index, (in_text, in_notebook) in enumerate(zip(text_cells, notebook_cells)):
         for field, text_value, notebook_value in zip(("type", "source", "tags"), in_text, in_notebook):
             if field == "source" and text_value != notebook_value:
+                assert isinstance(text_value, str) and isinstance(notebook_value, str)  # a cell's source is a str
                 text_value, notebook_value = _first_different_line(text_value, notebook_value)
             if text_value != notebook_value:
                 differences.append(
@@ -157,7 +158,9 @@ def test_suite_parameters_are_the_shared_plain_literals(name):
     assigned = {}
     for node in ast.parse(source).body:
         assert isinstance(node, ast.Assign), f"{name}: only assignments in the parameters cell"
-        assigned[node.targets[0].id] = ast.literal_eval(node.value)
+        target = node.targets[0]
+        assert isinstance(target, ast.Name), f"{name}: only plain NAME = literal lines in the parameters cell"
+        assigned[target.id] = ast.literal_eval(node.value)
     assert list(assigned) == PARAMETERS
     assert assigned["SMOKE"] is False and assigned["PROGRESS"] is False and assigned["DATASET"] == "synthetic"
 

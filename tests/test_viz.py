@@ -149,11 +149,12 @@ def test_plot_mean_curves_bands_dashes_and_colours():
     assert lines["A (test)"].get_color() == lines["A (val)"].get_color() != lines["B (test)"].get_color()
     # One band (A test): B's half widths are NaN, dashed lines get none. Its edges are y -/+ band: 9..11 and 18..22.
     (band,) = ax.collections
-    vertices = band.get_paths()[0].vertices
+    vertices = np.asarray(band.get_paths()[0].vertices)  # already an array; typed ArrayLike
     assert vertices[:, 1].min() == pytest.approx(9.0) and vertices[:, 1].max() == pytest.approx(22.0)
     stars = [line for line in ax.lines if line.get_marker() == "*"]
-    assert [(s.get_xdata()[0], s.get_ydata()[0]) for s in stars] == [(0.2, 20.0), (0.1, 30.0)]
-    assert ax.get_legend() is not None and "tau = 0.2" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [(np.asarray(s.get_xdata())[0], np.asarray(s.get_ydata())[0]) for s in stars] == [(0.2, 20.0), (0.1, 30.0)]
+    legend = ax.get_legend()
+    assert legend is not None and "tau = 0.2" in [t.get_text() for t in legend.get_texts()]
     plt.close(fig)
     with pytest.raises(ValueError, match="missing columns"):
         viz.plot_mean_curves(curves, "tau", "acc", hue="nope")

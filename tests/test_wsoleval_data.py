@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from wsol_utils.data import ImageDecodeError, load
+from wsol_utils.data.base import ImageFileDataset
 
 
 def test_reads_labels_and_every_box_per_image(tiny_wsoleval: Path, tiny_images) -> None:
@@ -28,7 +29,9 @@ def test_masks_and_ignore_masks_for_pxap(tiny_wsoleval: Path) -> None:
     ignore[0, :] = 255
     Image.fromarray(ignore).save(tiny_wsoleval / "masks" / "002.Bb" / "Bb_0003.jpg.ignore.png")
     dataset = load("wsoleval", root=tiny_wsoleval, split="test", image_size=32, mask_dir=tiny_wsoleval / "masks")
-    mask = dataset[2][3].numpy()
+    mask_tensor = dataset[2][3]
+    assert mask_tensor is not None
+    mask = mask_tensor.numpy()
     assert mask[3:13, 3:13].min() == 1 and mask[18:32, 16:31].min() == 1  # union of both boxes
     assert (mask[0] == 255).all() and mask[1:].max() == 1 and (mask[1:] == 0).sum() == 31 * 32 - 100 - 15 * 14
 
@@ -40,7 +43,7 @@ def test_mask_style_metadata_gets_the_box_of_its_mask(tmp_path: Path, tiny_wsole
     dataset = load("wsoleval", root=tiny_wsoleval, split="test", image_size=32, mask_dir=tiny_wsoleval / "masks")
     _, _, boxes, mask, _ = dataset[2]
     np.testing.assert_array_equal(boxes.numpy(), [[3, 3, 30, 31]])  # the union's tight box
-    assert mask.sum() == 100 + 15 * 14  # 10x10 and 15x14 boxes, no overlap
+    assert mask is not None and mask.sum() == 100 + 15 * 14  # 10x10 and 15x14 boxes, no overlap
 
 
 def test_label_out_of_range(tiny_wsoleval: Path) -> None:
@@ -78,5 +81,6 @@ def test_corrupt_image_raises_or_is_skipped(tiny_wsoleval: Path, caplog) -> None
         load("wsoleval", root=tiny_wsoleval, split="test")[1]
     with caplog.at_level(logging.WARNING, logger="wsol_utils.data"):
         dataset = load("wsoleval", root=tiny_wsoleval, split="test", verify=True)
+    assert isinstance(dataset, ImageFileDataset)  # the image-file data sets keep the skipped paths
     assert [dataset[i][1] for i in range(len(dataset))] == [0, 1, 2] and dataset.skipped[0].name == "Cc_0002.jpg"
     assert "skipped 1 of 4 images" in caplog.text

@@ -103,7 +103,8 @@ def equivalence_panels(model: WSOLModel, batch: WSOLBatch, count: int = 4) -> Ma
     with torch.no_grad():
         cam, conv = model(images), converted(images)
     index = torch.arange(len(labels))
-    size = tuple(images.shape[-2:])
+    height, width = images.shape[-2:]
+    size = (height, width)
     return MapPanels(
         images=denormalize(images).permute(0, 2, 3, 1).clamp(0, 1).numpy(),
         maps=_form_panels(cam.maps_a[index, labels], conv.maps_a[index, labels], size),
