@@ -1,11 +1,21 @@
 # wsol-repro: two commands are the contract (see README.md).
 #   make reproduce   set up .venv and run the notebook suite on the built-in synthetic data set
 #   make test        set up .venv and run the whole test suite (unit tests, notebooks under nbval)
+# The papers' setting on real data (docs/methods.md §4): make reproduce DATASET=cub DATA_ROOT=~/data/CUB_200_2011
+# (or DATASET=wsoleval DATA_ROOT=<root with metadata/<split>/>); REPRODUCE_ARGS="--backbone resnet50 --only 02" etc.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+DATASET ?=
+DATA_ROOT ?=
+REPRODUCE_ARGS ?=
+# two lanes of notebooks in parallel, one CPU thread each (wsol_utils.reproduce.LANES): faster on 2 cores, and the
+# thread count, hence the numbers, does not depend on the machine
+JOBS ?= 2
+# --dataset / --data-root only when set, so that a bare `make reproduce` stays the synthetic suite
+REPRODUCE_DATA := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 .PHONY: install reproduce reproduce-smoke notebooks lint test test-fast benchmark browser clean
 
@@ -18,10 +28,10 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 reproduce: install
-	$(BIN)/python -m wsol_utils reproduce
+	$(BIN)/python -m wsol_utils reproduce --jobs $(JOBS) $(REPRODUCE_DATA) $(REPRODUCE_ARGS)
 
 reproduce-smoke: install
-	$(BIN)/python -m wsol_utils reproduce --smoke
+	$(BIN)/python -m wsol_utils reproduce --smoke --jobs $(JOBS) $(REPRODUCE_DATA) $(REPRODUCE_ARGS)
 
 # Each notebooks/NN_name.ipynb is paired with NN_name.py (jupytext percent format, notebooks/jupytext.toml):
 # after editing either side, this writes the other (the newer file wins; cell ids and outputs are kept).

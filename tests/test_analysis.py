@@ -100,6 +100,50 @@ def test_head_geometry_of_the_default_and_wide_models():
         analysis.head_geometry(paper_config("acol", "."))
 
 
+class _Result:  # the two fields of an EvalResult that run_frame reads
+    def __init__(self, summary: dict[str, float], records: pd.DataFrame | None = None) -> None:
+        self.summary, self.records = summary, records if records is not None else pd.DataFrame()
+
+
+def test_run_frame_seed_summary_and_paired_differences_hand_computed():
+    accs = {("cam", 0): 10.0, ("cam", 1): 20.0, ("cam", 2): 30.0, ("acol", 0): 14.0, ("acol", 1): 22.0,
+            ("acol", 2): 36.0}
+    results = {key: _Result({"gt_known_loc_acc": acc}) for key, acc in accs.items()}
+    frame = analysis.run_frame(results, ("method", "seed"))  # type: ignore[arg-type]
+    label = analysis.PROTOCOL_METRICS["gt_known_loc_acc"]
+    assert frame[label].tolist() == [10.0, 20.0, 30.0, 14.0, 22.0, 36.0]
+    assert math.isnan(frame.loc[0, analysis.PROTOCOL_METRICS["maxboxacc"]])
+    summary = analysis.seed_summary(frame, ["method"], [label])
+    # cam: mean 20, sd 10 -> 4.302653 * 10 / sqrt(3) = 24.8414
+    assert summary["method"].tolist() == ["cam", "acol"] and summary["seeds"].tolist() == [3, 3]
+    assert summary[label].tolist() == [20.0, 24.0]
+    assert summary[f"{label} ±"].iloc[0] == pytest.approx(24.8414, abs=1e-4)
+    frame["cell"] = "all"
+    diff = analysis.paired_differences(frame, ["cell"], [label], against="cam")
+    # differences 4, 2, 6: mean 4, sd 2 -> 4.302653 * 2 / sqrt(3) = 4.9683 -> the interval includes 0
+    assert diff[["cell", "method", "seeds"]].values.tolist() == [["all", "acol", 3]]
+    assert diff[label].iloc[0] == pytest.approx(4.0)
+    assert diff[f"{label} ±"].iloc[0] == pytest.approx(4.9683, abs=1e-4)
+    assert not diff[f"{label} excludes 0"].iloc[0]
+
+
+def test_chosen_on_val_scores_test_once_and_labels_the_oracle():
+    val = pd.DataFrame({"method": ["a"] * 3, "tau": [0.1, 0.2, 0.3], "acc": [5.0, 9.0, 7.0]})
+    test = pd.DataFrame({"method": ["a"] * 3, "tau": [0.1, 0.2, 0.3], "acc": [6.0, 4.0, 8.0]})
+    row = analysis.chosen_on_val(val, test, ["method"], "tau", "acc").iloc[0].to_dict()
+    assert row == {"method": "a", "tau (val)": 0.2, "acc test @ val choice": 4.0, "tau (oracle: test)": 0.3,
+                   "acc oracle": 8.0}
+
+
+def test_aggregate_summaries_means_and_half_widths():
+    summaries = [{"gt_known_loc_acc": v, "run": f"r{i}", "branches": {}} for i, v in enumerate((1.0, 2.0, 3.0))]
+    out = analysis.aggregate_summaries(summaries)
+    assert set(out) == {"seeds", "gt_known_loc_acc", "gt_known_loc_acc ±"} and out["seeds"] == 3
+    assert out["gt_known_loc_acc"] == 2.0 and out["gt_known_loc_acc ±"] == pytest.approx(2.4842, abs=1e-4)
+    with pytest.raises(ValueError, match="no summaries"):
+        analysis.aggregate_summaries([])
+
+
 def test_name_protocols_names_ours_and_the_papers_and_drops_only_our_top5():
     table = pd.DataFrame(
         columns=[

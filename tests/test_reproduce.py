@@ -182,3 +182,20 @@ def test_smoke_run_of_the_real_notebook_writes_the_localization_table(tmp_path, 
         "loss_curves.png",
         "training_curves.png",
     ]
+
+
+def test_split_lanes_keeps_notebooks_that_share_runs_together():
+    from wsol_utils.reproduce import SUITE, split_lanes
+
+    assert split_lanes(SUITE, 1) == [list(SUITE)]
+    assert split_lanes(SUITE, 2) == [list(SUITE[:5]), ["06_when_erasing_helps"]]
+    assert split_lanes(["02_acol_training", "04_fusion_ablation"], 2) == [["02_acol_training", "04_fusion_ablation"]]
+
+
+def test_lane_arguments_drop_only_and_jobs():
+    from wsol_utils.reproduce import _without_option
+
+    argv = ["--smoke", "--jobs", "2", "--only", "02", "04", "--dataset=cub", "--jobs=3"]
+    once = _without_option(argv, "--only", takes_values=True)
+    assert once == ["--smoke", "--jobs", "2", "--dataset=cub", "--jobs=3"]
+    assert _without_option(once, "--jobs", takes_values=False) == ["--smoke", "--dataset=cub"]

@@ -129,3 +129,14 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
         tables.atomic_write_text(target, 123)  # type: ignore[arg-type]
     assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["t.md"]
+
+
+def test_localization_table_carries_seed_intervals_and_baseline_rows():
+    summary = {"cls_err_top1": 5.0, "cls_err_top1 ±": 1.5, "maxboxacc_v2": 40.0, "maxboxacc_v2 ±": 2.0}
+    table = tables.localization_table({"cam": summary, "baseline:whole_image": {"maxboxacc_v2": 1.4}})
+    assert table["cls err top-1"].tolist()[0] == 5.0 and table["cls err top-1 ±"].tolist()[0] == 1.5
+    assert table["MaxBoxAccV2 ±"].tolist()[0] == 2.0 and math.isnan(table["MaxBoxAccV2 ±"].tolist()[1])
+    assert table["method"].tolist()[1].startswith("baseline: ")
+    assert math.isnan(table.iloc[1]["paper CUB: loc err top-1"]) and table.iloc[0]["paper CUB: loc err top-1"] == 55.85
+    with pytest.raises(ValueError, match="baseline:<name>"):
+        tables.localization_table({"baseline:nope": {}})

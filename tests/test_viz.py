@@ -122,6 +122,28 @@ def test_plot_mass_and_gain_stacks_mass_and_draws_noise_bars():
         viz.plot_mass_and_gain(table, label="cell", mass={"head": "nope"}, gain=[])
 
 
+def test_plot_regime_map_annotates_means_and_stars_intervals_that_exclude_zero():
+    import pandas as pd
+    from matplotlib.patches import Rectangle
+
+    rows = []
+    for method in ("ACoL", "HCLNet"):
+        for rf in (8, 18):
+            for head in (7.0, 14.0):
+                big = method == "HCLNet" and rf == 8 and head == 7.0
+                rows.append({"method": method, "rf": rf, "head": head, "acc": 9.0 if big else -1.0,
+                             "acc ±": 2.0, "acc excludes 0": big})
+    fig = viz.plot_regime_map(pd.DataFrame(rows), x="rf", y="head", methods=["ACoL", "HCLNet"],
+                              metrics={"GT-known (papers)": "acc"})
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["ACoL − CAM: GT-known (papers)", "HCLNet − CAM: GT-known (papers)"]
+    texts = sorted(t.get_text() for t in panels[1].texts)
+    assert texts == ["+9.0*\n±2.0", "-1.0\n±2.0", "-1.0\n±2.0", "-1.0\n±2.0"]
+    outlined = [p for p in panels[1].patches if isinstance(p, Rectangle)]
+    assert len(outlined) == 1 and outlined[0].get_xy() == (-0.5, -0.5)  # rf 8, head 7: the first column and row
+    assert not [p for p in panels[0].patches if isinstance(p, Rectangle)]
+
+
 def test_plot_mean_curves_bands_dashes_and_colours():
     curves = pd.DataFrame(
         {

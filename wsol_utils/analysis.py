@@ -4,19 +4,28 @@ tau, part mass shares and the receptive-field geometry of the head (docs/methods
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from wsol_utils.data.synthetic import SyntheticConfig
 from wsol_utils.models import create_model, feature_stride, receptive_field
-from wsol_utils.stats import difference_noise
+from wsol_utils.stats import difference_noise, paired_seed_difference, seed_interval
 
 if TYPE_CHECKING:
     from wsol_utils.engine import EvalResult, RunConfig
 
 __all__ = [
     "PAPER_TAU",
+    "PROTOCOL_METRICS",
+    "RECEPTIVE_FIELDS",
+    "aggregate_summaries",
+    "head_area_share",
+    "chosen_on_val",
+    "paired_differences",
+    "run_frame",
+    "seed_summary",
     "best_row",
     "best_tau_table",
     "branch_comparison",
@@ -154,6 +163,134 @@ def best_tau_table(curves: pd.DataFrame, hue: str = "method", value: str = "gt_k
             }
         )
     return pd.DataFrame(rows)
+
+
+# -- seeds: one row per run, then mean and 95% interval over seeds -------------------------------------------------
+
+#: Flat summary keys of an evaluation and their table labels, each named with its protocol: the papers' (a box at
+#: tau = 0.2 of the max, docs/methods.md §2.1) or wsoleval's (the best threshold per metric, §2.2).
+PROTOCOL_METRICS: dict[str, str] = {
+    "cls_acc_top1": "cls acc top-1",
+    "cls_acc_top5": "cls acc top-5",
+    "loc_acc_top1": "top-1 loc @0.2 (papers)",
+    "loc_acc_top5": "top-5 loc @0.2 (papers)",
+    "gt_known_loc_acc": "GT-known loc @0.2 (papers)",
+    "maxboxacc": "MaxBoxAcc (wsoleval)",
+    "maxboxacc_v2": "MaxBoxAccV2 (wsoleval)",
+}
+
+
+def run_frame(results: Mapping[tuple[Any, ...], EvalResult], keys: Sequence[str],
+              metrics: Mapping[str, str] = PROTOCOL_METRICS, masses: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per evaluated run: the ``keys`` columns (e.g. ``("method", "seed")``, the tuple keys of ``results``),
+    each metric's label and, for every branch in ``masses``, its mass shares (%) on head / body / background
+    (:func:`part_mass`; columns ``"<branch> mass head (%)"`` ...). Missing metrics are NaN."""
+    rows = []
+    for key, result in results.items():
+        if len(key) != len(keys):
+            raise ValueError(f"run_frame: key {key!r} does not match the key columns {list(keys)}")
+        row: dict[str, Any] = dict(zip(keys, key))
+        row.update({label: float(result.summary.get(name, math.nan)) for name, label in metrics.items()})
+        for branch in masses:
+            row.update({f"{branch} mass {part} (%)": v for part, v in part_mass(result.records, branch).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def seed_summary(frame: pd.DataFrame, by: Sequence[str], values: Sequence[str], seed: str = "seed") -> pd.DataFrame:
+    """Mean and 95% Student-t half width over seeds (:func:`wsol_utils.stats.seed_interval`) of each ``values``
+    column, per group of ``by`` (groups in order of appearance). Columns: ``by``, ``seeds`` (how many), then for
+    each value ``v``: ``v`` (mean) and ``"v ±"`` (half width, NaN from one seed)."""
+    rows = []
+    for group, part in frame.groupby(list(by), sort=False):
+        row: dict[str, Any] = dict(zip(by, group if isinstance(group, tuple) else (group,)))
+        row["seeds"] = int(part[seed].nunique())
+        for value in values:
+            interval = seed_interval(part[value].tolist())
+            row[value], row[f"{value} ±"] = interval.mean, interval.half_width
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_differences(frame: pd.DataFrame, by: Sequence[str], values: Sequence[str], *, against: str,
+                       column: str = "method", seed: str = "seed") -> pd.DataFrame:
+    """``X - against`` per seed (same seeds paired), for every other value of ``column`` within each group of
+    ``by``, as a mean and 95% t half width (:func:`wsol_utils.stats.paired_seed_difference`). Columns: ``by``,
+    ``column``, ``seeds``, then ``"v"`` (mean difference), ``"v ±"`` and ``"v excludes 0"`` per value."""
+    rows = []
+    for group, part in frame.groupby(list(by), sort=False):
+        base = part[part[column] == against].set_index(seed)
+        for name, other in part[part[column] != against].groupby(column, sort=False):
+            paired = other.set_index(seed).join(base, rsuffix=" (base)", how="inner").sort_index()
+            row: dict[str, Any] = dict(zip(by, group if isinstance(group, tuple) else (group,)))
+            row.update({column: name, "seeds": len(paired)})
+            for value in values:
+                interval = paired_seed_difference(paired[value].tolist(), paired[f"{value} (base)"].tolist())
+                row[value], row[f"{value} ±"] = interval.mean, interval.half_width
+                row[f"{value} excludes 0"] = interval.excludes_zero()
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def chosen_on_val(val: pd.DataFrame, test: pd.DataFrame, by: Sequence[str], knob: str, value: str) -> pd.DataFrame:
+    """A hyperparameter chosen on **val**, scored on **test** once, beside the test-chosen "oracle".
+
+    ``val`` / ``test``: long frames with the columns ``by``, ``knob`` (e.g. ``"tau"`` or ``"delta"``) and ``value``
+    (higher is better; e.g. the mean over seeds). Per group of ``by``: the knob with the best val value (first on
+    ties), the test value there, and the oracle knob and value (best on test, labelled so). Columns: ``by``,
+    ``"<knob> (val)"``, ``"<value> test @ val choice"``, ``"<knob> (oracle: test)"``, ``"<value> oracle"``."""
+    rows = []
+    for group, part in val.groupby(list(by), sort=False):
+        keys = dict(zip(by, group if isinstance(group, tuple) else (group,)))
+        chosen = part.loc[part[value].idxmax(), knob]
+        on_test = test.loc[(test[list(by)] == pd.Series(keys)).all(axis=1)]
+        if on_test.empty:
+            raise ValueError(f"chosen_on_val: no test rows for {keys}")
+        at_choice = on_test.loc[(on_test[knob] - chosen).abs().idxmin(), value]
+        oracle = on_test.loc[on_test[value].idxmax()]
+        rows.append({**keys, f"{knob} (val)": float(chosen), f"{value} test @ val choice": float(at_choice),
+                     f"{knob} (oracle: test)": float(oracle[knob]), f"{value} oracle": float(oracle[value])})
+    return pd.DataFrame(rows)
+
+
+def aggregate_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Evaluation summaries of the same setting trained with different seeds -> one summary: every numeric flat
+    key present in all of them becomes the mean over seeds, plus ``"<key> ±"``, the 95% Student-t half width
+    (:func:`wsol_utils.stats.seed_interval`; NaN from one seed), and ``"seeds"``, how many. Non-numeric keys
+    (``run``, ``branches`` ...) are left out. :func:`wsol_utils.tables.localization_table` and its siblings turn
+    the ``±`` keys into columns."""
+    if not summaries:
+        raise ValueError("aggregate_summaries: no summaries; pass one per seed")
+    keys = [k for k, v in summaries[0].items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and all(k in s for s in summaries)]
+    out: dict[str, Any] = {"seeds": len(summaries)}
+    for key in keys:
+        interval = seed_interval([float(s[key]) for s in summaries])
+        out[key], out[f"{key} ±"] = interval.mean, interval.half_width
+    return out
+
+
+# -- the regime map: receptive field x head size ------------------------------------------------------------------
+
+#: Small-backbone settings (``model_kwargs``) from a receptive field below the default head (~7 px at 64 px) to far
+#: above it (docs/methods.md §3.2); the key is the receptive field of one cell of branch A's maps in px. Each entry
+#: sets every geometry knob, so merging it into another setting's ``model_kwargs`` gives exactly this field.
+RECEPTIVE_FIELDS: dict[int, dict[str, Any]] = {
+    5: {"downsamples": 0, "depth": 2, "head_kernel": 1},
+    8: {"downsamples": 1, "depth": 2, "head_kernel": 1},
+    12: {"downsamples": 1, "depth": 3, "head_kernel": 1},
+    18: {"downsamples": 2, "depth": 3, "head_kernel": 1},  # the small backbone's defaults
+    34: {"downsamples": 2, "depth": 3, "head_kernel": 3},
+}
+
+
+def head_area_share(config: RunConfig, split: str = "val") -> float:
+    """Mean share (%) of the image that the head part covers on ``split`` of a synthetic-data config."""
+    dataset = config.dataset_for(split)
+    if not hasattr(dataset, "part_masks"):
+        raise ValueError(f"head_area_share: the {config.dataset!r} data set has no part masks (synthetic only)")
+    head, _body = dataset.part_masks(slice(None))
+    return 100.0 * float(head.mean())
 
 
 # -- naming the protocol of every column --------------------------------------------------------------------------

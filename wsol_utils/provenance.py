@@ -20,11 +20,13 @@ not. Standard library only (no torch import), no git needed.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime
 import hashlib
 import json
 import platform
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,8 @@ PNG_HASH_KEY = "wsol_utils source"
 #: Keys :func:`stamp` sets itself; a caller cannot pass them.
 RESERVED_KEYS = frozenset({"source_hash", "source_scope", "date", "versions", "sha256"})
 FIX = "run `make reproduce` and commit figures/"
+#: Environment variable naming the running notebook (set by ``python -m wsol_utils reproduce`` for each kernel).
+NOTEBOOK_ENV = "WSOL_NOTEBOOK"
 #: Distribution names tried, in order, for each reported version (first one installed wins).
 _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "torch": ("torch",),
@@ -237,8 +241,9 @@ def record(paths: Iterable[str | Path], entry: Mapping[str, Any]) -> list[Path]:
     """Record ``entry`` (a :func:`stamp`) for each file in ``paths`` in the manifest of the file's folder, with
     the SHA-256 of the file's bytes added; other entries are kept. Returns the manifests written.
 
-    Each manifest is rewritten atomically (JSON, sorted keys, indent 1). Not safe for concurrent writers to one
-    folder; the notebooks of the suite run one after the other.
+    Each manifest is rewritten atomically (JSON, sorted keys, indent 1) under an exclusive lock on
+    a lock file per folder (POSIX ``flock``; elsewhere no lock), so notebooks running in parallel
+    (``reproduce --jobs 2``) do not lose each other's entries.
     """
     by_folder: dict[Path, list[Path]] = {}
     for path in map(Path, paths):
@@ -247,11 +252,30 @@ def record(paths: Iterable[str | Path], entry: Mapping[str, Any]) -> list[Path]:
         by_folder.setdefault(path.parent, []).append(path)
     written = []
     for folder, files in by_folder.items():
-        manifest = read_manifest(folder)
-        for path in files:
-            manifest[path.name] = {**entry, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-        written.append(write_text_atomic(manifest_path(folder), _dumps(manifest)))
+        with _locked(folder):
+            manifest = read_manifest(folder)
+            for path in files:
+                manifest[path.name] = {**entry, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            written.append(write_text_atomic(manifest_path(folder), _dumps(manifest)))
     return written
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock for a read-merge-write of ``folder``'s manifest: a lock file named after the folder
+    in the temporary directory (so the figures folder holds only what is committed)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: one writer at a time is the caller's business
+        yield
+        return
+    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"wsol-provenance-{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def markdown_line(entry: Mapping[str, Any]) -> str:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wsol_utils.provenance import NOTEBOOK_ENV
+
 #: The suite, in reading order (file stems in ``notebooks/``).
 SUITE: tuple[str, ...] = (
     "01_cam_equivalence",
@@ -32,6 +34,10 @@ SUITE: tuple[str, ...] = (
     "06_when_erasing_helps",
 )
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: ``--backbone`` sets this for the notebook kernels; :meth:`wsol_utils.suite.Suite.config` reads it on real data
+#: (the names of ``suite.BACKBONE_ENV`` / ``suite.REAL_DATA_BACKBONES``, kept here so the CLI starts without torch).
+BACKBONE_ENV = "WSOL_BACKBONE"
+BACKBONES: tuple[str, ...] = ("vgg16", "resnet50")
 VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
 VOLATILE_CELL_METADATA = ("papermill", "execution", "collapsed", "scrolled")
 
@@ -181,6 +187,8 @@ def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) ->
     before = _snapshot(paths.figures)
     start = time.perf_counter()
     error = None
+    previous = os.environ.get(NOTEBOOK_ENV)
+    os.environ[NOTEBOOK_ENV] = name  # the kernel inherits it: the notebook's name goes into PROVENANCE.json
     try:
         with stderr_to(kernel_log_path(paths, name)):
             papermill.execute_notebook(
@@ -193,6 +201,11 @@ def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) ->
             )
     except PapermillExecutionError as exc:
         error = f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
+    finally:
+        if previous is None:
+            os.environ.pop(NOTEBOOK_ENV, None)
+        else:
+            os.environ[NOTEBOOK_ENV] = previous
     seconds = time.perf_counter() - start
     if executed.is_file():
         strip_notebook_file(executed)
@@ -224,6 +237,79 @@ def summary_lines(results: Sequence[NotebookResult], paths: SuitePaths) -> list[
     return lines
 
 
+#: Groups of notebooks that share no training runs, so they may run in parallel (``--jobs``); within a group the
+#: order is the suite's and later notebooks reuse the earlier ones' runs from the cache.
+LANES: tuple[tuple[str, ...], ...] = (
+    ("01_cam_equivalence", "02_acol_training", "03_hclnet_complementary_maps", "04_fusion_ablation",
+     "05_threshold_sweep"),
+    ("06_when_erasing_helps",),
+)
+
+
+def split_lanes(names: Sequence[str], jobs: int) -> list[list[str]]:
+    """``names`` split into the :data:`LANES` that have work, when ``jobs > 1``; else one lane of all of them.
+    A notebook outside every lane joins the first lane."""
+    if jobs <= 1:
+        return [list(names)]
+    lanes = [[name for name in names if name in lane] for lane in LANES]
+    lanes[0] += [name for name in names if not any(name in lane for lane in LANES)]
+    return [lane for lane in lanes if lane]
+
+
+def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int) -> int:
+    """Run each lane as ``python -m wsol_utils reproduce ... --only <lane> --jobs 1`` in its own process, at most
+    ``jobs`` at a time, each with one CPU thread (``OMP_NUM_THREADS=1``: the small models gain little from a second
+    thread, and a fixed thread count keeps the numbers independent of the machine's core count). Output lines are
+    prefixed with the lane. Returns 0 when every lane succeeded, else 1."""
+    import subprocess
+    import threading
+
+    threads = "1"
+    base = _without_option(_without_option(argv, "--only", takes_values=True), "--jobs", takes_values=False)
+    print(f"Reproducing in {len(lanes)} parallel lanes ({threads} CPU thread(s) each): "
+          + "; ".join(" ".join(lane) for lane in lanes))
+    start = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "wsol_utils", "reproduce", *base, "--jobs", "1", "--only", *lane],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "OMP_NUM_THREADS": threads},
+        )
+        for lane in lanes
+    ]
+
+    def relay(index: int, stream: Any) -> None:
+        for line in stream:
+            print(f"[lane {index + 1}] {line}", end="", flush=True)
+
+    relays = [threading.Thread(target=relay, args=(i, p.stdout)) for i, p in enumerate(processes)]
+    for thread in relays:
+        thread.start()
+    codes = [process.wait() for process in processes]
+    for thread in relays:
+        thread.join()
+    print(f"All lanes done in {time.perf_counter() - start:.0f} s (exit codes {codes}).")
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def _without_option(argv: Sequence[str], option: str, *, takes_values: bool) -> list[str]:
+    """``argv`` without ``option`` (``--opt v`` or ``--opt=v``) and its value(s): all values up to the next flag
+    when ``takes_values``, else the one value that follows it."""
+    out: list[str] = []
+    skipping = False
+    for arg in argv:
+        if arg == option or arg.startswith(option + "="):
+            skipping = takes_values or arg == option
+            continue
+        if skipping and not arg.startswith("-"):
+            if not takes_values:
+                skipping = False
+            continue
+        skipping = False
+        out.append(arg)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m wsol_utils reproduce",
@@ -236,8 +322,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="tiny data and 1 epoch: the whole suite in a few minutes; writes to "
         "outputs/smoke/ and never touches figures/",
     )
-    parser.add_argument("--dataset", default="synthetic", help="synthetic (default), cub or wsoleval")
+    parser.add_argument(
+        "--dataset",
+        default="synthetic",
+        choices=("synthetic", "cub", "wsoleval"),
+        help="synthetic (default), cub or wsoleval (a wsoleval metadata folder: CUB, ILSVRC, OpenImages)",
+    )
     parser.add_argument("--data-root", default=None, help="data set folder (cub / wsoleval)")
+    parser.add_argument(
+        "--backbone",
+        choices=BACKBONES,
+        default=None,
+        help="real data: the backbone of the papers' setting, vgg16 (default) or resnet50 (sets WSOL_BACKBONE for "
+        "the notebook kernels)",
+    )
     parser.add_argument(
         "--epochs", type=int, default=None, help="training epochs (default: the engine's default for the data set)"
     )
@@ -255,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--runs-dir", default=None, help="the engine's run cache (default: runs/)")
     parser.add_argument("--notebooks-dir", default=None, help="where the notebooks are (default: notebooks/)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="run independent groups of notebooks (LANES) in N parallel processes, the CPU threads split among "
+        "them (OMP_NUM_THREADS); 1 (default) runs them one after the other in this process",
+    )
     parser.add_argument(
         "--offline",
         action="store_true",
@@ -278,6 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["WSOL_OFFLINE"] = "1"
     if args.allow_random_init:
         os.environ["WSOL_ALLOW_RANDOM_INIT"] = "1"
+    if args.dataset != "synthetic" and not args.data_root:
+        parser.error(f"--dataset {args.dataset} needs --data-root (the data set folder)")
+    if args.backbone is not None:
+        if args.dataset == "synthetic":
+            parser.error("--backbone is for real data (--dataset cub / wsoleval); the synthetic suite uses its own")
+        os.environ[BACKBONE_ENV] = args.backbone
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs {args.epochs}: give a positive number of epochs")
     try:
@@ -293,9 +404,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     paths.outputs.mkdir(parents=True, exist_ok=True)
     paths.figures.mkdir(parents=True, exist_ok=True)
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give a positive number of processes")
+    lanes = split_lanes(names, args.jobs)
+    if len(lanes) > 1:
+        return run_lanes(lanes, list(argv if argv is not None else sys.argv[1:]), args.jobs)
     parameters = notebook_parameters(args, paths)
     mode = "smoke" if args.smoke else "full"
-    print(f"Reproducing {len(names)} notebook(s) on {args.dataset!r} ({mode} mode)")
+    backbone = "" if args.dataset == "synthetic" else f", backbone {os.environ.get(BACKBONE_ENV) or BACKBONES[0]}"
+    print(f"Reproducing {len(names)} notebook(s) on {args.dataset!r}{backbone} ({mode} mode)")
     results: list[NotebookResult] = []
     total = time.perf_counter()
     for index, name in enumerate(names, start=1):

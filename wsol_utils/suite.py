@@ -23,19 +23,46 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from wsol_utils.engine import EvalResult, RunConfig, evaluate_cached, paper_config, train
+from wsol_utils.engine import INSTRUMENT, EvalResult, RunConfig, evaluate_cached, paper_config, train
+from wsol_utils.provenance import NOTEBOOK_ENV
+from wsol_utils.tables import run_pretrained_backbone
 from wsol_utils.viz import publish
 
 #: Smoke mode: synthetic sizes and epochs (the whole suite in a few minutes on 2 CPU cores).
 SMOKE_DATASET_KWARGS: dict[str, int] = {"num_train": 300, "num_val": 60, "num_test": 100}
 SMOKE_EPOCHS = 1
 SMOKE_ENV = "WSOL_SMOKE"
-#: The running notebook's name (e.g. ``02_acol_training``) when its runner sets it; goes into PROVENANCE.json.
-NOTEBOOK_ENV = "WSOL_NOTEBOOK"
+#: Training seeds of every table (mean and 95% t-interval over them); smoke mode uses the first two.
+SEEDS: tuple[int, ...] = (0, 1, 2)
+SMOKE_SEEDS: tuple[int, ...] = (0, 1)
+#: Set by ``python -m wsol_utils reproduce --allow-random-init``: real-data runs may start from a random backbone
+#: (smoke tests only; every table then says so).
+ALLOW_RANDOM_INIT_ENV = "WSOL_ALLOW_RANDOM_INIT"
+#: Set by ``python -m wsol_utils reproduce --backbone``: the backbone of the papers' setting on real data (not a
+#: notebook parameter: the parameters cell is shared by every notebook).
+BACKBONE_ENV = "WSOL_BACKBONE"
+#: The backbones of the papers' setting on real data (docs/methods.md §1.2, §4.1); the first is the default.
+REAL_DATA_BACKBONES: tuple[str, ...] = ("vgg16", "resnet50")
+#: Smoke mode on real data: image side in px (the papers' 224 px VGG16 / ResNet50 are too slow for a CPU smoke run).
+SMOKE_REAL_IMAGE_SIZE = 64
+#: Training epochs of the papers' setting on ILSVRC (docs/methods.md §4.1; CUB: paper_config's 60).
+ILSVRC_EPOCHS = 6
 DEFAULT_FIGURES_DIR = "../figures"
 SMOKE_FIGURES_DIR = "../outputs/smoke/figures"
 #: :meth:`Suite.config` changes that are merged into the config's dict rather than replacing it.
 MERGED_CHANGES = ("dataset_kwargs", "model_kwargs")
+
+
+def real_data_backbone() -> str:
+    """The backbone of the papers' setting on real data: ``WSOL_BACKBONE`` (set by ``python -m wsol_utils
+    reproduce --backbone``), default ``vgg16``; one of :data:`REAL_DATA_BACKBONES`, a ValueError otherwise."""
+    backbone = os.environ.get(BACKBONE_ENV, "").strip().lower() or REAL_DATA_BACKBONES[0]
+    if backbone not in REAL_DATA_BACKBONES:
+        raise ValueError(
+            f"{BACKBONE_ENV}={os.environ.get(BACKBONE_ENV)!r}: the papers' setting on real data takes one of "
+            f"{', '.join(REAL_DATA_BACKBONES)} (python -m wsol_utils reproduce --backbone ...)"
+        )
+    return backbone
 
 
 @dataclass(frozen=True)
@@ -93,21 +120,30 @@ class Suite:
     def config(self, method: str, **changes: Any) -> RunConfig:
         """The :class:`~wsol_utils.engine.RunConfig` of ``method`` for this suite.
 
-        Synthetic: the engine's defaults; other data sets: the papers' setting
-        (:func:`~wsol_utils.engine.paper_config`). Then ``EPOCHS`` when given, smoke sizes in smoke mode,
-        and ``changes`` (e.g. ``delta=0.7``) last. The dict-valued changes ``dataset_kwargs`` and
+        Synthetic: the engine's defaults with the default instrument (:data:`wsol_utils.engine.INSTRUMENT`: backbone
+        and data knobs chosen on val by the papers' conditions); other data sets: the papers' setting
+        (:func:`~wsol_utils.engine.paper_config`, docs/methods.md §4.1) with the backbone of ``WSOL_BACKBONE``
+        (``reproduce --backbone``; default vgg16) and 6 epochs on ILSVRC. Then ``EPOCHS`` when given, smoke sizes
+        in smoke mode (synthetic: fewer images; real data: :data:`SMOKE_REAL_IMAGE_SIZE` px), and ``changes``
+        (e.g. ``delta=0.7``) last. The dict-valued changes ``dataset_kwargs`` and
         ``model_kwargs`` are *merged* into the config's (so ``dataset_kwargs={"head_size": 0.22}`` keeps the
         smoke sizes), every other change replaces the field.
         """
         if self.dataset == "synthetic":
-            config = RunConfig(method=method, device=self.device)
+            config = RunConfig(method=method, device=self.device, **INSTRUMENT)
         else:
-            config = paper_config(method, str(self.data_root), dataset=self.dataset, device=self.device)
+            config = paper_config(
+                method, str(self.data_root), dataset=self.dataset, device=self.device, **self._real_data_setting()
+            )
         overrides: dict[str, Any] = {}
+        if self.dataset != "synthetic" and os.environ.get(ALLOW_RANDOM_INIT_ENV, "0") == "1":
+            overrides["allow_random_init"] = True
         if self.smoke:
             overrides["epochs"] = SMOKE_EPOCHS
             if self.dataset == "synthetic":
                 overrides["dataset_kwargs"] = {**config.dataset_kwargs, **SMOKE_DATASET_KWARGS}
+            else:
+                overrides["image_size"] = SMOKE_REAL_IMAGE_SIZE
         if self.epochs is not None:
             overrides["epochs"] = self.epochs
         for name in MERGED_CHANGES:
@@ -115,18 +151,44 @@ class Suite:
                 changes[name] = {**overrides.get(name, getattr(config, name)), **changes[name]}
         return config.replace(**{**overrides, **changes})
 
+    def _real_data_setting(self) -> dict[str, Any]:
+        """:func:`~wsol_utils.engine.paper_config` changes on real data (docs/methods.md §4.1): the backbone of
+        :func:`real_data_backbone` and, for ILSVRC (a wsoleval folder whose training ids carry WordNet ids),
+        :data:`ILSVRC_EPOCHS` epochs instead of CUB's 60."""
+        from wsol_utils.data.wsoleval import is_ilsvrc
+
+        setting: dict[str, Any] = {"backbone": real_data_backbone()}
+        if self.dataset == "wsoleval" and is_ilsvrc(str(self.data_root)):
+            setting["epochs"] = ILSVRC_EPOCHS
+        return setting
+
     def train(self, method: str, **changes: Any) -> Path:
         """Train (or reuse from the run cache) ``self.config(method, **changes)``; returns the run dir."""
         return train(self.config(method, **changes), runs_dir=self.runs_dir, progress=self.progress)
 
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The training seeds of every table: :data:`SEEDS`, or :data:`SMOKE_SEEDS` in smoke mode."""
+        return SMOKE_SEEDS if self.smoke else SEEDS
+
+    def train_seeds(self, method: str, **changes: Any) -> dict[int, Path]:
+        """:meth:`train` once per seed of :attr:`seeds`; ``{seed: run dir}``."""
+        return {seed: self.train(method, **{**changes, "seed": seed}) for seed in self.seeds}
+
+    def evaluate_seeds(self, runs: dict[int, Path], **options: Any) -> dict[int, EvalResult]:
+        """:meth:`evaluate` of each seed's run with the same ``options``; ``{seed: result}``."""
+        return {seed: self.evaluate(run, **options) for seed, run in runs.items()}
+
     def evaluate(self, run_dir: str | Path, **options: Any) -> EvalResult:
         """:func:`wsol_utils.engine.evaluate` of ``run_dir`` on the test split with ``options`` (``fusion``,
-        ``delta``, ...), MaxBoxAcc on the main map only unless ``wsoleval`` says otherwise; cached in the run
-        folder (:func:`~wsol_utils.engine.evaluate_cached`) so that notebooks share evaluations as they share runs.
+        ``delta``, ...), MaxBoxAcc on the main map only unless ``wsoleval`` says otherwise, and on real data the
+        papers' 10-crop classification (``ten_crop=True``, docs/methods.md §4.1); cached in the run folder
+        (:func:`~wsol_utils.engine.evaluate_cached`) so that notebooks share evaluations as they share runs.
         """
-        return evaluate_cached(
-            run_dir, progress=self.progress, device=self.device, **{"split": "test", "wsoleval": "main", **options}
-        )
+        defaults: dict[str, Any] = {"split": "test", "wsoleval": "main"}
+        if self.dataset != "synthetic":
+            defaults["ten_crop"] = True
+        return evaluate_cached(run_dir, progress=self.progress, device=self.device, **{**defaults, **options})
 
     def figure_path(self, name: str) -> Path:
         """``figures_dir / name`` (e.g. ``"acol_maps.png"``)."""
@@ -141,9 +203,12 @@ class Suite:
 
     def provenance(self, *run_dirs: str | Path) -> dict[str, Any]:
         """What made a table or figure, for ``write_table(..., provenance=...)`` / :meth:`publish`:
-        ``{"notebook": name or None, "runs": [{"run": folder name, "config": its config.json}], "seeds": [...]}``
-        with the runs' distinct seeds sorted. (:func:`wsol_utils.provenance.stamp` adds the source hash, date
-        and versions.) A run folder without ``config.json`` raises ``FileNotFoundError`` naming it."""
+        ``{"notebook": name or None, "runs": [{"run": folder name, "config": its config.json,
+        "pretrained_backbone": bool or None}], "seeds": [...]}`` with the runs' distinct seeds sorted.
+        ``pretrained_backbone`` is what training recorded (:func:`wsol_utils.tables.run_pretrained_backbone`):
+        whether the ImageNet weights were really loaded; :func:`wsol_utils.tables.write_table` flags a table with a
+        random-init row from it. (:func:`wsol_utils.provenance.stamp` adds the source hash, date and versions.)
+        A run folder without ``config.json`` raises ``FileNotFoundError`` naming it."""
         runs = []
         for run_dir in run_dirs:
             path = Path(run_dir) / "config.json"
@@ -152,6 +217,12 @@ class Suite:
                     f"Suite.provenance({str(run_dir)!r}): no {path.name} there; pass run "
                     "folders as returned by suite.train(...)"
                 )
-            runs.append({"run": Path(run_dir).name, "config": json.loads(path.read_text(encoding="utf-8"))})
+            runs.append(
+                {
+                    "run": Path(run_dir).name,
+                    "config": json.loads(path.read_text(encoding="utf-8")),
+                    "pretrained_backbone": run_pretrained_backbone(run_dir),
+                }
+            )
         seeds = sorted({run["config"]["seed"] for run in runs if run["config"].get("seed") is not None})
         return {"notebook": self.notebook, "runs": runs, "seeds": seeds}

@@ -14,14 +14,15 @@ frame, empty in the CSV and ``–`` in the Markdown (the papers' ``-``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import pandas as pd
 
 from wsol_utils.atomic import write_text_atomic as atomic_write_text
 from wsol_utils.fusion import FUSION_METHODS
+from wsol_utils.baselines import BASELINES
 from wsol_utils.methods import get_method
 
 NAN = float("nan")
@@ -84,8 +85,14 @@ def paper_column(label: str, source: str) -> str:
 
 
 def _ours(summary: Mapping[str, float], columns: Mapping[str, str]) -> dict[str, float]:
-    """Pick ``columns``' keys from a summary dict; a missing key becomes NaN."""
-    return {label: float(summary.get(key, NAN)) for key, label in columns.items()}
+    """Pick ``columns``' keys from a summary dict; a missing key becomes NaN. A summary aggregated over seeds
+    (:func:`wsol_utils.analysis.aggregate_summaries`) also gives each column its ``"<label> ±"`` half width."""
+    out: dict[str, float] = {}
+    for key, label in columns.items():
+        out[label] = float(summary.get(key, NAN))
+        if f"{key} ±" in summary:
+            out[f"{label} ±"] = float(summary[f"{key} ±"])
+    return out
 
 
 def _paper(numbers: Mapping[str, float], columns: Mapping[str, str], source: str) -> dict[str, float]:
@@ -150,24 +157,152 @@ def threshold_sweep_table(results: Mapping[float, Mapping[str, float]]) -> pd.Da
 def localization_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     """The methods side by side (HCLNet Table 1 layout) plus the wsoleval view.
 
-    ``results[method]`` is an evaluation summary for ``method`` in ``{"cam", "acol", "hclnet"}`` (any
-    subset, in the order given). Columns: ``method``, our cls/loc errors, GT-known loc err, MaxBoxAcc,
+    ``results[method]`` is an evaluation summary (one run's, or aggregated over seeds with ``±`` half widths)
+    for ``method`` in ``{"cam", "acol", "hclnet"}`` or a calibration baseline ``"baseline:<name>"`` (any subset,
+    in the order given; baselines get no paper columns). Columns: ``method``, our cls/loc errors, GT-known loc err, MaxBoxAcc,
     MaxBoxAccV2, then HCLNet Table 1's CUB errors and wsoleval's CUB MaxBoxAccV2 (NaN for HCLNet).
     """
-    unknown = [method for method in results if method not in HCLNET_TABLE1_CUB]
+    unknown = [method for method in results if method not in HCLNET_TABLE1_CUB and _baseline(method) is None]
     if unknown:
-        raise ValueError(f"localization_table(results): unknown methods {unknown}; use {list(HCLNET_TABLE1_CUB)}")
+        raise ValueError(
+            f"localization_table(results): unknown methods {unknown}; use {list(HCLNET_TABLE1_CUB)} or "
+            f"'baseline:<name>' with a name of {list(BASELINES)}"
+        )
     return pd.DataFrame(
         [
             {
-                "method": get_method(method).label,
+                "method": _method_label(method),
                 **_ours(summary, {**ERROR_COLUMNS, **EXTRA_COLUMNS}),
-                **_paper(HCLNET_TABLE1_CUB[method], ERROR_COLUMNS, "CUB"),
+                **_paper(HCLNET_TABLE1_CUB.get(method, {}), ERROR_COLUMNS, "CUB"),
                 paper_column("MaxBoxAccV2", "CUB (wsoleval)"): WSOLEVAL_MAXBOXACCV2["CUB"].get(method, NAN),
             }
             for method, summary in results.items()
         ]
     )
+
+
+def _baseline(method: str) -> str | None:
+    """The baseline name of ``"baseline:<name>"`` when it is one of :data:`wsol_utils.baselines.BASELINES`."""
+    name = method.removeprefix("baseline:")
+    return name if method.startswith("baseline:") and name in BASELINES else None
+
+
+def _method_label(method: str) -> str:
+    baseline = _baseline(method)
+    return f"baseline: {BASELINES[baseline].label}" if baseline is not None else get_method(method).label
+
+
+# --------------------------------------------------------------------------------------------------
+# Whether each row's backbone was pretrained (docs/methods.md §1.2: a random VGG16 / ResNet50 is no reproduction)
+# --------------------------------------------------------------------------------------------------
+
+#: Title prefix of a table with a run whose backbone is meant to be pretrained but started from random weights.
+RANDOM_INIT_TITLE = "RANDOM-INIT BACKBONE — NOT COMPARABLE WITH THE PAPERS: "
+#: The column :func:`write_table` adds to a one-row-per-method table of runs with a pretrainable backbone.
+PRETRAINED_COLUMN = "pretrained backbone"
+
+
+class RunBackbone(NamedTuple):
+    """One run's backbone as training recorded it: ``pretrained`` is ``None`` when the run folder does not say."""
+
+    run: str
+    method: str | None
+    backbone: str | None
+    pretrained: bool | None
+
+    @property
+    def random_init(self) -> bool:
+        """A backbone meant to be pretrained (vgg16, resnet50) that did not start from its ImageNet weights (or a
+        run that does not record it)."""
+        from wsol_utils.backbones import has_pretrained_weights, list_backbones
+
+        meant = self.backbone in list_backbones() and has_pretrained_weights(str(self.backbone))
+        return meant and self.pretrained is not True
+
+
+def run_pretrained_backbone(run_dir: str | Path) -> bool | None:
+    """Whether run ``run_dir`` started from ImageNet weights, as training recorded it: ``done.json``'s
+    ``pretrained_backbone``, else its last checkpoint's (an unfinished run); ``None`` when neither says."""
+    import json
+
+    from wsol_utils.engine import checkpoint as ckpt
+
+    done = Path(run_dir) / ckpt.DONE_FILE
+    if done.is_file():
+        record = json.loads(done.read_text(encoding="utf-8"))
+        if "pretrained_backbone" in record:
+            return bool(record["pretrained_backbone"])
+    checkpoint = Path(run_dir) / ckpt.CHECKPOINT_FILE
+    if checkpoint.is_file():
+        state = ckpt.load_checkpoint(checkpoint)
+        if "pretrained_backbone" in state:
+            return bool(state["pretrained_backbone"])
+    return None
+
+
+#: What names a run for :func:`run_backbones`: a run folder, a provenance entry, or a :class:`RunBackbone`.
+RunLike: TypeAlias = str | Path | Mapping[str, Any] | RunBackbone
+
+
+def run_backbones(runs: Iterable[RunLike]) -> list[RunBackbone]:
+    """:class:`RunBackbone` of each run: a run folder (its ``config.json`` and ``done.json`` / checkpoint), an entry
+    of :meth:`wsol_utils.suite.Suite.provenance`'s ``"runs"`` (``{"run", "config", "pretrained_backbone"}``), or a
+    :class:`RunBackbone` (kept as is)."""
+    import json
+
+    out = []
+    for run in runs:
+        if isinstance(run, RunBackbone):
+            out.append(run)
+            continue
+        if isinstance(run, Mapping):
+            config = run.get("config") or {}
+            name, pretrained = str(run.get("run", "")), run.get("pretrained_backbone")
+        else:
+            path = Path(run) / "config.json"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} not found: {run} is not a run folder (pass suite.train's run dirs)")
+            config = json.loads(path.read_text(encoding="utf-8"))
+            name, pretrained = Path(run).name, run_pretrained_backbone(run)
+        flag = None if pretrained is None else bool(pretrained)
+        out.append(RunBackbone(name, config.get("method"), config.get("backbone"), flag))
+    return out
+
+
+def random_init_title(title: str, runs: Iterable[RunLike]) -> tuple[str, bool]:
+    """``(title, flag)``: ``flag`` is whether any of ``runs`` (:func:`run_backbones`) has a backbone meant to be
+    pretrained that started from random weights (``--allow-random-init``); then the title starts with
+    :data:`RANDOM_INIT_TITLE`, so that no one takes the table for a reproduction of the papers."""
+    flag = any(record.random_init for record in run_backbones(runs))
+    if flag and not title.startswith(RANDOM_INIT_TITLE):
+        title = RANDOM_INIT_TITLE + title
+    return title, flag
+
+
+def with_pretrained_column(table: pd.DataFrame, records: Sequence[RunBackbone]) -> pd.DataFrame:
+    """``table`` with a :data:`PRETRAINED_COLUMN` after ``method`` when it has one row per method (labels such as
+    ``"ACoL"``) and some run's backbone is meant to be pretrained: ``"yes"`` when every run of the row's method
+    started from ImageNet weights, ``"NO (random init)"`` otherwise, empty for rows without runs (baselines).
+    Any other table is returned unchanged."""
+    from wsol_utils.backbones import has_pretrained_weights, list_backbones
+
+    pretrainable = [r for r in records if r.backbone in list_backbones() and has_pretrained_weights(str(r.backbone))]
+    if "method" not in table.columns or not pretrainable or table["method"].duplicated().any():
+        return table
+    by_label: dict[str, list[RunBackbone]] = {}
+    for record in records:
+        if record.method is not None:
+            by_label.setdefault(get_method(record.method).label, []).append(record)
+
+    def cell(label: object) -> str | None:
+        rows = by_label.get(str(label))
+        if not rows:
+            return None
+        return "NO (random init)" if any(r.random_init for r in rows) else "yes"
+
+    out = table.copy()
+    out.insert(list(out.columns).index("method") + 1, PRETRAINED_COLUMN, [cell(label) for label in out["method"]])
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,6 +353,7 @@ def write_table(
     note: str = PAPER_NOTE,
     digits: int = 2,
     provenance: Mapping[str, Any] | None = None,
+    runs: Iterable[str | Path] | None = None,
 ) -> TablePaths:
     """Write ``table`` as ``directory/name.csv`` and ``directory/name.md`` (title, note, table, and a last line
     naming the library's source hash), and record both in ``directory/PROVENANCE.json``.
@@ -226,13 +362,23 @@ def write_table(
     file stem such as ``"table_localization"``. ``provenance`` (the notebook, runs with their configs, seeds:
     :meth:`wsol_utils.suite.Suite.provenance`) goes into the manifest entry with the source hash and the date
     (:func:`wsol_utils.provenance.stamp`); the Markdown carries no date, so a rerun writes the same bytes.
+
+    Pretrained backbones (docs/methods.md §1.2): the table's runs are ``runs`` (run folders) or else
+    ``provenance["runs"]``. When any of them has a backbone meant to be pretrained that started from random weights,
+    the title gets the :data:`RANDOM_INIT_TITLE` prefix (:func:`random_init_title`) and the manifest entry
+    ``"random_init_backbone": true``; a one-row-per-method table of pretrainable backbones gets the
+    :data:`PRETRAINED_COLUMN` (:func:`with_pretrained_column`).
     """
     from wsol_utils import provenance as provenance_
 
     if not name or Path(name).name != name or Path(name).suffix:
         raise ValueError(f"write_table(name={name!r}): give a bare file stem such as 'table_localization'")
     directory = Path(directory)
-    entry = provenance_.stamp(**(provenance or {}))
+    records = run_backbones(runs if runs is not None else (provenance or {}).get("runs") or [])
+    title, random_init = random_init_title(title, records)
+    table = with_pretrained_column(table, records)
+    extra = {"random_init_backbone": True} if random_init else {}
+    entry = provenance_.stamp(**{**(provenance or {}), **extra})
     csv = atomic_write_text(directory / f"{name}.csv", table.to_csv(index=False))
     markdown_text = f"# {title}\n\n{note}\n\n{to_markdown(table, digits)}\n{provenance_.markdown_line(entry)}\n"
     markdown = atomic_write_text(directory / f"{name}.md", markdown_text)

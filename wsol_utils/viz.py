@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 # --------------------------------------------------------------------------------------------------
 # Figures of the notebook suite (issue 5): map grids (ACoL Fig. 5), curves, and atomic saving.
@@ -63,8 +64,6 @@ def publish(fig: Figure, path: str | Path, *, provenance: Mapping[str, Any] | No
 
 def _outline(ax: Axes, box: np.ndarray, color: str) -> None:
     """One inclusive-pixel box ``(x0, y0, x1, y1)`` as a rectangle around the pixels it covers."""
-    from matplotlib.patches import Rectangle
-
     x0, y0, x1, y1 = (float(v) for v in box)
     ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=color, linewidth=1.5))
 
@@ -289,6 +288,56 @@ def show_samples(
             name = class_names[labels[index]] if class_names is not None else str(labels[index])
             ax.set_title(name, fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def plot_regime_map(
+    differences: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    methods: Sequence[str],
+    metrics: Mapping[str, str],
+    column: str = "method",
+    cell_inches: float = 2.6,
+) -> Figure:
+    """Heat maps of "method minus CAM" over a grid of two knobs, one panel per (metric, method).
+
+    ``differences``: :func:`wsol_utils.analysis.paired_differences` output with the knob columns ``x`` and ``y``,
+    ``column`` naming the method, and for each metric column ``m`` its ``"m ±"`` half width and ``"m excludes 0"``.
+    ``metrics``: panel-row title (e.g. ``"GT-known loc @0.2 (papers' protocol)"``) -> metric column. Each cell shows
+    the mean difference and its 95% half width; a cell whose interval excludes 0 is outlined in black and starred.
+    The colour scale is symmetric about 0 (red: the method is better than CAM, blue: worse), shared by all panels.
+    """
+    rows, cols = list(metrics.items()), list(methods)
+    xs, ys = sorted(differences[x].unique()), sorted(differences[y].unique())
+    limit = max(1.0, float(np.nanmax(np.abs(differences[[c for _, c in rows]].to_numpy(dtype=float)))))
+    fig = Figure(figsize=(cell_inches * len(cols) + 1.2, cell_inches * 0.75 * len(rows) + 0.6), layout="constrained")
+    axes = fig.subplots(len(rows), len(cols), squeeze=False)
+    image = None
+    for r, (title, metric) in enumerate(rows):
+        for c, method in enumerate(cols):
+            ax = axes[r][c]
+            part = differences[differences[column] == method].set_index([y, x])
+            values = np.array([[part[metric].get((yv, xv), np.nan) for xv in xs] for yv in ys], dtype=float)
+            image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower", aspect="auto")
+            for i, yv in enumerate(ys):
+                for j, xv in enumerate(xs):
+                    if (yv, xv) not in part.index:
+                        continue
+                    cell = part.loc[(yv, xv)]
+                    star = "*" if bool(cell[f"{metric} excludes 0"]) else ""
+                    ax.text(j, i, f"{cell[metric]:+.1f}{star}\n±{cell[f'{metric} ±']:.1f}", ha="center",
+                            va="center", fontsize=7)
+                    if star:
+                        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
+            ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], fontsize=7)
+            ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys], fontsize=7)
+            ax.set_title(f"{method} − CAM: {title}", fontsize=8)
+            ax.set_xlabel(x, fontsize=7)
+            ax.set_ylabel(y, fontsize=7)
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.8, label="difference (points)")
     return fig
 
 

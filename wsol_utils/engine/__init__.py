@@ -13,11 +13,12 @@ reach the module as ``sys.modules["wsol_utils.engine.evaluate"]`` if ever needed
 from __future__ import annotations
 
 from wsol_utils.engine.checkpoint import CheckpointError, RunDirMismatchError
-from wsol_utils.engine.config import RunConfig, paper_config
+from wsol_utils.engine.config import INSTRUMENT, RunConfig, paper_config
 from wsol_utils.engine.evaluate import EvalResult, evaluate, evaluate_cached, tau_curve
 from wsol_utils.engine.train import TrainingDivergedError, load_run, read_history, train
 
 __all__ = [
+    "INSTRUMENT",
     "CheckpointError",
     "EvalResult",
     "RunConfig",

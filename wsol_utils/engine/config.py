@@ -61,6 +61,13 @@ def _positive(name: str, value: float, integer: bool = False) -> None:
 #: so that runs cached under ``runs/`` by an older version are not silently reused with a new architecture.
 MODEL_REVISION = 1
 
+#: The default instrument of the suite on the synthetic set (``RunConfig`` changes): chosen on the **val** split by
+#: the papers' conditions, never by localization (``benchmarks/choose_instrument.py``, docs/methods.md §3.2):
+#: CAM must classify well (val top-1 >= 90%) and its map must concentrate on the small class-telling head (mass
+#: share far above the head's area share), with features about as local as the parts. 30 classes, so that top-5
+#: says something. Measured (CAM, 6 epochs, 500 val images): see benchmarks/results/instrument.md.
+INSTRUMENT: dict[str, Any] = {"model_kwargs": {"downsamples": 1, "depth": 2, "head_kernel": 1}}
+
 
 @dataclass
 class RunConfig:
