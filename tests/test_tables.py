@@ -80,7 +80,7 @@ def test_threshold_sweep_table_has_paper_columns_beside_ours():
     row = table.set_index("delta").loc[0.8]
     assert row["paper CUB: loc err top-1"] == 55.78 and row["paper CUB: loc err top-5"] == 45.17
     assert row["paper ILSVRC: loc err top-1"] == 56.61 and row["paper ILSVRC: loc err top-5"] == 45.45
-    with pytest.raises(ValueError, match="0.9"):
+    with pytest.raises(ValueError, match=r"0.9"):
         tables.threshold_sweep_table({d: {} for d in tables.DELTAS[:-1]})
 
 
