@@ -131,10 +131,19 @@ def test_plot_regime_map_annotates_means_and_stars_intervals_that_exclude_zero()
         for rf in (8, 18):
             for head in (7.0, 14.0):
                 big = method == "HCLNet" and rf == 8 and head == 7.0
-                rows.append({"method": method, "rf": rf, "head": head, "acc": 9.0 if big else -1.0,
-                             "acc ±": 2.0, "acc excludes 0": big})
-    fig = viz.plot_regime_map(pd.DataFrame(rows), x="rf", y="head", methods=["ACoL", "HCLNet"],
-                              metrics={"GT-known (papers)": "acc"})
+                rows.append(
+                    {
+                        "method": method,
+                        "rf": rf,
+                        "head": head,
+                        "acc": 9.0 if big else -1.0,
+                        "acc ±": 2.0,
+                        "acc excludes 0": big,
+                    }
+                )
+    fig = viz.plot_regime_map(
+        pd.DataFrame(rows), x="rf", y="head", methods=["ACoL", "HCLNet"], metrics={"GT-known (papers)": "acc"}
+    )
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == ["ACoL − CAM: GT-known (papers)", "HCLNet − CAM: GT-known (papers)"]
     texts = sorted(t.get_text() for t in panels[1].texts)

@@ -240,8 +240,13 @@ def summary_lines(results: Sequence[NotebookResult], paths: SuitePaths) -> list[
 #: Groups of notebooks that share no training runs, so they may run in parallel (``--jobs``); within a group the
 #: order is the suite's and later notebooks reuse the earlier ones' runs from the cache.
 LANES: tuple[tuple[str, ...], ...] = (
-    ("01_cam_equivalence", "02_acol_training", "03_hclnet_complementary_maps", "04_fusion_ablation",
-     "05_threshold_sweep"),
+    (
+        "01_cam_equivalence",
+        "02_acol_training",
+        "03_hclnet_complementary_maps",
+        "04_fusion_ablation",
+        "05_threshold_sweep",
+    ),
     ("06_when_erasing_helps",),
 )
 
@@ -266,13 +271,17 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int) ->
 
     threads = "1"
     base = _without_option(_without_option(argv, "--only", takes_values=True), "--jobs", takes_values=False)
-    print(f"Reproducing in {len(lanes)} parallel lanes ({threads} CPU thread(s) each): "
-          + "; ".join(" ".join(lane) for lane in lanes))
+    print(
+        f"Reproducing in {len(lanes)} parallel lanes ({threads} CPU thread(s) each): "
+        + "; ".join(" ".join(lane) for lane in lanes)
+    )
     start = time.perf_counter()
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "wsol_utils", "reproduce", *base, "--jobs", "1", "--only", *lane],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             env={**os.environ, "OMP_NUM_THREADS": threads},
         )
         for lane in lanes
