@@ -110,7 +110,7 @@ display(pd.DataFrame({k: examples.ious[k] for k in ("a", "b", "fused")}).round(2
 # (HCLNet Table 1, wsoleval), for orientation only: another data set and backbone, never mixed with ours.
 
 # %%
-from wsol_utils.analysis import aggregate_summaries
+from wsol_utils.analysis import aggregate_summaries, name_protocols
 from wsol_utils.baselines import evaluate_baseline
 
 FUSION = {"cam": None, "acol": "max", "hclnet": "add"}
@@ -118,9 +118,8 @@ results = {method: suite.evaluate_seeds(seeds, fusion=FUSION[method]) for method
 summaries = {method: aggregate_summaries([r.summary for r in by_seed.values()]) for method, by_seed in results.items()}
 for name in ("centre_gaussian", "whole_image", "gt_mask"):
     summaries[f"baseline:{name}"] = evaluate_baseline(name, suite.config("cam"), progress=False).summary
-localization = tables.localization_table(summaries)
-if suite.dataset == "synthetic":  # 10 classes: the true class is always among the top 5
-    localization = localization.drop(columns=[c for c in localization.columns if "top-5" in c and "paper" not in c])
+# 10 classes on the synthetic set: the true class is always among the top 5, so our top-5 columns say nothing
+localization = name_protocols(tables.localization_table(summaries), drop_top5=suite.dataset == "synthetic")
 seeds_note = f"Ours: mean ± 95% t-interval over {len(suite.seeds)} training seeds ({list(suite.seeds)})"
 paths = tables.write_table(
     localization,
