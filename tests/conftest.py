@@ -3,6 +3,9 @@
 ``make_cub_folder(root, images)`` and ``make_wsoleval_folder(root, images)`` write the folders from a list
 of :class:`TinyImage` (few small generated JPEGs); the ``tiny_cub`` / ``tiny_wsoleval`` fixtures use the
 default :data:`TINY_IMAGES`. Tests may then damage a file to check the loaders' errors.
+
+``fake_weights`` (session): fake torchvision ImageNet checkpoints of VGG16 and ResNet50 with the real keys and shapes
+(:mod:`fake_weights`), for tests that load "pretrained" backbones without the network.
 """
 
 from __future__ import annotations
@@ -118,3 +121,12 @@ def make_cub() -> Callable[..., Path]:
 def make_wsoleval() -> Callable[..., Path]:
     """The :func:`make_wsoleval_folder` writer, for tests that need their own image list."""
     return make_wsoleval_folder
+
+
+@pytest.fixture(scope="session")
+def fake_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Fake ImageNet files ``{"vgg16": path, "resnet50": path}`` (:func:`fake_weights.write_fake_weights`), written
+    once per session; :func:`fake_weights.install` links them into a ``TORCH_HOME``."""
+    from fake_weights import write_fake_weights
+
+    return write_fake_weights(tmp_path_factory.mktemp("fake_imagenet"))

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import torch
 import torchvision
+from fake_weights import RESNET50_FILE, VGG16_FILE
 from torch import nn
 
 from wsol_utils import backbones
@@ -27,43 +28,8 @@ from wsol_utils.engine import CheckpointError, RunConfig, load_run, train
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.models import create_model, feature_stride, receptive_field
 
-VGG16_FILE = "vgg16-397923af.pth"
-RESNET50_FILE = "resnet50-0676ba61.pth"
-
-
 # --------------------------------------------------------------------------------------------------------------
-# fixtures
-
-
-def _fake_state(model_fn, keep, seed: int) -> dict[str, torch.Tensor]:
-    """Random tensors under torchvision's exact keys and shapes (read on the meta device: nothing allocated)."""
-    with torch.device("meta"):
-        shapes = {key: (value.shape, value.dtype) for key, value in model_fn().state_dict().items() if keep(key)}
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, (shape, dtype) in shapes.items():
-        if not dtype.is_floating_point:
-            state[key] = torch.zeros(shape, dtype=dtype)  # BatchNorm's num_batches_tracked
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=generator) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=generator) * 0.02
-    return state
-
-
-@pytest.fixture(scope="session")
-def fake_weights(tmp_path_factory) -> dict[str, Path]:
-    """Fake ImageNet files: VGG16's ``features.*`` (the only keys the loader reads; the real file's classifier is
-    412 MB) plus one small classifier tensor, and ResNet50's full state dict (``fc.*`` included)."""
-    folder = tmp_path_factory.mktemp("fake_imagenet")
-    vgg = _fake_state(
-        torchvision.models.vgg16, lambda key: key.startswith("features.") or key == "classifier.6.bias", seed=0
-    )
-    resnet = _fake_state(torchvision.models.resnet50, lambda key: True, seed=1)
-    paths = {"vgg16": folder / VGG16_FILE, "resnet50": folder / RESNET50_FILE}
-    torch.save(vgg, paths["vgg16"])
-    torch.save(resnet, paths["resnet50"])
-    return paths
+# fixtures (the session's fake ImageNet files: the ``fake_weights`` fixture of conftest.py, tests/fake_weights.py)
 
 
 @pytest.fixture

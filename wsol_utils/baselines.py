@@ -51,6 +51,7 @@ __all__ = [
     "BASELINES",
     "DEFAULT_SIGMA",
     "Baseline",
+    "available_baselines",
     "centre_gaussian_maps",
     "evaluate_baseline",
     "gt_mask_maps",
@@ -191,6 +192,20 @@ def _dataset(dataset_or_config: Any, split: str) -> tuple[Dataset, str]:
         return dataset_or_config, str(getattr(dataset_or_config, "split", split))
     raise ValueError(f"evaluate_baseline: expected a data set (wsol_utils.data.load) or a RunConfig; got "
                      f"{type(dataset_or_config).__name__}")
+
+
+def available_baselines(dataset_or_config: Dataset | RunConfig, split: str = "test") -> list[str]:
+    """The names of :data:`BASELINES` that can be scored on a data set (docs/methods.md §2.4), in their order: all
+    but those that need object masks (``gt_mask``) when its images come without masks (ILSVRC; a wsoleval folder
+    read without ``mask_dir``). Notebooks loop over it so that one table code serves every data set.
+
+    Args:
+        dataset_or_config: as for :func:`evaluate_baseline` (a data set, or a RunConfig whose ``split`` is read).
+        split: the split (with a RunConfig).
+    """
+    dataset, _ = _dataset(dataset_or_config, split)
+    has_masks = len(dataset) > 0 and dataset[0][3] is not None  # type: ignore[arg-type]
+    return [name for name, baseline in BASELINES.items() if has_masks or not baseline.needs_masks]
 
 
 def evaluate_baseline(name: str, dataset_or_config: Dataset | RunConfig, split: str = "test", tau: float = 0.2,

@@ -43,8 +43,10 @@ ALLOW_RANDOM_INIT_ENV = "WSOL_ALLOW_RANDOM_INIT"
 BACKBONE_ENV = "WSOL_BACKBONE"
 #: The backbones of the papers' setting on real data (docs/methods.md §1.2, §4.1); the first is the default.
 REAL_DATA_BACKBONES: tuple[str, ...] = ("vgg16", "resnet50")
-#: Smoke mode on real data: image side in px (the papers' 224 px VGG16 / ResNet50 are too slow for a CPU smoke run).
+#: Smoke mode on real data: image side in px and classifier-branch width (the papers' 224 px and 1024-channel 3x3
+#: branches on VGG16 / ResNet50 are too slow for a CPU smoke run; the code path is the same).
 SMOKE_REAL_IMAGE_SIZE = 64
+SMOKE_REAL_MODEL_KWARGS: dict[str, Any] = {"head_width": 64}
 #: Training epochs of the papers' setting on ILSVRC (docs/methods.md §4.1; CUB: paper_config's 60).
 ILSVRC_EPOCHS = 6
 DEFAULT_FIGURES_DIR = "../figures"
@@ -124,7 +126,8 @@ class Suite:
         and data knobs chosen on val by the papers' conditions); other data sets: the papers' setting
         (:func:`~wsol_utils.engine.paper_config`, docs/methods.md §4.1) with the backbone of ``WSOL_BACKBONE``
         (``reproduce --backbone``; default vgg16) and 6 epochs on ILSVRC. Then ``EPOCHS`` when given, smoke sizes
-        in smoke mode (synthetic: fewer images; real data: :data:`SMOKE_REAL_IMAGE_SIZE` px), and ``changes``
+        in smoke mode (synthetic: fewer images; real data: :data:`SMOKE_REAL_IMAGE_SIZE` px and
+        :data:`SMOKE_REAL_MODEL_KWARGS`), and ``changes``
         (e.g. ``delta=0.7``) last. The dict-valued changes ``dataset_kwargs`` and
         ``model_kwargs`` are *merged* into the config's (so ``dataset_kwargs={"head_size": 0.22}`` keeps the
         smoke sizes), every other change replaces the field.
@@ -144,6 +147,7 @@ class Suite:
                 overrides["dataset_kwargs"] = {**config.dataset_kwargs, **SMOKE_DATASET_KWARGS}
             else:
                 overrides["image_size"] = SMOKE_REAL_IMAGE_SIZE
+                overrides["model_kwargs"] = {**config.model_kwargs, **SMOKE_REAL_MODEL_KWARGS}
         if self.epochs is not None:
             overrides["epochs"] = self.epochs
         for name in MERGED_CHANGES:

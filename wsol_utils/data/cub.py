@@ -52,7 +52,10 @@ def find_cub_root(root: str | Path) -> Path:
 def _read_table(path: Path, columns: int, parse: Callable[[str], object]) -> dict[int, list]:
     """``<image_number> <columns values>`` per line -> ``{image_number: [values]}``, errors name file:line."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing CUB metadata file (the archive holds {', '.join(CUB_FILES)})")
+        raise FileNotFoundError(
+            f"{path}: missing CUB metadata file (the archive holds {', '.join(CUB_FILES)}); extract "
+            "CUB_200_2011.tgz whole and point root at its CUB_200_2011 folder"
+        )
     table: dict[int, list] = {}
     with path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -179,6 +182,11 @@ def load_cub(
     """
     records = read_cub_records(root, split, val_per_class, seed)
     cub_root = find_cub_root(root)
+    if records and not verify and not records[0].path.is_file():  # verify=True skips (and counts) missing images
+        raise FileNotFoundError(
+            f"{records[0].path}: image not found; {cub_root} must hold the archive's images/ folder next to "
+            "images.txt (extract CUB_200_2011.tgz whole), or load with verify=True to skip missing images"
+        )
     default = "train" if split == "train" else "test"
     return ImageFileDataset(
         records,

@@ -15,11 +15,18 @@ but not ``,``. Blank lines are skipped. Box coordinates must satisfy ``0 <= x0 <
 from ``x + w`` float boxes may end one pixel past it, which wsoleval accepts, so we accept it too.
 
 Every error names the file and the 1-based line number and says what is wrong.
+
+ILSVRC labels must follow the sorted WordNet-id order (wsoleval's, as torchvision's ``ImageFolder``; docs/methods.md
+§3.4): where an image id names its class folder (``train/n01440764/n01440764_10026.JPEG``), the labels of those ids
+are checked against that order, and a file in another order (the official ACoL class list uses another one) is an
+error naming the line and the label expected there.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +35,18 @@ import numpy as np
 
 from wsol_utils.atomic import write_text_atomic
 
-__all__ = ["WsolevalMetadata", "read_wsoleval_metadata", "write_wsoleval_metadata", "METADATA_FILES"]
+__all__ = [
+    "WsolevalMetadata",
+    "read_wsoleval_metadata",
+    "write_wsoleval_metadata",
+    "METADATA_FILES",
+    "check_sorted_wnid_labels",
+    "wnid_of",
+]
 
 METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+#: A WordNet id as ILSVRC names its class folders (``n01440764``).
+WNID_PATTERN = re.compile(r"n\d{8}")
 
 
 @dataclass
@@ -63,7 +79,8 @@ def _lines(path: Path) -> Iterable[tuple[int, str]]:
     """Yield ``(1-based line number, stripped text)`` of the non-blank lines of ``path``."""
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: missing wsoleval metadata file (a metadata folder holds {', '.join(METADATA_FILES)})"
+            f"{path}: missing wsoleval metadata file (a metadata folder holds {', '.join(METADATA_FILES)}); copy "
+            f"it from wsolevaluation's metadata/<CUB|ILSVRC|OpenImages>/<split>/ (docs/methods.md §3.4)"
         )
     with path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -106,6 +123,7 @@ def _read_image_ids(path: Path) -> list[str]:
 
 def _read_labels(path: Path, known: set[str]) -> dict[str, int]:
     labels: dict[str, int] = {}
+    line_of: dict[str, int] = {}
     for number, text in _lines(path):
         image_id, *rest = _split(path, number, text, 2, "<image_id>,<label>")
         (label,) = _parse_ints(path, number, text, rest, "<image_id>,<label>")
@@ -115,7 +133,81 @@ def _read_labels(path: Path, known: set[str]) -> dict[str, int]:
         if image_id in labels:
             raise ValueError(f"{path}:{number}: a second label for image id {image_id!r}")
         labels[image_id] = label
+        line_of[image_id] = number
+    check_sorted_wnid_labels(labels, path, line_of)
     return labels
+
+
+def wnid_of(image_id: str) -> str | None:
+    """The WordNet id of an ILSVRC image id whose class folder names it (``train/n01440764/n01440764_10026.JPEG``
+    -> ``"n01440764"``); ``None`` for ids without one (ILSVRC val / test ids, CUB, OpenImages)."""
+    for part in image_id.split("/")[:-1]:
+        if WNID_PATTERN.fullmatch(part):
+            return part
+    return None
+
+
+_ORDER_FIX = (
+    "wsoleval's ILSVRC labels follow the sorted WordNet-id order (torchvision's ImageFolder); these follow another "
+    "class order (the official ACoL list uses another order): rewrite the labels in sorted-wnid order, or remap the "
+    "classifier (docs/methods.md §3.4)"
+)
+
+
+def check_sorted_wnid_labels(
+    labels: Mapping[str, int], path: str | os.PathLike[str], line_of: Mapping[str, int] | None = None
+) -> None:
+    """Check that the labels of image ids naming a WordNet id (:func:`wnid_of`) follow the sorted-wnid order.
+
+    One label per wnid; and when the labels of the wnids seen are exactly ``0..n-1`` (a full class list) each must
+    be its wnid's rank in sorted order, otherwise (a subset of the classes) they must increase with the sorted wnids.
+    Ids without a wnid are not checked.
+
+    Args:
+        labels: image id -> label, in file order. path: the file, for the message. line_of: image id -> 1-based
+            line (default: the position in ``labels``).
+
+    Raises:
+        ValueError: ``"<path>:<line>: ..."`` naming the image id, its label, the label expected (or the bound it
+            breaks) and the fix.
+    """
+    lines = dict(line_of) if line_of is not None else {key: n for n, key in enumerate(labels, start=1)}
+    first: dict[str, tuple[int, str]] = {}  # wnid -> (label, image id of its first line)
+    for image_id, label in labels.items():
+        wnid = wnid_of(image_id)
+        if wnid is None:
+            continue
+        if wnid not in first:
+            first[wnid] = (label, image_id)
+        elif first[wnid][0] != label:
+            seen_label, seen_id = first[wnid]
+            raise ValueError(
+                f"{path}:{lines[image_id]}: image id {image_id!r} has label {label}, but line {lines[seen_id]} gives "
+                f"its class folder {wnid} label {seen_label}; one class folder, one label"
+            )
+    if not first:
+        return
+    ordered = sorted(first)
+    if sorted(label for label, _ in first.values()) == list(range(len(ordered))):
+        rank = {wnid: number for number, wnid in enumerate(ordered)}
+        wrong = [(lines[image_id], wnid) for wnid, (label, image_id) in first.items() if label != rank[wnid]]
+        if wrong:
+            _, wnid = min(wrong)  # the first such line of the file
+            label, image_id = first[wnid]
+            raise ValueError(
+                f"{path}:{lines[image_id]}: image id {image_id!r} has label {label}, but its class {wnid} is "
+                f"number {rank[wnid]} of the {len(ordered)} sorted WordNet ids: expected label {rank[wnid]}. "
+                f"{_ORDER_FIX}"
+            )
+        return
+    for before, after in itertools.pairwise(ordered):
+        if first[after][0] <= first[before][0]:
+            image_id = first[after][1]
+            raise ValueError(
+                f"{path}:{lines[image_id]}: image id {image_id!r} has label {first[after][0]}, but its class {after} "
+                f"sorts after {before} (label {first[before][0]}): expected a label above {first[before][0]}. "
+                f"{_ORDER_FIX}"
+            )
 
 
 def _read_sizes(path: Path, known: set[str]) -> dict[str, tuple[int, int]]:

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from wsol_utils.data.base import ImageFileDataset, ImageRecord, WSOLItem, resolve_transform, tight_boxes
-from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata
+from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata, wnid_of
 from wsol_utils.data.transforms import BoxTransform
 
-__all__ = ["find_metadata_dir", "wsoleval_records", "load_wsoleval", "MaskBoxDataset"]
+__all__ = ["find_metadata_dir", "is_ilsvrc", "wsoleval_records", "load_wsoleval", "MaskBoxDataset"]
 
 
 def find_metadata_dir(root: Path, split: str, metadata_dir: str | Path | None) -> Path:
@@ -40,8 +40,35 @@ def find_metadata_dir(root: Path, split: str, metadata_dir: str | Path | None) -
             return candidate
     raise FileNotFoundError(
         f"no wsoleval metadata for split {split!r}: looked for image_ids.txt in "
-        f"{', '.join(map(str, tried))}; pass metadata_dir="
+        f"{', '.join(map(str, tried))}; copy wsolevaluation's metadata/<CUB|ILSVRC|OpenImages>/{split}/ to "
+        f"{tried[0]} (the suite and RunConfig look there), or pass metadata_dir="
     )
+
+
+def is_ilsvrc(root: str | Path, split: str = "train", metadata_dir: str | Path | None = None) -> bool:
+    """Whether the wsoleval folder at ``root`` is ILSVRC: the first image id of ``split``'s ``image_ids.txt`` names a
+    WordNet-id class folder (``train/n01440764/...``). ``False`` when the metadata is missing (loading it later
+    raises the error that says where it was looked for)."""
+    try:
+        folder = find_metadata_dir(Path(root), split, metadata_dir)
+    except FileNotFoundError:
+        return False
+    with (folder / "image_ids.txt").open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                return wnid_of(line.strip()) is not None
+    return False
+
+
+def _check_first_image(records: list[ImageRecord], root: Path, folder: Path) -> None:
+    """A wrong ``root`` shows at once: the first listed image must exist (one ``stat``; the others are read later)."""
+    if records and not records[0].path.is_file():
+        first = records[0].image_id.split("/")[0]
+        raise FileNotFoundError(
+            f"{records[0].path}: image not found. The ids of {folder / 'image_ids.txt'} are paths relative to the "
+            f"image root ({root}): point root (--data-root) at the folder that holds {first}/ (for ILSVRC the "
+            "folder with train/ and val/), or fix the id"
+        )
 
 
 def _box_masks(mask_dir: Path | None, image_id: str) -> tuple[tuple[Path, ...], Path | None]:
@@ -86,6 +113,7 @@ class MaskBoxDataset(ImageFileDataset):
 
     def __getitem__(self, index: int) -> WSOLItem:
         image, label, _, mask, image_id = super().__getitem__(index)
+        assert mask is not None  # wsoleval_records gives every mask-style record its mask paths
         foreground = (mask == 1).numpy()[None]
         return image, label, torch.from_numpy(tight_boxes(foreground)), mask, image_id
 
@@ -115,10 +143,15 @@ def load_wsoleval(
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: image root folder not found")
+        raise FileNotFoundError(
+            f"{root}: image root folder not found; give the folder the image ids are relative to (wsoleval's data "
+            "set root, with the metadata in <root>/metadata/<split>/)"
+        )
     folder = find_metadata_dir(root, split, metadata_dir)
     meta = read_wsoleval_metadata(folder)
     records = wsoleval_records(meta, root, None if mask_dir is None else Path(mask_dir))
+    if not verify:  # verify=True skips (and counts) missing images instead
+        _check_first_image(records, root, folder)
     largest = max(meta.labels.values(), default=-1)
     num_classes = largest + 1 if num_classes is None else num_classes
     if largest >= num_classes:

@@ -9,6 +9,12 @@ data set has masks (docs/methods.md §2.2).
 Test-time ``delta`` and ``fusion`` may differ from training's: ``delta`` changes only branch B's input and
 ``fusion`` only the fused map, so their effect is visible without retraining.
 
+10-crop classification (``ten_crop=True``, as HCLNet reports its classification errors; docs/methods.md §4.1): the
+classification columns come from the softmax averaged over the 10 crops (4 corners and the centre, and their mirror
+images) of side ``S`` of the image resized to ``R = round(S * 256 / 224)`` (256 for 224,
+:func:`wsol_utils.metrics.ten_crop_logits`); the maps and boxes stay those of the single ``S x S`` view. Image files
+only (the synthetic set is generated at one size).
+
 Erasing class at test (``erase_with``): ``"gt"`` (default, the official code's choice) or ``"pred"`` (branch A's
 top-1). Top-1 Loc is identical either way: it only counts images whose top-1 class is the GT class, where both
 choices erase with the same class. GT-known Loc and Top-5 Loc can differ.
@@ -43,10 +49,20 @@ from wsol_utils.engine.train import load_run, make_loader
 from wsol_utils.erasing import check_delta
 from wsol_utils.maps import UPSAMPLE_MODES, upsample_maps
 from wsol_utils.methods import get_method
-from wsol_utils.pipeline import MapBatch, check_fusion, forward_maps, fusion_options, gt_boxes_numpy, score_boxes
+from wsol_utils.pipeline import (
+    MapBatch,
+    check_fusion,
+    classification_logits,
+    forward_maps,
+    fusion_options,
+    gt_boxes_numpy,
+    score_boxes,
+)
 
 ERASE_WITH: tuple[str, ...] = ("gt", "pred")
 MAP_CACHE_DIR = "maps"
+#: Crops of 10-crop classification (torchvision's ``ten_crop``: 4 corners, centre, and the same of the mirror image).
+NUM_CROPS = 10
 
 
 @dataclass
@@ -219,7 +235,7 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
              progress: bool | None = None, *,
              erase_with: str = "gt", block_radius: int | None = None, fusion_weights: str | None = None,
              upsample: str = "bicubic", device: str = "auto", batch_size: int | None = None,
-             cache_maps: bool = True) -> EvalResult:
+             cache_maps: bool = True, ten_crop: bool = False) -> EvalResult:
     """Evaluate a trained run on ``split``; see the module docstring for the protocol.
 
     Args:
@@ -233,6 +249,9 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
         limit: evaluate only the first ``limit`` images.
         erase_with: ``"gt"`` or ``"pred"``: the class whose branch-A map drives test-time erasing.
         upsample: ``"bicubic"`` (wsoleval's cv2 INTER_CUBIC, in torch) or ``"bilinear"``.
+        ten_crop: classification numbers (``cls_*``, ``loc_*_top1`` / ``top5``, ``pred``, ``correct_top*``) from the
+            softmax averaged over 10 crops of the ``round(S * 256 / 224)`` px image (see the module docstring);
+            boxes and maps unchanged. Image-file data sets only.
 
     Returns:
         :class:`EvalResult`. ``records`` columns: image_id, label, pred, correct_top1, correct_top5 and per
@@ -244,6 +263,7 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
     fusion = check_fusion(config.fusion if fusion is None else fusion, config.method, "evaluate")
     fusion_kwargs = _fusion_kwargs(fusion, config, block_radius, fusion_weights)
     loader = _eval_loader(config, split, limit, batch_size, model_device(model))
+    crops = iter(_ten_crop_loader(config, split, limit, batch_size, model_device(model))) if ten_crop else None
     method = get_method(config.method)
     acc = _Accumulators(method.branches, _wsoleval_branches(wsoleval, method.branches), _has_masks(loader),
                         model_device(model))
@@ -251,6 +271,12 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
         batch = _to_device(batch, model_device(model))
         maps = forward_maps(model, batch.images, batch.labels, fusion=fusion, fusion_kwargs=fusion_kwargs,
                             erase_with=erase_with, upsample=upsample)
+        if crops is not None:
+            outer = next(crops)
+            if list(outer.image_ids) != list(batch.image_ids):
+                raise RuntimeError("evaluate(ten_crop=True): the crop loader lost step with the test loader")
+            labels = batch.labels if erase_with == "gt" else None
+            maps.logits = ten_crop_scores(model, outer.images.to(batch.images.device), batch.images.shape[-1], labels)
         head = head_masks(loader.dataset, len(acc.gt_boxes), len(batch.labels), tuple(batch.images.shape[-2:]))
         _score_batch(acc, batch, maps, tau, head)
     branches = _summaries(acc)
@@ -335,6 +361,44 @@ def _eval_loader(config: Any, split: str, limit: int | None, batch_size: int | N
     return make_loader(dataset, eval_config, DistContext(device=device), shuffle=False)
 
 
+def ten_crop_outer_size(size: int) -> int:
+    """Side ``R`` of the image the 10 crops of side ``size`` are cut from: ``round(size * 256 / 224)`` (256 for
+    224), the ``"train"`` / ``"test_crop"`` transforms' resize (docs/methods.md §3.5)."""
+    return round(size * 256 / 224)
+
+
+def ten_crop_scores(model: torch.nn.Module, images: Tensor, size: int, labels: Tensor | None = None) -> Tensor:
+    """10-crop class scores: the softmax of the model's classification logits averaged over the 10 crops.
+
+    Args:
+        model: a :class:`~wsol_utils.models.WSOLModel` (its :func:`~wsol_utils.pipeline.classification_logits`).
+        images: ``(B, 3, R, R)`` normalized images at the outer size (:func:`ten_crop_outer_size`).
+        size: crop side ``S <= R``.
+        labels: ``(B,)`` class whose branch-A map drives branch B's erasing (``None``: A's top-1), as ``erase_with``.
+
+    Returns:
+        ``(B, C)`` mean probabilities (:func:`wsol_utils.metrics.ten_crop_logits` of the ``(B, 10, C)`` logits) on
+        the CPU, float32.
+    """
+    from torchvision.transforms.functional import ten_crop
+
+    if images.shape[-1] < size or images.shape[-2] < size:
+        raise ValueError(f"ten_crop_scores: crops of {size} px do not fit {tuple(images.shape[-2:])} images")
+    with torch.no_grad():
+        logits = [classification_logits(model(crop, labels)).float().cpu() for crop in ten_crop(images, [size, size])]
+    return metrics.ten_crop_logits(torch.stack(logits, dim=1), num_crops=NUM_CROPS, softmax=True)
+
+
+def _ten_crop_loader(config: Any, split: str, limit: int | None, batch_size: int | None,
+                     device: torch.device) -> DataLoader:
+    """The images of :func:`_eval_loader`, in the same order, resized to :func:`ten_crop_outer_size` (no crop)."""
+    if config.dataset == "synthetic":
+        raise ValueError("evaluate: ten_crop=True needs image files (cub, wsoleval); the synthetic set is generated "
+                         "at one size, so it has no larger image to crop from")
+    return _eval_loader(config.replace(image_size=ten_crop_outer_size(config.image_size)), split, limit, batch_size,
+                        device)
+
+
 def _has_masks(loader: DataLoader) -> bool:
     return loader.dataset[0][3] is not None
 
@@ -372,7 +436,8 @@ def load_map_cache(path: str | Path) -> MapBundle:
     with np.load(path) as data:
         maps = {k.removeprefix("maps_"): data[k] for k in data.files if k.startswith("maps_")}
         splits = np.cumsum(data["box_counts"])[:-1]
-        return MapBundle(maps, tuple(int(v) for v in data["image_size"]), list(np.split(data["boxes"], splits)))
+        height, width = (int(v) for v in data["image_size"])
+        return MapBundle(maps, (height, width), list(np.split(data["boxes"], splits)))
 
 
 def tau_curve(run_dir: str | Path, taus: Iterable[float] = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)),
