@@ -97,3 +97,20 @@ def test_corrupt_image_raises_or_is_skipped_and_counted(tiny_cub: Path, caplog) 
     assert len(verified) == 1 and len(verified.skipped) == 1
     assert verified[0][4] == "002.Bb/Bb_0003.jpg" and verified[0][1] == 1  # labels do not shift
     assert "skipped 1 of 2 images" in caplog.text
+
+
+def test_root_without_the_images_folder_names_the_missing_image_and_the_fix(tiny_cub: Path) -> None:
+    (tiny_cub / "images").rename(tiny_cub / "images_elsewhere")
+    with pytest.raises(FileNotFoundError, match=r"Aa_0001.jpg: image not found; .*must hold the archive's images/"):
+        load("cub", root=tiny_cub, split="train")
+    with pytest.raises(FileNotFoundError, match=r"missing CUB metadata file .*extract CUB_200_2011.tgz whole"):
+        (tiny_cub / "train_test_split.txt").unlink()
+        load("cub", root=tiny_cub, split="train")
+
+
+def test_undecodable_image_message_names_the_file(tiny_cub: Path) -> None:
+    bad = tiny_cub / "images" / "002.Bb" / "Bb_0003.jpg"
+    bad.write_bytes(b"")
+    with pytest.raises(ImageDecodeError) as info:
+        load("cub", root=tiny_cub, split="train")[1]
+    assert str(bad) in str(info.value) and "cannot decode image" in str(info.value)

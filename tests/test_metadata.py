@@ -117,3 +117,73 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
     (folder / "image_sizes.txt").unlink()
     with pytest.raises(FileNotFoundError, match=r"image_sizes.txt: missing wsoleval metadata file"):
         read_wsoleval_metadata(folder)
+
+
+# -- ILSVRC: labels in sorted-wnid order (docs/methods.md §3.4) ------------------------------------------------
+
+
+def _ilsvrc(folder: Path, rows: list[tuple[str, int]]) -> Path:
+    """A metadata folder of ILSVRC-style training ids ``train/<wnid>/<wnid>_<k>.JPEG`` with the given labels."""
+    ids = [f"train/{wnid}/{wnid}_{k}.JPEG" for k, (wnid, _) in enumerate(rows)]
+    return _write(
+        folder,
+        image_ids="".join(f"{i}\n" for i in ids),
+        class_labels="".join(f"{i},{label}\n" for i, (_, label) in zip(ids, rows)),
+        image_sizes="".join(f"{i},10,10\n" for i in ids),
+        localization="".join(f"{i},0,0,9,9\n" for i in ids),
+    )
+
+
+def test_ilsvrc_labels_in_sorted_wnid_order_are_read_as_written(tmp_path: Path) -> None:
+    rows = [("n01443537", 1), ("n01440764", 0), ("n01484850", 2), ("n01440764", 0)]
+    meta = read_wsoleval_metadata(_ilsvrc(tmp_path / "m", rows))
+    assert list(meta.labels.values()) == [1, 0, 2, 0]
+    subset = [("n01440764", 0), ("n01484850", 7), ("n01443537", 3)]  # a subset of the classes: increasing labels
+    assert list(read_wsoleval_metadata(_ilsvrc(tmp_path / "s", subset)).labels.values()) == [0, 7, 3]
+
+
+def test_ilsvrc_labels_in_another_order_name_the_line_and_the_expected_label(tmp_path: Path) -> None:
+    # all three classes, labelled in another order (as the official ACoL list): line 2's n01443537 sorts second
+    rows = [("n01440764", 0), ("n01443537", 2), ("n01484850", 1)]
+    expected = (
+        r"class_labels.txt:2: image id 'train/n01443537/n01443537_1.JPEG' has label 2, but its class n01443537 "
+        r"is number 1 of the 3 sorted WordNet ids: expected label 1\. .*the official ACoL list uses another order"
+    )
+    with pytest.raises(ValueError, match=expected):
+        read_wsoleval_metadata(_ilsvrc(tmp_path / "m", rows))
+
+
+def test_ilsvrc_subset_out_of_order_and_two_labels_for_one_class(tmp_path: Path) -> None:
+    rows = [("n01440764", 5), ("n01484850", 9), ("n01443537", 11)]  # n01443537 sorts before n01484850
+    with pytest.raises(
+        ValueError,
+        match=r"class_labels.txt:2: .*n01484850 sorts after n01443537 \(label 11\): "
+        r"expected a label above 11",
+    ):
+        read_wsoleval_metadata(_ilsvrc(tmp_path / "m", rows))
+    rows = [("n01440764", 0), ("n01443537", 1), ("n01440764", 1)]
+    with pytest.raises(
+        ValueError,
+        match=r"class_labels.txt:3: .*has label 1, but line 1 gives its class folder "
+        r"n01440764 label 0",
+    ):
+        read_wsoleval_metadata(_ilsvrc(tmp_path / "t", rows))
+
+
+def test_ids_without_a_wnid_folder_are_not_checked(tmp_path: Path) -> None:
+    # ILSVRC val ids and CUB ids name no wnid folder; a file name starting with a wnid is not a class folder
+    folder = _write(
+        tmp_path / "m",
+        image_ids="val/n01443537_1.JPEG\nval/ILSVRC2012_val_00000001.JPEG\n",
+        class_labels="val/n01443537_1.JPEG,5\nval/ILSVRC2012_val_00000001.JPEG,0\n",
+        image_sizes="val/n01443537_1.JPEG,10,10\nval/ILSVRC2012_val_00000001.JPEG,10,10\n",
+        localization="val/n01443537_1.JPEG,0,0,9,9\nval/ILSVRC2012_val_00000001.JPEG,0,0,9,9\n",
+    )
+    assert read_wsoleval_metadata(folder).labels == {"val/n01443537_1.JPEG": 5, "val/ILSVRC2012_val_00000001.JPEG": 0}
+
+
+def test_missing_metadata_file_says_where_to_get_it(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "m")
+    (folder / "class_labels.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"class_labels.txt: missing wsoleval metadata file .*wsolevaluation"):
+        read_wsoleval_metadata(folder)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TinyImage
 from PIL import Image
 
 from wsol_utils.data import ImageDecodeError, load
@@ -84,3 +85,56 @@ def test_corrupt_image_raises_or_is_skipped(tiny_wsoleval: Path, caplog) -> None
     assert isinstance(dataset, ImageFileDataset)  # the image-file data sets keep the skipped paths
     assert [dataset[i][1] for i in range(len(dataset))] == [0, 1, 2] and dataset.skipped[0].name == "Cc_0002.jpg"
     assert "skipped 1 of 4 images" in caplog.text
+
+
+def test_wrong_root_names_the_first_missing_image_and_the_fix(tmp_path: Path, tiny_wsoleval: Path) -> None:
+    # metadata copied where the suite looks for it, but root points at another folder than the images'
+    other = tmp_path / "elsewhere"
+    (other / "metadata").mkdir(parents=True)
+    (tiny_wsoleval / "metadata" / "test").rename(other / "metadata" / "test")
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"Aa_0001.jpg: image not found\. The ids of .*image_ids.txt are "
+        r"paths relative to the image root .*folder that holds 001.Aa/",
+    ):
+        load("wsoleval", root=other, split="test")
+    assert len(load("wsoleval", root=other, split="test", verify=True)) == 0  # verify: every image skipped
+
+
+def test_missing_split_metadata_says_where_to_put_it(tiny_wsoleval: Path) -> None:
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"no wsoleval metadata for split 'train': .*copy wsolevaluation's "
+        r"metadata/<CUB\|ILSVRC\|OpenImages>/train/ to .*metadata/train",
+    ):
+        load("wsoleval", root=tiny_wsoleval, split="train")
+
+
+def test_undecodable_image_message_names_the_file_and_the_fix(tiny_wsoleval: Path) -> None:
+    bad = tiny_wsoleval / "002.Bb" / "Bb_0003.jpg"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(ImageDecodeError) as info:
+        load("wsoleval", root=tiny_wsoleval, split="test")[2]
+    assert str(bad) in str(info.value) and "verify=True" in str(info.value)
+
+
+def test_is_ilsvrc_reads_the_training_ids(make_wsoleval, tiny_images, tmp_path: Path) -> None:
+    from wsol_utils.data.wsoleval import is_ilsvrc
+
+    cub_like = make_wsoleval(tmp_path / "cub", tiny_images, split="train")
+    ilsvrc = [
+        TinyImage("train/n01440764/n01440764_1.JPEG", 0, (20, 20), ((1, 1, 9, 9),)),
+        TinyImage("train/n01443537/n01443537_2.JPEG", 1, (20, 20), ((1, 1, 9, 9),)),
+    ]
+    root = make_wsoleval(tmp_path / "ilsvrc", ilsvrc, split="train")
+    assert is_ilsvrc(root) and not is_ilsvrc(cub_like) and not is_ilsvrc(tmp_path / "nothing")
+    assert load("wsoleval", root=root, split="train").labels.tolist() == [0, 1]
+
+
+def test_available_baselines_leave_out_the_mask_baseline_without_masks(tiny_wsoleval: Path) -> None:
+    from wsol_utils.baselines import BASELINES, available_baselines
+
+    without = load("wsoleval", root=tiny_wsoleval, split="test", image_size=32)
+    with_masks = load("wsoleval", root=tiny_wsoleval, split="test", image_size=32, mask_dir=tiny_wsoleval / "masks")
+    assert available_baselines(without) == ["centre_gaussian", "whole_image"]
+    assert available_baselines(with_masks) == list(BASELINES)
