@@ -9,27 +9,6 @@ import pytest
 
 from wsol_utils import analysis
 from wsol_utils.engine import RunConfig, paper_config
-from wsol_utils.stats import difference_noise
-
-
-def test_best_row_and_best_tau_table():
-    table = pd.DataFrame({"delta": [0.5, 0.6, 0.7], "err": [50.0, 40.0, 40.0]})
-    assert analysis.best_row(table, "err")["delta"] == 0.6  # first of the ties
-    assert analysis.best_row(table, "err", lower_is_better=False)["delta"] == 0.5
-    with pytest.raises(ValueError, match="no column 'x'"):
-        analysis.best_row(table, "x")
-    curves = pd.DataFrame(
-        {
-            "tau": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3],
-            "method": ["A"] * 3 + ["B"] * 3,
-            "gt_known_loc_acc": [5.0, 9.0, 7.0, 1.0, 2.0, 8.0],
-        }
-    )
-    best = analysis.best_tau_table(curves)
-    assert best.to_dict("records") == [
-        {"method": "A", "best_tau": 0.2, "best_acc": 9.0, "acc_at_0_2": 9.0},
-        {"method": "B", "best_tau": 0.3, "best_acc": 8.0, "acc_at_0_2": 2.0},
-    ]
 
 
 def test_part_mass_splits_object_into_head_and_body():
@@ -47,37 +26,6 @@ def test_cells_seeing_part_hand_computed():
     assert analysis.cells_seeing_part(34, 4, 14.0) == pytest.approx(12.0)  # (34 + 14) / 4
     with pytest.raises(ValueError, match="stride"):
         analysis.cells_seeing_part(18, 0, 7.0)
-
-
-def test_erasing_gain_row_hand_computed():
-    class Result:  # the two fields of an EvalResult the row reads
-        def __init__(self, acc, records):
-            self.summary, self.records = {"gt_known_loc_acc": acc, "num_images": 100}, records
-
-    cam = Result(50.0, pd.DataFrame({"a_mass_head": [0.6], "a_mass_object": [0.8], "a_mass_background": [0.2]}))
-    acol = Result(
-        40.0, pd.DataFrame({"b_mass_head": [0.1, 0.3], "b_mass_object": [0.5, 0.7], "b_mass_background": [0.5, 0.3]})
-    )
-    cam_curve = pd.DataFrame({"tau": [0.1, 0.2, 0.3], "gt_known_loc_acc": [45.0, 50.0, 55.0]})
-    acol_curve = pd.DataFrame({"tau": [0.1, 0.2, 0.3], "gt_known_loc_acc": [60.0, 40.0, 30.0]})
-    row = analysis.erasing_gain_row(cam, acol, cam_curve, acol_curve)
-    assert row == pytest.approx(
-        {
-            "CAM @0.2": 50.0,
-            "ACoL @0.2": 40.0,
-            "ACoL - CAM @0.2": -10.0,
-            "noise ±": difference_noise(40.0, 50.0, 100),
-            "CAM best": 55.0,
-            "CAM best tau": 0.3,
-            "ACoL best": 60.0,
-            "ACoL best tau": 0.1,
-            "ACoL - CAM best": 5.0,
-            "CAM mass head (%)": 60.0,
-            "B mass head (%)": 20.0,
-            "B mass body (%)": 40.0,
-            "B mass background (%)": 40.0,
-        }
-    )
 
 
 def test_head_geometry_of_the_default_and_wide_models():
@@ -106,8 +54,14 @@ class _Result:  # the two fields of an EvalResult that run_frame reads
 
 
 def test_run_frame_seed_summary_and_paired_differences_hand_computed():
-    accs = {("cam", 0): 10.0, ("cam", 1): 20.0, ("cam", 2): 30.0, ("acol", 0): 14.0, ("acol", 1): 22.0,
-            ("acol", 2): 36.0}
+    accs = {
+        ("cam", 0): 10.0,
+        ("cam", 1): 20.0,
+        ("cam", 2): 30.0,
+        ("acol", 0): 14.0,
+        ("acol", 1): 22.0,
+        ("acol", 2): 36.0,
+    }
     results = {key: _Result({"gt_known_loc_acc": acc}) for key, acc in accs.items()}
     frame = analysis.run_frame(results, ("method", "seed"))  # type: ignore[arg-type]
     label = analysis.PROTOCOL_METRICS["gt_known_loc_acc"]
@@ -131,8 +85,13 @@ def test_chosen_on_val_scores_test_once_and_labels_the_oracle():
     val = pd.DataFrame({"method": ["a"] * 3, "tau": [0.1, 0.2, 0.3], "acc": [5.0, 9.0, 7.0]})
     test = pd.DataFrame({"method": ["a"] * 3, "tau": [0.1, 0.2, 0.3], "acc": [6.0, 4.0, 8.0]})
     row = analysis.chosen_on_val(val, test, ["method"], "tau", "acc").iloc[0].to_dict()
-    assert row == {"method": "a", "tau (val)": 0.2, "acc test @ val choice": 4.0, "tau (oracle: test)": 0.3,
-                   "acc oracle": 8.0}
+    assert row == {
+        "method": "a",
+        "tau (val)": 0.2,
+        "acc test @ val choice": 4.0,
+        "tau (oracle: test)": 0.3,
+        "acc oracle": 8.0,
+    }
 
 
 def test_aggregate_summaries_means_and_half_widths():

@@ -11,28 +11,6 @@ import pytest
 from wsol_utils import stats
 
 
-def test_difference_noise_hand_computed():
-    # p = 50% twice, n = 100: p~ = 51/102 = 0.5; 1.96 * sqrt(2 * 0.25 / 102) = 0.137227 -> 13.72 points.
-    assert stats.difference_noise(50, 50, 100) == pytest.approx(13.7227, abs=1e-4)
-    # 0% vs 100% on 10 images: p~ = 1/12 and 11/12; 1.96 * sqrt(2 * (11/144) / 12) = 0.221154.
-    assert stats.difference_noise(0, 100, 10) == pytest.approx(22.1154, abs=1e-4)
-    with pytest.raises(ValueError, match="n=0"):
-        stats.difference_noise(50, 50, 0)
-
-
-def test_compare_never_claims_an_effect_within_noise():
-    text = stats.compare("ACoL", 55.0, "CAM", 50.0, metric="GT-known loc accuracy", n=100)
-    assert text == ("ACoL's GT-known loc accuracy is 5.0 points above CAM's (55.0% vs 50.0%, 100 images; "
-                    "95% noise level ±13.7 points): within sampling noise, so no difference is shown.")
-    big = stats.compare("ACoL", 40.0, "CAM", 60.0, metric="loc err top-1", n=2000,
-                        higher_is_better=False)
-    assert big.startswith("ACoL's loc err top-1 is 20.0 points below CAM's")
-    assert big.endswith("ACoL is better beyond sampling noise.")
-    worse = stats.compare("B", 30.0, "A", 60.0, metric="accuracy", n=2000)
-    assert worse.endswith("B is worse beyond sampling noise.")
-    assert stats.compare("A", math.nan, "B", 1.0, metric="MaxBoxAccV2", n=5) == "MaxBoxAccV2: not available for A."
-
-
 # -- intervals over seeds and images ---------------------------------------------------------------------------------
 def test_seed_interval_hand_computed():
     iv = stats.seed_interval([1.0, 2.0, 3.0])
@@ -43,7 +21,8 @@ def test_seed_interval_hand_computed():
     assert (iv.low, iv.high) == pytest.approx((2.0 - 2.4841377, 2.0 + 2.4841377))
     # 90%: t(0.95, 2) = 2.919986
     assert stats.seed_interval([1.0, 2.0, 3.0], confidence=0.9).half_width == pytest.approx(
-        2.919986 / math.sqrt(3), abs=1e-6)
+        2.919986 / math.sqrt(3), abs=1e-6
+    )
     one = stats.seed_interval([52.3])
     assert one.mean == 52.3 and math.isnan(one.half_width) and one.n == 1
     assert math.isnan(stats.seed_interval([1.0, math.nan]).mean)
@@ -54,8 +33,13 @@ def test_seed_interval_hand_computed():
 
 
 def test_t_quantile_scipy_and_fallback_agree():
-    for p, df, expected in [(0.975, 1, 12.706205), (0.975, 2, 4.302653), (0.975, 9, 2.262157),
-                            (0.995, 4, 4.604095), (0.95, 29, 1.699127)]:
+    for p, df, expected in [
+        (0.975, 1, 12.706205),
+        (0.975, 2, 4.302653),
+        (0.975, 9, 2.262157),
+        (0.995, 4, 4.604095),
+        (0.95, 29, 1.699127),
+    ]:
         assert stats.t_quantile(p, df) == pytest.approx(expected, abs=1e-6)
         assert stats._t_quantile_fallback(p, df) == pytest.approx(expected, abs=1e-6)
     assert stats._t_quantile_fallback(0.025, 2) == pytest.approx(-4.302653, abs=1e-6)
@@ -99,8 +83,11 @@ def test_bootstrap_interval_deterministic_and_sane():
 
 
 def test_aggregate_seeds():
-    summaries = [{"gt_known_loc_acc": 1.0, "maxboxacc": 10.0}, {"gt_known_loc_acc": 2.0, "maxboxacc": 10.0},
-                 {"gt_known_loc_acc": 3.0, "maxboxacc": 10.0}]
+    summaries = [
+        {"gt_known_loc_acc": 1.0, "maxboxacc": 10.0},
+        {"gt_known_loc_acc": 2.0, "maxboxacc": 10.0},
+        {"gt_known_loc_acc": 3.0, "maxboxacc": 10.0},
+    ]
     out = stats.aggregate_seeds(summaries, ["gt_known_loc_acc", "maxboxacc"])
     assert out["gt_known_loc_acc"] == stats.seed_interval([1.0, 2.0, 3.0])
     assert out["maxboxacc"].mean == 10.0 and out["maxboxacc"].half_width == 0.0
@@ -119,22 +106,28 @@ def test_describe_difference_sentences():
     within = stats.paired_seed_difference([45.0, 52.6, 43.9], [34.9, 33.9, 35.9])
     assert stats.describe_difference("HCLNet", "CAM", within, "GT-known loc accuracy", "the papers' protocol") == (
         "HCLNet's GT-known loc accuracy is not shown to differ from CAM's under the papers' protocol "
-        "(+12.3 ± 14.1; 95% t-interval over 3 seeds, which contains 0).")
+        "(+12.3 ± 14.1; 95% t-interval over 3 seeds, which contains 0)."
+    )
     above = stats.paired_seed_difference([12.0, 14.0, 16.0], [2.0, 2.0, 2.0])  # 12 ± 4.97
     assert stats.describe_difference("ACoL", "CAM", above, "MaxBoxAccV2", "wsoleval's protocol") == (
         "ACoL's MaxBoxAccV2 is 12.0 points above CAM's under wsoleval's protocol "
-        "(+12.0 ± 5.0; 95% t-interval over 3 seeds, which excludes 0).")
+        "(+12.0 ± 5.0; 95% t-interval over 3 seeds, which excludes 0)."
+    )
     below = stats.paired_seed_difference([2.0, 2.0, 2.0], [12.0, 14.0, 16.0])
     assert stats.describe_difference("ACoL", "CAM", below, "MaxBoxAccV2", "wsoleval's protocol").startswith(
-        "ACoL's MaxBoxAccV2 is 12.0 points below CAM's under wsoleval's protocol (-12.0 ± 5.0;")
+        "ACoL's MaxBoxAccV2 is 12.0 points below CAM's under wsoleval's protocol (-12.0 ± 5.0;"
+    )
     one = stats.paired_seed_difference([45.0], [35.0])
     assert stats.describe_difference("HCLNet", "CAM", one, "GT-known loc accuracy", "the papers' protocol") == (
         "HCLNet's GT-known loc accuracy is not shown to differ from CAM's under the papers' protocol "
-        "(+10.0 from 1 seed; an interval needs at least 2).")
+        "(+10.0 from 1 seed; an interval needs at least 2)."
+    )
     boot = stats.Interval(3.0, 1.0, 1000, "bootstrap", bounds=(2.0, 4.5))
     assert stats.describe_difference("A", "B", boot, "accuracy", "the papers' protocol") == (
         "A's accuracy is 3.0 points above B's under the papers' protocol "
-        "(+3.0 ± 1.0; 95% bootstrap interval over 1000 images, which excludes 0).")
+        "(+3.0 ± 1.0; 95% bootstrap interval over 1000 images, which excludes 0)."
+    )
     nan = stats.Interval(math.nan, math.nan, 3, "t")
     assert stats.describe_difference("A", "B", nan, "PxAP", "wsoleval's protocol") == (
-        "A's PxAP cannot be compared with B's under wsoleval's protocol: no value.")
+        "A's PxAP cannot be compared with B's under wsoleval's protocol: no value."
+    )

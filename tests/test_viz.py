@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.collections import LineCollection
 from matplotlib.patches import Rectangle
 
 from wsol_utils import viz
@@ -58,68 +57,12 @@ def test_plot_histories_one_line_per_run_and_column():
         viz.plot_histories({})
 
 
-def test_plot_accuracy_vs_tau_marks_the_best_tau():
-    curves = pd.DataFrame(
-        {
-            "tau": [0.1, 0.2, 0.3] * 2,
-            "method": ["CAM"] * 3 + ["ACoL"] * 3,
-            "gt_known_loc_acc": [10.0, 30.0, 20.0, 5.0, 6.0, 40.0],
-        }
-    )
-    fig = viz.plot_accuracy_vs_tau(curves)
-    stars = [line for line in fig.axes[0].lines if line.get_marker() == "*"]
-    marked = [(float(np.asarray(s.get_xdata())[0]), float(np.asarray(s.get_ydata())[0])) for s in stars]
-    assert marked == [(0.2, 30.0), (0.3, 40.0)]
-    plt.close(fig)
-    with pytest.raises(ValueError, match="gt_known_loc_acc"):
-        viz.plot_accuracy_vs_tau(curves.drop(columns="gt_known_loc_acc"))
-
-
-def test_plot_against_paper_labels_paper_lines():
-    table = pd.DataFrame({"delta": [0.5, 0.6], "ours": [1.0, 2.0], "paper CUB: x": [3.0, 4.0]})
-    fig = viz.plot_against_paper(table, "delta", ours=["ours"], paper=["paper CUB: x"], ylabel="err")
-    assert [line.get_label() for line in fig.axes[0].lines] == ["ours: ours", "paper CUB: x"]
-    plt.close(fig)
-    with pytest.raises(ValueError, match="missing columns"):
-        viz.plot_against_paper(table, "delta", ours=["nope"], paper=[], ylabel="err")
-
-
 def test_save_figure_writes_png_atomically(tmp_path):
     fig, _ = plt.subplots()
     path = viz.save_figure(fig, tmp_path / "sub" / "f.png")
     plt.close(fig)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["PROVENANCE.json", "f.png"]  # no temporary files
-
-
-def test_plot_mass_and_gain_stacks_mass_and_draws_noise_bars():
-    table = pd.DataFrame(
-        {
-            "cell": ["a", "b"],
-            "head": [10.0, 20.0],
-            "body": [30.0, 50.0],
-            "bg": [60.0, 30.0],
-            "gain": [-5.0, 4.0],
-            "noise": [3.0, 6.0],
-        }
-    )
-    fig = viz.plot_mass_and_gain(
-        table, label="cell", mass={"head": "head", "body": "body", "background": "bg"}, gain=["gain"], noise="noise"
-    )
-    mass_ax, gain_ax = fig.axes
-    bars = [b for b in mass_ax.patches if isinstance(b, Rectangle)]
-    assert len(bars) == len(mass_ax.patches)
-    assert [(b.get_y(), b.get_height()) for b in bars] == [(0, 10), (0, 20), (10, 30), (20, 50), (40, 60), (70, 30)]
-    gain_bars = [b for b in gain_ax.patches if isinstance(b, Rectangle)]
-    assert [b.get_height() for b in gain_bars] == [-5.0, 4.0] and len(gain_bars) == len(gain_ax.patches)
-    error_lines = gain_ax.collections[0]
-    assert isinstance(error_lines, LineCollection)
-    caps = error_lines.get_segments()  # the vertical error segments
-    assert [tuple(seg[:, 1]) for seg in caps] == [(-8.0, -2.0), (-2.0, 10.0)]
-    assert [t.get_text() for t in mass_ax.get_xticklabels()] == ["a", "b"]
-    plt.close(fig)
-    with pytest.raises(ValueError, match="missing columns"):
-        viz.plot_mass_and_gain(table, label="cell", mass={"head": "nope"}, gain=[])
 
 
 def test_plot_regime_map_annotates_means_and_stars_intervals_that_exclude_zero():

@@ -4,21 +4,21 @@ tau, part mass shares and the receptive-field geometry of the head (docs/methods
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from wsol_utils.data.synthetic import SyntheticConfig
 from wsol_utils.models import create_model, feature_stride, receptive_field
-from wsol_utils.stats import difference_noise, paired_seed_difference, seed_interval
+from wsol_utils.stats import paired_seed_difference, seed_interval
 
 if TYPE_CHECKING:
     from wsol_utils.engine import EvalResult, RunConfig
 
 __all__ = [
-    "PAPER_TAU",
     "PROTOCOL_METRICS",
+    "name_protocols",
     "RECEPTIVE_FIELDS",
     "aggregate_summaries",
     "head_area_share",
@@ -26,11 +26,8 @@ __all__ = [
     "paired_differences",
     "run_frame",
     "seed_summary",
-    "best_row",
-    "best_tau_table",
     "branch_comparison",
     "cells_seeing_part",
-    "erasing_gain_row",
     "head_geometry",
     "part_mass",
 ]
@@ -60,11 +57,10 @@ def branch_comparison(results: dict[str, EvalResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def best_row(table: pd.DataFrame, column: str, lower_is_better: bool = True) -> pd.Series:
-    """The row (``pandas.Series``) of ``table`` with the lowest (or highest) ``column``; first on ties."""
-    if column not in table.columns:
-        raise ValueError(f"best_row: no column {column!r}; columns are {list(table.columns)}")
-    return table.loc[table[column].idxmin() if lower_is_better else table[column].idxmax()]
+def _row(frame: pd.DataFrame, label: Hashable) -> pd.Series:
+    """``frame.loc[label]``: the row of an index label such as ``idxmax()`` returns (pandas-stubs type ``.loc``
+    keys narrower than the labels pandas accepts)."""
+    return frame.loc[label]  # type: ignore[call-overload]
 
 
 def part_mass(records: pd.DataFrame, branch: str = "b") -> dict[str, float]:
@@ -114,57 +110,6 @@ def head_geometry(config: RunConfig) -> dict[str, float]:
     }
 
 
-def erasing_gain_row(
-    cam: EvalResult, acol: EvalResult, cam_curve: pd.DataFrame, acol_curve: pd.DataFrame
-) -> dict[str, float]:
-    """One cell of an erasing experiment: CAM vs ACoL on the same data.
-
-    ``cam`` / ``acol``: :class:`~wsol_utils.engine.EvalResult` (ACoL's summary is its fused map);
-    ``cam_curve`` / ``acol_curve``: :func:`~wsol_utils.engine.tau_curve` frames of one branch each (columns
-    ``tau``, ``gt_known_loc_acc``). Returns GT-known loc accuracy (%) at tau 0.2 (the summaries) and at each
-    curve's best tau, ACoL - CAM at both, the 95% noise level of the difference at tau 0.2
-    (:func:`difference_noise`), and the mass shares (%) of CAM's map and of ACoL's branch B
-    (:func:`part_mass`)."""
-    cam_acc, acol_acc = float(cam.summary["gt_known_loc_acc"]), float(acol.summary["gt_known_loc_acc"])
-    cam_best, acol_best = (curve.loc[curve["gt_known_loc_acc"].idxmax()] for curve in (cam_curve, acol_curve))
-    n = int(acol.summary["num_images"])
-    b_mass, cam_mass = part_mass(acol.records, "b"), part_mass(cam.records, "a")
-    return {
-        "CAM @0.2": cam_acc,
-        "ACoL @0.2": acol_acc,
-        "ACoL - CAM @0.2": acol_acc - cam_acc,
-        "noise ±": difference_noise(acol_acc, cam_acc, n),
-        "CAM best": float(cam_best["gt_known_loc_acc"]),
-        "CAM best tau": float(cam_best["tau"]),
-        "ACoL best": float(acol_best["gt_known_loc_acc"]),
-        "ACoL best tau": float(acol_best["tau"]),
-        "ACoL - CAM best": float(acol_best["gt_known_loc_acc"] - cam_best["gt_known_loc_acc"]),
-        "CAM mass head (%)": cam_mass["head"],
-        **{f"B mass {region} (%)": value for region, value in b_mass.items()},
-    }
-
-
-PAPER_TAU = 0.2
-
-
-def best_tau_table(curves: pd.DataFrame, hue: str = "method", value: str = "gt_known_loc_acc") -> pd.DataFrame:
-    """Per ``hue`` group of a tau curve (columns ``tau``, ``hue``, ``value``): the best ``tau``, the
-    accuracy there, and the accuracy at the papers' ``tau = 0.2`` (the nearest tau on the curve)."""
-    rows = []
-    for name, group in curves.groupby(hue, sort=False):
-        best = group.loc[group[value].idxmax()]
-        at_ref = group.loc[(group["tau"] - PAPER_TAU).abs().idxmin()]
-        rows.append(
-            {
-                hue: name,
-                "best_tau": float(best["tau"]),
-                "best_acc": float(best[value]),
-                "acc_at_0_2": float(at_ref[value]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 # -- seeds: one row per run, then mean and 95% interval over seeds -------------------------------------------------
 
 #: Flat summary keys of an evaluation and their table labels, each named with its protocol: the papers' (a box at
@@ -180,8 +125,12 @@ PROTOCOL_METRICS: dict[str, str] = {
 }
 
 
-def run_frame(results: Mapping[tuple[Any, ...], EvalResult], keys: Sequence[str],
-              metrics: Mapping[str, str] = PROTOCOL_METRICS, masses: Sequence[str] = ()) -> pd.DataFrame:
+def run_frame(
+    results: Mapping[tuple[Any, ...], EvalResult],
+    keys: Sequence[str],
+    metrics: Mapping[str, str] = PROTOCOL_METRICS,
+    masses: Sequence[str] = (),
+) -> pd.DataFrame:
     """One row per evaluated run: the ``keys`` columns (e.g. ``("method", "seed")``, the tuple keys of ``results``),
     each metric's label and, for every branch in ``masses``, its mass shares (%) on head / body / background
     (:func:`part_mass`; columns ``"<branch> mass head (%)"`` ...). Missing metrics are NaN."""
@@ -212,8 +161,15 @@ def seed_summary(frame: pd.DataFrame, by: Sequence[str], values: Sequence[str], 
     return pd.DataFrame(rows)
 
 
-def paired_differences(frame: pd.DataFrame, by: Sequence[str], values: Sequence[str], *, against: str,
-                       column: str = "method", seed: str = "seed") -> pd.DataFrame:
+def paired_differences(
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    values: Sequence[str],
+    *,
+    against: str,
+    column: str = "method",
+    seed: str = "seed",
+) -> pd.DataFrame:
     """``X - against`` per seed (same seeds paired), for every other value of ``column`` within each group of
     ``by``, as a mean and 95% t half width (:func:`wsol_utils.stats.paired_seed_difference`). Columns: ``by``,
     ``column``, ``seeds``, then ``"v"`` (mean difference), ``"v ±"`` and ``"v excludes 0"`` per value."""
@@ -242,14 +198,21 @@ def chosen_on_val(val: pd.DataFrame, test: pd.DataFrame, by: Sequence[str], knob
     rows = []
     for group, part in val.groupby(list(by), sort=False):
         keys = dict(zip(by, group if isinstance(group, tuple) else (group,)))
-        chosen = part.loc[part[value].idxmax(), knob]
+        chosen = _row(part, part[value].idxmax())[knob]
         on_test = test.loc[(test[list(by)] == pd.Series(keys)).all(axis=1)]
         if on_test.empty:
             raise ValueError(f"chosen_on_val: no test rows for {keys}")
-        at_choice = on_test.loc[(on_test[knob] - chosen).abs().idxmin(), value]
-        oracle = on_test.loc[on_test[value].idxmax()]
-        rows.append({**keys, f"{knob} (val)": float(chosen), f"{value} test @ val choice": float(at_choice),
-                     f"{knob} (oracle: test)": float(oracle[knob]), f"{value} oracle": float(oracle[value])})
+        at_choice = _row(on_test, (on_test[knob] - chosen).abs().idxmin())[value]
+        oracle = _row(on_test, on_test[value].idxmax())
+        rows.append(
+            {
+                **keys,
+                f"{knob} (val)": float(chosen),
+                f"{value} test @ val choice": float(at_choice),
+                f"{knob} (oracle: test)": float(oracle[knob]),
+                f"{value} oracle": float(oracle[value]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -261,8 +224,11 @@ def aggregate_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any
     the ``±`` keys into columns."""
     if not summaries:
         raise ValueError("aggregate_summaries: no summaries; pass one per seed")
-    keys = [k for k, v in summaries[0].items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and all(k in s for s in summaries)]
+    keys = [
+        k
+        for k, v in summaries[0].items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and all(k in s for s in summaries)
+    ]
     out: dict[str, Any] = {"seeds": len(summaries)}
     for key in keys:
         interval = seed_interval([float(s[key]) for s in summaries])

@@ -1,7 +1,6 @@
-"""Statistics for honest readings: the noise level of a difference of two accuracies, intervals over seeds and
-over images, and sentences that never claim an effect within them.
+"""Statistics for honest readings: intervals over seeds and over images, and sentences that never claim an effect
+within them.
 
-* :func:`difference_noise` / :func:`compare`: two accuracies on the same ``n`` images (Agresti–Caffo).
 * :func:`seed_interval`, :func:`paired_seed_difference`, :func:`aggregate_seeds`: Student-t intervals over training
   seeds (how much a number moves when only the seed changes).
 * :func:`bootstrap_interval`: a per-image percentile bootstrap of one accuracy (how much it moves with the images).
@@ -19,8 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "compare",
-    "difference_noise",
     "Interval",
     "seed_interval",
     "bootstrap_interval",
@@ -30,41 +27,6 @@ __all__ = [
     "describe_difference",
     "t_quantile",
 ]
-
-def difference_noise(p_a: float, p_b: float, n: int) -> float:
-    """Half-width (percentage points) of a 95% interval for the difference of two accuracies ``p_a``,
-    ``p_b`` (percent), each measured on ``n`` images.
-
-    Agresti–Caffo interval: one success and one failure are added to each sample
-    (``p~ = (x + 1) / (n + 2)``), which keeps the interval honest at 0% and 100%, where the plain
-    binomial approximation claims zero noise.
-    """
-    if n < 1:
-        raise ValueError(f"difference_noise: n={n!r} must be a positive number of images")
-    adjusted = [(p / 100 * n + 1) / (n + 2) for p in (p_a, p_b)]
-    variance = sum(p * (1 - p) for p in adjusted) / (n + 2)
-    return 196.0 * math.sqrt(variance)
-
-
-def compare(name_a: str, value_a: float, name_b: str, value_b: float, *, metric: str, n: int,
-            higher_is_better: bool = True) -> str:
-    """One sentence comparing two percentages measured on ``n`` images, never claiming an effect that
-    lies within sampling noise. E.g. ``"ACoL's GT-known loc accuracy is 4.1 points above CAM's (52.3% vs
-    48.2%, 1000 test images; noise level ±4.4 points): within noise."``"""
-    if any(math.isnan(v) for v in (value_a, value_b)):
-        return f"{metric}: not available for {name_a if math.isnan(value_a) else name_b}."
-    diff = value_a - value_b
-    noise = difference_noise(value_a, value_b, n)
-    where = "above" if diff > 0 else "below"
-    head = (f"{name_a}'s {metric} equals {name_b}'s" if diff == 0 else
-            f"{name_a}'s {metric} is {abs(diff):.1f} points {where} {name_b}'s")
-    detail = f"({value_a:.1f}% vs {value_b:.1f}%, {n} images; 95% noise level ±{noise:.1f} points)"
-    if abs(diff) <= noise:
-        verdict = "within sampling noise, so no difference is shown"
-    else:
-        better = (diff > 0) == higher_is_better
-        verdict = f"{name_a} is {'better' if better else 'worse'} beyond sampling noise"
-    return f"{head} {detail}: {verdict}."
 
 
 # -- intervals over seeds and over images -----------------------------------------------------------------------
@@ -214,8 +176,10 @@ def paired_seed_difference(a: Sequence[float], b: Sequence[float], confidence: f
     """The t interval (:func:`seed_interval`) of the per-seed differences ``a_i - b_i``: method A minus method B
     trained with the same seeds (e.g. "HCLNet minus CAM"). Pairing removes what a seed does to both methods."""
     if len(a) != len(b):
-        raise ValueError(f"paired_seed_difference: {len(a)} values for A but {len(b)} for B; pass one value per "
-                         "seed for both methods, the same seeds in the same order")
+        raise ValueError(
+            f"paired_seed_difference: {len(a)} values for A but {len(b)} for B; pass one value per "
+            "seed for both methods, the same seeds in the same order"
+        )
     return seed_interval([float(x) - float(y) for x, y in zip(a, b)], confidence)
 
 
@@ -223,8 +187,7 @@ def paired_seed_difference(a: Sequence[float], b: Sequence[float], confidence: f
 _BOOTSTRAP_CHUNK_ELEMENTS = 4_000_000
 
 
-def bootstrap_interval(correct: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
-                       seed: int = 0) -> Interval:
+def bootstrap_interval(correct: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Interval:
     """Per-image percentile bootstrap of an accuracy in percent.
 
     ``resamples`` times, ``n`` images are drawn with replacement (``numpy.random.default_rng(seed)``, an index
@@ -257,14 +220,15 @@ def bootstrap_interval(correct: np.ndarray, confidence: float = 0.95, resamples:
     accuracies = np.empty(resamples, dtype=np.float64)
     for start in range(0, resamples, rows):
         count = min(rows, resamples - start)
-        accuracies[start:start + count] = hits[rng.integers(0, n, size=(count, n))].mean(axis=1) * 100.0
+        accuracies[start : start + count] = hits[rng.integers(0, n, size=(count, n))].mean(axis=1) * 100.0
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = (float(v) for v in np.percentile(accuracies, [tail, 100.0 - tail]))
     return Interval(float(hits.mean() * 100.0), (high - low) / 2.0, n, "bootstrap", confidence, (low, high))
 
 
-def aggregate_seeds(summaries: Sequence[Mapping[str, float]], keys: Iterable[str],
-                    confidence: float = 0.95) -> dict[str, Interval]:
+def aggregate_seeds(
+    summaries: Sequence[Mapping[str, float]], keys: Iterable[str], confidence: float = 0.95
+) -> dict[str, Interval]:
     """``{key: seed_interval([s[key] for s in summaries])}``: the t interval over seeds of each metric of
     evaluation summaries (one :func:`wsol_utils.engine.evaluate` summary per seed)."""
     if not summaries:
@@ -296,8 +260,7 @@ def _interval_kind(iv: Interval) -> str:
     return f"{level} {iv.kind} interval, n = {iv.n}"
 
 
-def describe_difference(name_a: str, name_b: str, iv: Interval, metric: str, protocol: str, *,
-                        digits: int = 1) -> str:
+def describe_difference(name_a: str, name_b: str, iv: Interval, metric: str, protocol: str, *, digits: int = 1) -> str:
     """One sentence on the difference ``A - B`` of a metric (percentage points) given its interval ``iv``
     (:func:`paired_seed_difference`); a difference is stated only when the interval excludes 0. E.g.
     ``"HCLNet's GT-known loc accuracy is 9.2 points above CAM's under the papers' protocol (+9.2 ± 4.3; 95%
@@ -312,11 +275,15 @@ def describe_difference(name_a: str, name_b: str, iv: Interval, metric: str, pro
         return f"{name_a}'s {metric} cannot be compared with {name_b}'s under {protocol}: no value."
     diff = f"{iv.mean:+.{digits}f}"
     if math.isnan(iv.half_width):
-        return (f"{name_a}'s {metric} is not shown to differ from {name_b}'s under {protocol} ({diff} from "
-                f"{iv.n} {'seed' if iv.kind == 't' else 'sample'}; an interval needs at least 2).")
+        return (
+            f"{name_a}'s {metric} is not shown to differ from {name_b}'s under {protocol} ({diff} from "
+            f"{iv.n} {'seed' if iv.kind == 't' else 'sample'}; an interval needs at least 2)."
+        )
     detail = f"{diff} ± {iv.half_width:.{digits}f}; {_interval_kind(iv)}"
     if iv.excludes_zero():
         where = "above" if iv.mean > 0 else "below"
-        return (f"{name_a}'s {metric} is {abs(iv.mean):.{digits}f} points {where} {name_b}'s under {protocol} "
-                f"({detail}, which excludes 0).")
+        return (
+            f"{name_a}'s {metric} is {abs(iv.mean):.{digits}f} points {where} {name_b}'s under {protocol} "
+            f"({detail}, which excludes 0)."
+        )
     return f"{name_a}'s {metric} is not shown to differ from {name_b}'s under {protocol} ({detail}, which contains 0)."

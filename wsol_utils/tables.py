@@ -21,8 +21,8 @@ from typing import Any, NamedTuple, TypeAlias
 import pandas as pd
 
 from wsol_utils.atomic import write_text_atomic as atomic_write_text
-from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.baselines import BASELINES
+from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.methods import get_method
 
 NAN = float("nan")
@@ -159,8 +159,8 @@ def localization_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFra
 
     ``results[method]`` is an evaluation summary (one run's, or aggregated over seeds with ``±`` half widths)
     for ``method`` in ``{"cam", "acol", "hclnet"}`` or a calibration baseline ``"baseline:<name>"`` (any subset,
-    in the order given; baselines get no paper columns). Columns: ``method``, our cls/loc errors, GT-known loc err, MaxBoxAcc,
-    MaxBoxAccV2, then HCLNet Table 1's CUB errors and wsoleval's CUB MaxBoxAccV2 (NaN for HCLNet).
+    in the order given; baselines get no paper columns). Columns: ``method``, our cls/loc errors, GT-known loc err,
+    MaxBoxAcc, MaxBoxAccV2, then HCLNet Table 1's CUB errors and wsoleval's CUB MaxBoxAccV2 (NaN for HCLNet).
     """
     unknown = [method for method in results if method not in HCLNET_TABLE1_CUB and _baseline(method) is None]
     if unknown:

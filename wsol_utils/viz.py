@@ -141,92 +141,7 @@ def plot_histories(
     return fig
 
 
-def plot_accuracy_vs_tau(curves: pd.DataFrame, *, hue: str = "method", value: str = "gt_known_loc_acc") -> Figure:
-    """GT-known localization accuracy (%) vs the box threshold ``tau`` (the wsoleval view), one line per
-    value of ``hue``; the best tau of each line is marked. ``curves`` has columns ``tau``, ``hue``, ``value``."""
-    missing = {"tau", hue, value} - set(curves.columns)
-    if missing:
-        raise ValueError(f"plot_accuracy_vs_tau(curves): missing columns {sorted(missing)}")
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, group in curves.groupby(hue, sort=False):
-        group = group.sort_values("tau")
-        (line,) = ax.plot(group["tau"], group[value], marker="o", markersize=3, label=str(name))
-        best = group.loc[group[value].idxmax()]
-        ax.plot([best["tau"]], [best[value]], marker="*", markersize=11, color=line.get_color())
-    ax.axvline(0.2, color="grey", linestyle=":", linewidth=1, label="tau = 0.2 (papers)")
-    ax.set_xlabel("box threshold tau (fraction of the map's max)")
-    ax.set_ylabel("GT-known loc accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_against_paper(
-    table: pd.DataFrame, x: str, ours: Sequence[str], paper: Sequence[str], *, ylabel: str
-) -> Figure:
-    """Our columns (solid, circles) and the paper's (dashed, squares) against column ``x`` on one axis.
-
-    ``table`` is e.g. :func:`wsol_utils.tables.threshold_sweep_table`'s output; ``ours`` / ``paper`` name its
-    columns. The legend keeps the paper's columns labelled as such."""
-    missing = {x, *ours, *paper} - set(table.columns)
-    if missing:
-        raise ValueError(f"plot_against_paper(table): missing columns {sorted(missing)}")
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for column in ours:
-        ax.plot(table[x], table[column], marker="o", label=f"ours: {column}")
-    for column in paper:
-        ax.plot(table[x], table[column], marker="s", linestyle="--", label=column)
-    ax.set_xlabel(x)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 MASS_COLORS = {"head": "#00b8d4", "body": "#ffb300", "background": "#9e9e9e"}
-
-
-def plot_mass_and_gain(
-    table: pd.DataFrame, *, label: str, mass: Mapping[str, str], gain: Sequence[str], noise: str | None = None
-) -> Figure:
-    """Two panels, one bar group per row of ``table`` (labelled by column ``label``).
-
-    Left: stacked bars of a map's mass share (%) per region, ``mass`` = region name -> column (e.g.
-    ``{"head": "B mass head (%)", ...}``; regions in :data:`MASS_COLORS` get fixed colours). Right: grouped bars
-    of the ``gain`` columns (e.g. ACoL - CAM accuracy, points) around a zero line, with ``±table[noise]``
-    error bars on each when ``noise`` is given (the 95% sampling noise of the difference)."""
-    missing = {label, *mass.values(), *gain, *([noise] if noise else [])} - set(table.columns)
-    if missing:
-        raise ValueError(f"plot_mass_and_gain(table): missing columns {sorted(missing)}")
-    x = np.arange(len(table))
-    fig, (mass_ax, gain_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
-    bottom = np.zeros(len(table))
-    for region, column in mass.items():
-        values = table[column].to_numpy(dtype=float)
-        mass_ax.bar(x, values, bottom=bottom, color=MASS_COLORS.get(region), label=region)
-        bottom += values
-    mass_ax.set_ylabel("share of the map's mass (%)")
-    width = 0.8 / max(len(gain), 1)
-    errors = table[noise].to_numpy(dtype=float) if noise else None
-    for i, column in enumerate(gain):
-        gain_ax.bar(
-            x + (i - (len(gain) - 1) / 2) * width,
-            table[column].to_numpy(dtype=float),
-            width,
-            yerr=errors,
-            capsize=3,
-            label=column,
-        )
-    gain_ax.axhline(0.0, color="black", linewidth=0.8)
-    gain_ax.set_ylabel("difference (points)")
-    for ax in (mass_ax, gain_ax):
-        ax.set_xticks(x, [str(v) for v in table[label]], fontsize=8)
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,8 +242,14 @@ def plot_regime_map(
                         continue
                     cell = part.loc[(yv, xv)]
                     star = "*" if bool(cell[f"{metric} excludes 0"]) else ""
-                    ax.text(j, i, f"{cell[metric]:+.1f}{star}\n±{cell[f'{metric} ±']:.1f}", ha="center",
-                            va="center", fontsize=7)
+                    ax.text(
+                        j,
+                        i,
+                        f"{cell[metric]:+.1f}{star}\n±{cell[f'{metric} ±']:.1f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                    )
                     if star:
                         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
             ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], fontsize=7)
