@@ -110,12 +110,12 @@ display(pd.DataFrame({k: examples.ious[k] for k in ("a", "b", "fused")}).round(2
 
 # %%
 from wsol_utils.analysis import aggregate_summaries, name_protocols
-from wsol_utils.baselines import evaluate_baseline
+from wsol_utils.baselines import available_baselines, evaluate_baseline
 
 FUSION = {"cam": None, "acol": "max", "hclnet": "add"}
 results = {method: suite.evaluate_seeds(seeds, fusion=FUSION[method]) for method, seeds in runs.items()}
 summaries = {method: aggregate_summaries([r.summary for r in by_seed.values()]) for method, by_seed in results.items()}
-for name in ("centre_gaussian", "whole_image", "gt_mask"):
+for name in available_baselines(suite.config("cam")):  # the GT-mask box needs masks (not on ILSVRC)
     summaries[f"baseline:{name}"] = evaluate_baseline(name, suite.config("cam"), progress=False).summary
 # 10 classes on the synthetic set: the true class is always among the top 5, so our top-5 columns say nothing
 localization = name_protocols(tables.localization_table(summaries), drop_top5=suite.dataset == "synthetic")
