@@ -2,7 +2,8 @@
 
 Opens ``notebooks/00_explore.ipynb`` (a copy parameterized with a tiny trained run), runs all cells, moves the
 delta slider with the keyboard and checks that the displayed accuracy / IoU change to what
-:func:`wsol_utils.engine.evaluate` computes for the new delta. Saves ``figures/explorer_screenshot.png``.
+:func:`wsol_utils.engine.evaluate` computes for the new delta. Saves ``docs/explorer_screenshot.png``
+(outside figures/, which holds only what ``make reproduce`` writes).
 Skipped, with the reason, when no system Chromium or no Playwright is installed
 (``make browser`` installs Debian's chromium).
 """
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "00_explore.ipynb"
-SCREENSHOT = REPO / "figures" / "explorer_screenshot.png"
+SCREENSHOT = REPO / "docs" / "explorer_screenshot.png"
 START_DELTA, END_DELTA, TAU, SAMPLE, IMAGE = 0.5, 0.7, 0.6, 32, 2
 ARROW_STEPS = round((END_DELTA - START_DELTA) / 0.05)  # the slider's step is 0.05
 KERNEL_TIMEOUT_MS = 120_000

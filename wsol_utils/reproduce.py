@@ -237,6 +237,9 @@ def summary_lines(results: Sequence[NotebookResult], paths: SuitePaths) -> list[
     return lines
 
 
+#: The synthetic set's sample grid that a full ``reproduce`` writes beside the notebooks' figures.
+SAMPLES = "synthetic_samples.png"
+
 #: Groups of notebooks that share no training runs, so they may run in parallel (``--jobs``); within a group the
 #: order is the suite's and later notebooks reuse the earlier ones' runs from the cache.
 LANES: tuple[tuple[str, ...], ...] = (
@@ -415,6 +418,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths.figures.mkdir(parents=True, exist_ok=True)
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: give a positive number of processes")
+    if args.dataset == "synthetic" and args.only is None:  # the whole suite: also the data set's sample grid
+        from wsol_utils.data.cli import save_samples
+        from wsol_utils.data.synthetic import SyntheticConfig
+
+        paths.figures.mkdir(parents=True, exist_ok=True)
+        print(
+            f"Samples of the synthetic set: {_relative(Path(save_samples(SyntheticConfig(), paths.figures / SAMPLES)))}"
+        )
     lanes = split_lanes(names, args.jobs)
     if len(lanes) > 1:
         return run_lanes(lanes, list(argv if argv is not None else sys.argv[1:]), args.jobs)

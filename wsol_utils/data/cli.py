@@ -17,6 +17,7 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from wsol_utils.data.synthetic import SPLITS, SyntheticConfig, export_wsoleval, generate, synthetic_arrays
@@ -62,7 +63,9 @@ def _split_sizes(args: argparse.Namespace) -> dict[str, Any]:
     return {f"num_{name}": args.num_images for name in splits}
 
 
-def _save_samples(config: SyntheticConfig, out: str, count: int) -> str:
+def save_samples(config: SyntheticConfig, out: str | Path, count: int = 16) -> str:
+    """A grid of ``count`` test samples of ``config`` with their GT boxes and parts, saved as a PNG at ``out``
+    (``figures/synthetic_samples.png``; ``make reproduce`` writes it)."""
     from wsol_utils.viz import save_figure, show_samples
 
     arrays = generate(dataclasses.replace(config, num_test=count), "test")
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "samples":
-        print(f"wrote {_save_samples(config, args.out, args.num_images or 16)}")
+        print(f"wrote {save_samples(config, args.out, args.num_images or 16)}")
     elif args.command == "export":
         folder = export_wsoleval(config, args.split, args.out, args.cache_dir, progress)
         print(f"wrote {config.num_images(args.split)} images of split {args.split!r}; metadata in {folder}")
