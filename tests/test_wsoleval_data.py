@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TinyImage
 from PIL import Image
+from tiny_data import TinyImage
 
 from wsol_utils.data import ImageDecodeError, load
 from wsol_utils.data.base import ImageFileDataset
