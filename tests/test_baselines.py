@@ -26,8 +26,16 @@ from wsol_utils.pipeline import MapBatch, forward_maps
 
 N_TEST = 12
 SIZE = 32
-CLASSIFICATION_KEYS = ("cls_acc_top1", "cls_err_top1", "cls_acc_top5", "cls_err_top5", "loc_acc_top1",
-                       "loc_err_top1", "loc_acc_top5", "loc_err_top5")
+CLASSIFICATION_KEYS = (
+    "cls_acc_top1",
+    "cls_err_top1",
+    "cls_acc_top5",
+    "cls_err_top5",
+    "loc_acc_top1",
+    "loc_err_top1",
+    "loc_acc_top5",
+    "loc_err_top5",
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +128,9 @@ def test_whole_image_and_centre_gaussian_baselines(tiny_test) -> None:
     whole = evaluate_baseline("whole_image", tiny_test, limit=5)
     rec = whole.records
     assert len(rec) == 5
-    np.testing.assert_array_equal(rec[["a_x0", "a_y0", "a_x1", "a_y1"]].to_numpy(),
-                                  np.tile([0, 0, SIZE - 1, SIZE - 1], (5, 1)))
+    np.testing.assert_array_equal(
+        rec[["a_x0", "a_y0", "a_x1", "a_y1"]].to_numpy(), np.tile([0, 0, SIZE - 1, SIZE - 1], (5, 1))
+    )
     areas = [(b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1) for b in (tiny_test[i][2].numpy() for i in range(5))]
     np.testing.assert_allclose(rec["a_iou"], [a.max() / SIZE**2 for a in areas])
     # PxAP of a map that ranks every pixel but one alike: about the share of object pixels
@@ -163,9 +172,16 @@ def test_bad_arguments(tiny_test, tiny_root) -> None:
 # -- parity with the engine on a model ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cam_run(tiny_root):
-    config = RunConfig(method="cam", epochs=1, batch_size=32, image_size=SIZE, lr=0.01, device="cpu",
-                       data_root=str(tiny_root / "data"),
-                       dataset_kwargs={"num_train": 64, "num_val": 16, "num_test": N_TEST})
+    config = RunConfig(
+        method="cam",
+        epochs=1,
+        batch_size=32,
+        image_size=SIZE,
+        lr=0.01,
+        device="cpu",
+        data_root=str(tiny_root / "data"),
+        dataset_kwargs={"num_train": 64, "num_val": 16, "num_test": N_TEST},
+    )
     return config, train(config, runs_dir=tiny_root / "runs", progress=False)
 
 

@@ -73,8 +73,15 @@ def _check_size(height: int, width: int, where: str) -> None:
         raise ValueError(f"{where}: height={height!r} and width={width!r} must be positive ints")
 
 
-def centre_gaussian_maps(batch_size: int, height: int, width: int, sigma: float = DEFAULT_SIGMA, *,
-                         device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+def centre_gaussian_maps(
+    batch_size: int,
+    height: int,
+    width: int,
+    sigma: float = DEFAULT_SIGMA,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """wsoleval's centre-Gaussian map (docs/methods.md §2.4): ``exp(-d² / (2 s²))``, the same for every image.
 
     ``d`` is the distance of a pixel's centre ``(x, y)`` from the image centre ``((W - 1) / 2, (H - 1) / 2)`` in
@@ -103,8 +110,14 @@ def centre_gaussian_maps(batch_size: int, height: int, width: int, sigma: float 
     return gaussian.expand(batch_size, height, width).clone()
 
 
-def whole_image_maps(batch_size: int, height: int, width: int, *, device: torch.device | str | None = None,
-                     dtype: torch.dtype = torch.float32) -> Tensor:
+def whole_image_maps(
+    batch_size: int,
+    height: int,
+    width: int,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """A map whose box is the whole image ``(0, 0, W - 1, H - 1)`` (docs/methods.md §2.4): 1 everywhere except
     0 at the top-left pixel.
 
@@ -139,8 +152,10 @@ def gt_mask_maps(masks: Tensor | np.ndarray | None) -> Tensor:
         (box ``(0, 0, 0, 0)``).
     """
     if masks is None:
-        raise ValueError("gt_mask_maps: this data set has no masks; the gt_mask baseline needs object masks "
-                         "(the synthetic set, CUB with segmentations/, or a wsoleval mask_dir)")
+        raise ValueError(
+            "gt_mask_maps: this data set has no masks; the gt_mask baseline needs object masks "
+            "(the synthetic set, CUB with segmentations/, or a wsoleval mask_dir)"
+        )
     tensor = masks if isinstance(masks, Tensor) else torch.from_numpy(np.asarray(masks))
     if tensor.ndim != 3:
         raise ValueError(f"gt_mask_maps: masks must have shape (B, H, W); got {tuple(tensor.shape)}")
@@ -176,12 +191,20 @@ def _gt_mask(batch: WSOLBatch, sigma: float) -> Tensor:
 
 #: The baselines by name (docs/methods.md §2.4).
 BASELINES: dict[str, Baseline] = {
-    "centre_gaussian": Baseline("centre_gaussian", "Centre Gaussian", _centre_gaussian,
-                                description="isotropic Gaussian centred in the image (wsoleval's baseline)"),
-    "whole_image": Baseline("whole_image", "Whole image", _whole_image,
-                            description="the box covering the whole image"),
-    "gt_mask": Baseline("gt_mask", "GT mask", _gt_mask, needs_masks=True,
-                        description="the ground-truth mask: the ceiling of any map on boxes"),
+    "centre_gaussian": Baseline(
+        "centre_gaussian",
+        "Centre Gaussian",
+        _centre_gaussian,
+        description="isotropic Gaussian centred in the image (wsoleval's baseline)",
+    ),
+    "whole_image": Baseline("whole_image", "Whole image", _whole_image, description="the box covering the whole image"),
+    "gt_mask": Baseline(
+        "gt_mask",
+        "GT mask",
+        _gt_mask,
+        needs_masks=True,
+        description="the ground-truth mask: the ceiling of any map on boxes",
+    ),
 }
 
 
@@ -190,8 +213,10 @@ def _dataset(dataset_or_config: Any, split: str) -> tuple[Dataset, str]:
         return dataset_or_config.dataset_for(split), split
     if isinstance(dataset_or_config, Dataset) and hasattr(dataset_or_config, "__len__"):
         return dataset_or_config, str(getattr(dataset_or_config, "split", split))
-    raise ValueError(f"evaluate_baseline: expected a data set (wsol_utils.data.load) or a RunConfig; got "
-                     f"{type(dataset_or_config).__name__}")
+    raise ValueError(
+        f"evaluate_baseline: expected a data set (wsol_utils.data.load) or a RunConfig; got "
+        f"{type(dataset_or_config).__name__}"
+    )
 
 
 def available_baselines(dataset_or_config: Dataset | RunConfig, split: str = "test") -> list[str]:
@@ -208,9 +233,19 @@ def available_baselines(dataset_or_config: Dataset | RunConfig, split: str = "te
     return [name for name, baseline in BASELINES.items() if has_masks or not baseline.needs_masks]
 
 
-def evaluate_baseline(name: str, dataset_or_config: Dataset | RunConfig, split: str = "test", tau: float = 0.2,
-                      limit: int | None = None, *, sigma: float = DEFAULT_SIGMA, wsoleval: bool | str = True,
-                      batch_size: int = 64, device: str = "cpu", progress: bool | None = None) -> EvalResult:
+def evaluate_baseline(
+    name: str,
+    dataset_or_config: Dataset | RunConfig,
+    split: str = "test",
+    tau: float = 0.2,
+    limit: int | None = None,
+    *,
+    sigma: float = DEFAULT_SIGMA,
+    wsoleval: bool | str = True,
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: bool | None = None,
+) -> EvalResult:
     """Score a calibration baseline's maps on a split with the engine's code (docs/methods.md §2.4).
 
     Args:
@@ -251,19 +286,28 @@ def evaluate_baseline(name: str, dataset_or_config: Dataset | RunConfig, split: 
     if baseline.needs_masks and not has_masks:
         gt_mask_maps(None)  # raises the explanation
     torch_device = resolve_device(device)
-    acc = _Accumulators((BRANCH,), _wsoleval_branches(wsoleval, (BRANCH,)), has_masks, torch_device,
-                        keep_maps=False)
+    acc = _Accumulators((BRANCH,), _wsoleval_branches(wsoleval, (BRANCH,)), has_masks, torch_device, keep_maps=False)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     for batch in tqdm(loader, desc=f"baseline {name}", disable=not _show(progress), unit="batch"):
         batch = _to_device(batch, torch_device)
         size_hw = (int(batch.images.shape[-2]), int(batch.images.shape[-1]))
         full = upsample_maps(baseline.maps(batch, sigma), size_hw)  # same size: the engine's normalization only
-        maps = MapBatch(low={BRANCH: full}, full={BRANCH: full},
-                        logits=torch.full((len(batch.labels), 1), math.nan), b_input=None)
+        maps = MapBatch(
+            low={BRANCH: full}, full={BRANCH: full}, logits=torch.full((len(batch.labels), 1), math.nan), b_input=None
+        )
         head = head_masks(loader.dataset, len(acc.gt_boxes), len(batch.labels), size_hw)
         _score_batch(acc, batch, maps, tau, head)
     branches = _summaries(acc)
-    summary = {"run": None, "method": f"baseline:{name}", "split": split, "fusion": None, "delta": None,
-               "tau": tau, "erase_with": None, "num_images": len(acc.gt_boxes), **branches[BRANCH],
-               "branches": branches}
+    summary = {
+        "run": None,
+        "method": f"baseline:{name}",
+        "split": split,
+        "fusion": None,
+        "delta": None,
+        "tau": tau,
+        "erase_with": None,
+        "num_images": len(acc.gt_boxes),
+        **branches[BRANCH],
+        "branches": branches,
+    }
     return EvalResult(pd.concat(acc.records, ignore_index=True), summary)

@@ -82,8 +82,8 @@ class EvalResult:
 class MapBundle:
     """Chosen-class maps of a split at feature resolution, with what is needed to score them."""
 
-    maps: dict[str, np.ndarray]           # branch -> (N, h, w) float32 in [0, 1]
-    image_size: tuple[int, int]           # (H, W) of the images
+    maps: dict[str, np.ndarray]  # branch -> (N, h, w) float32 in [0, 1]
+    image_size: tuple[int, int]  # (H, W) of the images
     gt_boxes: list[np.ndarray] = field(default_factory=list)  # N x (N_i, 4)
 
 
@@ -135,7 +135,7 @@ class _Accumulators:
     wsoleval: tuple[str, ...]  # the branches scored with MaxBoxAcc / V2 / PxAP
     has_masks: bool
     device: torch.device
-    keep_maps: bool = True     # keep MapBatch.low for the map cache (False: image-resolution baseline maps)
+    keep_maps: bool = True  # keep MapBatch.low for the map cache (False: image-resolution baseline maps)
     records: list[pd.DataFrame] = field(default_factory=list)
     logits: list[Tensor] = field(default_factory=list)
     labels: list[Tensor] = field(default_factory=list)
@@ -173,12 +173,22 @@ def _score_batch(acc: _Accumulators, batch: Any, maps: MapBatch, tau: float, hea
     labels = batch.labels.cpu()
     columns: dict[str, Any] = {"image_id": list(batch.image_ids), "label": labels.numpy()}
     if logits is None:
-        columns.update({"pred": np.full(len(labels), -1, dtype=np.int64), "correct_top1": np.full(len(labels), np.nan),
-                        "correct_top5": np.full(len(labels), np.nan)})
+        columns.update(
+            {
+                "pred": np.full(len(labels), -1, dtype=np.int64),
+                "correct_top1": np.full(len(labels), np.nan),
+                "correct_top5": np.full(len(labels), np.nan),
+            }
+        )
     else:
         top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        columns.update({"pred": top5[:, 0].numpy(), "correct_top1": (top5[:, 0] == labels).numpy(),
-                        "correct_top5": (top5 == labels[:, None]).any(1).numpy()})
+        columns.update(
+            {
+                "pred": top5[:, 0].numpy(),
+                "correct_top1": (top5[:, 0] == labels).numpy(),
+                "correct_top5": (top5 == labels[:, None]).any(1).numpy(),
+            }
+        )
     regions = _regions(batch, head, batch.images.device)
     scores = score_boxes(maps.full, gt_boxes, tau)
     for name in acc.branches:
@@ -186,8 +196,15 @@ def _score_batch(acc: _Accumulators, batch: Any, maps: MapBatch, tau: float, hea
         acc.ious[name].append(iou)
         if acc.keep_maps:
             acc.cached[name].append(maps.low[name].cpu().numpy().astype(np.float32))
-        columns.update({f"{name}_x0": boxes[:, 0], f"{name}_y0": boxes[:, 1], f"{name}_x1": boxes[:, 2],
-                        f"{name}_y1": boxes[:, 3], f"{name}_iou": iou})
+        columns.update(
+            {
+                f"{name}_x0": boxes[:, 0],
+                f"{name}_y0": boxes[:, 1],
+                f"{name}_x1": boxes[:, 2],
+                f"{name}_y1": boxes[:, 3],
+                f"{name}_iou": iou,
+            }
+        )
         for region, frac in mass_fractions(full, regions).items():
             columns[f"{name}_mass_{region}"] = frac
         if name in acc.wsoleval:
@@ -207,8 +224,10 @@ def _localization_summary(acc: _Accumulators, labels: Tensor, ious: np.ndarray) 
     if acc.logits:
         logits = torch.cat(acc.logits)
         if len(logits) != len(labels):
-            raise ValueError(f"evaluate: {len(logits)} of {len(labels)} images came with logits; score maps "
-                             "either all with a classifier or all without (docs/methods.md §2.4)")
+            raise ValueError(
+                f"evaluate: {len(logits)} of {len(labels)} images came with logits; score maps "
+                "either all with a classifier or all without (docs/methods.md §2.4)"
+            )
         return dict(metrics.localization_summary(logits, labels, ious))
     blind = metrics.localization_summary(torch.zeros(len(labels), 1), torch.zeros_like(labels), ious)
     return {key: value if key.startswith("gt_known_loc") else math.nan for key, value in blind.items()}
@@ -230,12 +249,25 @@ def _summaries(acc: _Accumulators) -> dict[str, dict[str, Any]]:
     return out
 
 
-def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None, delta: float | None = None,
-             tau: float = 0.2, wsoleval: bool | str = True, limit: int | None = None,
-             progress: bool | None = None, *,
-             erase_with: str = "gt", block_radius: int | None = None, fusion_weights: str | None = None,
-             upsample: str = "bicubic", device: str = "auto", batch_size: int | None = None,
-             cache_maps: bool = True, ten_crop: bool = False) -> EvalResult:
+def evaluate(
+    run_dir: str | Path,
+    split: str = "test",
+    fusion: str | None = None,
+    delta: float | None = None,
+    tau: float = 0.2,
+    wsoleval: bool | str = True,
+    limit: int | None = None,
+    progress: bool | None = None,
+    *,
+    erase_with: str = "gt",
+    block_radius: int | None = None,
+    fusion_weights: str | None = None,
+    upsample: str = "bicubic",
+    device: str = "auto",
+    batch_size: int | None = None,
+    cache_maps: bool = True,
+    ten_crop: bool = False,
+) -> EvalResult:
     """Evaluate a trained run on ``split``; see the module docstring for the protocol.
 
     Args:
@@ -265,12 +297,20 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
     loader = _eval_loader(config, split, limit, batch_size, model_device(model))
     crops = iter(_ten_crop_loader(config, split, limit, batch_size, model_device(model))) if ten_crop else None
     method = get_method(config.method)
-    acc = _Accumulators(method.branches, _wsoleval_branches(wsoleval, method.branches), _has_masks(loader),
-                        model_device(model))
+    acc = _Accumulators(
+        method.branches, _wsoleval_branches(wsoleval, method.branches), _has_masks(loader), model_device(model)
+    )
     for batch in tqdm(loader, desc=f"eval {run_dir.name} [{split}]", disable=not _show(progress), unit="batch"):
         batch = _to_device(batch, model_device(model))
-        maps = forward_maps(model, batch.images, batch.labels, fusion=fusion, fusion_kwargs=fusion_kwargs,
-                            erase_with=erase_with, upsample=upsample)
+        maps = forward_maps(
+            model,
+            batch.images,
+            batch.labels,
+            fusion=fusion,
+            fusion_kwargs=fusion_kwargs,
+            erase_with=erase_with,
+            upsample=upsample,
+        )
         if crops is not None:
             outer = next(crops)
             if list(outer.image_ids) != list(batch.image_ids):
@@ -281,12 +321,25 @@ def evaluate(run_dir: str | Path, split: str = "test", fusion: str | None = None
         _score_batch(acc, batch, maps, tau, head)
     branches = _summaries(acc)
     main = branches[method.main_branch]
-    summary = {"run": str(run_dir), "method": config.method, "split": split, "fusion": fusion,
-               "delta": float(model.delta), "tau": tau, "erase_with": erase_with, "num_images": len(acc.gt_boxes),
-               **main, "branches": branches}
+    summary = {
+        "run": str(run_dir),
+        "method": config.method,
+        "split": split,
+        "fusion": fusion,
+        "delta": float(model.delta),
+        "tau": tau,
+        "erase_with": erase_with,
+        "num_images": len(acc.gt_boxes),
+        **main,
+        "branches": branches,
+    }
     if cache_maps:
-        _save_map_cache(run_dir, _cache_name(split, model.delta, fusion, fusion_kwargs, erase_with, limit), acc,
-                        tuple(loader.dataset[0][0].shape[-2:]))
+        _save_map_cache(
+            run_dir,
+            _cache_name(split, model.delta, fusion, fusion_kwargs, erase_with, limit),
+            acc,
+            tuple(loader.dataset[0][0].shape[-2:]),
+        )
     return EvalResult(pd.concat(acc.records, ignore_index=True), summary)
 
 
@@ -302,8 +355,11 @@ def evaluate_cached(run_dir: str | Path, cache: str = "suite_eval", **options: A
     summary_path = run_dir / cache / f"{key}.json"
     records_path = summary_path.with_suffix(".csv")
     checkpoint = run_dir / ckpt.CHECKPOINT_FILE
-    fresh = (summary_path.is_file() and records_path.is_file() and
-             (not checkpoint.is_file() or summary_path.stat().st_mtime >= checkpoint.stat().st_mtime))
+    fresh = (
+        summary_path.is_file()
+        and records_path.is_file()
+        and (not checkpoint.is_file() or summary_path.stat().st_mtime >= checkpoint.stat().st_mtime)
+    )
     if fresh:
         return EvalResult(pd.read_csv(records_path), json.loads(summary_path.read_text(encoding="utf-8")))
     result = evaluate(run_dir, **passed, **options)
@@ -337,8 +393,11 @@ def _load_for_eval(run_dir: str | Path, device: str, delta: float | None) -> tup
 
 def _fusion_kwargs(fusion: str | None, config: Any, block_radius: int | None, weights: str | None) -> dict[str, Any]:
     """The fusion's options: the given ones, else the run config's."""
-    return fusion_options(fusion, config.block_radius if block_radius is None else block_radius,
-                          config.fusion_weights if weights is None else weights)
+    return fusion_options(
+        fusion,
+        config.block_radius if block_radius is None else block_radius,
+        config.fusion_weights if weights is None else weights,
+    )
 
 
 def _check_eval_args(tau: float, erase_with: str, upsample: str) -> None:
@@ -350,8 +409,9 @@ def _check_eval_args(tau: float, erase_with: str, upsample: str) -> None:
         raise ValueError(f"evaluate: upsample={upsample!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
 
 
-def _eval_loader(config: Any, split: str, limit: int | None, batch_size: int | None,
-                 device: torch.device) -> DataLoader:
+def _eval_loader(
+    config: Any, split: str, limit: int | None, batch_size: int | None, device: torch.device
+) -> DataLoader:
     dataset = config.dataset_for(split)
     if limit is not None:
         if limit <= 0:
@@ -389,14 +449,18 @@ def ten_crop_scores(model: torch.nn.Module, images: Tensor, size: int, labels: T
     return metrics.ten_crop_logits(torch.stack(logits, dim=1), num_crops=NUM_CROPS, softmax=True)
 
 
-def _ten_crop_loader(config: Any, split: str, limit: int | None, batch_size: int | None,
-                     device: torch.device) -> DataLoader:
+def _ten_crop_loader(
+    config: Any, split: str, limit: int | None, batch_size: int | None, device: torch.device
+) -> DataLoader:
     """The images of :func:`_eval_loader`, in the same order, resized to :func:`ten_crop_outer_size` (no crop)."""
     if config.dataset == "synthetic":
-        raise ValueError("evaluate: ten_crop=True needs image files (cub, wsoleval); the synthetic set is generated "
-                         "at one size, so it has no larger image to crop from")
-    return _eval_loader(config.replace(image_size=ten_crop_outer_size(config.image_size)), split, limit, batch_size,
-                        device)
+        raise ValueError(
+            "evaluate: ten_crop=True needs image files (cub, wsoleval); the synthetic set is generated "
+            "at one size, so it has no larger image to crop from"
+        )
+    return _eval_loader(
+        config.replace(image_size=ten_crop_outer_size(config.image_size)), split, limit, batch_size, device
+    )
 
 
 def _has_masks(loader: DataLoader) -> bool:
@@ -412,8 +476,9 @@ def _show(progress: bool | None) -> bool:
 
 
 # -- cached maps and the tau curve ------------------------------------------------------------------
-def _cache_name(split: str, delta: float, fusion: str | None, fusion_kwargs: dict[str, Any], erase_with: str,
-                limit: int | None) -> str:
+def _cache_name(
+    split: str, delta: float, fusion: str | None, fusion_kwargs: dict[str, Any], erase_with: str, limit: int | None
+) -> str:
     options = "-".join(f"{k}{v}" for k, v in sorted(fusion_kwargs.items()))
     parts = [split, f"d{float(delta):.3f}", str(fusion), options, erase_with, f"n{limit}" if limit else "all"]
     return "-".join(p for p in parts if p) + ".npz"
@@ -440,10 +505,20 @@ def load_map_cache(path: str | Path) -> MapBundle:
         return MapBundle(maps, (height, width), list(np.split(data["boxes"], splits)))
 
 
-def tau_curve(run_dir: str | Path, taus: Iterable[float] = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)),
-              split: str = "test", fusion: str | None = None, delta: float | None = None, *,
-              branches: Sequence[str] | None = None, erase_with: str = "gt", limit: int | None = None,
-              upsample: str = "bicubic", batch_size: int = 256, progress: bool | None = None) -> pd.DataFrame:
+def tau_curve(
+    run_dir: str | Path,
+    taus: Iterable[float] = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)),
+    split: str = "test",
+    fusion: str | None = None,
+    delta: float | None = None,
+    *,
+    branches: Sequence[str] | None = None,
+    erase_with: str = "gt",
+    limit: int | None = None,
+    upsample: str = "bicubic",
+    batch_size: int = 256,
+    progress: bool | None = None,
+) -> pd.DataFrame:
     """GT-known loc accuracy (%) vs the box threshold ``tau`` for each branch, from cached maps.
 
     The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
@@ -456,8 +531,17 @@ def tau_curve(run_dir: str | Path, taus: Iterable[float] = tuple(np.round(np.ara
     name = _cache_name(split, delta_used, fusion, _fusion_kwargs(fusion, config, None, None), erase_with, limit)
     path = run_dir / MAP_CACHE_DIR / name
     if not path.is_file():
-        evaluate(run_dir, split, fusion=fusion, delta=delta, wsoleval=False, limit=limit, progress=progress,
-                 erase_with=erase_with, upsample=upsample)
+        evaluate(
+            run_dir,
+            split,
+            fusion=fusion,
+            delta=delta,
+            wsoleval=False,
+            limit=limit,
+            progress=progress,
+            erase_with=erase_with,
+            upsample=upsample,
+        )
     bundle = load_map_cache(path)
     taus = [float(t) for t in taus]
     rows = []
@@ -466,13 +550,16 @@ def tau_curve(run_dir: str | Path, taus: Iterable[float] = tuple(np.round(np.ara
             raise ValueError(f"tau_curve: branch {branch!r} not in this run's maps ({sorted(bundle.maps)})")
         hits = np.zeros(len(taus))
         for start in range(0, len(bundle.gt_boxes), batch_size):
-            full = upsample_maps(torch.from_numpy(bundle.maps[branch][start:start + batch_size]),
-                                 bundle.image_size, upsample)
-            gt = bundle.gt_boxes[start:start + batch_size]
+            full = upsample_maps(
+                torch.from_numpy(bundle.maps[branch][start : start + batch_size]), bundle.image_size, upsample
+            )
+            gt = bundle.gt_boxes[start : start + batch_size]
             for j, t in enumerate(taus):
                 hits[j] += (metrics.best_iou(metrics.maps_to_boxes(full, t), gt) >= 0.5).sum()
-        rows += [{"tau": t, "branch": branch, "gt_known_loc_acc": 100.0 * h / len(bundle.gt_boxes)}
-                 for t, h in zip(taus, hits)]
+        rows += [
+            {"tau": t, "branch": branch, "gt_known_loc_acc": 100.0 * h / len(bundle.gt_boxes)}
+            for t, h in zip(taus, hits)
+        ]
     return pd.DataFrame(rows)
 
 
