@@ -58,7 +58,7 @@ def test_config_applies_smoke_then_epochs_then_changes(in_notebooks):
 def test_config_for_real_data_uses_the_paper_setting(in_notebooks):
     pytest.importorskip("wsol_utils.engine")
     config = Suite.from_parameters(dataset="cub", data_root=str(in_notebooks), smoke=True).config("acol")
-    assert (config.backbone, config.image_size, config.epochs, config.dataset_kwargs) == ("vgg16", 64, 1, {})
+    assert (config.backbone, config.image_size, config.epochs, config.dataset_kwargs) == ("vgg16", 32, 1, {})
     assert config.model_kwargs == suite.SMOKE_REAL_MODEL_KWARGS  # smoke: small images and branches
     full = Suite.from_parameters(dataset="cub", data_root=str(in_notebooks)).config("acol")
     assert (full.backbone, full.layout, full.image_size, full.epochs, full.batch_size) == (

@@ -45,7 +45,7 @@ BACKBONE_ENV = "WSOL_BACKBONE"
 REAL_DATA_BACKBONES: tuple[str, ...] = ("vgg16", "resnet50")
 #: Smoke mode on real data: image side in px and classifier-branch width (the papers' 224 px and 1024-channel 3x3
 #: branches on VGG16 / ResNet50 are too slow for a CPU smoke run; the code path is the same).
-SMOKE_REAL_IMAGE_SIZE = 64
+SMOKE_REAL_IMAGE_SIZE = 32
 SMOKE_REAL_MODEL_KWARGS: dict[str, Any] = {"head_width": 64}
 #: Training epochs of the papers' setting on ILSVRC (docs/methods.md §4.1; CUB: paper_config's 60).
 ILSVRC_EPOCHS = 6
