@@ -66,7 +66,7 @@ def test_run_frame_seed_summary_and_paired_differences_hand_computed():
     frame = analysis.run_frame(results, ("method", "seed"))  # type: ignore[arg-type]
     label = analysis.PROTOCOL_METRICS["gt_known_loc_acc"]
     assert frame[label].tolist() == [10.0, 20.0, 30.0, 14.0, 22.0, 36.0]
-    assert math.isnan(frame.loc[0, analysis.PROTOCOL_METRICS["maxboxacc"]])
+    assert math.isnan(float(frame[analysis.PROTOCOL_METRICS["maxboxacc"]].iloc[0]))
     summary = analysis.seed_summary(frame, ["method"], [label])
     # cam: mean 20, sd 10 -> 4.302653 * 10 / sqrt(3) = 24.8414
     assert summary["method"].tolist() == ["cam", "acol"] and summary["seeds"].tolist() == [3, 3]
