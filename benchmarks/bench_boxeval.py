@@ -4,7 +4,7 @@ For each N in ``--n``, writes N realistic 224x224 score maps (smooth blobs from 
 CAM-like upsampled 14x14 grid, several components, holes, some empty / constant maps) with GT boxes and
 masks in wsoleval's layout into a temp folder, then in the same run:
 
-1. times the literal reference (``metrics.reference_box_metrics`` + ``metrics.reference_pxap``, SPEC §2.2,
+1. times the literal reference (``metrics.reference_box_metrics`` + ``metrics.reference_pxap``, docs/methods.md §2.2,
    one threshold at a time, one process) on the first ``--reference-subset`` images and extrapolates its time
    linearly to N (the reference costs ~0.5 s per image at interval 0.001);
 2. times ``boxeval.evaluate_scoremaps`` (all cores unless ``--workers``) on all N images, sampling the peak
@@ -52,8 +52,9 @@ MAP_SIZE = 224
 def _gaussian(size: int, center: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """An axis-aligned 2-D Gaussian bump ``(size, size)`` (separable: outer product of two 1-D ones)."""
     axis = np.arange(size, dtype=np.float64)
-    return np.outer(np.exp(-0.5 * ((axis - center[1]) / sigma[1]) ** 2),
-                    np.exp(-0.5 * ((axis - center[0]) / sigma[0]) ** 2))
+    return np.outer(
+        np.exp(-0.5 * ((axis - center[1]) / sigma[1]) ** 2), np.exp(-0.5 * ((axis - center[0]) / sigma[0]) ** 2)
+    )
 
 
 def realistic_map(rng: np.random.Generator, size: int = MAP_SIZE) -> tuple[np.ndarray, list[list[int]]]:
@@ -179,30 +180,45 @@ def run_one(count: int, args: argparse.Namespace, scratch: Path) -> dict:
     cpu_start = cpu_seconds()
     reference, reference_s = timed(lambda: reference_on(root / "meta_subset", maps, masks, args.interval))
     reference_cpu_s = cpu_seconds() - cpu_start
-    fast_subset = evaluate_scoremaps(root / "meta_subset", maps, interval=args.interval, mask_dir=masks,
-                                     workers=args.workers, progress=False)
+    fast_subset = evaluate_scoremaps(
+        root / "meta_subset", maps, interval=args.interval, mask_dir=masks, workers=args.workers, progress=False
+    )
     if fast_subset != reference:
         raise SystemExit(f"MISMATCH on the {subset}-image subset:\nreference {reference}\nfast      {fast_subset}")
     print(f"[n={count}] subset agrees exactly; fast evaluator on all {count} images ...", file=sys.stderr)
     cpu_start = cpu_seconds()
     with PeakRSS() as memory:
-        fast, fast_s = timed(lambda: evaluate_scoremaps(meta, maps, interval=args.interval, mask_dir=masks,
-                                                        workers=args.workers, progress=not args.no_progress))
+        fast, fast_s = timed(
+            lambda: evaluate_scoremaps(
+                meta, maps, interval=args.interval, mask_dir=masks, workers=args.workers, progress=not args.no_progress
+            )
+        )
     fast_cpu_s = cpu_seconds() - cpu_start
     reference_full_s = reference_s / subset * count
     reference_full_cpu_s = reference_cpu_s / subset * count
     return {
-        "n_images": count, "interval": args.interval, "workers": args.workers or os.cpu_count(),
-        "reference_subset": subset, "reference_s_subset": round(reference_s, 2),
-        "reference_s_extrapolated": round(reference_full_s, 1), "fast_s": round(fast_s, 2),
-        "speedup": round(reference_full_s / fast_s, 1), "subset_agrees_exactly": True,
-        "reference_cpu_s_extrapolated": round(reference_full_cpu_s, 1), "fast_cpu_s": round(fast_cpu_s, 1),
+        "n_images": count,
+        "interval": args.interval,
+        "workers": args.workers or os.cpu_count(),
+        "reference_subset": subset,
+        "reference_s_subset": round(reference_s, 2),
+        "reference_s_extrapolated": round(reference_full_s, 1),
+        "fast_s": round(fast_s, 2),
+        "speedup": round(reference_full_s / fast_s, 1),
+        "subset_agrees_exactly": True,
+        "reference_cpu_s_extrapolated": round(reference_full_cpu_s, 1),
+        "fast_cpu_s": round(fast_cpu_s, 1),
         "cpu_time_ratio": round(reference_full_cpu_s / fast_cpu_s, 1),
-        "peak_rss_main_mb": round(memory.peak_main / 2**20), "peak_uss_workers_mb": round(memory.peak_workers / 2**20),
-        "maxboxacc": round(fast["maxboxacc"], 3), "maxboxacc_v2": round(fast["maxboxacc_v2"], 3),
-        "pxap": round(fast["pxap"], 3), "cpu_count": os.cpu_count(),
-        "opencv": cv2.__version__, "numpy": np.__version__,
-        "load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2),
+        "peak_rss_main_mb": round(memory.peak_main / 2**20),
+        "peak_uss_workers_mb": round(memory.peak_workers / 2**20),
+        "maxboxacc": round(fast["maxboxacc"], 3),
+        "maxboxacc_v2": round(fast["maxboxacc_v2"], 3),
+        "pxap": round(fast["pxap"], 3),
+        "cpu_count": os.cpu_count(),
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+        "load1_before": round(load_before, 2),
+        "load1_after": round(os.getloadavg()[0], 2),
     }
 
 
@@ -225,13 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[1000, 5000], help="data set sizes (default 1000 5000)")
     parser.add_argument("--interval", type=float, default=0.001, help="CAM threshold step (default 0.001)")
-    parser.add_argument("--reference-subset", type=int, default=40,
-                        help="images the reference is timed and checked on; its time is extrapolated to N")
+    parser.add_argument(
+        "--reference-subset",
+        type=int,
+        default=40,
+        help="images the reference is timed and checked on; its time is extrapolated to N",
+    )
     parser.add_argument("--workers", type=int, default=None, help="fast evaluator's processes (default: all cores)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stem", default="bench_boxeval", help="result file name under --results-dir")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS,
-                        help="folder of the result files (default benchmarks/results/)")
+    parser.add_argument(
+        "--results-dir", type=Path, default=RESULTS, help="folder of the result files (default benchmarks/results/)"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     rows = []
@@ -240,11 +261,14 @@ def main(argv: list[str] | None = None) -> int:
         for count in args.n:
             row = run_one(count, args, Path(scratch))
             rows.append(row)
-            print(f"n={count}: reference {row['reference_s_extrapolated']} s (extrapolated from "
-                  f"{row['reference_subset']} images), fast {row['fast_s']} s on {row['workers']} processes -> "
-                  f"{row['speedup']}x wall, {row['cpu_time_ratio']}x less CPU time; "
-                  f"peak RSS main {row['peak_rss_main_mb']} MB, workers' own memory "
-                  f"{row['peak_uss_workers_mb']} MB; numbers agree exactly on the subset", flush=True)
+            print(
+                f"n={count}: reference {row['reference_s_extrapolated']} s (extrapolated from "
+                f"{row['reference_subset']} images), fast {row['fast_s']} s on {row['workers']} processes -> "
+                f"{row['speedup']}x wall, {row['cpu_time_ratio']}x less CPU time; "
+                f"peak RSS main {row['peak_rss_main_mb']} MB, workers' own memory "
+                f"{row['peak_uss_workers_mb']} MB; numbers agree exactly on the subset",
+                flush=True,
+            )
     write_results(rows, args.stem, args.results_dir)
     print(f"wrote {args.results_dir / args.stem}.csv and .md")
     return 0

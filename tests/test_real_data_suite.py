@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TinyImage, make_cub_folder, make_wsoleval_folder
+from tiny_data import TinyImage, make_cub_folder, make_wsoleval_folder
 from fake_weights import install
 from torch import Tensor, nn
 
