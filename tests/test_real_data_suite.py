@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_data import TinyImage, make_cub_folder, make_wsoleval_folder
 from fake_weights import install
+from tiny_data import TinyImage, make_cub_folder, make_wsoleval_folder
 from torch import Tensor, nn
 
 from wsol_utils import data, reproduce, suite, tables
