@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wsol_utils import suite
+from wsol_utils.engine import INSTRUMENT
 from wsol_utils.suite import Suite
 
 
@@ -84,7 +85,7 @@ def test_config_merges_dataset_and_model_kwargs(in_notebooks):
         "cam", dataset_kwargs={"head_size": 0.22, "num_test": 7}, model_kwargs={"head_kernel": 3}
     )
     assert smoke.dataset_kwargs == {**suite.SMOKE_DATASET_KWARGS, "head_size": 0.22, "num_test": 7}
-    assert smoke.model_kwargs == {"head_kernel": 3}
+    assert smoke.model_kwargs == {**INSTRUMENT["model_kwargs"], "head_kernel": 3}  # merged into the instrument's
     full = Suite.from_parameters().config("cam", dataset_kwargs={"head_size": 0.22})
     assert full.dataset_kwargs == {"head_size": 0.22}
     assert full.key() != Suite.from_parameters().config("cam").key()
