@@ -70,10 +70,11 @@ __all__ = [
 ]
 
 V1_IOU_LEVEL = 50
-# Workers only run numpy and OpenCV (one thread each), never torch or CUDA, so on Linux they are forked:
-# they start at once and share the parent's memory. "spawn" would re-import the caller's __main__ script in
-# every worker (seconds each when it imports torch). Elsewhere fork is unsafe or missing: spawn.
-_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
+# Workers only run numpy and OpenCV (one thread each). Plain "fork" deadlocks when the parent already runs
+# OpenCV or torch threads (a lock held by one of them is copied into the child; seen with OpenCV 5 after
+# BoxEvaluator's thread pool), so on Linux they come from a fork server: a fresh single-threaded process that
+# imports this module once and forks each worker from itself. Elsewhere: spawn.
+_START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 _MASK_FOREGROUND, _MASK_IGNORE = 1, 255
 
 
@@ -571,9 +572,10 @@ def _chunk_results(jobs: list[_Job], workers: int) -> Iterator[tuple[BoxEvaluato
     if workers == 1:
         yield from map(_score_chunk, jobs)
         return
-    with multiprocessing.get_context(_START_METHOD).Pool(
-        workers, initializer=cv2.setNumThreads, initargs=(1,)
-    ) as pool:  # one thread per worker
+    context = multiprocessing.get_context(_START_METHOD)
+    if _START_METHOD == "forkserver":
+        context.set_forkserver_preload([__name__])  # workers start from a server that already imported us
+    with context.Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:  # one thread per worker
         yield from pool.imap_unordered(_score_chunk, jobs)
 
 
