@@ -278,7 +278,10 @@ def test_suite_provenance_and_publish(tmp_path, monkeypatch):
     what = suite.provenance(*runs)
     assert what == {
         "notebook": "04_fusion_ablation",
-        "runs": [{"run": r.name, "config": json.loads((r / "config.json").read_text())} for r in runs],
+        "runs": [  # no done.json in these folders: whether the backbone was pretrained is unknown
+            {"run": r.name, "config": json.loads((r / "config.json").read_text()), "pretrained_backbone": None}
+            for r in runs
+        ],
         "seeds": [0, 2],
     }
     fig, _ = plt.subplots(figsize=(1, 1))
