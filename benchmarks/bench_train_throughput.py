@@ -9,6 +9,12 @@ ACoL/HCLNet add only a second head, so their ratio to CAM should be close to 1.
 
 Writes ``benchmarks/results/train_throughput.csv`` and ``.md`` (median over rounds, ratio to CAM).
 
+``--micro-batch`` compares, on the CPU, a whole batch against the engine's micro-batches
+(``micro_batches``: the same gradient) for every receptive field of the regime map and writes
+``benchmarks/results/train_micro_batch.{csv,md}``:
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_train_throughput.py --micro-batch
+
 ``--default-budget`` instead trains CAM, ACoL and HCLNet with the engine's synthetic defaults (5,000 train
 images, 64 px), evaluates them on the test split (GT-known loc at tau 0.2 and the best tau, MaxBoxAccV2 for
 CAM, ACoL max, HCLNet add and l1) and writes ``benchmarks/results/default_budget.{csv,md}`` with the wall time
@@ -27,10 +33,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from wsol_utils.analysis import RECEPTIVE_FIELDS
 from wsol_utils.engine.config import RunConfig
-from wsol_utils.engine.distributed import resolve_device
+from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.optim import build_optimizer
-from wsol_utils.engine.train import autocast_context, branch_losses, build_model
+from wsol_utils.engine.train import backward_batch, build_model, micro_batches
 from wsol_utils.tables import to_markdown, write_table
 
 METHODS = ("cam", "acol", "hclnet")
@@ -38,24 +45,62 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def measure(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, steps: int
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    steps: int,
+    chunks: list[slice] | None = None,
 ) -> float:
-    """Images per second over ``steps`` training steps on one batch."""
+    """Images per second over ``steps`` training steps on one batch (the engine's :func:`backward_batch`), the
+    whole batch at once (``chunks=None``) or in the given micro-batches."""
     model.train()
+    chunks = chunks or [slice(0, labels.shape[0])]
     if images.is_cuda:
         torch.cuda.synchronize()
     tic = time.perf_counter()
     for _ in range(steps):
-        with autocast_context(images.device):
-            output = model(images, labels)
-        loss_a, loss_b = branch_losses(output, labels)
-        loss = loss_a if loss_b is None else loss_a + loss_b
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        backward_batch(model, images, labels, chunks)
         optimizer.step()
     if images.is_cuda:
         torch.cuda.synchronize()
     return steps * images.shape[0] / (time.perf_counter() - tic)
+
+
+def micro_batch_table(args: argparse.Namespace) -> pd.DataFrame:
+    """The whole batch against the engine's CPU micro-batches (:func:`micro_batches`), per receptive field of the
+    regime map and method, interleaved in one process; one row per (field, method): the chunk size, the median
+    images/s of each way and their ratio."""
+    torch.manual_seed(0)
+    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
+    labels = torch.randint(0, args.num_classes, (args.batch_size,))
+    cpu = DistContext(device=torch.device("cpu"))
+    rows = []
+    for field, model_kwargs in RECEPTIVE_FIELDS.items():
+        for method in METHODS:
+            config = RunConfig(method=method, image_size=args.image_size, model_kwargs=model_kwargs)
+            model = build_model(config, args.num_classes)
+            optimizer = build_optimizer(model, config)
+            ways = {"whole": [slice(0, args.batch_size)], "micro": micro_batches(model, cpu, images)}
+            rates: dict[str, list[float]] = {way: [] for way in ways}
+            for chunks in ways.values():
+                measure(model, optimizer, images, labels, args.warmup, chunks)
+            for _ in range(args.rounds):
+                for way, chunks in ways.items():
+                    rates[way].append(measure(model, optimizer, images, labels, args.steps, chunks))
+            whole, micro = statistics.median(rates["whole"]), statistics.median(rates["micro"])
+            rows.append(
+                {
+                    "receptive_field_px": field,
+                    "method": method,
+                    "chunk_images": ways["micro"][0].stop,
+                    "whole_batch_images_per_s": whole,
+                    "micro_batch_images_per_s": micro,
+                    "speed_up": micro / whole,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def default_budget(runs_dir: str, out: str, threads: int | None) -> pd.DataFrame:
@@ -127,9 +172,33 @@ def main(argv: list[str] | None = None) -> int:
         help="train+evaluate cam/acol/hclnet at the defaults instead (default_budget.{csv,md})",
     )
     parser.add_argument("--runs-dir", default="runs", help="engine run cache for --default-budget")
+    parser.add_argument(
+        "--micro-batch",
+        action="store_true",
+        help="CPU: whole batch against the engine's micro-batches per receptive field (train_micro_batch.{csv,md})",
+    )
     args = parser.parse_args(argv)
     if args.default_budget:
         default_budget(args.runs_dir, args.out, None)
+        return 0
+    if args.micro_batch:
+        table = micro_batch_table(args)
+        title = (
+            f"CPU training throughput, whole batch of {args.batch_size} against the engine's micro-batches "
+            f"(same gradient), small backbone, {args.image_size} px, {torch.get_num_threads()} thread(s), median of "
+            f"{args.rounds} interleaved rounds x {args.steps} steps"
+        )
+        print(title)
+        print(to_markdown(table, digits=3))
+        write_table(
+            table,
+            args.out,
+            "train_micro_batch",
+            title=title,
+            digits=3,
+            note="One process, the two ways interleaved per model. The engine trains on the CPU in micro-batches "
+            "(wsol_utils.engine.train.micro_batches).",
+        )
         return 0
 
     device = resolve_device(args.device)

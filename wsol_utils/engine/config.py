@@ -57,9 +57,10 @@ def _positive(name: str, value: float, integer: bool = False) -> None:
         raise ValueError(f"RunConfig.{name}={value!r} must be {kind}")
 
 
-#: Bumped whenever the model code or its defaults change what a given config trains (a layer, a default width),
-#: so that runs cached under ``runs/`` by an older version are not silently reused with a new architecture.
-MODEL_REVISION = 1
+#: Bumped whenever the model or training code changes what a given config trains (a layer, a default width, how a
+#: batch's gradient is accumulated), so that runs cached under ``runs/`` by an older version are not silently
+#: reused. 2: CPU micro-batches (:func:`wsol_utils.engine.train.micro_batches`).
+MODEL_REVISION = 2
 
 #: The default instrument of the suite on the synthetic set (``RunConfig`` changes): chosen on the **val** split by
 #: the papers' conditions, never by localization (``benchmarks/choose_instrument.py``, docs/methods.md §3.2):
