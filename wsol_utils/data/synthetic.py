@@ -459,6 +459,21 @@ class SyntheticWSOL(WSOLDataset):
         )
         return image, int(self.arrays.labels[index]), boxes, mask, f"{self.split}/{index:05d}.png"
 
+    def __getitems__(self, indices: list[int]) -> list[WSOLItem]:
+        """``[self[i] for i in indices]`` (what a ``DataLoader`` asks for), transformed as one array when the
+        transform allows it (:meth:`~wsol_utils.data.transforms.WSOLTransform.batch`): same items, same random
+        draws, about 10x less time per image."""
+        batch = getattr(self.transform, "batch", None)
+        if batch is None or not self.transform.batchable(self.arrays.images.shape[1:3]):  # type: ignore[attr-defined]
+            return [self[index] for index in indices]
+        rows = np.asarray(indices, dtype=np.int64)
+        masks = (self.arrays.parts[rows] > 0).astype(np.uint8)
+        outputs = batch(self.arrays.images[rows], self.arrays.boxes[rows][:, None], masks)
+        return [
+            (image, int(self.arrays.labels[index]), boxes, mask, f"{self.split}/{index:05d}.png")
+            for index, (image, boxes, mask) in zip(rows.tolist(), outputs)
+        ]
+
 
 def _write_png_atomic(path: Path, array: np.ndarray) -> None:
     """Write ``(H, W)`` grey or ``(H, W, 3)`` RGB uint8 as PNG, atomically."""

@@ -93,11 +93,11 @@ def crop_boxes(boxes: np.ndarray, left: int, top: int, width: int, height: int) 
 
 
 def hflip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
-    """Mirror ``(N, 4)`` inclusive boxes in an image ``width`` pixels wide: ``x -> width - 1 - x``."""
+    """Mirror ``(..., 4)`` inclusive boxes in an image ``width`` pixels wide: ``x -> width - 1 - x``."""
     boxes = np.asarray(boxes, dtype=np.float32)
     flipped = boxes.copy()
-    flipped[:, 0] = width - 1 - boxes[:, 2]
-    flipped[:, 2] = width - 1 - boxes[:, 0]
+    flipped[..., 0] = width - 1 - boxes[..., 2]
+    flipped[..., 2] = width - 1 - boxes[..., 0]
     return flipped
 
 
@@ -154,6 +154,34 @@ class WSOLTransform:
         tensor = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
         mask_tensor = None if mask is None else torch.from_numpy(np.array(mask, dtype=np.uint8))
         return normalize(tensor), torch.from_numpy(boxes), mask_tensor
+
+    def batch(self, images: np.ndarray, boxes: np.ndarray, masks: np.ndarray | None = None) -> list[TransformOutput]:
+        """The outputs of one call per image, for ``images (B, H, W, 3) uint8`` already at the output size
+        (``resize`` is ``None`` or the size, no ``crop``), ``boxes (B, N, 4)`` and ``masks (B, H, W)``: the
+        images are flipped, converted and normalized as one array, the random draws are the per-image ones in
+        order, so the result equals ``[self(images[i], boxes[i], masks[i]) for i in range(B)]``.
+
+        Raises ``ValueError`` when a resize or a crop is needed (call the transform per image then).
+        """
+        if not self.batchable(images.shape[1:3]):
+            raise ValueError(f"{self!r}.batch: images of size {images.shape[1:3]} need a resize or a crop")
+        flips = np.array([self.flip and _randint(2, self.generator) == 1 for _ in range(len(images))], dtype=bool)
+        images, masks = images.copy(), None if masks is None else masks.copy()
+        images[flips] = images[flips][:, :, ::-1]
+        boxes = np.asarray(boxes, dtype=np.float32).copy()
+        boxes[flips] = hflip_boxes(boxes[flips], images.shape[2])
+        if masks is not None:
+            masks[flips] = masks[flips][:, :, ::-1]
+        tensors = normalize(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float().div_(255.0))
+        mask_tensors = None if masks is None else torch.from_numpy(masks)
+        return [
+            (tensors[i], torch.from_numpy(boxes[i]), None if mask_tensors is None else mask_tensors[i])
+            for i in range(len(tensors))
+        ]
+
+    def batchable(self, size: tuple[int, int]) -> bool:
+        """Whether :meth:`batch` applies to images of ``size (H, W)`` (no resize or crop changes them)."""
+        return self.crop is None and (self.resize is None or tuple(size) == (self.resize, self.resize))
 
     def _resize(
         self, image: np.ndarray, boxes: np.ndarray, mask: np.ndarray | None
