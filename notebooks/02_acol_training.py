@@ -60,7 +60,7 @@ if suite.dataset == "synthetic":
 
 # %%
 METHODS = {"cam": {}, "acol": {"delta": 0.6}, "hclnet": {}}
-runs = {method: suite.train_seeds(method, **changes) for method, changes in METHODS.items()}
+runs = dict(zip(METHODS, suite.train_many(METHODS.items())))  # all methods and seeds side by side
 all_runs = [run for seeds in runs.values() for run in seeds.values()]
 for method, seeds in runs.items():
     print(f"{method:7s} seeds {list(seeds)}: {[run.name for run in seeds.values()]}")

@@ -91,13 +91,12 @@ from wsol_utils.analysis import run_frame, seed_summary
 results: dict = {}
 cell_runs: list = []
 if SYNTHETIC:
-    for head in HEADS.values():
-        for field in FIELDS:
-            for method, changes in METHODS.items():
-                seeds = suite.train_seeds(method, **changes, **cell_changes(field, head))
-                cell_runs += list(seeds.values())
-                for seed, r in suite.evaluate_seeds(seeds, fusion=FUSION[method]).items():
-                    results[(field, round(head * 64, 2), method, seed)] = r
+    cells = [(field, head, method) for head in HEADS.values() for field in FIELDS for method in METHODS]
+    grid = suite.train_many((method, {**METHODS[method], **cell_changes(field, head)}) for field, head, method in cells)
+    for (field, head, method), seeds in zip(cells, grid):
+        cell_runs += list(seeds.values())
+        for seed, r in suite.evaluate_seeds(seeds, fusion=FUSION[method]).items():
+            results[(field, round(head * 64, 2), method, seed)] = r
     keys = ("receptive field (px)", "head (px)", "method", "seed")
     frame = run_frame(results, keys, masses=("a", "b"))
     area = {

@@ -144,3 +144,55 @@ def test_done_json_records_the_final_accuracy(tmp_path) -> None:
     run_dir = train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
     done = json.loads((run_dir / "done.json").read_text())
     assert done["epochs"] == 1 and float(done["val_acc"]) == float(_history(run_dir)[-1]["val_acc"])
+
+
+# -- CPU micro-batches ---------------------------------------------------------------------------------
+def _model(method: str, **model_kwargs: Any) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return train_module.build_model(RunConfig(method=method, model_kwargs=model_kwargs), num_classes=10)
+
+
+def test_micro_batches_keep_65536_feature_cells_per_chunk_on_the_cpu() -> None:
+    cpu = train_module.ddp.DistContext(device=torch.device("cpu"))
+    full_resolution = _model("hclnet", downsamples=0, depth=2)  # 64 px -> 64 x 64 = 4096 cells: 16 images
+    assert train_module.micro_batches(full_resolution, cpu, torch.zeros(40, 3, 64, 64)) == [
+        slice(0, 16),
+        slice(16, 32),
+        slice(32, 40),
+    ]
+    # 128 px -> 16,384 cells per image: 4 images per chunk; 32 px -> 1,024 cells: the batch of 64 in one chunk
+    assert train_module.micro_batches(full_resolution, cpu, torch.zeros(8, 3, 128, 128)) == [slice(0, 4), slice(4, 8)]
+    assert train_module.micro_batches(full_resolution, cpu, torch.zeros(64, 3, 32, 32)) == [slice(0, 64)]
+    strided = _model("cam", downsamples=2, depth=3)  # stride 4: 16 x 16 = 256 cells
+    assert train_module.micro_batches(strided, cpu, torch.zeros(64, 3, 64, 64)) == [slice(0, 64)]
+
+
+def test_micro_batches_keep_the_whole_batch_on_cuda_under_ddp_and_with_batch_norm() -> None:
+    model = _model("cam", downsamples=0, depth=2)
+    images = torch.zeros(64, 3, 64, 64)
+    cuda = train_module.ddp.DistContext(device=torch.device("cuda"))
+    ddp = train_module.ddp.DistContext(rank=0, world_size=2, device=torch.device("cpu"))
+    cpu = train_module.ddp.DistContext(device=torch.device("cpu"))
+    assert train_module.micro_batches(model, cuda, images) == [slice(0, 64)]
+    assert train_module.micro_batches(model, ddp, images) == [slice(0, 64)]
+    model.branch_a.body.insert(1, torch.nn.BatchNorm2d(32))
+    assert train_module.micro_batches(model, cpu, images) == [slice(0, 64)]
+
+
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_backward_batch_in_chunks_gives_the_whole_batch_gradient_and_sums(method: str) -> None:
+    torch.manual_seed(1)
+    images, labels = torch.randn(20, 3, 32, 32), torch.randint(0, 10, (20,))
+    results = []
+    for chunks in ([slice(0, 20)], [slice(0, 8), slice(8, 16), slice(16, 20)]):
+        model = _model(method, downsamples=0, depth=2)
+        stats = train_module.backward_batch(model, images, labels, chunks)
+        results.append((stats, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (whole, whole_grads), (chunked, chunk_grads) = results
+    assert whole_grads.keys() == chunk_grads.keys() and whole_grads
+    for name, grad in whole_grads.items():  # float sums in another order: equal to 1e-4 of the largest entry
+        scale = float(grad.abs().max())
+        torch.testing.assert_close(chunk_grads[name], grad, rtol=0, atol=1e-4 * scale, msg=name)
+    assert chunked.count == whole.count == 20 and chunked.correct == whole.correct
+    assert chunked.loss == pytest.approx(whole.loss, rel=1e-5)
+    assert chunked.loss == pytest.approx(chunked.loss_a + chunked.loss_b, rel=1e-6)

@@ -89,3 +89,22 @@ def test_config_merges_dataset_and_model_kwargs(in_notebooks):
     full = Suite.from_parameters().config("cam", dataset_kwargs={"head_size": 0.22})
     assert full.dataset_kwargs == {"head_size": 0.22}
     assert full.key() != Suite.from_parameters().config("cam").key()
+
+
+def test_train_many_returns_one_seed_dict_per_request_in_order(in_notebooks, monkeypatch):
+    calls = []
+
+    def fake_train_many(configs, runs_dir, progress):
+        calls.append(configs)
+        return [runs_dir / config.run_name() for config in configs]
+
+    monkeypatch.setattr(suite, "train_many", fake_train_many)
+    smoke = Suite.from_parameters(smoke=True)
+    got = smoke.train_many([("acol", {"delta": 0.7}), ("cam", {})])
+    assert len(calls) == 1 and len(calls[0]) == 2 * len(smoke.seeds)  # one call: the whole grid side by side
+    expected = [
+        {seed: smoke.runs_dir / smoke.config(method, seed=seed, **changes).run_name() for seed in smoke.seeds}
+        for method, changes in (("acol", {"delta": 0.7}), ("cam", {}))
+    ]
+    assert got == expected
+    assert smoke.train_seeds("cam") == expected[1]

@@ -149,6 +149,23 @@ def test_dataset_items_and_part_masks(tmp_path: Path) -> None:
     assert dataset.num_classes == 10 and len(dataset.class_names) == 10
 
 
+@pytest.mark.parametrize("transform", [None, "train"])
+def test_getitems_equals_one_getitem_per_index(tmp_path: Path, transform: str | None) -> None:
+    """The DataLoader's batched fetch: the same items and random flips as one ``dataset[i]`` per index (the
+    ``"train"`` transform resizes and crops, so it falls back to per-image calls)."""
+    one, batched = (
+        SyntheticWSOL(SMALL, "train", transform, tmp_path, generator=torch.Generator().manual_seed(11))
+        for _ in range(2)
+    )
+    indices = [5, 0, 59, 5, 17, 33, 2, 41]
+    expected = [one[i] for i in indices]
+    got = batched.__getitems__(indices)
+    assert len(got) == len(indices)
+    for item, want in zip(got, expected):
+        assert torch.equal(item[0], want[0]) and item[1] == want[1] and torch.equal(item[2], want[2])
+        assert item[3] is not None and want[3] is not None and torch.equal(item[3], want[3]) and item[4] == want[4]
+
+
 def test_export_reads_back_through_the_wsoleval_loader(tmp_path: Path) -> None:
     export_wsoleval(SMALL, "val", tmp_path / "export", cache_dir=tmp_path / "cache")
     exported = load(

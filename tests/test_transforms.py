@@ -95,3 +95,30 @@ def test_bad_arguments_raise_clear_errors() -> None:
         WSOLTransform(resize=256, crop=300)
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         make_transform("test", 8)(np.zeros((8, 8), dtype=np.uint8), np.zeros((0, 4)), None)
+
+
+@pytest.mark.parametrize("name", ["flip", "identity"])
+def test_batch_equals_one_call_per_image_with_the_same_draws(name: str) -> None:
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (9, 16, 16, 3), dtype=np.uint8)
+    boxes = rng.uniform(0, 15, (9, 2, 4)).astype(np.float32)
+    masks = rng.integers(0, 2, (9, 16, 16), dtype=np.uint8)
+    one = make_transform(name, 16, torch.Generator().manual_seed(7))
+    batched = make_transform(name, 16, torch.Generator().manual_seed(7))
+    expected = [one(images[i], boxes[i], masks[i]) for i in range(9)]
+    got = batched.batch(images, boxes, masks)
+    assert len(got) == 9
+    for (image, box, mask), (want_image, want_box, want_mask) in zip(got, expected):
+        assert torch.equal(image, want_image) and torch.equal(box, want_box) and torch.equal(mask, want_mask)
+    flipped = [not torch.equal(b, torch.from_numpy(boxes[i])) for i, (_, b, _) in enumerate(got)]
+    assert any(flipped) == (name == "flip")  # seed 7 flips some of 9 images
+
+
+def test_batch_refuses_a_resize_or_a_crop() -> None:
+    images = np.zeros((2, 16, 16, 3), dtype=np.uint8)
+    boxes = np.zeros((2, 1, 4), dtype=np.float32)
+    assert not make_transform("identity", 32).batchable((16, 16))
+    with pytest.raises(ValueError, match="resize or a crop"):
+        make_transform("identity", 32).batch(images, boxes)
+    with pytest.raises(ValueError, match="resize or a crop"):
+        make_transform("train", 16).batch(images, boxes)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from wsol_utils.engine import INSTRUMENT, EvalResult, RunConfig, evaluate_cached, paper_config, train
+from wsol_utils.engine import INSTRUMENT, EvalResult, RunConfig, evaluate_cached, paper_config, train, train_many
 from wsol_utils.provenance import NOTEBOOK_ENV
 from wsol_utils.tables import run_pretrained_backbone
 from wsol_utils.viz import publish
@@ -177,7 +178,18 @@ class Suite:
 
     def train_seeds(self, method: str, **changes: Any) -> dict[int, Path]:
         """:meth:`train` once per seed of :attr:`seeds`; ``{seed: run dir}``."""
-        return {seed: self.train(method, **{**changes, "seed": seed}) for seed in self.seeds}
+        return self.train_many([(method, changes)])[0]
+
+    def train_many(self, requests: Iterable[tuple[str, Mapping[str, Any]]]) -> list[dict[int, Path]]:
+        """Every ``(method, changes)`` request at every seed of :attr:`seeds`, trained side by side in worker
+        processes (:func:`wsol_utils.engine.train_many`; ``WSOL_TRAIN_JOBS`` sets how many); one ``{seed: run
+        dir}`` per request, in order. Train a whole grid with one call so that every core stays busy."""
+        requests = list(requests)
+        configs = [
+            self.config(method, **{**changes, "seed": seed}) for method, changes in requests for seed in self.seeds
+        ]
+        dirs = iter(train_many(configs, runs_dir=self.runs_dir, progress=self.progress))
+        return [{seed: next(dirs) for seed in self.seeds} for _ in requests]
 
     def evaluate_seeds(self, runs: dict[int, Path], **options: Any) -> dict[int, EvalResult]:
         """:meth:`evaluate` of each seed's run with the same ``options``; ``{seed: result}``."""

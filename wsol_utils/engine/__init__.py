@@ -15,6 +15,7 @@ from __future__ import annotations
 from wsol_utils.engine.checkpoint import CheckpointError, RunDirMismatchError
 from wsol_utils.engine.config import INSTRUMENT, RunConfig, paper_config
 from wsol_utils.engine.evaluate import EvalResult, evaluate, evaluate_cached, tau_curve
+from wsol_utils.engine.pool import train_many
 from wsol_utils.engine.train import TrainingDivergedError, load_run, read_history, train
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "read_history",
     "tau_curve",
     "train",
+    "train_many",
 ]
