@@ -13,6 +13,7 @@ import torch
 
 from wsol_utils.engine import CheckpointError, RunConfig, RunDirMismatchError, TrainingDivergedError, load_run, train
 from wsol_utils.engine.checkpoint import load_checkpoint
+from wsol_utils.models import WSOLModel
 
 train_module = importlib.import_module("wsol_utils.engine.train")  # the package's `train` is the function
 
@@ -147,7 +148,7 @@ def test_done_json_records_the_final_accuracy(tmp_path) -> None:
 
 
 # -- CPU micro-batches ---------------------------------------------------------------------------------
-def _model(method: str, **model_kwargs: Any) -> torch.nn.Module:
+def _model(method: str, **model_kwargs: Any) -> WSOLModel:
     torch.manual_seed(0)
     return train_module.build_model(RunConfig(method=method, model_kwargs=model_kwargs), num_classes=10)
 
@@ -175,7 +176,7 @@ def test_micro_batches_keep_the_whole_batch_on_cuda_under_ddp_and_with_batch_nor
     cpu = train_module.ddp.DistContext(device=torch.device("cpu"))
     assert train_module.micro_batches(model, cuda, images) == [slice(0, 64)]
     assert train_module.micro_batches(model, ddp, images) == [slice(0, 64)]
-    model.branch_a.body.insert(1, torch.nn.BatchNorm2d(32))
+    model.branch_a.body = torch.nn.Sequential(torch.nn.BatchNorm2d(8), *model.branch_a.body)
     assert train_module.micro_batches(model, cpu, images) == [slice(0, 64)]
 
 

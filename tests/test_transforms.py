@@ -109,7 +109,8 @@ def test_batch_equals_one_call_per_image_with_the_same_draws(name: str) -> None:
     got = batched.batch(images, boxes, masks)
     assert len(got) == 9
     for (image, box, mask), (want_image, want_box, want_mask) in zip(got, expected):
-        assert torch.equal(image, want_image) and torch.equal(box, want_box) and torch.equal(mask, want_mask)
+        assert mask is not None and want_mask is not None and torch.equal(mask, want_mask)
+        assert torch.equal(image, want_image) and torch.equal(box, want_box)
     flipped = [not torch.equal(b, torch.from_numpy(boxes[i])) for i, (_, b, _) in enumerate(got)]
     assert any(flipped) == (name == "flip")  # seed 7 flips some of 9 images
 
