@@ -88,7 +88,7 @@ def test_plot_regime_map_annotates_means_and_stars_intervals_that_exclude_zero()
         pd.DataFrame(rows), x="rf", y="head", methods=["ACoL", "HCLNet"], metrics={"GT-known (papers)": "acc"}
     )
     panels = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in panels] == ["ACoL − CAM: GT-known (papers)", "HCLNet − CAM: GT-known (papers)"]
+    assert [ax.get_title() for ax in panels] == ["ACoL − CAM\nGT-known (papers)", "HCLNet − CAM\nGT-known (papers)"]
     texts = sorted(t.get_text() for t in panels[1].texts)
     assert texts == ["+9.0*\n±2.0", "-1.0\n±2.0", "-1.0\n±2.0", "-1.0\n±2.0"]
     outlined = [p for p in panels[1].patches if isinstance(p, Rectangle)]

@@ -177,7 +177,7 @@ def paired_differences(
     for group, part in frame.groupby(list(by), sort=False):
         base = part[part[column] == against].set_index(seed)
         for name, other in part[part[column] != against].groupby(column, sort=False):
-            paired = other.set_index(seed).join(base, rsuffix=" (base)", how="inner").sort_index()
+            paired = other.set_index(seed).join(base.add_suffix(" (base)"), how="inner").sort_index()
             row: dict[str, Any] = dict(zip(by, group if isinstance(group, tuple) else (group,)))
             row.update({column: name, "seeds": len(paired)})
             for value in values:

@@ -227,7 +227,7 @@ def plot_regime_map(
     rows, cols = list(metrics.items()), list(methods)
     xs, ys = sorted(differences[x].unique()), sorted(differences[y].unique())
     limit = max(1.0, float(np.nanmax(np.abs(differences[[c for _, c in rows]].to_numpy(dtype=float)))))
-    fig = Figure(figsize=(cell_inches * len(cols) + 1.2, cell_inches * 0.75 * len(rows) + 0.6), layout="constrained")
+    fig = Figure(figsize=(cell_inches * len(cols) + 1.2, cell_inches * 0.8 * len(rows) + 0.8), layout="constrained")
     axes = fig.subplots(len(rows), len(cols), squeeze=False)
     image = None
     for r, (title, metric) in enumerate(rows):
@@ -254,7 +254,7 @@ def plot_regime_map(
                         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
             ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], fontsize=7)
             ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys], fontsize=7)
-            ax.set_title(f"{method} − CAM: {title}", fontsize=8)
+            ax.set_title(f"{method} − CAM\n{title}", fontsize=8)  # two lines: neighbouring titles never overlap
             ax.set_xlabel(x, fontsize=7)
             ax.set_ylabel(y, fontsize=7)
     if image is not None:
