@@ -15,6 +15,11 @@ Writes ``benchmarks/results/train_throughput.csv`` and ``.md`` (median over roun
 
     OMP_NUM_THREADS=1 python benchmarks/bench_train_throughput.py --micro-batch
 
+``--malloc`` compares glibc's default allocator with :func:`wsol_utils.allocator.reuse_freed_memory` (fresh
+processes) and writes ``benchmarks/results/train_malloc.{csv,md}``:
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_train_throughput.py --malloc
+
 ``--default-budget`` instead trains CAM, ACoL and HCLNet with the engine's synthetic defaults (5,000 train
 images, 64 px), evaluates them on the test split (GT-known loc at tau 0.2 and the best tau, MaxBoxAccV2 for
 CAM, ACoL max, HCLNet add and l1) and writes ``benchmarks/results/default_budget.{csv,md}`` with the wall time
@@ -24,6 +29,7 @@ of each run. Runs are cached in ``--runs-dir`` like any engine run.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -33,6 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from wsol_utils.allocator import MMAP_ENV, reuse_freed_memory
 from wsol_utils.analysis import RECEPTIVE_FIELDS
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import DistContext, resolve_device
@@ -100,6 +107,60 @@ def micro_batch_table(args: argparse.Namespace) -> pd.DataFrame:
                     "speed_up": micro / whole,
                 }
             )
+    return pd.DataFrame(rows)
+
+
+def engine_rates(args: argparse.Namespace) -> dict[str, float]:
+    """Images/s of one engine training step (micro-batches as the engine chooses) per ``"<field>/<method>"``,
+    measured in this process (``--rates-json``: what :func:`malloc_table` runs in a subprocess)."""
+    if args.reuse_freed_memory:
+        reuse_freed_memory()
+    torch.manual_seed(0)
+    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
+    labels = torch.randint(0, args.num_classes, (args.batch_size,))
+    cpu = DistContext(device=torch.device("cpu"))
+    rates = {}
+    for field, model_kwargs in RECEPTIVE_FIELDS.items():
+        for method in METHODS:
+            config = RunConfig(method=method, image_size=args.image_size, model_kwargs=model_kwargs)
+            model = build_model(config, args.num_classes)
+            optimizer = build_optimizer(model, config)
+            chunks = micro_batches(model, cpu, images)
+            measure(model, optimizer, images, labels, args.warmup, chunks)
+            rates[f"{field}/{method}"] = measure(model, optimizer, images, labels, args.steps, chunks)
+    return rates
+
+
+def malloc_table(args: argparse.Namespace) -> pd.DataFrame:
+    """glibc's default allocator against :func:`wsol_utils.allocator.reuse_freed_memory` (a process-wide setting,
+    so each measurement is a fresh subprocess, the two settings alternating for ``--rounds`` rounds); one row per
+    (field, method) with the median images/s of each and their ratio."""
+    import json
+    import subprocess
+    import sys
+
+    runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    for _ in range(args.rounds):
+        for reuse in runs:
+            command = [sys.executable, __file__, "--rates-json", "--steps", str(args.steps)]
+            command += ["--warmup", str(args.warmup)] + (["--reuse-freed-memory"] if reuse else [])
+            env = {k: v for k, v in os.environ.items() if k != MMAP_ENV}  # the default: glibc's own threshold
+            output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+            runs[reuse].append(json.loads(output.strip().splitlines()[-1]))
+    rows = []
+    for key in runs[False][0]:
+        field, method = key.split("/")
+        default = statistics.median(r[key] for r in runs[False])
+        reused = statistics.median(r[key] for r in runs[True])
+        rows.append(
+            {
+                "receptive_field_px": int(field),
+                "method": method,
+                "default_images_per_s": default,
+                "reuse_freed_memory_images_per_s": reused,
+                "speed_up": reused / default,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -177,7 +238,39 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="CPU: whole batch against the engine's micro-batches per receptive field (train_micro_batch.{csv,md})",
     )
+    parser.add_argument(
+        "--malloc",
+        action="store_true",
+        help="CPU: glibc's default allocator against reuse_freed_memory per receptive field (train_malloc.{csv,md})",
+    )
+    parser.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--reuse-freed-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rates_json:
+        import json
+
+        print(json.dumps(engine_rates(args)))
+        return 0
+    if args.malloc:
+        table = malloc_table(args)
+        title = (
+            f"CPU training throughput, glibc's default allocator against wsol_utils.allocator.reuse_freed_memory, "
+            f"small backbone, {args.image_size} px, batch {args.batch_size} (engine micro-batches), "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, median of {args.rounds} rounds "
+            f"(fresh processes, alternating) x {args.steps} steps"
+        )
+        print(title)
+        print(to_markdown(table, digits=3))
+        write_table(
+            table,
+            args.out,
+            "train_malloc",
+            title=title,
+            digits=3,
+            note="Same numbers either way (the allocator does not change the arithmetic); the engine's worker "
+            "processes (train_many) and reproduce's notebook kernels reuse freed memory.",
+        )
+        return 0
     if args.default_budget:
         default_budget(args.runs_dir, args.out, None)
         return 0

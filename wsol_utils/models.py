@@ -203,11 +203,11 @@ class Branch(nn.Module):
     def __init__(self, in_channels: int, width: int, num_classes: int, kernel_size: int = 3, classifier: str = "conv"):
         super().__init__()
         padding = kernel_size // 2
-        self.body = nn.Sequential(
+        self.body = nn.Sequential(  # in-place ReLUs: the same numbers, no new activation tensors (faster on the CPU)
             nn.Conv2d(in_channels, width, kernel_size, padding=padding),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(width, width, kernel_size, padding=padding),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
         self.classifier: nn.Module = (
             nn.Conv2d(width, num_classes, kernel_size=1) if classifier == "conv" else nn.Linear(width, num_classes)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wsol_utils.allocator import MMAP_ENV, MMAP_THRESHOLD
 from wsol_utils.provenance import NOTEBOOK_ENV
 
 #: The suite, in reading order (file stems in ``notebooks/``).
@@ -391,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # the notebook kernels inherit this process's environment (wsol_utils.backbones / the suite read these)
+    os.environ.setdefault(MMAP_ENV, str(MMAP_THRESHOLD))  # glibc reuses freed memory (wsol_utils.allocator)
     if args.offline:
         os.environ["WSOL_OFFLINE"] = "1"
     if args.allow_random_init:
