@@ -60,7 +60,9 @@ if suite.dataset == "synthetic":
 
 # %%
 METHODS = {"cam": {}, "acol": {"delta": 0.6}, "hclnet": {}}
-runs = dict(zip(METHODS, suite.train_many(METHODS.items())))  # all methods and seeds side by side
+FUSION = {"cam": None, "acol": "max", "hclnet": "add"}
+# all methods and seeds side by side, each run evaluated on test by its worker right after training
+runs = dict(zip(METHODS, suite.train_many(METHODS.items(), evaluate=[[{"fusion": FUSION[m]}] for m in METHODS])))
 all_runs = [run for seeds in runs.values() for run in seeds.values()]
 for method, seeds in runs.items():
     print(f"{method:7s} seeds {list(seeds)}: {[run.name for run in seeds.values()]}")
@@ -112,7 +114,6 @@ display(pd.DataFrame({k: examples.ious[k] for k in ("a", "b", "fused")}).round(2
 from wsol_utils.analysis import aggregate_summaries, name_protocols
 from wsol_utils.baselines import available_baselines, evaluate_baseline
 
-FUSION = {"cam": None, "acol": "max", "hclnet": "add"}
 results = {method: suite.evaluate_seeds(seeds, fusion=FUSION[method]) for method, seeds in runs.items()}
 summaries = {method: aggregate_summaries([r.summary for r in by_seed.values()]) for method, by_seed in results.items()}
 for name in available_baselines(suite.config("cam")):  # the GT-mask box needs masks (not on ILSVRC)

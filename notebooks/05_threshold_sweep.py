@@ -52,7 +52,11 @@ from wsol_utils.analysis import (
 from wsol_utils.engine import load_run
 
 seeds = list(suite.seeds)
-sweep_runs = dict(zip(tables.DELTAS, suite.train_many(("acol", {"delta": delta}) for delta in tables.DELTAS)))
+SPLITS = [{"split": split, "fusion": "max"} for split in ("val", "test")]  # evaluated by the workers after training
+sweep_grid = suite.train_many(
+    (("acol", {"delta": delta}) for delta in tables.DELTAS), evaluate=[SPLITS] * len(tables.DELTAS)
+)
+sweep_runs = dict(zip(tables.DELTAS, sweep_grid))
 sweep_dirs = [run for per_seed in sweep_runs.values() for run in per_seed.values()]
 evaluations = {
     (split, delta): suite.evaluate_seeds(per_seed, split=split, fusion="max")

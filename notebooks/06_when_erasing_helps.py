@@ -92,7 +92,10 @@ results: dict = {}
 cell_runs: list = []
 if SYNTHETIC:
     cells = [(field, head, method) for head in HEADS.values() for field in FIELDS for method in METHODS]
-    grid = suite.train_many((method, {**METHODS[method], **cell_changes(field, head)}) for field, head, method in cells)
+    grid = suite.train_many(  # each run evaluated on test by its worker right after training
+        [(method, {**METHODS[method], **cell_changes(field, head)}) for field, head, method in cells],
+        evaluate=[[{"fusion": FUSION[method]}] for _, _, method in cells],
+    )
     for (field, head, method), seeds in zip(cells, grid):
         cell_runs += list(seeds.values())
         for seed, r in suite.evaluate_seeds(seeds, fusion=FUSION[method]).items():

@@ -7,8 +7,9 @@ import os
 import pytest
 import torch
 
-from wsol_utils.engine import RunConfig, train, train_many
+from wsol_utils.engine import RunConfig, evaluate_cached, train, train_many
 from wsol_utils.engine.checkpoint import load_checkpoint
+from wsol_utils.engine.evaluate import is_cached
 from wsol_utils.engine.pool import default_jobs
 
 
@@ -58,3 +59,19 @@ def test_jobs_must_be_positive(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("WSOL_TRAIN_JOBS", "two")
     with pytest.raises(ValueError, match="WSOL_TRAIN_JOBS='two'"):
         default_jobs()
+
+
+def test_workers_cache_the_evaluations_that_the_caller_then_reads(tmp_path) -> None:
+    config = tiny(tmp_path, method="acol")
+    options = [{"split": "test", "fusion": "max", "wsoleval": "main"}, {"split": "val", "fusion": "add"}]
+    (run,) = train_many([config], runs_dir=tmp_path / "pool", jobs=2, evaluations=[options])
+    assert all(is_cached(run, **o) for o in options) and not is_cached(run, split="test", fusion="add")
+    expected = evaluate_cached(train(config, runs_dir=tmp_path / "alone", progress=False), **options[0]).summary
+    got = evaluate_cached(run, **options[0]).summary  # read from the worker's cache entry
+    assert got["maxboxacc_v2"] == expected["maxboxacc_v2"] and got["gt_known_loc_acc"] == expected["gt_known_loc_acc"]
+    # a finished run that owes an evaluation gets it, without retraining
+    stamp = (run / "checkpoint.pt").stat().st_mtime_ns
+    train_many([config], runs_dir=tmp_path / "pool", jobs=1, evaluations=[[{"split": "test", "fusion": "add"}]])
+    assert is_cached(run, split="test", fusion="add") and (run / "checkpoint.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="1 evaluations for 2 configs"):
+        train_many([config, config], runs_dir=tmp_path, evaluations=[[]])

@@ -94,17 +94,28 @@ def test_config_merges_dataset_and_model_kwargs(in_notebooks):
 def test_train_many_returns_one_seed_dict_per_request_in_order(in_notebooks, monkeypatch):
     calls = []
 
-    def fake_train_many(configs, runs_dir, progress):
-        calls.append(configs)
+    def fake_train_many(configs, runs_dir, progress, evaluations):
+        calls.append((configs, evaluations))
         return [runs_dir / config.run_name() for config in configs]
 
     monkeypatch.setattr(suite, "train_many", fake_train_many)
     smoke = Suite.from_parameters(smoke=True)
-    got = smoke.train_many([("acol", {"delta": 0.7}), ("cam", {})])
-    assert len(calls) == 1 and len(calls[0]) == 2 * len(smoke.seeds)  # one call: the whole grid side by side
+    got = smoke.train_many([("acol", {"delta": 0.7}), ("cam", {})], evaluate=[[{"fusion": "max"}], []])
+    configs, evaluations = calls[0]
+    assert len(calls) == 1 and len(configs) == 2 * len(smoke.seeds)  # one call: the whole grid side by side
+    # each seed's run gets its request's evaluations, with the options suite.evaluate would pass
+    assert evaluations == [[smoke.evaluation_options(fusion="max")]] * len(smoke.seeds) + [[]] * len(smoke.seeds)
+    assert smoke.evaluation_options(fusion="max") == {
+        "split": "test",
+        "wsoleval": "main",
+        "device": "auto",
+        "fusion": "max",
+    }
     expected = [
         {seed: smoke.runs_dir / smoke.config(method, seed=seed, **changes).run_name() for seed in smoke.seeds}
         for method, changes in (("acol", {"delta": 0.7}), ("cam", {}))
     ]
     assert got == expected
     assert smoke.train_seeds("cam") == expected[1]
+    with pytest.raises(ValueError, match="1 evaluate option sets for 2 requests"):
+        smoke.train_many([("cam", {}), ("acol", {})], evaluate=[[]])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,15 +180,31 @@ class Suite:
         """:meth:`train` once per seed of :attr:`seeds`; ``{seed: run dir}``."""
         return self.train_many([(method, changes)])[0]
 
-    def train_many(self, requests: Iterable[tuple[str, Mapping[str, Any]]]) -> list[dict[int, Path]]:
+    def train_many(
+        self,
+        requests: Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        evaluate: Sequence[Sequence[Mapping[str, Any]]] | None = None,
+    ) -> list[dict[int, Path]]:
         """Every ``(method, changes)`` request at every seed of :attr:`seeds`, trained side by side in worker
         processes (:func:`wsol_utils.engine.train_many`; ``WSOL_TRAIN_JOBS`` sets how many); one ``{seed: run
-        dir}`` per request, in order. Train a whole grid with one call so that every core stays busy."""
+        dir}`` per request, in order. Train a whole grid with one call so that every core stays busy.
+
+        ``evaluate`` (per request, a list of option dicts): each worker also runs :meth:`evaluate` with each of
+        them right after training, so the evaluations overlap with the other runs' training; the notebook's own
+        :meth:`evaluate` with the same options then reads them from the cache."""
         requests = list(requests)
+        if evaluate is not None and len(evaluate) != len(requests):
+            raise ValueError(f"train_many: {len(evaluate)} evaluate option sets for {len(requests)} requests")
         configs = [
             self.config(method, **{**changes, "seed": seed}) for method, changes in requests for seed in self.seeds
         ]
-        dirs = iter(train_many(configs, runs_dir=self.runs_dir, progress=self.progress))
+        evaluations = None
+        if evaluate is not None:
+            evaluations = [
+                [self.evaluation_options(**options) for options in sets] for sets in evaluate for _ in self.seeds
+            ]
+        dirs = iter(train_many(configs, runs_dir=self.runs_dir, progress=self.progress, evaluations=evaluations))
         return [{seed: next(dirs) for seed in self.seeds} for _ in requests]
 
     def evaluate_seeds(self, runs: dict[int, Path], **options: Any) -> dict[int, EvalResult]:
@@ -201,10 +217,15 @@ class Suite:
         papers' 10-crop classification (``ten_crop=True``, docs/methods.md §4.1); cached in the run folder
         (:func:`~wsol_utils.engine.evaluate_cached`) so that notebooks share evaluations as they share runs.
         """
-        defaults: dict[str, Any] = {"split": "test", "wsoleval": "main"}
+        return evaluate_cached(run_dir, progress=self.progress, **self.evaluation_options(**options))
+
+    def evaluation_options(self, **options: Any) -> dict[str, Any]:
+        """The options of :meth:`evaluate` (its defaults, the suite's device, then ``options``): what
+        :func:`~wsol_utils.engine.evaluate_cached` gets, so a worker's evaluation hits the same cache entry."""
+        defaults: dict[str, Any] = {"split": "test", "wsoleval": "main", "device": self.device}
         if self.dataset != "synthetic":
             defaults["ten_crop"] = True
-        return evaluate_cached(run_dir, progress=self.progress, device=self.device, **{**defaults, **options})
+        return {**defaults, **options}
 
     def figure_path(self, name: str) -> Path:
         """``figures_dir / name`` (e.g. ``"acol_maps.png"``)."""

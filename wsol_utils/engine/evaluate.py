@@ -343,28 +343,43 @@ def evaluate(
     return EvalResult(pd.concat(acc.records, ignore_index=True), summary)
 
 
-def evaluate_cached(run_dir: str | Path, cache: str = "suite_eval", **options: Any) -> EvalResult:
-    """:func:`evaluate` of ``run_dir`` with ``options``, cached in ``<run>/<cache>/<hash of options>.json/.csv``.
-
-    Notebooks share evaluations through it as they share runs. An entry is stale once the run's checkpoint is
-    newer; ``progress`` and ``device`` are passed on but are not part of the key.
-    """
-    run_dir = Path(run_dir)
-    passed = {k: options.pop(k) for k in ("progress", "device") if k in options}
-    key = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def _cache_entry(run_dir: Path, cache: str, options: dict[str, Any]) -> tuple[Path, Path, dict[str, Any]]:
+    """``(summary .json, records .csv, the keyed options)`` of an evaluation cache entry; ``progress`` and
+    ``device`` are not part of the key."""
+    keyed = {k: v for k, v in options.items() if k not in ("progress", "device")}
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
     summary_path = run_dir / cache / f"{key}.json"
-    records_path = summary_path.with_suffix(".csv")
+    return summary_path, summary_path.with_suffix(".csv"), keyed
+
+
+def is_cached(run_dir: str | Path, cache: str = "suite_eval", **options: Any) -> bool:
+    """Whether :func:`evaluate_cached` of ``run_dir`` with ``options`` would read a fresh cache entry (one written
+    after the run's checkpoint)."""
+    run_dir = Path(run_dir)
+    summary_path, records_path, _ = _cache_entry(run_dir, cache, options)
     checkpoint = run_dir / ckpt.CHECKPOINT_FILE
-    fresh = (
+    return (
         summary_path.is_file()
         and records_path.is_file()
         and (not checkpoint.is_file() or summary_path.stat().st_mtime >= checkpoint.stat().st_mtime)
     )
-    if fresh:
+
+
+def evaluate_cached(run_dir: str | Path, cache: str = "suite_eval", **options: Any) -> EvalResult:
+    """:func:`evaluate` of ``run_dir`` with ``options``, cached in ``<run>/<cache>/<hash of options>.json/.csv``.
+
+    Notebooks share evaluations through it as they share runs (and :func:`~wsol_utils.engine.train_many`'s workers
+    fill it). An entry is stale once the run's checkpoint is newer; ``progress`` and ``device`` are passed on but
+    are not part of the key.
+    """
+    run_dir = Path(run_dir)
+    summary_path, records_path, keyed = _cache_entry(run_dir, cache, options)
+    if is_cached(run_dir, cache, **options):
         return EvalResult(pd.read_csv(records_path), json.loads(summary_path.read_text(encoding="utf-8")))
-    result = evaluate(run_dir, **passed, **options)
+    passed = {k: v for k, v in options.items() if k not in keyed}
+    result = evaluate(run_dir, **passed, **keyed)
     write_text_atomic(records_path, result.records.to_csv(index=False))
-    write_text_atomic(summary_path, json.dumps({**result.summary, "options": options}, default=float))
+    write_text_atomic(summary_path, json.dumps({**result.summary, "options": keyed}, default=float))
     return result
 
 

@@ -15,15 +15,18 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from wsol_utils.allocator import reuse_freed_memory
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.config import RunConfig
+from wsol_utils.engine.evaluate import evaluate_cached, is_cached
 from wsol_utils.engine.train import resolve_run_dir, train
 
 __all__ = ["WORKER_THREADS", "default_jobs", "train_many"]
@@ -58,12 +61,13 @@ def _worker_init() -> None:
     torch.set_num_threads(WORKER_THREADS)
 
 
-def _train_in_worker(config: RunConfig, runs_dir: str) -> str:
-    return str(train(config, runs_dir=runs_dir, progress=False))
-
-
 def train_many(
-    configs: Sequence[RunConfig], runs_dir: str | Path = "runs", *, jobs: int | None = None, progress: bool = False
+    configs: Sequence[RunConfig],
+    runs_dir: str | Path = "runs",
+    *,
+    jobs: int | None = None,
+    progress: bool = False,
+    evaluations: Sequence[Sequence[Mapping[str, Any]]] | None = None,
 ) -> list[Path]:
     """Train every config (or reuse its finished run) and return the run directories, in the order given.
 
@@ -72,6 +76,9 @@ def train_many(
         runs_dir: parent of the run directories (as :func:`~wsol_utils.engine.train`).
         jobs: worker processes (default :func:`default_jobs`); ``1`` trains in this process, one run at a time.
         progress: a bar counting finished runs.
+        evaluations: per config, the :func:`~wsol_utils.engine.evaluate_cached` option sets to run right after
+            its training, in the same worker, so that evaluations overlap with training; a later
+            ``evaluate_cached`` with the same options reads the cache.
 
     Raises:
         ValueError: ``jobs < 1``.
@@ -81,24 +88,49 @@ def train_many(
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ValueError(f"train_many: jobs must be >= 1, got {jobs}")
+    if evaluations is not None and len(evaluations) != len(configs):
+        raise ValueError(f"train_many: {len(evaluations)} evaluations for {len(configs)} configs")
     dirs = [resolve_run_dir(config, runs_dir) for config in configs]
-    pending = {d: c for d, c in zip(dirs, configs) if not ckpt.is_done(d)}
-    in_pool = {d: c for d, c in pending.items() if jobs > 1 and not _uses_cuda(c)}
+    jobs_of: dict[Path, _Job] = {}
+    for run, config, option_sets in zip(dirs, configs, evaluations or [[]] * len(configs)):
+        job = jobs_of.setdefault(run, _Job(config))
+        job.evaluations += [dict(options) for options in option_sets if options not in job.evaluations]
+    pending = {run: job for run, job in jobs_of.items() if not job.is_done(run)}
+    in_pool = {run: job for run, job in pending.items() if jobs > 1 and not _uses_cuda(job.config)}
     bar = tqdm(total=len(pending), desc=f"training {len(pending)} run(s)", unit="run", disable=not progress)
     with bar:
-        for config in (c for d, c in pending.items() if d not in in_pool):
-            train(config, runs_dir=runs_dir, progress=progress)
+        for job in (job for run, job in pending.items() if run not in in_pool):
+            job.run(str(runs_dir))
             bar.update()
         if in_pool:
             _train_in_pool(in_pool, str(runs_dir), min(jobs, len(in_pool)), bar)
     return dirs
 
 
-def _train_in_pool(configs: dict[Path, RunConfig], runs_dir: str, jobs: int, bar: tqdm) -> None:
+@dataclass
+class _Job:
+    """One run to train and the evaluations to cache after it."""
+
+    config: RunConfig
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+
+    def is_done(self, run: Path) -> bool:
+        """Trained, and every evaluation cached (a finished run may still owe an evaluation)."""
+        return ckpt.is_done(run) and all(is_cached(run, **options) for options in self.evaluations)
+
+    def run(self, runs_dir: str) -> str:
+        """Train (or reuse) the run, then run its evaluations (cached)."""
+        path = train(self.config, runs_dir=runs_dir, progress=False)
+        for options in self.evaluations:
+            evaluate_cached(path, **options)
+        return str(path)
+
+
+def _train_in_pool(configs: dict[Path, _Job], runs_dir: str, jobs: int, bar: tqdm) -> None:
     context = multiprocessing.get_context(_START_METHOD)
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init)
     try:
-        futures = {pool.submit(_train_in_worker, config, runs_dir): run for run, config in configs.items()}
+        futures = {pool.submit(job.run, runs_dir): run for run, job in configs.items()}
         for future in as_completed(futures):
             error = future.exception()
             if error is not None:
