@@ -40,6 +40,10 @@ SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "step", "constant")
 DATASETS: tuple[str, ...] = ("synthetic", "cub", "wsoleval")
 
 #: Fields that do not change the trained weights: excluded from :meth:`RunConfig.key`.
+#: Known exception (issue 11 note): ``val_split`` does change them. Iterating the val loader draws a base seed from
+#: torch's global RNG, which the synthetic set's random flips also read, so a run without validation follows
+#: another random stream than one with it (both are runs of the same config; not bit-identical). The fix, giving
+#: the val loader its own generator, changes every run's stream and so needs a full regeneration of figures/.
 TEST_TIME_FIELDS: frozenset[str] = frozenset(
     {"fusion", "block_radius", "fusion_weights", "device", "num_workers", "val_split"}
 )
