@@ -216,6 +216,13 @@ def default_budget(runs_dir: str, out: str, threads: int | None) -> pd.DataFrame
     return table
 
 
+def publish(table: pd.DataFrame, out: str, name: str, title: str, note: str) -> None:
+    """Print ``table`` under ``title`` and write ``<out>/<name>.{csv,md}`` with ``note``."""
+    print(title)
+    print(to_markdown(table, digits=3))
+    write_table(table, out, name, title=title, digits=3, note=note)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", default="small")
@@ -259,15 +266,12 @@ def main(argv: list[str] | None = None) -> int:
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, median of {args.rounds} rounds "
             f"(fresh processes, alternating) x {args.steps} steps"
         )
-        print(title)
-        print(to_markdown(table, digits=3))
-        write_table(
+        publish(
             table,
             args.out,
             "train_malloc",
-            title=title,
-            digits=3,
-            note="Same numbers either way (the allocator does not change the arithmetic); the engine's worker "
+            title,
+            "Same numbers either way (the allocator does not change the arithmetic); the engine's worker "
             "processes (train_many) and reproduce's notebook kernels reuse freed memory.",
         )
         return 0
@@ -281,15 +285,12 @@ def main(argv: list[str] | None = None) -> int:
             f"(same gradient), small backbone, {args.image_size} px, {torch.get_num_threads()} thread(s), median of "
             f"{args.rounds} interleaved rounds x {args.steps} steps"
         )
-        print(title)
-        print(to_markdown(table, digits=3))
-        write_table(
+        publish(
             table,
             args.out,
             "train_micro_batch",
-            title=title,
-            digits=3,
-            note="One process, the two ways interleaved per model. The engine trains on the CPU in micro-batches "
+            title,
+            "One process, the two ways interleaved per model. The engine trains on the CPU in micro-batches "
             "(wsol_utils.engine.train.micro_batches).",
         )
         return 0
@@ -327,15 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{device} ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), "
         f"median of {args.rounds} interleaved rounds x {args.steps} steps"
     )
-    print(title)
-    print(to_markdown(table, digits=3))
-    write_table(
+    publish(
         table,
         args.out,
         "train_throughput",
-        title=title,
-        digits=3,
-        note="Same backbone, same process, methods interleaved; the second branch is only a head, so "
+        title,
+        "Same backbone, same process, methods interleaved; the second branch is only a head, so "
         "ratios near 1 are expected. Timings on a shared machine are noisy.",
     )
     return 0
