@@ -1,10 +1,12 @@
 """glibc's allocator for training on the CPU: reuse freed memory instead of mapping fresh pages every step.
 
 glibc serves allocations above its mmap threshold (128 KiB at start, adapting up to 32 MiB) with fresh memory
-maps and unmaps them when freed, so every training step of a model with large activations (the small CNN at full
-resolution: 64 x 64 x 32 floats per image, 33 MB per batch of 64) page-faults and zeroes its activations anew.
-With the threshold at :data:`MMAP_THRESHOLD` they come from the heap and are reused: the same numbers, about 3x
-faster training for 64 x 64 features on one thread (``benchmarks/results/train_malloc.md``).
+maps and unmaps them when freed, so a training step whose activations exceed 32 MiB (the small CNN at full
+resolution, 64 x 64 x 32 floats per image: 33 MB per batch of 64) page-faults and zeroes them anew every time.
+With the threshold at :data:`MMAP_THRESHOLD` they come from the heap and are reused: the same numbers. Measured
+(``benchmarks/results/train_malloc.md``): about 3x faster at 64 x 64 features *before* the engine's CPU
+micro-batches and in-place ReLUs; with them no activation exceeds glibc's adaptive threshold and this setting
+gains nothing (0.78-1.18x, noise), so it is redundant and due for removal.
 
 It is a process-wide setting: :func:`wsol_utils.engine.train_many` applies it in its own worker processes and
 ``python -m wsol_utils reproduce`` sets :data:`MMAP_ENV` for the notebook kernels it starts; nothing changes a
