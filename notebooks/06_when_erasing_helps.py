@@ -46,9 +46,11 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 # %% [markdown]
 # ## The grid and its geometry
 #
-# To fit the suite's CPU budget the regime map trains on 1,000 images (the main tables use 5,000), 6 epochs, and is
-# scored on the 1,000 test images; each cell's classification accuracy is in the table, so an undertrained cell
-# shows. `head_geometry` reads the receptive field and stride off the model.
+# To fit the suite's CPU budget the regime map trains on 1,000 images (the main tables use 5,000), 6 epochs, without
+# per-epoch validation, and is scored on the 1,000 test images; each cell's classification accuracy is in the
+# table, so an undertrained cell shows. The 90 runs train side by side (`suite.train_many`, one worker per core),
+# each evaluated by its worker right after training. `head_geometry` reads the receptive field and stride off the
+# model.
 
 # %%
 from wsol_utils.analysis import RECEPTIVE_FIELDS, head_area_share, head_geometry
