@@ -8,24 +8,15 @@ import subprocess
 import sys
 
 import pytest
+from tiny_data import tiny_run_config
 
-from wsol_utils.engine import RunConfig, load_run, train
+from wsol_utils.engine import load_run, train
 from wsol_utils.engine.checkpoint import load_checkpoint
 
 
 @pytest.mark.slow  # 2 x (import torch + train) in subprocesses: ~65-170 s on the shared 2-core machine
 def test_two_process_gloo_run_matches_single_process_shapes_and_loads(tmp_path) -> None:
-    kwargs = {"num_train": 64, "num_val": 32, "num_test": 32}
-    config = RunConfig(
-        method="acol",
-        epochs=1,
-        batch_size=16,
-        image_size=32,
-        lr=0.01,
-        device="cpu",
-        data_root=str(tmp_path / "data"),
-        dataset_kwargs=kwargs,
-    )
+    config = tiny_run_config(tmp_path, method="acol", batch_size=16)
     single = train(config, run_dir=tmp_path / "single", progress=False)
     (tmp_path / "config.json").write_text(config.to_json())
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_data import tiny_run_config
 
 from wsol_utils.__main__ import main as wsol_main
 from wsol_utils.engine import RunConfig, evaluate, tau_curve, train
@@ -21,16 +22,7 @@ def runs(tmp_path_factory) -> dict:
     kwargs = {"num_train": 64, "num_val": 16, "num_test": N_TEST}
     out = {}
     for method in ("cam", "acol", "hclnet"):
-        config = RunConfig(
-            method=method,
-            epochs=1,
-            batch_size=32,
-            image_size=32,
-            lr=0.01,
-            device="cpu",
-            data_root=str(root / "data"),
-            dataset_kwargs=kwargs,
-        )
+        config = tiny_run_config(root, method=method, dataset_kwargs=kwargs)
         out[method] = train(config, runs_dir=root / "runs", progress=False)
     return out
 

@@ -6,30 +6,17 @@ import os
 
 import pytest
 import torch
+from tiny_data import tiny_run_config
 
-from wsol_utils.engine import RunConfig, evaluate_cached, train, train_many
+from wsol_utils.engine import evaluate_cached, train, train_many
 from wsol_utils.engine.checkpoint import load_checkpoint
 from wsol_utils.engine.evaluate import is_cached
 from wsol_utils.engine.pool import default_jobs
 
 
-def tiny(tmp_path, **changes) -> RunConfig:
-    """A run that trains in about a second: 64 synthetic images of 32 px, 1 epoch."""
-    base = dict(
-        method="cam",
-        epochs=1,
-        batch_size=32,
-        image_size=32,
-        device="cpu",
-        data_root=str(tmp_path / "data"),
-        dataset_kwargs={"num_train": 64, "num_val": 32, "num_test": 32},
-    )
-    return RunConfig(**{**base, **changes})
-
-
 def test_workers_train_the_same_runs_as_one_by_one(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the workers' thread count, so both ways compute alike
-    configs = [tiny(tmp_path, method="hclnet", seed=0), tiny(tmp_path, method="acol", seed=1)]
+    configs = [tiny_run_config(tmp_path, method="hclnet", seed=0), tiny_run_config(tmp_path, method="acol", seed=1)]
     pooled = train_many(configs + configs[:1], runs_dir=tmp_path / "pool", jobs=2)
     assert pooled[0] == pooled[2] and [p.parent for p in pooled] == [tmp_path / "pool"] * 3
     for config, run in zip(configs, pooled):
@@ -41,19 +28,19 @@ def test_workers_train_the_same_runs_as_one_by_one(tmp_path, monkeypatch) -> Non
 
 
 def test_finished_runs_start_no_worker_and_failures_name_the_run(tmp_path) -> None:
-    done = train(tiny(tmp_path), runs_dir=tmp_path, progress=False)
+    done = train(tiny_run_config(tmp_path), runs_dir=tmp_path, progress=False)
     stamp = os.stat(done / "checkpoint.pt").st_mtime_ns
-    assert train_many([tiny(tmp_path)], runs_dir=tmp_path, jobs=2) == [done]
+    assert train_many([tiny_run_config(tmp_path)], runs_dir=tmp_path, jobs=2) == [done]
     assert os.stat(done / "checkpoint.pt").st_mtime_ns == stamp
     (tmp_path / "empty").mkdir()
-    broken = tiny(tmp_path, dataset="cub", data_root=str(tmp_path / "empty"), seed=3)  # no CUB files in it
+    broken = tiny_run_config(tmp_path, dataset="cub", data_root=str(tmp_path / "empty"), seed=3)  # no CUB files in it
     with pytest.raises(RuntimeError, match=f"training .*{broken.run_name()} failed in a worker"):
-        train_many([tiny(tmp_path, seed=4), broken], runs_dir=tmp_path, jobs=2)
+        train_many([tiny_run_config(tmp_path, seed=4), broken], runs_dir=tmp_path, jobs=2)
 
 
 def test_jobs_must_be_positive(tmp_path, monkeypatch) -> None:
     with pytest.raises(ValueError, match="jobs must be >= 1"):
-        train_many([tiny(tmp_path)], runs_dir=tmp_path, jobs=0)
+        train_many([tiny_run_config(tmp_path)], runs_dir=tmp_path, jobs=0)
     monkeypatch.setenv("WSOL_TRAIN_JOBS", "3")
     assert default_jobs() == 3
     monkeypatch.setenv("WSOL_TRAIN_JOBS", "two")
@@ -62,7 +49,7 @@ def test_jobs_must_be_positive(tmp_path, monkeypatch) -> None:
 
 
 def test_workers_cache_the_evaluations_that_the_caller_then_reads(tmp_path) -> None:
-    config = tiny(tmp_path, method="acol")
+    config = tiny_run_config(tmp_path, method="acol")
     options = [{"split": "test", "fusion": "max", "wsoleval": "main"}, {"split": "val", "fusion": "add"}]
     (run,) = train_many([config], runs_dir=tmp_path / "pool", jobs=2, evaluations=[options])
     assert all(is_cached(run, **o) for o in options) and not is_cached(run, split="test", fusion="add")

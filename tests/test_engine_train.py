@@ -10,29 +10,13 @@ from typing import Any
 
 import pytest
 import torch
+from tiny_data import tiny_run_config
 
 from wsol_utils.engine import CheckpointError, RunConfig, RunDirMismatchError, TrainingDivergedError, load_run, train
 from wsol_utils.engine.checkpoint import load_checkpoint
 from wsol_utils.models import WSOLModel
 
 train_module = importlib.import_module("wsol_utils.engine.train")  # the package's `train` is the function
-
-
-def tiny(tmp_path, **changes) -> RunConfig:
-    """A run that trains in about a second: 64 synthetic images of 32 px, 1 epoch."""
-    kwargs = {"num_train": 64, "num_val": 32, "num_test": 32}
-    base: dict[str, Any] = dict(
-        method="cam",
-        epochs=1,
-        batch_size=32,
-        image_size=32,
-        lr=0.01,
-        device="cpu",
-        data_root=str(tmp_path / "data"),
-        dataset_kwargs=kwargs,
-    )
-    base.update(changes)
-    return RunConfig(**base)
 
 
 def _history(run_dir) -> list[dict[str, str]]:
@@ -42,7 +26,7 @@ def _history(run_dir) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
 def test_train_writes_the_run_directory(tmp_path, method: str) -> None:
-    config = tiny(tmp_path, method=method, epochs=2)
+    config = tiny_run_config(tmp_path, method=method, epochs=2)
     run_dir = train(config, runs_dir=tmp_path / "runs", progress=False)
     assert run_dir == tmp_path / "runs" / f"{method}-{config.key()}"
     assert {"config.json", "history.csv", "checkpoint.pt", "done.json"} <= {p.name for p in run_dir.iterdir()}
@@ -63,7 +47,7 @@ def test_train_writes_the_run_directory(tmp_path, method: str) -> None:
 
 
 def test_finished_run_is_not_retrained_and_test_time_fields_share_it(tmp_path) -> None:
-    config = tiny(tmp_path, method="acol")
+    config = tiny_run_config(tmp_path, method="acol")
     run_dir = train(config, runs_dir=tmp_path, progress=False)
     stamp = os.stat(run_dir / "checkpoint.pt").st_mtime_ns
     again = train(config.replace(fusion="add", num_workers=0), runs_dir=tmp_path, progress=False)
@@ -73,7 +57,7 @@ def test_finished_run_is_not_retrained_and_test_time_fields_share_it(tmp_path) -
 
 
 def test_ctrl_c_keeps_the_last_epoch_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, capsys) -> None:
-    config = tiny(tmp_path, method="hclnet", epochs=3)
+    config = tiny_run_config(tmp_path, method="hclnet", epochs=3)
     reference = train(config, run_dir=tmp_path / "reference", progress=False)
     real_epoch = train_module.Trainer.train_epoch
 
@@ -98,7 +82,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_resume_matches_an_uninterrupted_run(tmp
 
 
 def test_corrupt_checkpoint_names_the_file_and_the_fix(tmp_path) -> None:
-    config = tiny(tmp_path)
+    config = tiny_run_config(tmp_path)
     run_dir = tmp_path / "run"
     train(config, run_dir=run_dir, progress=False)
     (run_dir / "done.json").unlink()
@@ -112,9 +96,9 @@ def test_corrupt_checkpoint_names_the_file_and_the_fix(tmp_path) -> None:
 
 
 def test_run_directory_of_another_config_is_refused(tmp_path) -> None:
-    run_dir = train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
+    run_dir = train(tiny_run_config(tmp_path), run_dir=tmp_path / "run", progress=False)
     with pytest.raises(RunDirMismatchError, match="lr"):
-        train(tiny(tmp_path, lr=0.5), run_dir=run_dir, progress=False)
+        train(tiny_run_config(tmp_path, lr=0.5), run_dir=run_dir, progress=False)
 
 
 def test_nan_loss_stops_with_epoch_batch_and_a_hint(tmp_path, monkeypatch) -> None:
@@ -123,7 +107,7 @@ def test_nan_loss_stops_with_epoch_batch_and_a_hint(tmp_path, monkeypatch) -> No
 
     monkeypatch.setattr(train_module, "branch_losses", nan_losses)
     with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 1.*lower the learning rate"):
-        train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
+        train(tiny_run_config(tmp_path), run_dir=tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
@@ -137,12 +121,12 @@ def test_training_does_not_change_the_callers_rng_or_threads(tmp_path) -> None:
     expected = torch.rand(3)
     torch.manual_seed(123)
     threads = torch.get_num_threads()
-    train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
+    train(tiny_run_config(tmp_path), run_dir=tmp_path / "run", progress=False)
     assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
 
 
 def test_done_json_records_the_final_accuracy(tmp_path) -> None:
-    run_dir = train(tiny(tmp_path), run_dir=tmp_path / "run", progress=False)
+    run_dir = train(tiny_run_config(tmp_path), run_dir=tmp_path / "run", progress=False)
     done = json.loads((run_dir / "done.json").read_text())
     assert done["epochs"] == 1 and float(done["val_acc"]) == float(_history(run_dir)[-1]["val_acc"])
 

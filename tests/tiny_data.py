@@ -1,5 +1,6 @@
 """Tiny on-disk data sets for the tests: CUB's archive layout and wsoleval's metadata layout, written from a list of
-:class:`TinyImage` (a few small generated JPEGs). A plain module (not ``conftest``) so that tests import it by name
+:class:`TinyImage` (a few small generated JPEGs), and :func:`tiny_run_config`, a synthetic run that trains in about
+a second. A plain module (not ``conftest``) so that tests import it by name
 even when pytest also collects ``notebooks/``, whose ``conftest.py`` would shadow this folder's."""
 
 from __future__ import annotations
@@ -7,9 +8,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from wsol_utils.engine import RunConfig
+
+
+def tiny_run_config(tmp_path: Path, **changes: Any) -> RunConfig:
+    """A run that trains in about a second: 64 synthetic images of 32 px, 1 epoch, cached under ``tmp_path``."""
+    base: dict[str, Any] = dict(
+        method="cam",
+        epochs=1,
+        batch_size=32,
+        image_size=32,
+        lr=0.01,
+        device="cpu",
+        data_root=str(tmp_path / "data"),
+        dataset_kwargs={"num_train": 64, "num_val": 32, "num_test": 32},
+    )
+    return RunConfig(**{**base, **changes})
 
 
 @dataclass(frozen=True)
