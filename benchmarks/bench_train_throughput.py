@@ -33,6 +33,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -75,38 +76,52 @@ def measure(
     return steps * images.shape[0] / (time.perf_counter() - tic)
 
 
-def micro_batch_table(args: argparse.Namespace) -> pd.DataFrame:
-    """The whole batch against the engine's CPU micro-batches (:func:`micro_batches`), per receptive field of the
-    regime map and method, interleaved in one process; one row per (field, method): the chunk size, the median
-    images/s of each way and their ratio."""
-    torch.manual_seed(0)
-    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
-    labels = torch.randint(0, args.num_classes, (args.batch_size,))
+def field_setups(
+    args: argparse.Namespace,
+) -> Iterator[tuple[int, str, torch.nn.Module, torch.optim.Optimizer, list[slice]]]:
+    """For every receptive field of the regime map and every method: ``(field, method, model, optimizer, the
+    engine's CPU micro-batches of :func:`cpu_batch`)``."""
+    images = cpu_batch(args)[0]
     cpu = DistContext(device=torch.device("cpu"))
-    rows = []
     for field, model_kwargs in RECEPTIVE_FIELDS.items():
         for method in METHODS:
             config = RunConfig(method=method, image_size=args.image_size, model_kwargs=model_kwargs)
             model = build_model(config, args.num_classes)
-            optimizer = build_optimizer(model, config)
-            ways = {"whole": [slice(0, args.batch_size)], "micro": micro_batches(model, cpu, images)}
-            rates: dict[str, list[float]] = {way: [] for way in ways}
-            for chunks in ways.values():
-                measure(model, optimizer, images, labels, args.warmup, chunks)
-            for _ in range(args.rounds):
-                for way, chunks in ways.items():
-                    rates[way].append(measure(model, optimizer, images, labels, args.steps, chunks))
-            whole, micro = statistics.median(rates["whole"]), statistics.median(rates["micro"])
-            rows.append(
-                {
-                    "receptive_field_px": field,
-                    "method": method,
-                    "chunk_images": ways["micro"][0].stop,
-                    "whole_batch_images_per_s": whole,
-                    "micro_batch_images_per_s": micro,
-                    "speed_up": micro / whole,
-                }
-            )
+            yield field, method, model, build_optimizer(model, config), micro_batches(model, cpu, images)
+
+
+def cpu_batch(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed random batch ``(images (B, 3, S, S), labels (B,))`` every CPU measurement trains on."""
+    torch.manual_seed(0)
+    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
+    return images, torch.randint(0, args.num_classes, (args.batch_size,))
+
+
+def micro_batch_table(args: argparse.Namespace) -> pd.DataFrame:
+    """The whole batch against the engine's CPU micro-batches (:func:`micro_batches`), per receptive field of the
+    regime map and method, interleaved in one process; one row per (field, method): the chunk size, the median
+    images/s of each way and their ratio."""
+    images, labels = cpu_batch(args)
+    rows = []
+    for field, method, model, optimizer, micro in field_setups(args):
+        ways = {"whole": [slice(0, args.batch_size)], "micro": micro}
+        rates: dict[str, list[float]] = {way: [] for way in ways}
+        for chunks in ways.values():
+            measure(model, optimizer, images, labels, args.warmup, chunks)
+        for _ in range(args.rounds):
+            for way, chunks in ways.items():
+                rates[way].append(measure(model, optimizer, images, labels, args.steps, chunks))
+        whole, fast = statistics.median(rates["whole"]), statistics.median(rates["micro"])
+        rows.append(
+            {
+                "receptive_field_px": field,
+                "method": method,
+                "chunk_images": micro[0].stop,
+                "whole_batch_images_per_s": whole,
+                "micro_batch_images_per_s": fast,
+                "speed_up": fast / whole,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -115,19 +130,11 @@ def engine_rates(args: argparse.Namespace) -> dict[str, float]:
     measured in this process (``--rates-json``: what :func:`malloc_table` runs in a subprocess)."""
     if args.reuse_freed_memory:
         reuse_freed_memory()
-    torch.manual_seed(0)
-    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
-    labels = torch.randint(0, args.num_classes, (args.batch_size,))
-    cpu = DistContext(device=torch.device("cpu"))
+    images, labels = cpu_batch(args)
     rates = {}
-    for field, model_kwargs in RECEPTIVE_FIELDS.items():
-        for method in METHODS:
-            config = RunConfig(method=method, image_size=args.image_size, model_kwargs=model_kwargs)
-            model = build_model(config, args.num_classes)
-            optimizer = build_optimizer(model, config)
-            chunks = micro_batches(model, cpu, images)
-            measure(model, optimizer, images, labels, args.warmup, chunks)
-            rates[f"{field}/{method}"] = measure(model, optimizer, images, labels, args.steps, chunks)
+    for field, method, model, optimizer, chunks in field_setups(args):
+        measure(model, optimizer, images, labels, args.warmup, chunks)
+        rates[f"{field}/{method}"] = measure(model, optimizer, images, labels, args.steps, chunks)
     return rates
 
 
