@@ -15,8 +15,9 @@ Writes ``benchmarks/results/train_throughput.csv`` and ``.md`` (median over roun
 
     OMP_NUM_THREADS=1 python benchmarks/bench_train_throughput.py --micro-batch
 
-``--malloc`` compares glibc's default allocator with :func:`wsol_utils.allocator.reuse_freed_memory` (fresh
-processes) and writes ``benchmarks/results/train_malloc.{csv,md}``:
+``--malloc`` compares glibc's default allocator with :func:`wsol_utils.allocator.reuse_freed_memory` on real
+engine runs (one epoch per receptive field and method, fresh processes) and writes
+``benchmarks/results/train_malloc.{csv,md}``:
 
     OMP_NUM_THREADS=1 python benchmarks/bench_train_throughput.py --malloc
 
@@ -40,12 +41,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wsol_utils.allocator import MMAP_ENV, reuse_freed_memory
+from wsol_utils.allocator import ENV as ALLOCATOR_ENV
+from wsol_utils.allocator import reuse_freed_memory
 from wsol_utils.analysis import RECEPTIVE_FIELDS
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.optim import build_optimizer
-from wsol_utils.engine.train import backward_batch, build_model, micro_batches
+from wsol_utils.engine.train import backward_batch, build_model, micro_batches, train
 from wsol_utils.tables import to_markdown, write_table
 
 METHODS = ("cam", "acol", "hclnet")
@@ -125,16 +127,31 @@ def micro_batch_table(args: argparse.Namespace) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def engine_rates(args: argparse.Namespace) -> dict[str, float]:
-    """Images/s of one engine training step (micro-batches as the engine chooses) per ``"<field>/<method>"``,
-    measured in this process (``--rates-json``: what :func:`malloc_table` runs in a subprocess)."""
+def epoch_rates(args: argparse.Namespace) -> dict[str, float]:
+    """Images/s of one engine training run of one epoch (:func:`~wsol_utils.engine.train`: data loading,
+    micro-batches, optimizer, checkpoint) on ``--malloc-images`` synthetic training images, per
+    ``"<field>/<method>"``, measured in this process (``--rates-json``: what :func:`malloc_table` runs in a
+    subprocess). The data set is generated before the clock starts."""
+    import tempfile
+
     if args.reuse_freed_memory:
         reuse_freed_memory()
-    images, labels = cpu_batch(args)
     rates = {}
-    for field, method, model, optimizer, chunks in field_setups(args):
-        measure(model, optimizer, images, labels, args.warmup, chunks)
-        rates[f"{field}/{method}"] = measure(model, optimizer, images, labels, args.steps, chunks)
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for field, model_kwargs in RECEPTIVE_FIELDS.items():
+            for method in METHODS:
+                config = RunConfig(
+                    method=method,
+                    model_kwargs=model_kwargs,
+                    dataset_kwargs={"num_train": args.malloc_images},
+                    epochs=1,
+                    val_split=None,
+                    device="cpu",
+                )
+                config.dataset_for("train")
+                tic = time.perf_counter()
+                train(config, runs_dir=runs_dir, progress=False)
+                rates[f"{field}/{method}"] = args.malloc_images / (time.perf_counter() - tic)
     return rates
 
 
@@ -149,9 +166,9 @@ def malloc_table(args: argparse.Namespace) -> pd.DataFrame:
     runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     for _ in range(args.rounds):
         for reuse in runs:
-            command = [sys.executable, __file__, "--rates-json", "--steps", str(args.steps)]
-            command += ["--warmup", str(args.warmup)] + (["--reuse-freed-memory"] if reuse else [])
-            env = {k: v for k, v in os.environ.items() if k != MMAP_ENV}  # the default: glibc's own threshold
+            command = [sys.executable, __file__, "--rates-json", "--malloc-images", str(args.malloc_images)]
+            command += ["--reuse-freed-memory"] if reuse else []
+            env = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_ENV}  # the default: glibc's own
             output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
             runs[reuse].append(json.loads(output.strip().splitlines()[-1]))
     rows = []
@@ -257,21 +274,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="CPU: glibc's default allocator against reuse_freed_memory per receptive field (train_malloc.{csv,md})",
     )
+    parser.add_argument("--malloc-images", type=int, default=1000, help="--malloc: training images of each run")
     parser.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reuse-freed-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rates_json:
         import json
 
-        print(json.dumps(engine_rates(args)))
+        print(json.dumps(epoch_rates(args)))
         return 0
     if args.malloc:
         table = malloc_table(args)
         title = (
-            f"CPU training throughput, glibc's default allocator against wsol_utils.allocator.reuse_freed_memory, "
-            f"small backbone, {args.image_size} px, batch {args.batch_size} (engine micro-batches), "
-            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, median of {args.rounds} rounds "
-            f"(fresh processes, alternating) x {args.steps} steps"
+            f"CPU training throughput of engine runs, glibc's default allocator against "
+            f"wsol_utils.allocator.reuse_freed_memory: one epoch of {args.malloc_images} synthetic images (64 px, "
+            f"batch 64, engine micro-batches) per field and method, OMP_NUM_THREADS="
+            f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, median of {args.rounds} rounds (fresh processes, "
+            "alternating)"
         )
         publish(
             table,

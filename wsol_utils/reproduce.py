@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wsol_utils.allocator import MMAP_ENV, MMAP_THRESHOLD
+from wsol_utils.allocator import ENV as ALLOCATOR_ENV
 from wsol_utils.provenance import NOTEBOOK_ENV
 
 #: The suite, in reading order (file stems in ``notebooks/``).
@@ -392,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # the notebook kernels inherit this process's environment (wsol_utils.backbones / the suite read these)
-    os.environ.setdefault(MMAP_ENV, str(MMAP_THRESHOLD))  # glibc reuses freed memory (wsol_utils.allocator)
+    for name, value in ALLOCATOR_ENV.items():  # glibc keeps freed memory for reuse (wsol_utils.allocator)
+        os.environ.setdefault(name, value)
     if args.offline:
         os.environ["WSOL_OFFLINE"] = "1"
     if args.allow_random_init:
