@@ -119,6 +119,20 @@ def test_hole_contour_counts_for_v2_but_not_v1() -> None:
     assert iou_all[0] == 25 / 36
 
 
+def test_floor_skips_only_binary_images_whose_boxes_cannot_reach_it() -> None:
+    scoremap = np.zeros((10, 10))
+    scoremap[4, 4] = 1.0  # at t = 0.5 one pixel: box [4, 4, 5, 5], covering at most 4 / 100 of the GT box
+    scoremap[1:9, 1:9] = np.maximum(scoremap[1:9, 1:9], 0.4)  # at t = 0.2: box [1, 1, 9, 9] (clipped)
+    gt = np.array([[0, 0, 9, 9]])
+    thresholds = np.array([0.2, 0.5])
+    exact_largest, exact_all = image_threshold_ious(scoremap, gt, thresholds)
+    np.testing.assert_array_equal(exact_all, [81 / 100, 4 / 100])
+    largest, every = image_threshold_ious(scoremap, gt, thresholds, floor=0.3)
+    np.testing.assert_array_equal(every, [81 / 100, 0.0])  # 0.04 < 0.3: not traced, reported as 0
+    np.testing.assert_array_equal(largest, [exact_largest[0], 0.0])
+    np.testing.assert_array_equal(image_threshold_ious(scoremap, gt, thresholds, floor=0.04)[1], exact_all)
+
+
 def test_box_iou_matrix_inclusive_and_degenerate() -> None:
     ious = box_iou_matrix(np.array([[0, 0, 1, 1], [5, 5, 5, 5]]), np.array([[1, 1, 2, 2], [0, 0, -2, 0]]))
     np.testing.assert_array_equal(ious, [[1 / 7, 0.0], [0.0, 0.0]])
