@@ -55,7 +55,7 @@ import torch
 
 from wsol_utils.atomic import write_atomic, write_bytes_atomic
 from wsol_utils.data.base import WSOLDataset, WSOLItem, resolve_transform, tight_boxes
-from wsol_utils.data.transforms import BoxTransform
+from wsol_utils.data.transforms import BoxTransform, WSOLTransform
 
 __all__ = [
     "SyntheticConfig",
@@ -463,12 +463,12 @@ class SyntheticWSOL(WSOLDataset):
         """``[self[i] for i in indices]`` (what a ``DataLoader`` asks for), transformed as one array when the
         transform allows it (:meth:`~wsol_utils.data.transforms.WSOLTransform.batch`): same items, same random
         draws, about 10x less time per image."""
-        batch = getattr(self.transform, "batch", None)
-        if batch is None or not self.transform.batchable(self.arrays.images.shape[1:3]):  # type: ignore[attr-defined]
+        transform = self.transform
+        if not isinstance(transform, WSOLTransform) or not transform.batchable(self.arrays.images.shape[1:3]):
             return [self[index] for index in indices]
         rows = np.asarray(indices, dtype=np.int64)
         masks = (self.arrays.parts[rows] > 0).astype(np.uint8)
-        outputs = batch(self.arrays.images[rows], self.arrays.boxes[rows][:, None], masks)
+        outputs = transform.batch(self.arrays.images[rows], self.arrays.boxes[rows][:, None], masks)
         return [
             (image, int(self.arrays.labels[index]), boxes, mask, f"{self.split}/{index:05d}.png")
             for index, (image, boxes, mask) in zip(rows.tolist(), outputs)

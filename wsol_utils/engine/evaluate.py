@@ -16,8 +16,9 @@ images) of side ``S`` of the image resized to ``R = round(S * 256 / 224)`` (256 
 only (the synthetic set is generated at one size).
 
 Erasing class at test (``erase_with``): ``"gt"`` (default, the official code's choice) or ``"pred"`` (branch A's
-top-1). Top-1 Loc is identical either way: it only counts images whose top-1 class is the GT class, where both
-choices erase with the same class. GT-known Loc and Top-5 Loc can differ.
+top-1). The maps differ only on images whose branch-A top-1 is not the GT class. The classification top-1 of a
+two-branch method is that of ``logits_a + logits_b``, and branch B's logits depend on the erased class, so
+every classification and localization column can differ.
 
 The per-image maps (at feature resolution) of a run + split + delta + fusion are cached in
 ``<run>/maps/*.npz``, so :func:`tau_curve` sweeps ``tau`` without re-running the model.
@@ -357,6 +358,11 @@ def is_cached(run_dir: str | Path, cache: str = "suite_eval", **options: Any) ->
     after the run's checkpoint)."""
     run_dir = Path(run_dir)
     summary_path, records_path, _ = _cache_entry(run_dir, cache, options)
+    return _is_fresh(run_dir, summary_path, records_path)
+
+
+def _is_fresh(run_dir: Path, summary_path: Path, records_path: Path) -> bool:
+    """Both files of a cache entry exist and the summary is not older than the run's checkpoint."""
     checkpoint = run_dir / ckpt.CHECKPOINT_FILE
     return (
         summary_path.is_file()
@@ -374,7 +380,7 @@ def evaluate_cached(run_dir: str | Path, cache: str = "suite_eval", **options: A
     """
     run_dir = Path(run_dir)
     summary_path, records_path, keyed = _cache_entry(run_dir, cache, options)
-    if is_cached(run_dir, cache, **options):
+    if _is_fresh(run_dir, summary_path, records_path):
         return EvalResult(pd.read_csv(records_path), json.loads(summary_path.read_text(encoding="utf-8")))
     passed = {k: v for k, v in options.items() if k not in keyed}
     result = evaluate(run_dir, **passed, **keyed)

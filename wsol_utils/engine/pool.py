@@ -1,5 +1,5 @@
 """``train_many(configs) -> run directories``: several independent runs (seeds, cells of a grid) trained at once
-in worker processes, one CPU thread each (and glibc's allocator set to reuse freed memory,
+in worker processes, one CPU thread each (and glibc's allocator set to keep freed memory for reuse,
 :func:`wsol_utils.allocator.reuse_freed_memory`).
 
 The small models of the synthetic suite gain little from a second thread, so on a machine with ``N`` cores ``N``
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from wsol_utils.allocator import reuse_freed_memory
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.config import RunConfig
+from wsol_utils.engine.distributed import resolve_device
 from wsol_utils.engine.evaluate import evaluate_cached, is_cached
 from wsol_utils.engine.train import resolve_run_dir, train
 
@@ -48,9 +49,7 @@ def default_jobs() -> int:
 
 
 def _uses_cuda(config: RunConfig) -> bool:
-    import torch
-
-    return config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
+    return resolve_device(config.device).type == "cuda"
 
 
 def _worker_init() -> None:
