@@ -56,6 +56,18 @@ def test_finished_run_is_not_retrained_and_test_time_fields_share_it(tmp_path) -
     assert os.stat(run_dir / "checkpoint.pt").st_mtime_ns != stamp
 
 
+def test_validation_does_not_change_the_trained_weights(tmp_path) -> None:
+    # val_split is a test-time field (outside the run key): with or without per-epoch validation, the same weights
+    config = tiny_run_config(tmp_path, method="acol", epochs=2)
+    validated = train(config, run_dir=tmp_path / "validated", progress=False)
+    silent = train(config.replace(val_split=None), run_dir=tmp_path / "silent", progress=False)
+    assert all(row["val_acc"] != "" for row in _history(validated))
+    expected = load_checkpoint(validated / "checkpoint.pt")["model"]
+    weights = load_checkpoint(silent / "checkpoint.pt")["model"]
+    for name, tensor in expected.items():
+        assert torch.equal(weights[name], tensor), name
+
+
 def test_ctrl_c_keeps_the_last_epoch_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, capsys) -> None:
     config = tiny_run_config(tmp_path, method="hclnet", epochs=3)
     reference = train(config, run_dir=tmp_path / "reference", progress=False)

@@ -39,11 +39,8 @@ OPTIMIZERS: tuple[str, ...] = ("acol", "wsoleval")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "step", "constant")
 DATASETS: tuple[str, ...] = ("synthetic", "cub", "wsoleval")
 
-#: Fields that do not change the trained weights: excluded from :meth:`RunConfig.key`.
-#: Known exception (issue 11 note): ``val_split`` does change them. Iterating the val loader draws a base seed from
-#: torch's global RNG, which the synthetic set's random flips also read, so a run without validation follows
-#: another random stream than one with it (both are runs of the same config; not bit-identical). The fix, giving
-#: the val loader its own generator, changes every run's stream and so needs a full regeneration of figures/.
+#: Fields that do not change the trained weights: excluded from :meth:`RunConfig.key` (``val_split`` only adds
+#: the per-epoch val accuracy: the val loader has its own random generator; tests/test_engine_train.py checks it).
 TEST_TIME_FIELDS: frozenset[str] = frozenset(
     {"fusion", "block_radius", "fusion_weights", "device", "num_workers", "val_split"}
 )
@@ -63,8 +60,9 @@ def _positive(name: str, value: float, integer: bool = False) -> None:
 
 #: Bumped whenever the model or training code changes what a given config trains (a layer, a default width, how a
 #: batch's gradient is accumulated), so that runs cached under ``runs/`` by an older version are not silently
-#: reused. 2: CPU micro-batches (:func:`wsol_utils.engine.train.micro_batches`).
-MODEL_REVISION = 2
+#: reused. 2: CPU micro-batches (:func:`wsol_utils.engine.train.micro_batches`). 3: each loader draws its epoch
+#: seeds from its own generator (:func:`wsol_utils.engine.train.make_loader`), not from torch's global RNG.
+MODEL_REVISION = 3
 
 #: The default instrument of the suite on the synthetic set (``RunConfig`` changes): chosen on the **val** split by
 #: the papers' conditions, never by localization (``benchmarks/choose_instrument.py``, docs/methods.md §3.2):

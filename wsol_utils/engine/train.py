@@ -121,7 +121,9 @@ def make_loader(
     shuffle: bool,
     generator: torch.Generator | None = None,
 ) -> DataLoader:
-    """DataLoader with :func:`wsol_utils.data.collate`; a DistributedSampler under DDP."""
+    """DataLoader with :func:`wsol_utils.data.collate`; a DistributedSampler under DDP. ``generator`` draws the
+    shuffle order and each epoch's base seed (torch's global RNG when ``None``, which the synthetic set's flips
+    also read: give every loader of a run its own generator so that no loader shifts another's stream)."""
     from wsol_utils.data import collate
 
     sampler: Any = None
@@ -140,6 +142,7 @@ def make_loader(
         pin_memory=ctx.device.type == "cuda",
         persistent_workers=config.num_workers > 0,
         drop_last=False,
+        generator=generator,
     )
 
 
@@ -421,7 +424,10 @@ def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool, gene
         )
     val_loader = None
     if val_set is not None and ctx.is_main:
-        val_loader = make_loader(val_set, config, ddp.DistContext(device=ctx.device), shuffle=False)
+        val_generator = torch.Generator().manual_seed(config.seed)  # validating leaves the training stream alone
+        val_loader = make_loader(
+            val_set, config, ddp.DistContext(device=ctx.device), shuffle=False, generator=val_generator
+        )
     return Trainer(config, ctx, model, optimizer, scheduler, scaler, train_loader, val_loader, progress)
 
 
