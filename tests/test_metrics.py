@@ -15,6 +15,7 @@ from wsol_utils.metrics import (
     localization_summary,
     map_to_box,
     maps_to_boxes,
+    maps_to_boxes_at,
     reference_box_metrics,
     reference_pxap,
     rescale_gt_boxes,
@@ -103,6 +104,20 @@ def test_maps_to_boxes_is_per_sample_and_accepts_tensors_and_arrays():
     assert maps_to_boxes(maps).shape == (3, 4)
 
 
+def test_maps_to_boxes_at_several_taus_is_one_call_per_tau():
+    maps = torch.zeros(2, 8, 8)
+    maps[0, 1:6, 1:6] = 0.3
+    maps[0, 2:4, 2:4] = 1.0  # tau 0.2: the 5x5 square; tau 0.5: the 2x2 core
+    maps[1, 6, 0:7] = torch.linspace(0.1, 1.0, 7)
+    taus = [0.2, 0.5, 1.0]
+    at = maps_to_boxes_at(maps, taus)
+    assert at.shape == (3, 2, 4)
+    np.testing.assert_array_equal(at[0, 0], [1, 1, 5, 5])
+    np.testing.assert_array_equal(at[1, 0], [2, 2, 3, 3])
+    for tau, boxes in zip(taus, at):
+        np.testing.assert_array_equal(boxes, maps_to_boxes(maps, tau))
+
+
 @pytest.mark.parametrize("tau", [0.0, -0.1, 1.5, float("nan"), "0.2"])
 def test_tau_outside_unit_interval_is_rejected(tau):
     with pytest.raises(ValueError, match="tau"):
@@ -184,6 +199,18 @@ def test_best_iou_takes_the_best_gt_box_per_image():
     ]
     # image 1: max(25/175, 1) = 1; image 2: inter 5*10 = 50, union 100 + 100 - 50 = 150
     np.testing.assert_allclose(best_iou(preds, gts), [1.0, 50 / 150])
+
+
+def test_best_iou_equals_the_per_image_max_of_box_iou():
+    rng = np.random.default_rng(0)
+    corners = rng.integers(0, 40, size=(50, 2))
+    preds = np.concatenate([corners, corners + rng.integers(0, 20, size=(50, 2))], axis=1)
+    gts = []
+    for count in rng.integers(1, 4, size=50):
+        start = rng.integers(0, 40, size=(count, 2))
+        gts.append(np.concatenate([start, start + rng.integers(0, 20, size=(count, 2))], axis=1))
+    expected = [box_iou(pred[None], gt).max() for pred, gt in zip(preds, gts)]
+    np.testing.assert_array_equal(best_iou(preds, gts), expected)
 
 
 def test_best_iou_rejects_missing_gt():

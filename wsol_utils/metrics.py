@@ -37,6 +37,7 @@ __all__ = [
     "upsample_maps",
     "map_to_box",
     "maps_to_boxes",
+    "maps_to_boxes_at",
     "box_iou",
     "best_iou",
     "topk_correct",
@@ -181,7 +182,12 @@ def maps_to_boxes(scoremaps: Tensor | np.ndarray, tau: float = 0.2) -> np.ndarra
     Returns:
         ``(B, 4)`` float64 boxes ``(x0, y0, x1, y1)``, inclusive pixel coordinates inside the map.
     """
-    tau = _check_tau(tau)
+    return maps_to_boxes_at(scoremaps, [tau])[0]
+
+
+def maps_to_boxes_at(scoremaps: Tensor | np.ndarray, taus: Sequence[float]) -> np.ndarray:
+    """:func:`maps_to_boxes` at several thresholds, the maps normalized once: ``(T, B, 4)`` float64 boxes."""
+    taus = [_check_tau(tau) for tau in taus]
     if isinstance(scoremaps, Tensor):
         maps = scoremaps
     else:
@@ -192,11 +198,12 @@ def maps_to_boxes(scoremaps: Tensor | np.ndarray, tau: float = 0.2) -> np.ndarra
     if maps.ndim != 3 or maps.shape[-1] == 0 or maps.shape[-2] == 0:
         raise ValueError(f"`scoremaps` must have shape (B, H, W) with H, W > 0; got {tuple(maps.shape)}")
     normalized = normalize_minmax(maps.detach()).cpu().numpy()
-    boxes = np.zeros((len(normalized), 4), dtype=np.float64)
+    boxes = np.zeros((len(taus), len(normalized), 4), dtype=np.float64)
     for i, norm in enumerate(normalized):
         peak = norm.max()
         if peak > 0:  # otherwise: no information, keep the zero box
-            boxes[i] = _largest_component_box(norm >= tau * peak)
+            for j, tau in enumerate(taus):
+                boxes[j, i] = _largest_component_box(norm >= tau * peak)
     return boxes
 
 
@@ -230,8 +237,11 @@ def box_iou(boxes_a: ArrayLike, boxes_b: ArrayLike, inclusive: bool = True) -> n
     Returns:
         ``(N, M)`` float64 IoU in ``[0, 1]``.
     """
-    a = _check_boxes(boxes_a, "boxes_a")[:, None, :]
-    b = _check_boxes(boxes_b, "boxes_b")[None, :, :]
+    return _iou(_check_boxes(boxes_a, "boxes_a")[:, None, :], _check_boxes(boxes_b, "boxes_b")[None, :, :], inclusive)
+
+
+def _iou(a: np.ndarray, b: np.ndarray, inclusive: bool = True) -> np.ndarray:
+    """IoU of checked float64 boxes ``a (..., 4)`` and ``b (..., 4)`` that broadcast (:func:`box_iou`'s rule)."""
     one = 1.0 if inclusive else 0.0
     inter_w = np.maximum(0.0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + one)
     inter_h = np.maximum(0.0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + one)
@@ -241,6 +251,14 @@ def box_iou(boxes_a: ArrayLike, boxes_b: ArrayLike, inclusive: bool = True) -> n
     union = area_a + area_b - intersection
     degenerate = union <= 0
     return np.where(degenerate, 0.0, intersection / np.where(degenerate, 1.0, union))
+
+
+def _gt_array(boxes: ArrayLike, name: str) -> np.ndarray:
+    """One image's GT boxes as an ``(N, 4)`` array (``(0, 4)`` when empty); a wrong shape raises naming it."""
+    array = _to_numpy(boxes, name)
+    if array.size == 0:
+        return np.zeros((0, 4))
+    return array if array.ndim == 2 and array.shape[1] == 4 else _check_boxes(array, name)
 
 
 def best_iou(pred_boxes: ArrayLike, gt_boxes: Sequence[ArrayLike]) -> np.ndarray:
@@ -256,13 +274,17 @@ def best_iou(pred_boxes: ArrayLike, gt_boxes: Sequence[ArrayLike]) -> np.ndarray
     preds = _check_boxes(pred_boxes, "pred_boxes")
     if len(gt_boxes) != len(preds):
         raise ValueError(f"`gt_boxes` has {len(gt_boxes)} entries but `pred_boxes` has {len(preds)} boxes")
-    ious = np.empty(len(preds), dtype=np.float64)
-    for i, (pred, gts) in enumerate(zip(preds, gt_boxes)):
-        gts = _check_boxes(gts, f"gt_boxes[{i}]")
-        if len(gts) == 0:
-            raise ValueError(f"`gt_boxes[{i}]` is empty; every evaluated image needs at least one GT box")
-        ious[i] = box_iou(pred[None], gts).max()
-    return ious
+    gts = [_gt_array(boxes, f"gt_boxes[{i}]") for i, boxes in enumerate(gt_boxes)]
+    counts = np.array([len(boxes) for boxes in gts], dtype=np.int64)
+    if (counts == 0).any():
+        raise ValueError(
+            f"`gt_boxes[{int(np.argmin(counts))}]` is empty; every evaluated image needs at least one GT box"
+        )
+    if not len(preds):
+        return np.empty(0, dtype=np.float64)
+    flat = _check_boxes(np.concatenate(gts), "gt_boxes (all images, in order)")  # (sum N_i, 4)
+    owner = np.repeat(np.arange(len(preds)), counts)
+    return np.maximum.reduceat(_iou(preds[owner], flat), np.cumsum(counts) - counts)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -574,9 +574,9 @@ def tau_curve(
             full = upsample_maps(
                 torch.from_numpy(bundle.maps[branch][start : start + batch_size]), bundle.image_size, upsample
             )
-            gt = bundle.gt_boxes[start : start + batch_size]
-            for j, t in enumerate(taus):
-                hits[j] += (metrics.best_iou(metrics.maps_to_boxes(full, t), gt) >= 0.5).sum()
+            gt = list(bundle.gt_boxes[start : start + batch_size])
+            for j, boxes in enumerate(metrics.maps_to_boxes_at(full, taus)):
+                hits[j] += (metrics.best_iou(boxes, gt) >= 0.5).sum()
         rows += [
             {"tau": t, "branch": branch, "gt_known_loc_acc": 100.0 * h / len(bundle.gt_boxes)}
             for t, h in zip(taus, hits)
