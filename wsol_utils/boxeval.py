@@ -9,13 +9,15 @@ with ``peak = img.max()`` (255 for a min-max normalized map: the shorthand ``int
 - two cut-offs with no pixel value between them give the same binary image: the binary for ``c`` is
   ``img >= v`` where ``v`` is the smallest pixel value above ``c``.
 
-:class:`BoxEvaluator` therefore runs ``findContours`` once per *distinct binary image* (at most one per
-distinct pixel value, plus the empty one), derives every contour's bounding box and polygon area with
-vectorized numpy (integer shoelace = ``cv2.contourArea`` exactly; ``boundingRect`` = min/max of the
-points), computes all IoUs at once with wsoleval's float formula, and maps the results back to the requested
-thresholds. Per-threshold correct counts are integer arrays, so evaluators over disjoint image sets
-:meth:`~BoxEvaluator.merge` exactly. :class:`PxAPEvaluator` keeps integer pixel histograms on the maps' torch
-device. :func:`evaluate_scoremaps` streams a wsoleval folder of ``.npy`` maps through worker processes.
+:class:`BoxEvaluator` therefore traces each *distinct binary image* once (at most one per distinct pixel
+value, plus the empty one), all of a map's binary images stacked in one ``findContours`` call, skips those whose
+bounding rectangle cannot hold a box reaching the lowest IoU any count needs (an exact bound), derives every
+contour's bounding box and polygon area with vectorized numpy (integer shoelace = ``cv2.contourArea`` exactly;
+``boundingRect`` = min/max of the points), computes all IoUs at once with wsoleval's float formula, and maps the
+results back to the requested thresholds. Per-threshold correct counts are integer arrays, so evaluators over
+disjoint image sets :meth:`~BoxEvaluator.merge` exactly. :class:`PxAPEvaluator` keeps integer pixel histograms
+on the maps' torch device. :func:`evaluate_scoremaps` streams a wsoleval folder of ``.npy`` maps through worker
+processes.
 
 Result dict (``BoxEvaluator.compute``, ``evaluate_scoremaps``; accuracies in percent)::
 
@@ -43,7 +45,7 @@ import multiprocessing
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,12 +155,9 @@ class _Contours:
     starts: np.ndarray
 
 
-_PLACEHOLDER = np.zeros((1, 1, 2), dtype=np.int32)
-
-
 def _level_windows(img: np.ndarray, lows: np.ndarray) -> np.ndarray:
     """``(L, 4)`` int64 ``[x0, y0, x1, y1]``: the bounding rectangle of the pixels ``img >= v`` for each ``v`` in
-    ``lows`` (meaningless where ``v > img.max()``: no pixel)."""
+    ``lows`` (meaningless where ``v > img.max()``: no pixel); :func:`_iou_bound` reads it."""
     height, width = img.shape
     row_peak, col_peak = img.max(axis=1), img.max(axis=0)
     top = np.searchsorted(np.maximum.accumulate(row_peak), lows)  # first row holding a pixel >= v
@@ -166,27 +165,6 @@ def _level_windows(img: np.ndarray, lows: np.ndarray) -> np.ndarray:
     left = np.searchsorted(np.maximum.accumulate(col_peak), lows)
     right = width - 1 - np.searchsorted(np.maximum.accumulate(col_peak[::-1]), lows)
     return np.stack([left, top, right, bottom], axis=1).astype(np.int64)
-
-
-def _contours_at_levels(img: np.ndarray, lows: np.ndarray, windows: np.ndarray) -> Iterator[Sequence[np.ndarray]]:
-    """For each ``v`` in ``lows``: ``cv2.findContours(img >= v, RETR_TREE, CHAIN_APPROX_SIMPLE)``.
-
-    Each binary image is cut to its ``windows`` row (:func:`_level_windows`, and shifted back with ``offset``):
-    OpenCV treats the outside of an image as background, so the contours, their order and their points are
-    those of the full image, found in a fraction of the time. ``v > img.max()`` gives no contour.
-    """
-    peak = int(img.max())
-    for low, (x0, y0, x1, y1) in zip(lows.tolist(), windows.tolist()):
-        if low > peak:
-            yield ()
-            continue
-        window = img[y0 : y1 + 1, x0 : x1 + 1]
-        binary = (
-            cv2.threshold(window, low - 1, 255, cv2.THRESH_BINARY)[1]
-            if low > 0
-            else np.full(window.shape, 255, dtype=np.uint8)
-        )
-        yield cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))[0]
 
 
 def _iou_bound(windows: np.ndarray, gt_boxes: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -205,37 +183,52 @@ def _iou_bound(windows: np.ndarray, gt_boxes: np.ndarray, height: int, width: in
     return covered.max(axis=1)
 
 
-def _find_contours(contour_lists: Iterable[Sequence[np.ndarray]], height: int, width: int) -> _Contours:
-    """Every contour's ``boundingRect`` box ``[x, y, min(x+w, W-1), min(y+h, H-1)]`` and twice its
-    ``contourArea``, for several binary images' contour lists (an empty list gets the placeholder box)."""
-    contours: list[np.ndarray] = []
-    starts: list[int] = []
-    empty_levels: list[int] = []  # rows of the placeholder contour of binary images without contours
-    for found in contour_lists:
-        starts.append(len(contours))
-        if not found:
-            empty_levels.append(len(contours))
-            found = (_PLACEHOLDER,)
-        contours.extend(found)
-    lengths = np.fromiter(map(len, contours), dtype=np.int64, count=len(contours))
-    first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
-    x, y = points[:, 0], points[:, 1]
-    boxes = np.stack(
-        [
-            np.minimum.reduceat(x, first),
-            np.minimum.reduceat(y, first),
-            np.minimum(np.maximum.reduceat(x, first) + 1, width - 1),
-            np.minimum(np.maximum.reduceat(y, first) + 1, height - 1),
-        ],
-        axis=1,
-    )
-    previous = np.arange(len(points)) - 1
-    previous[first] = first + lengths - 1  # the polygon closes: point 0 follows the last point
-    cross = x[previous] * y - y[previous] * x
-    areas2 = np.abs(np.add.reduceat(cross, first))
-    boxes[empty_levels] = 0  # wsoleval's box when a binary image has no contour
-    return _Contours(boxes=boxes, areas2=areas2, starts=np.asarray(starts, dtype=np.int64))
+def _contours_of_levels(img: np.ndarray, lows: np.ndarray) -> _Contours:
+    """Every contour of ``cv2.findContours(img >= v, RETR_TREE, CHAIN_APPROX_SIMPLE)`` for each ``v`` in ``lows``:
+    its ``boundingRect`` box ``[x, y, min(x+w, W-1), min(y+h, H-1)]`` and twice its ``contourArea``; a binary
+    image without contours (``v > img.max()``) gets wsoleval's box ``[0, 0, 0, 0]`` (area 0).
+
+    The binary images are stacked in one tall image, one background row between them, and traced by one
+    ``findContours`` call: 8-connected components cannot touch across a background row, the scan visits each
+    image's rows in order, so each image's contours, points and order are those of tracing it alone (a stable
+    sort by image keeps that order). Boxes and areas are computed with vectorized numpy (integer shoelace =
+    ``contourArea``; ``boundingRect`` = min/max of the points).
+    """
+    height, width = img.shape
+    stride = height + 1
+    stack = np.zeros((len(lows), stride, width), dtype=np.uint8)
+    np.greater_equal(img, lows[:, None, None], out=stack[:, :height].view(np.bool_))
+    found = cv2.findContours(stack.reshape(-1, width), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+    counts: np.ndarray = np.zeros(len(lows), dtype=np.int64)
+    boxes: np.ndarray = np.zeros((0, 4), dtype=np.int64)
+    areas2: np.ndarray = np.zeros(0, dtype=np.int64)
+    if found:
+        lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+        first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        points = np.concatenate(found).reshape(-1, 2).astype(np.int64)
+        x, y = points[:, 0], points[:, 1]
+        image = y[first] // stride  # the binary image of each contour
+        y = y - np.repeat(image * stride, lengths)
+        previous = np.arange(len(points)) - 1
+        previous[first] = first + lengths - 1  # the polygon closes: point 0 follows the last point
+        order = np.argsort(image, kind="stable")
+        boxes = np.stack(
+            [
+                np.minimum.reduceat(x, first),
+                np.minimum.reduceat(y, first),
+                np.minimum(np.maximum.reduceat(x, first) + 1, width - 1),
+                np.minimum(np.maximum.reduceat(y, first) + 1, height - 1),
+            ],
+            axis=1,
+        )[order]
+        areas2 = np.abs(np.add.reduceat(x[previous] * y - y[previous] * x, first))[order]
+        counts = np.bincount(image, minlength=len(lows))
+    empty = np.flatnonzero(counts == 0)  # one placeholder row each, where its contours would start
+    at = np.cumsum(counts)[empty] - counts[empty]
+    boxes = np.insert(boxes, at, 0, axis=0)
+    areas2 = np.insert(areas2, at, 0)
+    starts = np.cumsum(np.maximum(counts, 1)) - np.maximum(counts, 1)
+    return _Contours(boxes=boxes, areas2=areas2, starts=starts)
 
 
 def _first_argmax_per_segment(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -277,7 +270,7 @@ def image_threshold_ious(
     iou_largest, iou_all = np.zeros(len(lows)), np.zeros(len(lows))
     if not traced.any():
         return iou_largest[position], iou_all[position]
-    found = _find_contours(_contours_at_levels(img, lows[traced], windows[traced]), height, width)
+    found = _contours_of_levels(img, lows[traced])
     best_iou = box_iou_matrix(found.boxes, gt).max(axis=1)
     iou_all[traced] = np.maximum.reduceat(best_iou, found.starts)
     iou_largest[traced] = best_iou[_first_argmax_per_segment(found.areas2, found.starts)]
