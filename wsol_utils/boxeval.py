@@ -124,18 +124,24 @@ def rescale_boxes(boxes: np.ndarray, image_size: tuple[int, int], map_size: tupl
     return (boxes * scale_num / scale_den).astype(np.int64)
 
 
+def _overlap(boxes_a: np.ndarray, boxes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(intersection (N, M), area_a (N, 1), area_b (1, M))`` in pixels of int boxes ``(N, 4)`` x ``(M, 4)``,
+    inclusive (+1) convention."""
+    a = boxes_a[:, None, :]
+    b = boxes_b[None, :, :]
+    inter_w = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
+    inter_h = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
+    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    return inter_w * inter_h, area_a, area_b
+
+
 def box_iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """IoU ``(N, M)`` of int boxes ``(N, 4)`` x ``(M, 4)``, inclusive (+1) convention, docs/methods.md §2.2.
 
     Float64 ``intersection / union`` exactly as wsoleval; a union <= 0 gives IoU 0.
     """
-    a = boxes_a[:, None, :]
-    b = boxes_b[None, :, :]
-    inter_w = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
-    inter_h = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
-    intersection = inter_w * inter_h
-    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
-    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    intersection, area_a, area_b = _overlap(boxes_a, boxes_b)
     union = area_a + area_b - intersection
     degenerate = union <= 0
     return np.where(degenerate, 0.0, intersection / np.where(degenerate, 1, union))
@@ -175,11 +181,8 @@ def _iou_bound(windows: np.ndarray, gt_boxes: np.ndarray, height: int, width: in
     reach = windows.copy()
     reach[:, 2] = np.minimum(reach[:, 2] + 1, width - 1)
     reach[:, 3] = np.minimum(reach[:, 3] + 1, height - 1)
-    a, g = reach[:, None, :], gt_boxes[None, :, :]
-    inter_w = np.maximum(0, np.minimum(a[..., 2], g[..., 2]) - np.maximum(a[..., 0], g[..., 0]) + 1)
-    inter_h = np.maximum(0, np.minimum(a[..., 3], g[..., 3]) - np.maximum(a[..., 1], g[..., 1]) + 1)
-    area_g = (g[..., 2] - g[..., 0] + 1) * (g[..., 3] - g[..., 1] + 1)
-    covered = np.where(area_g > 0, inter_w * inter_h / np.where(area_g > 0, area_g, 1), np.inf)
+    intersection, _, area_g = _overlap(reach, gt_boxes)
+    covered = np.where(area_g > 0, intersection / np.where(area_g > 0, area_g, 1), np.inf)
     return covered.max(axis=1)
 
 
