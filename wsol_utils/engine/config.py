@@ -68,11 +68,12 @@ MODEL_REVISION = 3
 #: the papers' conditions, never by localization (``benchmarks/choose_instrument.py``, docs/methods.md §3.2):
 #: CAM must classify well (val top-1 >= 90%) and its map must concentrate on the small class-telling head (mass
 #: share far above the head's area share), with features about as local as the parts. Measured with CAM, 10
-#: classes, 6 epochs, 500 val images (benchmarks/results/instrument.md): receptive field 8 px: val top-1 94.0%,
-#: head mass 8.9% of the map vs 0.95% of the area (ratio 9.3), chosen; 12 px: 88.2% (ratio 9.3, below 90%);
-#: 18 px (the small backbone's default): 92.6% (ratio 5.6); 34 px: 10.0% (did not learn in 6 epochs). 30
-#: classes (for an informative top-5) was tried and rejected: 28.6% (5 px) and 37.4% (8 px) val top-1 after 6
-#: epochs, so the tables drop our top-5 columns instead (10 classes: top-5 error is always 0).
+#: classes, 6 epochs, 500 val images, seeds 0/1/2, mean ± 95% t (benchmarks/results/instrument.md, engine revision
+#: 3): receptive field 8 px: val top-1 93.3 ± 0.3%, head mass 8.4 ± 1.1% of the map vs 0.95% of the area (ratio
+#: 8.9 ± 1.2), chosen; 5 px: 75.2 ± 7.5%; 12 px: 85.8 ± 33.6% (seeds 70.4 / 91.2 / 95.8); 18 px (the small
+#: backbone's default): 96.9 ± 3.2% but ratio 7.4 ± 0.6, a field 2.5x the head; 34 px: 95.4 / 91.2 / 10.0% (one
+#: seed did not learn). 30 classes (for an informative top-5) was tried and rejected: 28.6% (5 px) and 37.4% (8 px)
+#: val top-1 after 6 epochs, so the tables drop our top-5 columns instead (10 classes: top-5 error is always 0).
 INSTRUMENT: dict[str, Any] = {"model_kwargs": {"downsamples": 1, "depth": 2, "head_kernel": 1}}
 
 
