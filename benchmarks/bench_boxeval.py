@@ -8,7 +8,7 @@ masks in wsoleval's layout into a temp folder, then in the same run:
    one threshold at a time, one process) on the first ``--reference-subset`` images and extrapolates its time
    linearly to N (the reference costs ~0.5 s per image at interval 0.001);
 2. times ``boxeval.evaluate_scoremaps`` (all cores unless ``--workers``) on all N images, sampling the peak
-   resident memory (psutil RSS of this process and of its workers);
+   resident memory (psutil RSS of this process, USS of its workers) and the workers' CPU time;
 3. checks that every number (MaxBoxAcc, its threshold, MaxBoxAccV2, each IoU level's accuracy and threshold,
    PxAP) agrees exactly between the reference and the fast evaluator on the subset;
 
@@ -112,27 +112,47 @@ def write_dataset(root: Path, count: int, seed: int) -> tuple[Path, Path, Path]:
 
 
 class PeakRSS:
-    """Samples the resident memory (RSS) of this process and the unique memory (USS: not shared with the
-    parent, which forked workers mostly are) of its children every ``period`` seconds."""
+    """Samples, every ``period`` seconds, the resident memory (RSS) of this process, the unique memory (USS: not
+    shared with their parent) of its descendants (the fork server and the pool workers it forks), and the CPU
+    time of those descendants.
+
+    The workers are the fork server's children, not ours, so ``RUSAGE_CHILDREN`` never counts them: their CPU
+    time is read from psutil instead, the last sample of each process minus its time when sampling started
+    (a worker's final ``period`` after its last sample is missed).
+    """
 
     def __init__(self, period: float = 0.05) -> None:
         self.period, self.peak_main, self.peak_workers = period, 0, 0
+        self._baseline: dict[int, float] = {}
+        self._last: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
+    @property
+    def descendants_cpu_s(self) -> float:
+        """CPU seconds (user + system) the descendants spent while sampling."""
+        return sum(seconds - self._baseline.get(pid, 0.0) for pid, seconds in self._last.items())
+
+    def _sample(self, me: psutil.Process) -> None:
+        main, unique = me.memory_info().rss, 0
+        for child in me.children(recursive=True):
             try:
-                main = me.memory_info().rss
-                children = sum(child.memory_full_info().uss for child in me.children(recursive=True))
-            except psutil.Error:
+                unique += child.memory_full_info().uss
+                times = child.cpu_times()
+            except psutil.Error:  # it exited between listing and reading
                 continue
-            self.peak_main = max(self.peak_main, main)
-            self.peak_workers = max(self.peak_workers, children)
+            self._last[child.pid] = times.user + times.system
+        self.peak_main = max(self.peak_main, main)
+        self.peak_workers = max(self.peak_workers, unique)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample(psutil.Process())
             self._stop.wait(self.period)
 
     def __enter__(self) -> PeakRSS:
+        self._sample(psutil.Process())
+        self._baseline = dict(self._last)  # processes alive before (the fork server of an earlier run)
         self._thread.start()
         return self
 
@@ -148,7 +168,8 @@ def timed(function: Callable[[], _T]) -> tuple[_T, float]:
 
 
 def cpu_seconds() -> float:
-    """CPU time (user + system) of this process and of its finished, reaped children (pool workers)."""
+    """CPU time (user + system) of this process and of its finished, reaped children (not the fork server's
+    workers: :class:`PeakRSS` samples those)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
@@ -193,7 +214,7 @@ def run_one(count: int, args: argparse.Namespace, scratch: Path) -> dict:
                 meta, maps, interval=args.interval, mask_dir=masks, workers=args.workers, progress=not args.no_progress
             )
         )
-    fast_cpu_s = cpu_seconds() - cpu_start
+    fast_cpu_s = cpu_seconds() - cpu_start + memory.descendants_cpu_s
     reference_full_s = reference_s / subset * count
     reference_full_cpu_s = reference_cpu_s / subset * count
     return {
