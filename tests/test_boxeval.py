@@ -13,10 +13,13 @@ import torch
 from wsol_utils.boxeval import (
     BoxEvaluator,
     PxAPEvaluator,
+    _contours_of_levels,
+    _level_windows,
     box_iou_matrix,
     evaluate_scoremaps,
     image_threshold_ious,
     load_mask,
+    quantize_scoremap,
     rescale_boxes,
 )
 from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
@@ -131,6 +134,33 @@ def test_floor_skips_only_binary_images_whose_boxes_cannot_reach_it() -> None:
     np.testing.assert_array_equal(every, [81 / 100, 0.0])  # 0.04 < 0.3: not traced, reported as 0
     np.testing.assert_array_equal(largest, [exact_largest[0], 0.0])
     np.testing.assert_array_equal(image_threshold_ious(scoremap, gt, thresholds, floor=0.04)[1], exact_all)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("skipped", [0.0, 0.6])
+def test_one_cut_stack_traces_each_binary_image_as_findcontours_alone(seed: int, skipped: float) -> None:
+    """The stacked, window-cut tracing gives, level by level and in order, the boxes and areas of
+    ``findContours`` on each uncut binary image (OpenCV's own ``boundingRect`` and ``contourArea``), also when
+    the lowest levels are left out (as pruned levels are), so that the window is smaller than the map."""
+    rng = np.random.default_rng(seed)
+    maps = [*_corner_cases(16), np.zeros((1, 1))] + [_blobs(rng, 40, 29) for _ in range(12)]
+    for scoremap in maps:
+        img = quantize_scoremap(scoremap)
+        height, width = img.shape
+        values = np.flatnonzero(np.bincount(img.ravel(), minlength=256))
+        lows = np.append(values[int(skipped * len(values)) :], [256])  # the last level has no pixel
+        found = _contours_of_levels(img, lows, _level_windows(img, lows)[0])
+        ends = np.append(found.starts[1:], len(found.boxes))
+        for low, start, end in zip(lows, found.starts, ends):
+            binary = (img >= low).astype(np.uint8)
+            contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            expected = [[0, 0, 0, 0]] if not contours else []
+            for contour in contours:
+                x, y, w, h = cv2.boundingRect(contour)
+                expected.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+            assert found.boxes[start:end].tolist() == expected
+            areas = [2 * cv2.contourArea(contour) for contour in contours] or [0.0]
+            assert found.areas2[start:end].tolist() == areas
 
 
 def test_box_iou_matrix_inclusive_and_degenerate() -> None:

@@ -186,22 +186,29 @@ def _iou_bound(windows: np.ndarray, gt_boxes: np.ndarray, height: int, width: in
     return covered.max(axis=1)
 
 
-def _contours_of_levels(img: np.ndarray, lows: np.ndarray) -> _Contours:
-    """Every contour of ``cv2.findContours(img >= v, RETR_TREE, CHAIN_APPROX_SIMPLE)`` for each ``v`` in ``lows``:
-    its ``boundingRect`` box ``[x, y, min(x+w, W-1), min(y+h, H-1)]`` and twice its ``contourArea``; a binary
-    image without contours (``v > img.max()``) gets wsoleval's box ``[0, 0, 0, 0]`` (area 0).
+def _contours_of_levels(img: np.ndarray, lows: np.ndarray, window: np.ndarray) -> _Contours:
+    """Every contour of ``cv2.findContours(img >= v, RETR_TREE, CHAIN_APPROX_SIMPLE)`` for each ``v`` in ``lows``
+    (ascending): its ``boundingRect`` box ``[x, y, min(x+w, W-1), min(y+h, H-1)]`` and twice its ``contourArea``;
+    a binary image without contours (``v > img.max()``) gets wsoleval's box ``[0, 0, 0, 0]`` (area 0).
 
-    The binary images are stacked in one tall image, one background row between them, and traced by one
-    ``findContours`` call: 8-connected components cannot touch across a background row, the scan visits each
-    image's rows in order, so each image's contours, points and order are those of tracing it alone (a stable
-    sort by image keeps that order). Boxes and areas are computed with vectorized numpy (integer shoelace =
-    ``contourArea``; ``boundingRect`` = min/max of the points).
+    ``window``: ``[x0, y0, x1, y1]``, the pixel window of ``img >= lows[0]`` (:func:`_level_windows`), which holds
+    every binary image's pixels (the images of ascending levels are nested). The binary images, cut to it, are
+    stacked in one tall image, one background row below each, and traced by one ``findContours`` call. OpenCV
+    treats the outside of an image as background, 8-connected components cannot touch across a background row,
+    and the scan visits each image's rows in order, so each image's contours, points and order are those of
+    tracing it alone, uncut (a stable sort by image keeps that order). Boxes and areas are computed with
+    vectorized numpy (integer shoelace = ``contourArea``; ``boundingRect`` = min/max of the points).
     """
     height, width = img.shape
-    stride = height + 1
-    stack = np.zeros((len(lows), stride, width), dtype=np.uint8)
-    np.greater_equal(img, lows[:, None, None], out=stack[:, :height].view(np.bool_))
-    found = cv2.findContours(stack.reshape(-1, width), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+    x0, y0, x1, y1 = (int(v) for v in window)
+    cut = img[y0 : y1 + 1, x0 : x1 + 1]
+    lit = lows[lows <= img.max()].astype(np.uint8)  # the levels with pixels, as uint8: numpy's fast uint8 loop
+    stack = np.empty((len(lit), cut.shape[0] + 1, cut.shape[1]), dtype=np.uint8)
+    stack[:, -1] = 0  # the background row below each image
+    np.greater_equal(cut, lit[:, None, None], out=stack[:, :-1].view(np.bool_))
+    found = (
+        cv2.findContours(stack.reshape(-1, cut.shape[1]), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0] if len(lit) else ()
+    )
     counts: np.ndarray = np.zeros(len(lows), dtype=np.int64)
     boxes: np.ndarray = np.zeros((0, 4), dtype=np.int64)
     areas2: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -209,9 +216,9 @@ def _contours_of_levels(img: np.ndarray, lows: np.ndarray) -> _Contours:
         lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
         first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         points = np.concatenate(found).reshape(-1, 2).astype(np.int64)
-        x, y = points[:, 0], points[:, 1]
-        image = y[first] // stride  # the binary image of each contour
-        y = y - np.repeat(image * stride, lengths)
+        image = points[first, 1] // stack.shape[1]  # the binary image of each contour
+        x = points[:, 0] + x0
+        y = points[:, 1] + np.repeat(y0 - image * stack.shape[1], lengths)
         previous = np.arange(len(points)) - 1
         previous[first] = first + lengths - 1  # the polygon closes: point 0 follows the last point
         order = np.argsort(image, kind="stable")
@@ -273,7 +280,7 @@ def image_threshold_ious(
     iou_largest, iou_all = np.zeros(len(lows)), np.zeros(len(lows))
     if not traced.any():
         return iou_largest[position], iou_all[position]
-    found = _contours_of_levels(img, lows[traced])
+    found = _contours_of_levels(img, lows[traced], windows[traced][0])
     best_iou = box_iou_matrix(found.boxes, gt).max(axis=1)
     iou_all[traced] = np.maximum.reduceat(best_iou, found.starts)
     iou_largest[traced] = best_iou[_first_argmax_per_segment(found.areas2, found.starts)]
