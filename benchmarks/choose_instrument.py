@@ -27,8 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from wsol_utils.analysis import RECEPTIVE_FIELDS, head_area_share, seed_summary
-from wsol_utils.engine import INSTRUMENT, RunConfig, evaluate, read_history, train_many
+from wsol_utils.engine import RunConfig, evaluate, read_history, train_many
 from wsol_utils.models import create_model, feature_stride, receptive_field
+from wsol_utils.suite import Suite
 from wsol_utils.tables import write_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,14 +40,12 @@ MEASURES = ("val acc top-1 (%)", "CAM head mass (%)", "head ratio", "train s")
 
 
 def candidate_config(model_kwargs: dict[str, object], seed: int, args: argparse.Namespace) -> RunConfig:
-    """The suite's CAM config (:data:`~wsol_utils.engine.INSTRUMENT` replaced by the candidate backbone), so that
-    the chosen candidate's runs are the suite's own CAM runs."""
-    config = RunConfig(method="cam", device="cpu", **INSTRUMENT).replace(model_kwargs=dict(model_kwargs), seed=seed)
-    if args.epochs is not None:
-        config = config.replace(epochs=args.epochs)
+    """The suite's CAM config with the candidate backbone, so that the chosen candidate's runs are the suite's own
+    CAM runs."""
+    changes: dict[str, object] = {"model_kwargs": dict(model_kwargs), "seed": seed}
     if args.num_classes is not None:
-        config = config.replace(dataset_kwargs={**config.dataset_kwargs, "num_classes": args.num_classes})
-    return config
+        changes["dataset_kwargs"] = {"num_classes": args.num_classes}
+    return Suite(epochs=args.epochs, device="cpu").config("cam", **changes)
 
 
 def measure(name: str, config: RunConfig, run: Path) -> dict[str, object]:
