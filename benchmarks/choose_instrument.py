@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from wsol_utils.analysis import RECEPTIVE_FIELDS, head_area_share, seed_summary
+from wsol_utils.analysis import RECEPTIVE_FIELDS, head_area_share, head_geometry, seed_summary
 from wsol_utils.engine import RunConfig, evaluate, read_history, train_many
-from wsol_utils.models import create_model, feature_stride, receptive_field
 from wsol_utils.suite import Suite
 from wsol_utils.tables import write_table
 
@@ -50,7 +49,7 @@ def candidate_config(model_kwargs: dict[str, object], seed: int, args: argparse.
 
 def measure(name: str, config: RunConfig, run: Path) -> dict[str, object]:
     """One trained candidate's val measurements (no localization)."""
-    model = create_model("cam", num_classes=2, **config.model_kwargs)
+    geometry = head_geometry(config)
     result = evaluate(run, split="val", wsoleval=False, progress=False, cache_maps=False)
     mass = 100.0 * float(result.records["a_mass_head"].mean())
     area = head_area_share(config)
@@ -58,8 +57,8 @@ def measure(name: str, config: RunConfig, run: Path) -> dict[str, object]:
         "candidate": name,
         "seed": config.seed,
         "model_kwargs": str(config.model_kwargs),
-        "receptive field (px)": receptive_field(model),
-        "stride (px)": feature_stride(model),
+        "receptive field (px)": geometry["receptive field (px)"],
+        "stride (px)": geometry["stride (px)"],
         "val acc top-1 (%)": 100.0 - result.summary["cls_err_top1"],
         "CAM head mass (%)": mass,
         "head area (%)": area,
