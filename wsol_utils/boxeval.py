@@ -163,7 +163,8 @@ class _Contours:
 
 def _level_windows(img: np.ndarray, lows: np.ndarray) -> np.ndarray:
     """``(L, 4)`` int64 ``[x0, y0, x1, y1]``: the bounding rectangle of the pixels ``img >= v`` for each ``v`` in
-    ``lows`` (meaningless where ``v > img.max()``: no pixel); :func:`_iou_bound` reads it."""
+    ``lows`` (meaningless where ``v > img.max()``: no pixel); :func:`_iou_bound` and :func:`_contours_of_levels`
+    read it."""
     height, width = img.shape
     row_peak, col_peak = img.max(axis=1), img.max(axis=0)
     top = np.searchsorted(np.maximum.accumulate(row_peak), lows)  # first row holding a pixel >= v
@@ -318,7 +319,11 @@ class BoxEvaluator:
         gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
         if len(gt) == 0:
             raise ValueError("gt_boxes: an image needs at least one GT box")
-        self._add(*image_threshold_ious(np.asarray(scoremap), gt, self.thresholds, self.floor))
+        self._add(*self._ious(np.asarray(scoremap), gt))
+
+    def _ious(self, scoremap: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`image_threshold_ious` of one map at this evaluator's thresholds and floor."""
+        return image_threshold_ious(scoremap, gt, self.thresholds, self.floor)
 
     def _add(self, iou_largest: np.ndarray, iou_all: np.ndarray) -> None:
         """Count one image's per-threshold IoUs (from :func:`image_threshold_ious`)."""
@@ -345,12 +350,11 @@ class BoxEvaluator:
         if any(len(gt) == 0 for gt in gts):
             raise ValueError("gt_boxes: an image needs at least one GT box")
         if threads <= 1:
-            for scoremap, gt in zip(maps, gts):
-                self._add(*image_threshold_ious(scoremap, gt, self.thresholds, self.floor))
+            for ious in map(self._ious, maps, gts):
+                self._add(*ious)
             return
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            floors = [self.floor] * len(gts)
-            for ious in pool.map(image_threshold_ious, maps, gts, [self.thresholds] * len(gts), floors):
+            for ious in pool.map(self._ious, maps, gts):
                 self._add(*ious)
 
     def merge(self, other: BoxEvaluator) -> BoxEvaluator:
