@@ -6,6 +6,7 @@ processes import, the data generators) can use it without importing torch.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -40,3 +41,16 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Atomically write ``data`` to ``path``; returns ``path``."""
     return write_atomic(path, lambda tmp: tmp.write_bytes(data))
+
+
+def file_sha256(path: str | os.PathLike[str], block_size: int = 1 << 20) -> str:
+    """The sha256 hex digest of the bytes of ``path``, read in blocks of ``block_size`` bytes.
+
+    The one digest of a file that the suite records and checks (a finished run's checkpoint in ``done.json``,
+    the checkpoint a derived cache was computed from).
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(block_size):
+            digest.update(block)
+    return digest.hexdigest()
