@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import re
+import shutil
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +18,10 @@ import torch
 from tiny_data import tiny_run_config
 
 from wsol_utils.__main__ import main as wsol_main
-from wsol_utils.engine import RunConfig, evaluate, load_run, tau_curve, train
+from wsol_utils.atomic import file_sha256
+from wsol_utils.engine import RunConfig, evaluate, evaluate_cached, load_run, tau_curve, train
+from wsol_utils.engine.evaluate import is_cached, load_map_cache, summary_json
+from wsol_utils.engine.train import Trainer
 
 N_TEST = 24
 
@@ -26,6 +36,30 @@ def runs(tmp_path_factory) -> dict:
         config = tiny_run_config(root, method=method, dataset_kwargs=kwargs)
         out[method] = train(config, runs_dir=root / "runs", progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory) -> tuple[RunConfig, Path]:
+    """``(config, run dir)`` of an ACoL run of 2 epochs stopped (Ctrl-C) after its first: a checkpoint of epoch 1,
+    no ``done.json``. Tests work on copies (:func:`_copy_run`) so that they can finish or damage it."""
+    root = tmp_path_factory.mktemp("engine-eval-stopped")
+    config = tiny_run_config(
+        root, method="acol", epochs=2, dataset_kwargs={"num_train": 64, "num_val": 16, "num_test": N_TEST}
+    )
+    real_train_epoch = Trainer.train_epoch
+
+    def stop_in_the_second_epoch(self, epoch, generator):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_train_epoch(self, epoch, generator)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "train_epoch", stop_in_the_second_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            train(config, runs_dir=root / "runs", progress=False)
+    run = root / "runs" / config.run_name()
+    assert not (run / "done.json").exists() and (run / "checkpoint.pt").is_file()
+    return config, run
 
 
 def test_records_and_summary_agree(runs) -> None:
@@ -177,3 +211,151 @@ def json_of(value) -> str:
     import json
 
     return json.dumps(value)
+
+
+# -- derived caches: checked against the checkpoint's digest, whole, and never losing results (issue 17) ---------
+def _copy_run(run: Path, parent: Path) -> Path:
+    """A copy of ``run`` (files and mtimes, without the caches other tests wrote) under ``parent``, so that a test
+    may train on, damage or cache into it."""
+    return Path(shutil.copytree(run, parent / run.name, ignore=shutil.ignore_patterns("maps", "suite_eval")))
+
+
+def _fail_renames(monkeypatch, code: int) -> None:
+    """Every ``os.replace`` (the last step of an atomic write) fails with ``OSError(code)``: a full disk
+    (ENOSPC) or a read-only folder (EROFS; chmod does not stop root, which runs the tests)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "replace", refuse)
+
+
+def test_tau_curve_recomputes_the_maps_of_an_older_checkpoint(stopped, tmp_path) -> None:
+    """Issue 17's row: eval after epoch 1, finish the run, then tau_curve used the epoch-1 maps."""
+    config, original = stopped
+    run = _copy_run(original, tmp_path)
+    with pytest.warns(UserWarning, match="unfinished"):
+        tau_curve(run, taus=[0.2], progress=False)
+    (cache,) = (run / "maps").glob("*.npz")
+    epoch1 = load_map_cache(cache).maps
+    train(config, run_dir=run, progress=False)  # finish the run: epoch 2
+    curve = tau_curve(run, taus=[0.2], progress=False)
+    expected = evaluate(run, tau=0.2, wsoleval=False, cache_maps=False, progress=False).summary["branches"]
+    for branch, metrics in expected.items():
+        value = curve[curve["branch"] == branch]["gt_known_loc_acc"].item()
+        assert value == metrics["gt_known_loc_acc"], branch
+    fresh = load_map_cache(cache)
+    assert not np.array_equal(fresh.maps["fused"], epoch1["fused"])  # recomputed from the finished checkpoint
+    assert fresh.checkpoint_sha256 == file_sha256(run / "checkpoint.pt")
+
+
+def test_suite_eval_entry_of_another_checkpoint_is_recomputed(stopped, tmp_path) -> None:
+    """A checkpoint restored from a backup (``cp -p``: older than the cache entry) gets its own numbers, not the
+    entry's; the stale entry is overwritten in place."""
+    config, original = stopped
+    run = _copy_run(original, tmp_path)
+    backup = Path(shutil.copy2(run / "checkpoint.pt", tmp_path / "epoch1.pt"))
+    train(config, run_dir=run, progress=False)
+    options = {"split": "test", "wsoleval": "main"}
+    epoch2 = evaluate_cached(run, **options)
+    (entry,) = (run / "suite_eval").glob("*.json")
+    shutil.copy2(backup, run / "checkpoint.pt")  # back to epoch 1, with its older mtime
+    (run / "done.json").unlink()
+    assert entry.stat().st_mtime >= (run / "checkpoint.pt").stat().st_mtime
+    assert not is_cached(run, **options)
+    with pytest.warns(UserWarning, match="unfinished"):  # evaluated again, not read from the entry
+        restored = evaluate_cached(run, **options)
+    with pytest.warns(UserWarning, match="unfinished"):
+        expected = evaluate(run, cache_maps=False, progress=False, **options)
+    assert not restored.records.equals(epoch2.records)
+    pd.testing.assert_frame_equal(restored.records, expected.records)
+    assert restored.summary == expected.summary
+    assert list((run / "suite_eval").glob("*.json")) == [entry]  # same key, new content
+    assert json.loads(entry.read_text())["cache"]["checkpoint_sha256"] == file_sha256(backup)
+    assert is_cached(run, **options)
+
+
+def test_truncated_suite_eval_csv_is_recomputed_not_returned(runs, tmp_path) -> None:
+    """A suite_eval CSV cut in half returned half the records while the summary said all (issue 17)."""
+    run = _copy_run(runs["cam"], tmp_path)
+    options = {"split": "test", "wsoleval": False}
+    first = evaluate_cached(run, **options)
+    (records,) = (run / "suite_eval").glob("*.csv")
+    lines = records.read_text().splitlines(keepends=True)
+    records.write_text("".join(lines[: 1 + N_TEST // 2]))
+    assert not is_cached(run, **options)
+    again = evaluate_cached(run, **options)
+    assert len(again.records) == again.summary["num_images"] == N_TEST
+    pd.testing.assert_frame_equal(again.records, first.records)
+    assert len(pd.read_csv(records)) == N_TEST and is_cached(run, **options)
+
+
+def test_truncated_map_cache_is_recomputed(runs, tmp_path) -> None:
+    run = _copy_run(runs["cam"], tmp_path)
+    curve = tau_curve(run, taus=[0.2, 0.5], progress=False)
+    (cache,) = (run / "maps").glob("*.npz")
+    data = cache.read_bytes()
+    cache.write_bytes(data[: len(data) // 2])
+    pd.testing.assert_frame_equal(tau_curve(run, taus=[0.2, 0.5], progress=False), curve)
+    assert load_map_cache(cache).checkpoint_sha256 == file_sha256(run / "checkpoint.pt")  # rewritten whole
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_a_cache_that_cannot_be_written_warns_and_the_results_are_returned(runs, tmp_path, monkeypatch, code) -> None:
+    """Full disk / read-only run folder: everything was computed, then OSError and the results were lost."""
+    run = _copy_run(runs["acol"], tmp_path)
+    expected = evaluate(run, wsoleval=False, cache_maps=False, progress=False)
+    _fail_renames(monkeypatch, code)
+    with pytest.warns(UserWarning, match=re.escape(str(run / "maps"))):
+        result = evaluate(run, wsoleval=False, progress=False)
+    assert result.summary == expected.summary
+    with pytest.warns(UserWarning) as record:
+        cached = evaluate_cached(run, split="test", wsoleval=False)
+    messages = " ".join(str(w.message) for w in record)
+    assert str(run / "maps") in messages and str(run / "suite_eval") in messages
+    assert cached.summary == expected.summary
+    with pytest.warns(UserWarning, match=re.escape(str(run / "maps"))):
+        curve = tau_curve(run, taus=[0.2], progress=False)  # from the maps in memory
+    for branch, metrics in expected.summary["branches"].items():
+        assert curve[curve["branch"] == branch]["gt_known_loc_acc"].item() == metrics["gt_known_loc_acc"]
+    assert not any((run / "maps").glob("*.npz")) and not any((run / "suite_eval").glob("*"))
+
+
+def test_cli_eval_prints_the_results_when_the_cache_cannot_be_written(runs, tmp_path, monkeypatch, capsys) -> None:
+    run = _copy_run(runs["hclnet"], tmp_path)
+    _fail_renames(monkeypatch, errno.ENOSPC)
+    assert wsol_main(["eval", str(run), "--quiet", "--limit", "8"]) == 0
+    captured = capsys.readouterr()
+    assert "maxboxacc_v2" in captured.out
+    assert "warning: could not write the cache file" in captured.err and str(run / "maps") in captured.err
+
+
+def test_eval_on_an_unfinished_run_says_so(stopped, runs, tmp_path, capsys) -> None:
+    _config, original = stopped
+    run = _copy_run(original, tmp_path)
+    message = rf"{re.escape(str(run))} is an unfinished run: its checkpoint holds epoch 1 of the config's 2 epochs"
+    with pytest.warns(UserWarning, match=message):
+        evaluate(run, wsoleval=False, cache_maps=False, limit=4, progress=False)
+    assert wsol_main(["eval", str(run), "--quiet", "--limit", "4", "--no-wsoleval"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.startswith("warning: ")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluate(runs["cam"], wsoleval=False, cache_maps=False, limit=4, progress=False)
+    assert not [w for w in caught if "unfinished" in str(w.message)]  # a finished run: no warning
+
+
+def test_eval_json_keeps_nan_in_strings_and_nulls_nan_numbers(runs, tmp_path, capsys) -> None:
+    """``eval --json`` on a path containing ``NaN`` printed the path with ``null`` in place of ``NaN``."""
+    run = _copy_run(runs["cam"], tmp_path / "NaN-runs").rename(tmp_path / "NaN-runs" / "cam-NaN")
+    assert wsol_main(["eval", str(run), "--json", "--quiet", "--limit", "4", "--no-wsoleval"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["run"] == str(run)
+    summary = {"run": "a/NaN/b", "x": float("nan"), "y": np.float32("nan"), "z": [np.nan, 1.5], "n": {"v": np.nan}}
+    assert json.loads(summary_json(summary)) == {
+        "run": "a/NaN/b",
+        "x": None,
+        "y": None,
+        "z": [None, 1.5],
+        "n": {"v": None},
+    }

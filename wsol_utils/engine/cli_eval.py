@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from wsol_utils.engine.evaluate import EvalResult, evaluate, summary_json
+from wsol_utils.engine.evaluate import (
+    CacheWriteWarning,
+    EvalResult,
+    UnfinishedRunWarning,
+    evaluate,
+    summary_json,
+)
 from wsol_utils.fusion import FUSION_METHODS
 
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -59,27 +66,53 @@ def format_summary(result: EvalResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns 0, or 2 for bad input (message on stderr)."""
+    """Entry point; returns 0, 1 when ``--records`` cannot be written (after printing the summary), or 2 for bad
+    input (message on stderr). An unfinished run and a map cache that cannot be written are one ``warning:`` line
+    each on stderr; the summary is printed all the same."""
     args = build_parser().parse_args(argv)
+    caught: list[warnings.WarningMessage] = []
     try:
-        result = evaluate(
-            Path(args.run_dir),
-            args.split,
-            fusion=args.fusion,
-            delta=args.delta,
-            tau=args.tau,
-            wsoleval=not args.no_wsoleval,
-            limit=args.limit,
-            progress=False if args.quiet else None,
-            erase_with=args.erase_with,
-            device=args.device,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnfinishedRunWarning)
+            warnings.simplefilter("always", CacheWriteWarning)
+            result = _evaluate(args)
     except (ValueError, FileNotFoundError) as err:
+        _report(caught)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    _report(caught)
+    print(summary_json(result.summary) if args.json else format_summary(result))
     if args.records:
         from wsol_utils.atomic import write_text_atomic
 
-        write_text_atomic(Path(args.records), result.records.to_csv(index=False))
-    print(summary_json(result.summary) if args.json else format_summary(result))
+        try:
+            write_text_atomic(Path(args.records), result.records.to_csv(index=False))
+        except OSError as err:
+            print(f"error: could not write the records to {args.records} ({err})", file=sys.stderr)
+            return 1
     return 0
+
+
+def _report(caught: list[warnings.WarningMessage]) -> None:
+    """Our warnings as one ``warning:`` line each on stderr; any other warning as Python shows it."""
+    for item in caught:
+        if issubclass(item.category, (UnfinishedRunWarning, CacheWriteWarning)):
+            print(f"warning: {item.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+
+
+def _evaluate(args: argparse.Namespace) -> EvalResult:
+    """:func:`wsol_utils.engine.evaluate` with the command line's options."""
+    return evaluate(
+        Path(args.run_dir),
+        args.split,
+        fusion=args.fusion,
+        delta=args.delta,
+        tau=args.tau,
+        wsoleval=not args.no_wsoleval,
+        limit=args.limit,
+        progress=False if args.quiet else None,
+        erase_with=args.erase_with,
+        device=args.device,
+    )

@@ -22,6 +22,14 @@ every classification and localization column can differ.
 
 The per-image maps (at feature resolution) of a run + split + delta + fusion are cached in
 ``<run>/maps/*.npz``, so :func:`tau_curve` sweeps ``tau`` without re-running the model.
+
+Derived caches (``<run>/maps/*.npz`` and :func:`evaluate_cached`'s ``<run>/suite_eval/<key>.json/.csv``) record
+the sha256 of the ``checkpoint.pt`` they were computed from (:func:`wsol_utils.atomic.file_sha256`, taken before the
+model is loaded) and their size; an entry is believed only when that digest equals the checkpoint's digest now and
+the entry is whole (row count and records digest; a readable, consistent ``.npz``), else it is recomputed and
+overwritten. A cache that cannot be written (read-only folder, full disk) is a :class:`CacheWriteWarning` naming
+the file; the results are still returned. Evaluating a run that has not finished training (no ``done.json``) is an
+:class:`UnfinishedRunWarning` naming the run and its epochs.
 """
 
 from __future__ import annotations
@@ -30,7 +38,10 @@ import hashlib
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +53,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from wsol_utils import boxeval, metrics
-from wsol_utils.atomic import write_text_atomic
+from wsol_utils import atomic, boxeval, metrics
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.train import load_run, make_loader
@@ -62,17 +72,33 @@ from wsol_utils.pipeline import (
 
 ERASE_WITH: tuple[str, ...] = ("gt", "pred")
 MAP_CACHE_DIR = "maps"
+#: Key of a suite_eval summary JSON (and name of the map cache's array) holding what its cache entry is checked
+#: against: ``{"checkpoint_sha256", "records_sha256", "num_records"}`` (the ``.npz`` holds the checkpoint digest).
+CACHE_STAMP = "cache"
+CHECKPOINT_DIGEST = "checkpoint_sha256"
 #: Crops of 10-crop classification (torchvision's ``ten_crop``: 4 corners, centre, and the same of the mirror image).
 NUM_CROPS = 10
+
+
+class CacheWriteWarning(UserWarning):
+    """A derived cache (``maps/*.npz``, ``suite_eval/*``) could not be written; the results were still returned."""
+
+
+class UnfinishedRunWarning(UserWarning):
+    """The evaluated run has not finished training: its numbers are those of a partly trained model."""
 
 
 @dataclass
 class EvalResult:
     """``records``: one row per image; ``summary``: the metrics (flat keys = the fused map, as in the papers;
-    ``summary["branches"][name]`` = the same metrics for branch ``a``, ``b`` and ``fused``)."""
+    ``summary["branches"][name]`` = the same metrics for branch ``a``, ``b`` and ``fused``);
+    ``checkpoint_sha256``: digest of the run's ``checkpoint.pt`` the numbers came from; ``maps``: the maps
+    (``evaluate(..., keep_maps=True)`` only)."""
 
     records: pd.DataFrame
     summary: dict[str, Any]
+    checkpoint_sha256: str | None = None
+    maps: MapBundle | None = field(default=None, repr=False, compare=False)
 
     def table(self) -> pd.DataFrame:
         """One row per branch, one column per metric (percentages)."""
@@ -86,6 +112,7 @@ class MapBundle:
     maps: dict[str, np.ndarray]  # branch -> (N, h, w) float32 in [0, 1]
     image_size: tuple[int, int]  # (H, W) of the images
     gt_boxes: list[np.ndarray] = field(default_factory=list)  # N x (N_i, 4)
+    checkpoint_sha256: str | None = None  # digest of the checkpoint the maps came from (None: not recorded)
 
 
 # -- map helpers ------------------------------------------------------------------------------------
@@ -268,6 +295,7 @@ def evaluate(
     batch_size: int | None = None,
     cache_maps: bool = True,
     ten_crop: bool = False,
+    keep_maps: bool = False,
 ) -> EvalResult:
     """Evaluate a trained run on ``split``; see the module docstring for the protocol.
 
@@ -285,13 +313,17 @@ def evaluate(
         ten_crop: classification numbers (``cls_*``, ``loc_*_top1`` / ``top5``, ``pred``, ``correct_top*``) from the
             softmax averaged over 10 crops of the ``round(S * 256 / 224)`` px image (see the module docstring);
             boxes and maps unchanged. Image-file data sets only.
+        cache_maps: write the maps to ``<run>/maps/*.npz`` for :func:`tau_curve` (a failed write is a
+            :class:`CacheWriteWarning`); ``keep_maps``: also return them in ``EvalResult.maps``.
 
     Returns:
         :class:`EvalResult`. ``records`` columns: image_id, label, pred, correct_top1, correct_top5 and per
         branch ``{branch}_x0.._y1`` (box, inclusive pixels), ``{branch}_iou``, and where the data set has masks
         ``{branch}_mass_object`` / ``_mass_background`` (and ``_mass_head`` with part masks).
     """
+    digest = checkpoint_sha256(run_dir)  # before loading: a checkpoint replaced meanwhile leaves a stale-marked cache
     config, model, run_dir = _load_for_eval(run_dir, device, delta)
+    warn_if_unfinished(run_dir, config.epochs)
     _check_eval_args(tau, erase_with, upsample)
     fusion = check_fusion(config.fusion if fusion is None else fusion, config.method, "evaluate")
     fusion_kwargs = _fusion_kwargs(fusion, config, block_radius, fusion_weights)
@@ -334,14 +366,51 @@ def evaluate(
         **main,
         "branches": branches,
     }
-    if cache_maps:
-        _save_map_cache(
-            run_dir,
-            _cache_name(split, model.delta, fusion, fusion_kwargs, erase_with, limit),
-            acc,
-            tuple(loader.dataset[0][0].shape[-2:]),
+    bundle = None
+    if cache_maps or keep_maps:
+        bundle = _map_bundle(acc, tuple(loader.dataset[0][0].shape[-2:]), digest)
+    if cache_maps and bundle is not None:
+        name = _cache_name(split, model.delta, fusion, fusion_kwargs, erase_with, limit)
+        _save_map_cache(run_dir / MAP_CACHE_DIR / name, bundle)
+    records = pd.concat(acc.records, ignore_index=True)
+    return EvalResult(records, summary, digest, bundle if keep_maps else None)
+
+
+def checkpoint_sha256(run_dir: str | Path) -> str | None:
+    """sha256 of ``<run_dir>/checkpoint.pt`` (:func:`wsol_utils.atomic.file_sha256`), ``None`` when there is none:
+    what every derived cache of the run records and is checked against."""
+    path = Path(run_dir) / ckpt.CHECKPOINT_FILE
+    return atomic.file_sha256(path) if path.is_file() else None
+
+
+def warn_if_unfinished(run_dir: Path, epochs: int) -> None:
+    """:class:`UnfinishedRunWarning` naming ``run_dir``, its checkpoint's completed epochs and the config's
+    ``epochs`` when training there has not finished (:func:`wsol_utils.engine.checkpoint.is_done`)."""
+    if ckpt.is_done(run_dir):
+        return
+    done = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT_FILE).get("epoch", "?")
+    warnings.warn(
+        f"{run_dir} is an unfinished run: its checkpoint holds epoch {done} of the config's {epochs} epochs "
+        f"(no {ckpt.DONE_FILE}), so these are the numbers of a partly trained model; finish it with "
+        f"python -m wsol_utils train --config {run_dir / ckpt.CONFIG_FILE} --run-dir {run_dir}",
+        UnfinishedRunWarning,
+        stacklevel=3,
+    )
+
+
+def _write_cache(path: Path, write: Callable[[Path], object]) -> bool:
+    """:func:`wsol_utils.atomic.write_atomic` of a cache file; an ``OSError`` (read-only folder, full disk) is a
+    :class:`CacheWriteWarning` naming ``path`` instead. Returns whether the file was written."""
+    try:
+        atomic.write_atomic(path, write)
+    except OSError as err:
+        warnings.warn(
+            f"could not write the cache file {path} ({err}); the results are returned but not cached",
+            CacheWriteWarning,
+            stacklevel=4,
         )
-    return EvalResult(pd.concat(acc.records, ignore_index=True), summary)
+        return False
+    return True
 
 
 def _cache_entry(run_dir: Path, cache: str, options: dict[str, Any]) -> tuple[Path, Path, dict[str, Any]]:
@@ -354,38 +423,64 @@ def _cache_entry(run_dir: Path, cache: str, options: dict[str, Any]) -> tuple[Pa
 
 
 def is_cached(run_dir: str | Path, cache: str = "suite_eval", **options: Any) -> bool:
-    """Whether :func:`evaluate_cached` of ``run_dir`` with ``options`` would read a fresh cache entry (one written
-    after the run's checkpoint)."""
+    """Whether :func:`evaluate_cached` of ``run_dir`` with ``options`` would read its cache entry: one computed
+    from the run's current checkpoint (same digest) and whole."""
     run_dir = Path(run_dir)
     summary_path, records_path, _ = _cache_entry(run_dir, cache, options)
-    return _is_fresh(run_dir, summary_path, records_path)
+    return _read_cache_entry(summary_path, records_path, checkpoint_sha256(run_dir)) is not None
 
 
-def _is_fresh(run_dir: Path, summary_path: Path, records_path: Path) -> bool:
-    """Both files of a cache entry exist and the summary is not older than the run's checkpoint."""
-    checkpoint = run_dir / ckpt.CHECKPOINT_FILE
-    return (
-        summary_path.is_file()
-        and records_path.is_file()
-        and (not checkpoint.is_file() or summary_path.stat().st_mtime >= checkpoint.stat().st_mtime)
-    )
+def _read_cache_entry(summary_path: Path, records_path: Path, digest: str | None) -> EvalResult | None:
+    """The cached :class:`EvalResult`, or ``None`` when the entry is missing, unreadable, of another checkpoint
+    than ``digest`` (``None``: no checkpoint to check against), or not whole: its records file's digest or row
+    count differs from what the summary recorded (a truncated CSV)."""
+    if digest is None or not (summary_path.is_file() and records_path.is_file()):
+        return None
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        stamp = summary.pop(CACHE_STAMP)
+        if stamp[CHECKPOINT_DIGEST] != digest or stamp["records_sha256"] != atomic.file_sha256(records_path):
+            return None
+        records = pd.read_csv(records_path)
+        whole = len(records) == int(stamp["num_records"]) == int(summary["num_images"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return EvalResult(records, summary, digest) if whole else None
+
+
+def _write_cache_entry(summary_path: Path, records_path: Path, result: EvalResult, keyed: dict[str, Any]) -> None:
+    """Write the records CSV, then the summary JSON with its :data:`CACHE_STAMP` (checkpoint digest, the CSV's
+    digest and row count); a failed write is a :class:`CacheWriteWarning`, and no summary is written without its
+    records."""
+    text = result.records.to_csv(index=False)
+    if not _write_cache(records_path, lambda tmp: tmp.write_text(text, encoding="utf-8")):
+        return
+    stamp = {
+        CHECKPOINT_DIGEST: result.checkpoint_sha256,
+        "records_sha256": atomic.file_sha256(records_path),
+        "num_records": len(result.records),
+    }
+    entry = json.dumps({**result.summary, "options": keyed, CACHE_STAMP: stamp}, default=float)
+    _write_cache(summary_path, lambda tmp: tmp.write_text(entry, encoding="utf-8"))
 
 
 def evaluate_cached(run_dir: str | Path, cache: str = "suite_eval", **options: Any) -> EvalResult:
     """:func:`evaluate` of ``run_dir`` with ``options``, cached in ``<run>/<cache>/<hash of options>.json/.csv``.
 
     Notebooks share evaluations through it as they share runs (and :func:`~wsol_utils.engine.train_many`'s workers
-    fill it). An entry is stale once the run's checkpoint is newer; ``progress`` and ``device`` are passed on but
-    are not part of the key.
+    fill it). An entry is believed only when it records the digest of the run's current checkpoint and is whole
+    (:func:`_read_cache_entry`); otherwise it is recomputed and overwritten in place (same key). A failed write is a
+    :class:`CacheWriteWarning` and the result is still returned. ``progress`` and ``device`` are passed on but are
+    not part of the key.
     """
     run_dir = Path(run_dir)
     summary_path, records_path, keyed = _cache_entry(run_dir, cache, options)
-    if _is_fresh(run_dir, summary_path, records_path):
-        return EvalResult(pd.read_csv(records_path), json.loads(summary_path.read_text(encoding="utf-8")))
+    cached = _read_cache_entry(summary_path, records_path, checkpoint_sha256(run_dir))
+    if cached is not None:
+        return cached
     passed = {k: v for k, v in options.items() if k not in keyed}
     result = evaluate(run_dir, **passed, **keyed)
-    write_text_atomic(records_path, result.records.to_csv(index=False))
-    write_text_atomic(summary_path, json.dumps({**result.summary, "options": keyed}, default=float))
+    _write_cache_entry(summary_path, records_path, result, keyed)
     return result
 
 
@@ -505,25 +600,56 @@ def _cache_name(
     return "-".join(p for p in parts if p) + ".npz"
 
 
-def _save_map_cache(run_dir: Path, name: str, acc: _Accumulators, image_size: tuple[int, int]) -> None:
-    counts = np.array([len(b) for b in acc.gt_boxes], dtype=np.int64)
-    boxes = np.concatenate(acc.gt_boxes) if acc.gt_boxes else np.zeros((0, 4))
-    arrays = {f"maps_{b}": np.concatenate(acc.cached[b]) for b in acc.branches}
+def _map_bundle(acc: _Accumulators, image_size: tuple[int, int], digest: str | None) -> MapBundle:
+    """The accumulated feature-resolution maps of every branch, with the GT boxes and the checkpoint digest."""
+    maps = {b: np.concatenate(acc.cached[b]) for b in acc.branches}
+    return MapBundle(maps, (int(image_size[0]), int(image_size[1])), list(acc.gt_boxes), digest)
+
+
+def _save_map_cache(path: Path, bundle: MapBundle) -> None:
+    """Write ``bundle`` to ``path`` (``.npz``: ``maps_<branch>``, ``box_counts``, ``boxes``, ``image_size`` and
+    :data:`CHECKPOINT_DIGEST`, a 0-d string); a failed write is a :class:`CacheWriteWarning`."""
+    counts = np.array([len(b) for b in bundle.gt_boxes], dtype=np.int64)
+    boxes = np.concatenate(bundle.gt_boxes) if bundle.gt_boxes else np.zeros((0, 4))
+    arrays: dict[str, Any] = {f"maps_{b}": m for b, m in bundle.maps.items()}
+    arrays[CHECKPOINT_DIGEST] = np.array(bundle.checkpoint_sha256 or "")  # 0-d unicode: no pickle
 
     def write(tmp: Path) -> None:
-        with tmp.open("wb") as fh:
-            np.savez_compressed(fh, box_counts=counts, boxes=boxes, image_size=np.array(image_size), **arrays)
+        with tmp.open("wb") as fh:  # a file object: savez would add ".npz" to a path without it
+            np.savez_compressed(fh, box_counts=counts, boxes=boxes, image_size=np.array(bundle.image_size), **arrays)
 
-    ckpt.write_atomic(run_dir / MAP_CACHE_DIR / name, write)
+    _write_cache(path, write)
 
 
 def load_map_cache(path: str | Path) -> MapBundle:
-    """Read a ``maps/*.npz`` cache written by :func:`evaluate`."""
-    with np.load(path) as data:
-        maps = {k.removeprefix("maps_"): data[k] for k in data.files if k.startswith("maps_")}
-        splits = np.cumsum(data["box_counts"])[:-1]
-        height, width = (int(v) for v in data["image_size"])
-        return MapBundle(maps, (height, width), list(np.split(data["boxes"], splits)))
+    """Read a ``maps/*.npz`` cache written by :func:`evaluate` (no pickles); a truncated, corrupt or inconsistent
+    file (maps and boxes of different image counts) raises ``ValueError`` naming it. ``checkpoint_sha256`` is
+    ``None`` for a file that does not record it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            maps = {k.removeprefix("maps_"): data[k] for k in data.files if k.startswith("maps_")}
+            counts = data["box_counts"]
+            boxes = data["boxes"]
+            height, width = (int(v) for v in data["image_size"])
+            digest = str(data[CHECKPOINT_DIGEST]) if CHECKPOINT_DIGEST in data.files else None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"map cache {path} is truncated or corrupt ({type(err).__name__}: {err})") from err
+    if not maps or any(len(m) != len(counts) for m in maps.values()) or len(boxes) != int(counts.sum()):
+        raise ValueError(f"map cache {path} is inconsistent: its maps and boxes count different images")
+    splits = np.cumsum(counts)[:-1]
+    return MapBundle(maps, (height, width), list(np.split(boxes, splits)), digest or None)
+
+
+def _fresh_map_cache(path: Path, digest: str | None) -> MapBundle | None:
+    """The map cache at ``path`` when it exists, is whole and was computed from the checkpoint of ``digest``;
+    else ``None`` (to be recomputed)."""
+    if digest is None or not path.is_file():
+        return None
+    try:
+        bundle = load_map_cache(path)
+    except ValueError:
+        return None
+    return bundle if bundle.checkpoint_sha256 == digest else None
 
 
 def tau_curve(
@@ -543,16 +669,18 @@ def tau_curve(
     """GT-known loc accuracy (%) vs the box threshold ``tau`` for each branch, from cached maps.
 
     The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
-    ``tau`` then only re-boxes them (docs/methods.md §2.1). Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
+    ``tau`` then only re-boxes them (docs/methods.md §2.1). A cache of another checkpoint (the run trained on since)
+    or a damaged one is recomputed; when the cache cannot be written the maps just computed are used.
+    Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
     """
     run_dir = Path(run_dir)
     config = ckpt.read_config(run_dir)
     fusion = check_fusion(config.fusion if fusion is None else fusion, config.method, "tau_curve")
     delta_used = config.delta if delta is None else float(delta)
     name = _cache_name(split, delta_used, fusion, _fusion_kwargs(fusion, config, None, None), erase_with, limit)
-    path = run_dir / MAP_CACHE_DIR / name
-    if not path.is_file():
-        evaluate(
+    bundle = _fresh_map_cache(run_dir / MAP_CACHE_DIR / name, checkpoint_sha256(run_dir))
+    if bundle is None:
+        bundle = evaluate(
             run_dir,
             split,
             fusion=fusion,
@@ -562,8 +690,9 @@ def tau_curve(
             progress=progress,
             erase_with=erase_with,
             upsample=upsample,
-        )
-    bundle = load_map_cache(path)
+            keep_maps=True,
+        ).maps
+        assert bundle is not None  # keep_maps=True
     taus = [float(t) for t in taus]
     rows = []
     for branch in branches or list(bundle.maps):
@@ -585,5 +714,17 @@ def tau_curve(
 
 
 def summary_json(summary: dict[str, Any]) -> str:
-    """The summary as indented JSON (NaN -> null)."""
-    return json.dumps(summary, indent=2, default=float).replace("NaN", "null")
+    """The summary as indented JSON: float NaN values (Python or NumPy) become ``null``; strings are untouched."""
+    return json.dumps(_nan_to_none(summary), indent=2, default=float)
+
+
+def _nan_to_none(value: Any) -> Any:
+    """``value`` with every float NaN (in nested dicts, lists and tuples) replaced by ``None``; NumPy floats as
+    Python floats."""
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    return value
