@@ -256,7 +256,7 @@ def test_suite_eval_entry_of_another_checkpoint_is_recomputed(stopped, tmp_path)
     run = _copy_run(original, tmp_path)
     backup = Path(shutil.copy2(run / "checkpoint.pt", tmp_path / "epoch1.pt"))
     train(config, run_dir=run, progress=False)
-    options = {"split": "test", "wsoleval": "main"}
+    options: dict[str, Any] = {"split": "test", "wsoleval": "main"}
     epoch2 = evaluate_cached(run, **options)
     (entry,) = (run / "suite_eval").glob("*.json")
     shutil.copy2(backup, run / "checkpoint.pt")  # back to epoch 1, with its older mtime
@@ -278,7 +278,7 @@ def test_suite_eval_entry_of_another_checkpoint_is_recomputed(stopped, tmp_path)
 def test_truncated_suite_eval_csv_is_recomputed_not_returned(runs, tmp_path) -> None:
     """A suite_eval CSV cut in half returned half the records while the summary said all (issue 17)."""
     run = _copy_run(runs["cam"], tmp_path)
-    options = {"split": "test", "wsoleval": False}
+    options: dict[str, Any] = {"split": "test", "wsoleval": False}
     first = evaluate_cached(run, **options)
     (records,) = (run / "suite_eval").glob("*.csv")
     lines = records.read_text().splitlines(keepends=True)
