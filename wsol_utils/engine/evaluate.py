@@ -72,9 +72,10 @@ from wsol_utils.pipeline import (
 
 ERASE_WITH: tuple[str, ...] = ("gt", "pred")
 MAP_CACHE_DIR = "maps"
-#: Key of a suite_eval summary JSON (and name of the map cache's array) holding what its cache entry is checked
-#: against: ``{"checkpoint_sha256", "records_sha256", "num_records"}`` (the ``.npz`` holds the checkpoint digest).
+#: Key of a suite_eval summary JSON holding what its entry is checked against on read:
+#: ``{"checkpoint_sha256", "records_sha256", "num_records"}``.
 CACHE_STAMP = "cache"
+#: Name of the checkpoint's sha256 in :data:`CACHE_STAMP` and of the 0-d string array in a ``maps/*.npz``.
 CHECKPOINT_DIGEST = "checkpoint_sha256"
 #: Crops of 10-crop classification (torchvision's ``ten_crop``: 4 corners, centre, and the same of the mirror image).
 NUM_CROPS = 10
