@@ -360,3 +360,13 @@ def test_eval_json_keeps_nan_in_strings_and_nulls_nan_numbers(runs, tmp_path, ca
         "z": [None, 1.5],
         "n": {"v": None},
     }
+
+
+def test_cli_eval_prints_the_summary_before_a_records_file_it_cannot_write(runs, tmp_path, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = blocker / "records.csv"
+    assert wsol_main(["eval", str(runs["cam"]), "--quiet", "--limit", "4", "--records", str(target)]) == 1
+    captured = capsys.readouterr()
+    assert "gt_known_loc_err" in captured.out  # the results are not lost
+    assert f"error: could not write the records to {target}" in captured.err
