@@ -300,3 +300,27 @@ def test_sigterm_to_parallel_lanes_ends_every_lane_and_kernel_and_exits_143(tmp_
     assert len(started) >= 4  # two lanes, two kernels
     _check_clean_end(err, started, figures, outputs, names, "SIGTERM")
     assert "stopped 2 lane(s) and their kernels; partial copies:" in err
+
+
+def test_a_lane_that_ignores_the_signal_is_killed_with_its_kernel_after_the_grace(monkeypatch, leftovers: list) -> None:
+    """A lane deaf to SIGTERM (stuck), with a child in its own session (as a kernel): both end END_GRACE_S later."""
+    psutil = pytest.importorskip("psutil")
+    stuck = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    lane = subprocess.Popen([sys.executable, "-c", stuck], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert lane.stdout is not None and lane.stdout.readline() == "ready\n"
+    kernel = psutil.Process(lane.pid).children()
+    leftovers += [psutil.Process(lane.pid), *kernel]
+    monkeypatch.setattr(reproduce, "END_GRACE_S", 0.3)
+    monkeypatch.setattr(reproduce.INTERRUPT, "signum", signal.SIGTERM)
+    reproduce._signal_lanes([lane], signal.SIGTERM)  # what the handler does: ignored by this lane
+    start = time.monotonic()
+    assert reproduce._wait_for_lanes([lane]) == [-signal.SIGKILL]
+    assert time.monotonic() - start < 5
+    _, alive = psutil.wait_procs(kernel, timeout=2)
+    assert len(kernel) == 1 and not alive

@@ -239,16 +239,19 @@ class InterruptWatch:
 INTERRUPT = InterruptWatch()
 
 
-def end_child_processes(signum: int = signal.SIGTERM) -> None:
-    """End every descendant of this process (notebook kernels start in their own sessions, so a process-group
-    signal misses them; their own children, e.g. data-loader workers, too): SIGTERM, then SIGKILL for those still
-    alive after :data:`END_GRACE_S`. Needs ``psutil`` (a test dependency); without it the kernels end on their own
-    within a second of this process's exit (ipykernel polls its parent)."""
+def end_child_processes(pid: int | None = None) -> None:
+    """End every descendant of process ``pid`` (default: this one): notebook kernels start in their own sessions,
+    so a process-group signal misses them, and their own children (data-loader workers) too. SIGTERM, then SIGKILL
+    for those still alive after :data:`END_GRACE_S`. Needs ``psutil`` (a test dependency); without it a kernel ends
+    on its own within a second of its parent's exit (ipykernel polls its parent)."""
     try:
         import psutil
     except ImportError:
         return
-    children = psutil.Process().children(recursive=True)
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:  # pid is gone
+        return
     for child in children:
         with contextlib.suppress(psutil.Error):
             child.terminate()
@@ -400,7 +403,7 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int, ou
     )
     start = time.perf_counter()
     processes: list[subprocess.Popen[str]] = []
-    INTERRUPT.on_signal = lambda signum: _signal_lanes(processes, signum)
+    INTERRUPT.on_signal = lambda signum: _signal_lanes(processes, signum)  # each lane ends its own kernels
     for lane in lanes:
         INTERRUPT.check("stopped while starting the lanes")
         processes.append(
@@ -425,7 +428,6 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int, ou
     for thread in relays:
         thread.join(timeout=END_GRACE_S)
     if INTERRUPT.signum is not None:
-        end_child_processes()  # the kernels of a lane that had to be killed
         marked = sorted(outputs.glob(f"*{INTERRUPTED_SUFFIX}")) if outputs is not None else []
         where = f"; partial copies: {', '.join(map(_relative, marked))}" if marked else ""
         INTERRUPT.check(f"stopped {len(processes)} lane(s) and their kernels{where}")
@@ -436,19 +438,24 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int, ou
 def _signal_lanes(processes: Sequence[Any], signum: int) -> None:
     """Hand ``signum`` to every running lane's process group (each lane leads its own session)."""
     for process in processes:
+        if process.returncode is not None:  # reaped: its group id may belong to someone else by now
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signum)
 
 
 def _wait_for_lanes(processes: Sequence[Any]) -> list[int]:
-    """Wait for every lane; after a signal, kill the process groups of those still running :data:`END_GRACE_S`
-    later. Returns their exit codes."""
+    """Wait for every lane; after a signal, end those still running :data:`END_GRACE_S` later: their kernels first
+    (once a lane is gone they are no longer its descendants), then the lane's process group. Returns exit codes."""
     deadline: float | None = None
     while any(process.poll() is None for process in processes):
         if INTERRUPT.signum is not None:
             deadline = deadline or time.monotonic() + END_GRACE_S
             if time.monotonic() > deadline:
-                _signal_lanes([p for p in processes if p.poll() is None], signal.SIGKILL)
+                for process in processes:
+                    if process.poll() is None:
+                        end_child_processes(process.pid)
+                        _signal_lanes([process], signal.SIGKILL)
         time.sleep(0.05)
     return [int(process.returncode) for process in processes]
 
