@@ -428,7 +428,8 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int, ou
     for thread in relays:
         thread.join(timeout=END_GRACE_S)
     if INTERRUPT.signum is not None:
-        marked = sorted(outputs.glob(f"*{INTERRUPTED_SUFFIX}")) if outputs is not None else []
+        candidates = [outputs / f"{name}{INTERRUPTED_SUFFIX}" for lane in lanes for name in lane] if outputs else []
+        marked = [path for path in candidates if path.is_file()]
         where = f"; partial copies: {', '.join(map(_relative, marked))}" if marked else ""
         INTERRUPT.check(f"stopped {len(processes)} lane(s) and their kernels{where}")
     print(f"All lanes done in {time.perf_counter() - start:.0f} s (exit codes {codes}).")
