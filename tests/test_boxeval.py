@@ -407,6 +407,7 @@ def test_a_header_claiming_100000_squared_float64_is_refused_before_reading(tmp_
         ((4, 4), "|O", b"", r"a score map must be a float \(values in \[0, 1\]\) array, got dtype object"),
         ((4, 4), "<i8", bytes(8 * 16), r"a score map must be a float .* got dtype int64"),
         ((2, 4, 4), "<f4", bytes(4 * 32), r"a score map must be 2-D \(H, W\), got shape \(2, 4, 4\)"),
+        ((-1, 4), "<f8", bytes(8 * 8), r"a score map must be 2-D \(H, W\), got shape \(-1, 4\)"),
     ],
 )
 def test_bad_npy_headers_name_the_file(tmp_path: Path, shape: tuple[int, ...], dtype: str, data: bytes, match: str):

@@ -506,6 +506,8 @@ class PxAPEvaluator:
 #: The most pixels a score map or mask ``.npy`` may hold (8192 x 8192): a header claiming more is refused before
 #: anything is allocated (wsoleval's maps are 224 x 224; a map at an image's full resolution still fits).
 MAX_MAP_PIXELS = 8192 * 8192
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_KIND_NAMES = {"f": "float (values in [0, 1])", "biuf": "numeric"}
 
 
 def _file_in(folder: Path, image_id: str, suffix: str) -> Path:
@@ -537,7 +539,7 @@ def _read_npy(path: Path, what: str, kinds: str) -> np.ndarray:
             raise ValueError(f"{path}: not a readable .npy array ({error})") from None
         if dtype.hasobject or dtype.kind not in kinds:
             raise ValueError(f"{path}: a {what} must be a {_KIND_NAMES[kinds]} array, got dtype {dtype}")
-        if len(shape) != 2:
+        if len(shape) != 2 or min(shape) < 0:
             raise ValueError(f"{path}: a {what} must be 2-D (H, W), got shape {tuple(shape)}")
         pixels = int(np.prod(shape, dtype=np.float64))  # float: a product of huge sides must not overflow
         if pixels > MAX_MAP_PIXELS:
@@ -553,10 +555,6 @@ def _read_npy(path: Path, what: str, kinds: str) -> np.ndarray:
             )
         handle.seek(0)
         return np.lib.format.read_array(handle, allow_pickle=False)
-
-
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-_KIND_NAMES = {"f": "float (values in [0, 1])", "biuf": "numeric"}
 
 
 def load_scoremap(path: Path) -> tuple[np.ndarray, bool]:
