@@ -524,7 +524,8 @@ def _file_in(folder: Path, image_id: str, suffix: str) -> Path:
 def _read_npy(path: Path, what: str, kinds: str) -> np.ndarray:
     """Read a 2-D ``.npy`` array after checking its header: dtype kind in ``kinds`` (numpy's ``dtype.kind`` codes),
     at most :data:`MAX_MAP_PIXELS` elements, and no more data than the file holds, so that a header claiming a huge
-    or wrong array is refused (ValueError naming the file) before anything is allocated; never unpickles."""
+    or wrong array is refused (ValueError naming the file) before anything is allocated; never unpickles. The data
+    are then read as ``numpy.load`` reads them (``fromfile`` + reshape), without parsing the header twice."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
@@ -534,7 +535,7 @@ def _read_npy(path: Path, what: str, kinds: str) -> np.ndarray:
             version = np.lib.format.read_magic(handle)
             if version not in _HEADER_READERS:
                 raise ValueError(f"unsupported .npy format version {version}")
-            shape, _, dtype = _HEADER_READERS[version](handle)
+            shape, fortran_order, dtype = _HEADER_READERS[version](handle)
         except ValueError as error:
             raise ValueError(f"{path}: not a readable .npy array ({error})") from None
         if dtype.hasobject or dtype.kind not in kinds:
@@ -553,8 +554,8 @@ def _read_npy(path: Path, what: str, kinds: str) -> np.ndarray:
                 f"{path}: header claims {tuple(shape)} {dtype} ({pixels * dtype.itemsize} bytes of data), the file "
                 f"holds {remaining}: truncated; save it again with numpy.save"
             )
-        handle.seek(0)
-        return np.lib.format.read_array(handle, allow_pickle=False)
+        data = np.fromfile(handle, dtype=dtype, count=pixels)  # numpy.lib.format.read_array's own read of a file
+    return data.reshape(shape[::-1]).transpose() if fortran_order else data.reshape(shape)
 
 
 def load_scoremap(path: Path) -> tuple[np.ndarray, bool]:
