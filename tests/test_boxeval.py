@@ -19,6 +19,7 @@ from wsol_utils.boxeval import (
     evaluate_scoremaps,
     image_threshold_ious,
     load_mask,
+    load_scoremap,
     quantize_scoremap,
     rescale_boxes,
 )
@@ -353,3 +354,99 @@ def test_evaluate_scoremaps_missing_and_bad_maps(tmp_path: Path) -> None:
     np.save(folder / f"{ids[2]}.npy", np.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match=r"img_2\.jpg\.npy: a score map must be 2-D"):
         evaluate_scoremaps(meta, folder, workers=1, progress=False)
+
+
+# ------------------------------------------------------------------ untrusted files: paths and .npy headers
+
+
+def _npy_header_only(path: Path, shape: tuple[int, ...], dtype: str, data: bytes = b"") -> Path:
+    """A ``.npy`` file whose header claims ``shape`` / ``dtype``, followed by ``data`` (none by default)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+        )
+        handle.write(data)
+    return path
+
+
+def test_evaluate_scoremaps_refuses_ids_leaving_the_folders_naming_the_line(tmp_path: Path) -> None:
+    """A valid map and mask wait at ``../../x.npy`` outside both folders: without the check they would be read."""
+    maps, boxes = [np.zeros((8, 8)), np.zeros((8, 8))], [np.array([[0, 0, 3, 3]])] * 2
+    meta, folder = _wsoleval_folder(tmp_path / "a" / "b", maps, boxes)
+    ids = (meta / "image_ids.txt").read_text().split()
+    for name in ("image_ids", "class_labels", "image_sizes", "localization"):
+        path = meta / f"{name}.txt"
+        path.write_text(path.read_text().replace(ids[1], "../../x"))
+    np.save(tmp_path / "a" / "x.npy", np.zeros((8, 8)))
+    with pytest.raises(ValueError, match=r"image_ids\.txt:2: image id '\.\./\.\./x' climbs out of its folder"):
+        evaluate_scoremaps(meta, folder, workers=1, progress=False)
+
+
+@pytest.mark.parametrize("image_id", ["../x", "/abs/path", "val/../../x"])
+def test_load_mask_stays_in_the_mask_folder(tmp_path: Path, image_id: str) -> None:
+    masks = tmp_path / "data" / "masks"
+    masks.mkdir(parents=True)
+    np.save(tmp_path / "data" / "x.npy", np.zeros((4, 4), dtype=np.uint8))  # what "../x" would reach
+    with pytest.raises(ValueError, match=rf"image id '{image_id}' leads outside .*masks"):
+        load_mask(masks, image_id, (4, 4))
+
+
+def test_a_header_claiming_100000_squared_float64_is_refused_before_reading(tmp_path: Path) -> None:
+    huge = _npy_header_only(tmp_path / "huge.npy", (100000, 100000), "<f8")
+    with pytest.raises(ValueError, match=r"huge\.npy: header claims a 100000 x 100000 score map, more than"):
+        load_scoremap(huge)
+    with pytest.raises(ValueError, match=r"huge\.npy: header claims a 100000 x 100000 mask"):
+        load_mask(tmp_path, "huge", (4, 4))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "data", "match"),
+    [
+        ((4, 4), "<f8", bytes(120), r"claims \(4, 4\) float64 \(128 bytes of data\), the file holds 120: truncated"),
+        ((4, 4), "|O", b"", r"a score map must be a float \(values in \[0, 1\]\) array, got dtype object"),
+        ((4, 4), "<i8", bytes(8 * 16), r"a score map must be a float .* got dtype int64"),
+        ((2, 4, 4), "<f4", bytes(4 * 32), r"a score map must be 2-D \(H, W\), got shape \(2, 4, 4\)"),
+        ((-1, 4), "<f8", bytes(8 * 8), r"a score map must be 2-D \(H, W\), got shape \(-1, 4\)"),
+    ],
+)
+def test_bad_npy_headers_name_the_file(tmp_path: Path, shape: tuple[int, ...], dtype: str, data: bytes, match: str):
+    path = _npy_header_only(tmp_path / "m.npy", shape, dtype, data)
+    with pytest.raises(ValueError, match=rf"m\.npy: (header )?{match}"):
+        load_scoremap(path)
+
+
+def test_pickled_object_mask_is_refused_naming_the_file_and_runs_nothing(tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    payload = np.empty((2, 2), dtype=object)
+    payload[0, 0] = _Touch(ran)
+    np.save(tmp_path / "m.npy", payload, allow_pickle=True)
+    with pytest.raises(ValueError, match=r"m\.npy: a mask must be a numeric array, got dtype object"):
+        load_mask(tmp_path, "m", (2, 2))
+    assert not ran.exists()
+
+
+class _Touch:
+    """Unpickling it creates ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.path,))
+
+
+def test_header_checked_maps_and_masks_load_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    for dtype in (np.float16, np.float32, np.float64, ">f8"):
+        scoremap = rng.random((5, 7)).astype(dtype)
+        np.save(tmp_path / "s.npy", scoremap)
+        loaded, had_nan = load_scoremap(tmp_path / "s.npy")
+        assert loaded.dtype == scoremap.dtype and not had_nan
+        np.testing.assert_array_equal(loaded, scoremap)
+    fortran = np.asfortranarray(rng.random((6, 3)))
+    np.save(tmp_path / "f.npy", fortran)
+    np.testing.assert_array_equal(load_scoremap(tmp_path / "f.npy")[0], fortran)
+    mask = rng.choice(np.array([0, 1, 255], dtype=np.uint8), size=(5, 7))
+    np.save(tmp_path / "k.npy", mask)
+    np.testing.assert_array_equal(load_mask(tmp_path, "k", (5, 7)), mask)

@@ -152,3 +152,54 @@ def test_cli_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[s
         main(["--help"])
     assert exited.value.code == 0
     assert "<scoremap-dir>/<image_id>.npy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("bad_id", "message"),
+    [
+        ("../outside/x.jpg", "image_ids.txt:2: image id '../outside/x.jpg' climbs out of its folder"),
+        ("/abs/path", "image_ids.txt:2: image id '/abs/path' is an absolute path"),
+    ],
+)
+def test_cli_refuses_ids_that_leave_the_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad_id: str, message: str
+) -> None:
+    meta, maps_dir, _ = _folder(tmp_path)
+    for name in ("image_ids", "class_labels", "image_sizes", "localization"):
+        path = meta / f"{name}.txt"
+        path.write_text(path.read_text().replace(IDS[1], bad_id))
+    (tmp_path / "outside").mkdir()
+    np.save(tmp_path / "outside" / "x.jpg.npy", np.zeros((32, 32)))  # where '../outside/x.jpg' leads: valid
+    code = main(["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--no-progress", "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err, err
+
+
+def _huge_header(path: Path) -> None:
+    """A ``.npy`` header claiming a 100000 x 100000 float64 array (80 GB), and no data."""
+    with path.open("wb") as handle:
+        header = {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)}
+        np.lib.format.write_array_header_1_0(handle, header)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda meta, maps: (meta / "image_ids.txt").write_bytes(b"val/001.Aa/a_1.jpg\nval/\xe9.jpg\n"),
+            "image_ids.txt:2: not UTF-8 text (byte 0xe9 at column 5); the file must be UTF-8",
+        ),
+        (
+            lambda meta, maps: _huge_header(maps / f"{IDS[2]}.npy"),
+            "b_3.jpg.npy: header claims a 100000 x 100000 score map",
+        ),
+    ],
+)
+def test_cli_unreadable_metadata_or_map_exits_1_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage, message: str
+) -> None:
+    meta, maps_dir, _ = _folder(tmp_path)
+    damage(meta, maps_dir)
+    code = main(["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--no-progress", "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err, err

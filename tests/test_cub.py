@@ -114,3 +114,20 @@ def test_undecodable_image_message_names_the_file(tiny_cub: Path) -> None:
     with pytest.raises(ImageDecodeError) as info:
         load("cub", root=tiny_cub, split="train")[1]
     assert str(bad) in str(info.value) and "cannot decode image" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["../../outside.jpg", "/etc/passwd", "001.Aa/../../x.jpg"])
+def test_image_path_leaving_the_images_folder_names_the_line(tiny_cub: Path, bad: str) -> None:
+    path = tiny_cub / "images.txt"
+    lines = path.read_text().splitlines()
+    lines[1] = f"2 {bad}"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"images\.txt:2: image path .* (climbs out of its folder|is an absolute)"):
+        load("cub", root=tiny_cub)
+
+
+def test_non_utf8_metadata_names_the_file_and_line(tiny_cub: Path) -> None:
+    path = tiny_cub / "images.txt"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\xe9\n", 2).replace(b"\xe9\n", b"\n", 1))
+    with pytest.raises(ValueError, match=r"images\.txt:2: not UTF-8 text .*the file must be UTF-8"):
+        load("cub", root=tiny_cub)

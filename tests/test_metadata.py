@@ -187,3 +187,57 @@ def test_missing_metadata_file_says_where_to_get_it(tmp_path: Path) -> None:
     (folder / "class_labels.txt").unlink()
     with pytest.raises(FileNotFoundError, match=r"class_labels.txt: missing wsoleval metadata file .*wsolevaluation"):
         read_wsoleval_metadata(folder)
+
+
+@pytest.mark.parametrize(
+    ("bad_id", "reason"),
+    [
+        ("../../../x", "climbs out of its folder"),
+        ("val/../../x.jpg", "climbs out of its folder"),
+        ("/abs/path", "is an absolute path"),
+        ("C:\\\\data\\\\x.jpg", "is an absolute path"),
+        ("..\\\\x.jpg", "climbs out of its folder"),
+    ],
+)
+def test_an_id_leaving_its_folder_is_refused_naming_the_line(tmp_path: Path, bad_id: str, reason: str) -> None:
+    folder = _write(
+        tmp_path / "m",
+        image_ids=f"val/a.jpg\n{bad_id}\n",
+        class_labels=f"val/a.jpg,3\n{bad_id},0\n",
+        image_sizes=f"val/a.jpg,100,50\n{bad_id},20,30\n",
+        localization=f"val/a.jpg,1,2,10,20\n{bad_id},0,0,19,29\n",
+    )
+    with pytest.raises(ValueError, match=rf"image_ids\.txt:2: image id .* {reason}"):
+        read_wsoleval_metadata(folder)
+
+
+def test_a_mask_path_leaving_its_folder_is_refused_naming_the_line(tmp_path: Path) -> None:
+    folder = _write(
+        tmp_path / "m",
+        image_sizes=None,
+        localization="val/a.jpg,masks/a.png,\nval/b.jpg,masks/b.png,../../secret.png\n",
+    )
+    with pytest.raises(ValueError, match=r"localization\.txt:2: ignore path '\.\./\.\./secret\.png' climbs out"):
+        read_wsoleval_metadata(folder)
+    (folder / "localization.txt").write_text("val/a.jpg,/etc/a.png,\nval/b.jpg,masks/b.png,\n")
+    with pytest.raises(ValueError, match=r"localization\.txt:1: mask path '/etc/a\.png' is an absolute path"):
+        read_wsoleval_metadata(folder)
+
+
+def test_non_utf8_metadata_names_the_file_line_and_the_fix(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "m")
+    (folder / "class_labels.txt").write_bytes(b"val/a.jpg,3\nval/b\xe9.jpg,0\n")  # Latin-1 e-acute
+    with pytest.raises(ValueError, match=r"class_labels\.txt:2: not UTF-8 text \(byte 0xe9 at column 6\); .*UTF-8"):
+        read_wsoleval_metadata(folder)
+
+
+def test_utf8_ids_with_dots_in_names_are_read(tmp_path: Path) -> None:
+    ids = "val/été..jpg\n./val/..hidden/b.jpg\n"
+    folder = _write(
+        tmp_path / "m",
+        image_ids=ids,
+        class_labels="val/été..jpg,3\n./val/..hidden/b.jpg,0\n",
+        image_sizes="val/été..jpg,100,50\n./val/..hidden/b.jpg,20,30\n",
+        localization="val/été..jpg,1,2,10,20\n./val/..hidden/b.jpg,0,0,19,29\n",
+    )
+    assert read_wsoleval_metadata(folder).image_ids == ["val/été..jpg", "./val/..hidden/b.jpg"]

@@ -3,7 +3,13 @@ on tiny stand-in notebooks (the real suite runs under nbval and in the slow smok
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -203,3 +209,118 @@ def test_lane_arguments_drop_only_and_jobs():
     once = _without_option(argv, "--only", takes_values=True)
     assert once == ["--smoke", "--jobs", "2", "--dataset=cub", "--jobs=3"]
     assert _without_option(once, "--jobs", takes_values=False) == ["--smoke", "--dataset=cub"]
+
+
+# ------------------------------------------------------------------ interrupts: SIGINT / SIGTERM end everything
+
+LOOP_WRITING_FIGURES = """import time
+from pathlib import Path
+Path(FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+Path(FIGURES_DIR, NAME + ".started").write_text("1")
+while True:  # a long training that keeps writing its figure
+    Path(FIGURES_DIR, NAME + ".tick").write_text(str(time.time()))
+    time.sleep(0.05)"""
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def leftovers():
+    """A list for processes a test starts; those still alive at its end are killed (a failing test leaves none)."""
+    psutil = pytest.importorskip("psutil")
+    processes: list = []
+    yield processes
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+
+
+def _interrupt_reproduce(tmp_path: Path, names: list[str], extra: list[str], signum: int, leftovers: list):
+    """Start ``python -m wsol_utils reproduce`` on notebooks that loop writing figures, send ``signum`` once every
+    one of them runs; return ``(exit code, stderr, the processes it had started, the figures folder, outputs)``."""
+    psutil = pytest.importorskip("psutil")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in names:
+        _write_notebook(notebooks, name, [LOOP_WRITING_FIGURES])
+    figures, outputs = tmp_path / "figs", tmp_path / "out"
+    command = [sys.executable, "-m", "wsol_utils", "reproduce", "--notebooks-dir", str(notebooks)]
+    command += ["--output-dir", str(outputs), "--figures-dir", str(figures), *extra]
+    env = {**os.environ, "PYTHONPATH": str(Path(reproduce.__file__).parents[1])}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            _wait_for(lambda: all((figures / f"{n}.started").exists() for n in names), 120, "the notebooks to start")
+            started = psutil.Process(process.pid).children(recursive=True)
+            leftovers += started
+            process.send_signal(signum)
+            _, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    return process.returncode, err, started, figures, outputs
+
+
+def _check_clean_end(err: str, started, figures: Path, outputs: Path, names: list[str], signal_name: str) -> None:
+    psutil = pytest.importorskip("psutil")
+    assert len(err.splitlines()) == 1 and f"reproduce: interrupted by {signal_name}: stopped" in err, err
+    assert "Traceback" not in err
+    _, alive = psutil.wait_procs(started, timeout=2)  # every lane and kernel ended with it (2 s: reaping)
+    assert not alive, [p.cmdline() for p in alive]
+    ticks = {name: (figures / f"{name}.tick").read_text() for name in names}
+    time.sleep(0.3)  # nothing goes on writing figures
+    assert ticks == {name: (figures / f"{name}.tick").read_text() for name in names}
+    for name in names:
+        assert not (outputs / f"{name}.ipynb").exists()
+        partial = nbformat.read(outputs / f"{name}.interrupted.ipynb", as_version=4)
+        assert partial.cells[-1].source == LOOP_WRITING_FIGURES
+
+
+def test_sigint_ends_the_kernel_marks_the_partial_copy_and_exits_130(tmp_path: Path, leftovers: list) -> None:
+    names = ["01_cam_equivalence"]
+    code, err, started, figures, outputs = _interrupt_reproduce(
+        tmp_path, names, ["--only", "01"], signal.SIGINT, leftovers
+    )
+    assert code == 130, err
+    assert len(started) >= 1  # the kernel
+    _check_clean_end(err, started, figures, outputs, names, "SIGINT")
+    assert "stopped 01_cam_equivalence and its kernel; its partial copy is" in err
+
+
+def test_sigterm_to_parallel_lanes_ends_every_lane_and_kernel_and_exits_143(tmp_path: Path, leftovers: list) -> None:
+    names = ["01_cam_equivalence", "06_when_erasing_helps"]
+    extra = ["--only", "01", "06", "--jobs", "2"]
+    code, err, started, figures, outputs = _interrupt_reproduce(tmp_path, names, extra, signal.SIGTERM, leftovers)
+    assert code == 143, err
+    assert len(started) >= 4  # two lanes, two kernels
+    _check_clean_end(err, started, figures, outputs, names, "SIGTERM")
+    assert "stopped 2 lane(s) and their kernels; partial copies:" in err
+
+
+def test_a_lane_that_ignores_the_signal_is_killed_with_its_kernel_after_the_grace(monkeypatch, leftovers: list) -> None:
+    """A lane deaf to SIGTERM (stuck), with a child in its own session (as a kernel): both end END_GRACE_S later."""
+    psutil = pytest.importorskip("psutil")
+    stuck = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    lane = subprocess.Popen([sys.executable, "-c", stuck], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert lane.stdout is not None and lane.stdout.readline() == "ready\n"
+    kernel = psutil.Process(lane.pid).children()
+    leftovers += [psutil.Process(lane.pid), *kernel]
+    monkeypatch.setattr(reproduce, "END_GRACE_S", 0.3)
+    monkeypatch.setattr(reproduce.INTERRUPT, "signum", signal.SIGTERM)
+    reproduce._signal_lanes([lane], signal.SIGTERM)  # what the handler does: ignored by this lane
+    start = time.monotonic()
+    assert reproduce._wait_for_lanes([lane]) == [-signal.SIGKILL]
+    assert time.monotonic() - start < 5
+    _, alive = psutil.wait_procs(kernel, timeout=2)
+    assert len(kernel) == 1 and not alive

@@ -138,3 +138,28 @@ def test_available_baselines_leave_out_the_mask_baseline_without_masks(tiny_wsol
     with_masks = load("wsoleval", root=tiny_wsoleval, split="test", image_size=32, mask_dir=tiny_wsoleval / "masks")
     assert available_baselines(without) == ["centre_gaussian", "whole_image"]
     assert available_baselines(with_masks) == list(BASELINES)
+
+
+def test_image_ids_leaving_the_root_are_refused_naming_the_line(make_wsoleval, tmp_path: Path) -> None:
+    """``../outside/a.jpg`` exists beside the root: without the check it would be read."""
+    images = [
+        TinyImage("001.Aa/a.jpg", 0, (20, 20), ((1, 1, 9, 9),)),
+        TinyImage("../outside/b.jpg", 1, (20, 20), ((1, 1, 9, 9),)),
+    ]
+    root = make_wsoleval(tmp_path / "data" / "root", images)
+    assert (tmp_path / "data" / "outside" / "b.jpg").is_file()
+    with pytest.raises(ValueError, match=r"image_ids\.txt:2: image id '\.\./outside/b\.jpg' climbs out of its folder"):
+        load("wsoleval", root=root, split="test")
+    ids = root / "metadata" / "test" / "image_ids.txt"
+    ids.write_text(f"001.Aa/a.jpg\n{tmp_path / 'data' / 'outside' / 'b.jpg'}\n")
+    with pytest.raises(ValueError, match=r"image_ids\.txt:2: image id .* is an absolute path"):
+        load("wsoleval", root=root, split="test")
+
+
+def test_non_utf8_image_ids_name_the_file_for_is_ilsvrc_and_load(tiny_wsoleval: Path) -> None:
+    from wsol_utils.data.wsoleval import is_ilsvrc
+
+    (tiny_wsoleval / "metadata" / "test" / "image_ids.txt").write_bytes(b"\xff\xfe0\x000\x001\x00\n")  # UTF-16
+    for call in (lambda: is_ilsvrc(tiny_wsoleval, "test"), lambda: load("wsoleval", root=tiny_wsoleval, split="test")):
+        with pytest.raises(ValueError, match=r"image_ids\.txt:1: not UTF-8 text \(byte 0xff at column 1\).*UTF-8"):
+            call()

@@ -1,5 +1,8 @@
 """Atomic file writes: results are never left half-written (a crash keeps the old file or none).
 
+Permissions are those ``open(path, "w")`` would give: a new file gets ``0o666`` less the process umask (not
+``mkstemp``'s ``0o600``), a file that is replaced keeps its permission bits.
+
 Standard library only, so that light modules (the wsoleval metadata reader that the evaluator's worker
 processes import, the data generators) can use it without importing torch.
 """
@@ -18,7 +21,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     ``path`` in one step.
 
     The folder is created when missing; on any error the temporary file is removed and ``path`` keeps its old
-    content. Returns ``path`` as a :class:`~pathlib.Path`.
+    content. The file gets the mode ``open()`` would give it (:func:`_target_mode`). Returns ``path`` as a
+    :class:`~pathlib.Path`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,10 +31,34 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, _target_mode(path))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where possible: Linux's ``/proc/self/status`` ``Umask:`` line;
+    elsewhere ``os.umask`` set and restored at once (a thread creating a file in that instant could see 0o077)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path) -> int:
+    """The permission bits ``open(path, "w")`` would leave: an existing file's own, else ``0o666 & ~umask``."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

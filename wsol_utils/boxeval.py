@@ -503,17 +503,66 @@ class PxAPEvaluator:
 # ---------------------------------------------------------------- files: score maps and masks
 
 
+#: The most pixels a score map or mask ``.npy`` may hold (8192 x 8192): a header claiming more is refused before
+#: anything is allocated (wsoleval's maps are 224 x 224; a map at an image's full resolution still fits).
+MAX_MAP_PIXELS = 8192 * 8192
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_KIND_NAMES = {"f": "float (values in [0, 1])", "biuf": "numeric"}
+
+
+def _file_in(folder: Path, image_id: str, suffix: str) -> Path:
+    """``<folder>/<image_id><suffix>``, refused (ValueError naming it) when it would lie outside ``folder``: an
+    absolute id or one climbing out with ``..`` (the metadata reader refuses those ids already, naming the line;
+    this guards direct callers). Symbolic links inside ``folder`` are followed: a folder of links is a layout."""
+    path = folder / f"{image_id}{suffix}"
+    inside = os.path.normpath(path)
+    if os.path.isabs(image_id) or os.path.commonpath([inside, os.path.normpath(folder)]) != os.path.normpath(folder):
+        raise ValueError(f"{path}: image id {image_id!r} leads outside {folder}; ids must be relative paths inside it")
+    return path
+
+
+def _read_npy(path: Path, what: str, kinds: str) -> np.ndarray:
+    """Read a 2-D ``.npy`` array after checking its header: dtype kind in ``kinds`` (numpy's ``dtype.kind`` codes),
+    at most :data:`MAX_MAP_PIXELS` elements, and no more data than the file holds, so that a header claiming a huge
+    or wrong array is refused (ValueError naming the file) before anything is allocated; never unpickles. The data
+    are then read as ``numpy.load`` reads them (``fromfile`` + reshape), without parsing the header twice."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: {what} not found") from None
+    with handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version not in _HEADER_READERS:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, fortran_order, dtype = _HEADER_READERS[version](handle)
+        except ValueError as error:
+            raise ValueError(f"{path}: not a readable .npy array ({error})") from None
+        if dtype.hasobject or dtype.kind not in kinds:
+            raise ValueError(f"{path}: a {what} must be a {_KIND_NAMES[kinds]} array, got dtype {dtype}")
+        if len(shape) != 2 or min(shape) < 0:
+            raise ValueError(f"{path}: a {what} must be 2-D (H, W), got shape {tuple(shape)}")
+        pixels = int(np.prod(shape, dtype=np.float64))  # float: a product of huge sides must not overflow
+        if pixels > MAX_MAP_PIXELS:
+            raise ValueError(
+                f"{path}: header claims a {shape[0]} x {shape[1]} {what}, more than {MAX_MAP_PIXELS} pixels; "
+                "save maps at the evaluation size (wsoleval: 224 x 224)"
+            )
+        remaining = os.fstat(handle.fileno()).st_size - handle.tell()
+        if remaining < pixels * dtype.itemsize:
+            raise ValueError(
+                f"{path}: header claims {tuple(shape)} {dtype} ({pixels * dtype.itemsize} bytes of data), the file "
+                f"holds {remaining}: truncated; save it again with numpy.save"
+            )
+        data = np.fromfile(handle, dtype=dtype, count=pixels)  # numpy.lib.format.read_array's own read of a file
+    return data.reshape(shape[::-1]).transpose() if fortran_order else data.reshape(shape)
+
+
 def load_scoremap(path: Path) -> tuple[np.ndarray, bool]:
     """Load a ``(H, W)`` ``.npy`` map in ``[0, 1]``; a map holding NaN becomes zeros (wsoleval's
-    ``normalize_scoremap``). Returns ``(map, had_nan)``. Raises ValueError naming the file otherwise."""
-    try:
-        scoremap = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: score map not found") from None
-    except ValueError as error:
-        raise ValueError(f"{path}: not a readable .npy array ({error})") from None
-    if not np.issubdtype(scoremap.dtype, np.floating):
-        raise ValueError(f"{path}: score map must be a float array in [0, 1], got dtype {scoremap.dtype}")
+    ``normalize_scoremap``). Returns ``(map, had_nan)``. The header is checked first (:func:`_read_npy`: 2-D float,
+    sane size). Raises ValueError naming the file otherwise."""
+    scoremap = _read_npy(path, "score map", "f")
     had_nan = bool(np.isnan(scoremap).any())
     if had_nan:
         scoremap = np.zeros_like(scoremap)
@@ -532,17 +581,17 @@ def load_mask(mask_dir: Path, image_id: str, map_shape: tuple[int, int]) -> np.n
     """The uint8 ``(H, W)`` mask (0 / 1 / 255 ignore) of ``image_id`` resized (nearest) to ``map_shape``,
     from ``<image_id>.npy`` or ``<image_id>.png`` (+ ``<image_id>.ignore.png``); see the module docstring."""
     height, width = map_shape
-    npy, png = mask_dir / f"{image_id}.npy", mask_dir / f"{image_id}.png"
+    npy, png = _file_in(mask_dir, image_id, ".npy"), _file_in(mask_dir, image_id, ".png")
     if npy.is_file():
-        mask = np.load(npy, allow_pickle=False)
-        if mask.ndim != 2 or not np.isin(mask, (0, _MASK_FOREGROUND, _MASK_IGNORE)).all():
+        mask = _read_npy(npy, "mask", "biuf")
+        if not np.isin(mask, (0, _MASK_FOREGROUND, _MASK_IGNORE)).all():
             raise ValueError(f"{npy}: a mask must be 2-D with values 0, 1 or 255")
         return cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
     if not png.is_file():
         raise FileNotFoundError(f"{png}: mask not found (expected {png.name} or {npy.name} under {mask_dir})")
     foreground = _read_gray(png, (width, height)) > 127
     mask = foreground.astype(np.uint8)
-    ignore_png = mask_dir / f"{image_id}.ignore.png"
+    ignore_png = _file_in(mask_dir, image_id, ".ignore.png")
     if ignore_png.is_file():
         mask[(_read_gray(ignore_png, (width, height)) > 127) & ~foreground] = _MASK_IGNORE
     return mask
@@ -571,7 +620,7 @@ def _score_chunk(job: _Job) -> tuple[BoxEvaluator, PxAPEvaluator | None, list[st
     pxap = PxAPEvaluator(job.interval) if mask_dir is not None else None
     nan_ids: list[str] = []
     for image_id, gt, size in zip(job.image_ids, job.boxes, job.sizes):
-        scoremap, had_nan = load_scoremap(Path(job.scoremap_dir) / f"{image_id}.npy")
+        scoremap, had_nan = load_scoremap(_file_in(Path(job.scoremap_dir), image_id, ".npy"))
         if had_nan:
             nan_ids.append(image_id)
         height, width = scoremap.shape
@@ -605,7 +654,7 @@ def _jobs(
 def _check_scoremaps_exist(scoremap_dir: Path, image_ids: Sequence[str]) -> None:
     if not scoremap_dir.is_dir():
         raise FileNotFoundError(f"{scoremap_dir}: score-map folder not found")
-    missing = [i for i in image_ids if not (scoremap_dir / f"{i}.npy").is_file()]
+    missing = [i for i in image_ids if not _file_in(scoremap_dir, i, ".npy").is_file()]
     if missing:
         shown = ", ".join(str(scoremap_dir / f"{i}.npy") for i in missing[:3])
         raise FileNotFoundError(

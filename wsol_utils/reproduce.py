@@ -8,6 +8,10 @@ are shared between notebooks through the engine's run cache (``runs/``).
 
 A failing cell stops the run: the cell index, the exception and the path of the executed copy
 (which shows the failing cell with its traceback) are printed, and the exit status is 1.
+
+SIGINT (Ctrl-C) and SIGTERM stop the run cleanly: every notebook kernel (and each ``--jobs`` lane, which runs in
+its own session and is handed the signal) is ended, the executed copy of the notebook that was running is renamed
+``<name>.interrupted.ipynb``, and the exit status is 130 (SIGINT) or 143 (SIGTERM) with one line on stderr.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +180,103 @@ def stderr_to(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
+#: Seconds a lane or kernel has to end after SIGTERM before it is killed.
+END_GRACE_S = 5.0
+INTERRUPTED_SUFFIX = ".interrupted.ipynb"
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the run; ``message`` says what was stopped and where its partial output is."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+        return 128 + self.signum
+
+
+class InterruptWatch:
+    """SIGINT and SIGTERM, handled without raising at arbitrary points.
+
+    While :meth:`watching` is active (main thread only), the first of them records its number in :attr:`signum` and
+    calls :attr:`on_signal` with it (end the kernels, or hand the signal to the lanes); later ones are ignored, so the
+    cleanup runs to its end (each step is bounded by :data:`END_GRACE_S`). The runner checks :meth:`check` at safe
+    points: before each notebook, at each cell start, after papermill returns.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.on_signal: Callable[[int], None] = lambda signum: None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+            self.on_signal(signum)
+
+    @contextlib.contextmanager
+    def watching(self, on_signal: Callable[[int], None]) -> Iterator[InterruptWatch]:
+        """Handle SIGINT and SIGTERM for the duration (a no-op outside the main thread); restores the old handlers."""
+        self.signum, self.on_signal = None, on_signal
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def check(self, what: str = "") -> None:
+        """Raise :class:`Interrupted` if a signal came (``what``: what it stopped, for the message)."""
+        if self.signum is not None:
+            raise Interrupted(self.signum, what or "stopped between notebooks")
+
+
+INTERRUPT = InterruptWatch()
+
+
+def end_child_processes(pid: int | None = None) -> None:
+    """End every descendant of process ``pid`` (default: this one): notebook kernels start in their own sessions,
+    so a process-group signal misses them, and their own children (data-loader workers) too. SIGTERM, then SIGKILL
+    for those still alive after :data:`END_GRACE_S`. Needs ``psutil`` (a test dependency); without it a kernel ends
+    on its own within a second of its parent's exit (ipykernel polls its parent)."""
+    try:
+        import psutil
+    except ImportError:
+        return
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:  # pid is gone
+        return
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=END_GRACE_S)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(alive, timeout=END_GRACE_S)
+
+
+def _stop_at_cell_start(**_: Any) -> None:
+    """nbclient's ``on_cell_start`` hook: a signal that came while the kernel was starting stops at the next cell."""
+    INTERRUPT.check("stopped at a cell start")
+
+
+def mark_interrupted(executed: Path) -> Path | None:
+    """Rename the partial executed copy ``<name>.ipynb`` to ``<name>.interrupted.ipynb``; ``None`` when there is
+    none."""
+    if not executed.is_file():
+        return None
+    marked = executed.with_name(executed.stem + INTERRUPTED_SUFFIX)
+    os.replace(executed, marked)
+    return marked
+
+
 def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) -> NotebookResult:
     """Execute ``paths.notebooks/name.ipynb`` into ``paths.outputs`` and report what it wrote."""
     import papermill
@@ -185,6 +288,7 @@ def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) ->
             f"notebook {source} not found; run from a checkout of wsol-repro or pass --notebooks-dir"
         )
     executed = paths.outputs / f"{name}.ipynb"
+    executed.with_name(name + INTERRUPTED_SUFFIX).unlink(missing_ok=True)  # a mark left by an earlier run
     before = _snapshot(paths.figures)
     start = time.perf_counter()
     error = None
@@ -199,14 +303,19 @@ def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) ->
                 cwd=str(paths.notebooks),
                 progress_bar=False,
                 log_output=False,
+                on_cell_start=_stop_at_cell_start,
             )
     except PapermillExecutionError as exc:
         error = f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
+    except Exception:  # a kernel ended by the signal handler dies mid-cell (nbclient's DeadKernelError, ...)
+        if INTERRUPT.signum is None:
+            raise
     finally:
         if previous is None:
             os.environ.pop(NOTEBOOK_ENV, None)
         else:
             os.environ[NOTEBOOK_ENV] = previous
+    _raise_if_interrupted(name, executed)
     seconds = time.perf_counter() - start
     if executed.is_file():
         strip_notebook_file(executed)
@@ -218,6 +327,16 @@ def run_notebook(name: str, paths: SuitePaths, parameters: Mapping[str, Any]) ->
         error=error,
         artifacts=_changed(before, _snapshot(paths.figures)),
     )
+
+
+def _raise_if_interrupted(name: str, executed: Path) -> None:
+    """After a notebook: on a signal, end what is left of its kernel, mark its partial copy, raise Interrupted."""
+    if INTERRUPT.signum is None:
+        return
+    end_child_processes()
+    marked = mark_interrupted(executed)
+    where = f"its partial copy is {_relative(marked)}" if marked else "it wrote no executed copy"
+    INTERRUPT.check(f"stopped {name} and its kernel; {where}")
 
 
 def _relative(path: Path) -> str:
@@ -265,13 +384,16 @@ def split_lanes(names: Sequence[str], jobs: int) -> list[list[str]]:
     return [lane for lane in lanes if lane]
 
 
-def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int) -> int:
+def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int, outputs: Path | None = None) -> int:
     """Run each lane as ``python -m wsol_utils reproduce ... --only <lane> --jobs 1`` in its own process, at most
     ``jobs`` at a time, each with one CPU thread (``OMP_NUM_THREADS=1``: the small models gain little from a second
     thread, and a fixed thread count keeps the numbers independent of the machine's core count). Output lines are
-    prefixed with the lane. Returns 0 when every lane succeeded, else 1."""
+    prefixed with the lane. Returns 0 when every lane succeeded, else 1.
+
+    Each lane runs in its own session; a SIGINT / SIGTERM to this process is handed to every lane's process group
+    (each lane ends its kernels and marks its partial notebook), lanes still running :data:`END_GRACE_S` later are
+    killed with what they started, and :class:`Interrupted` is raised naming the marked copies in ``outputs``."""
     import subprocess
-    import threading
 
     threads = "1"
     base = _without_option(_without_option(argv, "--only", takes_values=True), "--jobs", takes_values=False)
@@ -280,16 +402,20 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int) ->
         + "; ".join(" ".join(lane) for lane in lanes)
     )
     start = time.perf_counter()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "wsol_utils", "reproduce", *base, "--jobs", "1", "--only", *lane],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": threads},
+    processes: list[subprocess.Popen[str]] = []
+    INTERRUPT.on_signal = lambda signum: _signal_lanes(processes, signum)  # each lane ends its own kernels
+    for lane in lanes:
+        INTERRUPT.check("stopped while starting the lanes")
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "wsol_utils", "reproduce", *base, "--jobs", "1", "--only", *lane],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "OMP_NUM_THREADS": threads},
+                start_new_session=True,  # the terminal's Ctrl-C reaches the lanes only through this process
+            )
         )
-        for lane in lanes
-    ]
 
     def relay(index: int, stream: Any) -> None:
         for line in stream:
@@ -298,11 +424,41 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int) ->
     relays = [threading.Thread(target=relay, args=(i, p.stdout)) for i, p in enumerate(processes)]
     for thread in relays:
         thread.start()
-    codes = [process.wait() for process in processes]
+    codes = _wait_for_lanes(processes)
     for thread in relays:
-        thread.join()
+        thread.join(timeout=END_GRACE_S)
+    if INTERRUPT.signum is not None:
+        candidates = [outputs / f"{name}{INTERRUPTED_SUFFIX}" for lane in lanes for name in lane] if outputs else []
+        marked = [path for path in candidates if path.is_file()]
+        where = f"; partial copies: {', '.join(map(_relative, marked))}" if marked else ""
+        INTERRUPT.check(f"stopped {len(processes)} lane(s) and their kernels{where}")
     print(f"All lanes done in {time.perf_counter() - start:.0f} s (exit codes {codes}).")
     return 0 if all(code == 0 for code in codes) else 1
+
+
+def _signal_lanes(processes: Sequence[Any], signum: int) -> None:
+    """Hand ``signum`` to every running lane's process group (each lane leads its own session)."""
+    for process in processes:
+        if process.returncode is not None:  # reaped: its group id may belong to someone else by now
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signum)
+
+
+def _wait_for_lanes(processes: Sequence[Any]) -> list[int]:
+    """Wait for every lane; after a signal, end those still running :data:`END_GRACE_S` later: their kernels first
+    (once a lane is gone they are no longer its descendants), then the lane's process group. Returns exit codes."""
+    deadline: float | None = None
+    while any(process.poll() is None for process in processes):
+        if INTERRUPT.signum is not None:
+            deadline = deadline or time.monotonic() + END_GRACE_S
+            if time.monotonic() > deadline:
+                for process in processes:
+                    if process.poll() is None:
+                        end_child_processes(process.pid)
+                        _signal_lanes([process], signal.SIGKILL)
+        time.sleep(0.05)
+    return [int(process.returncode) for process in processes]
 
 
 def _without_option(argv: Sequence[str], option: str, *, takes_values: bool) -> list[str]:
@@ -388,9 +544,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the suite; return 0 when every notebook ran, 1 on the first failing notebook."""
+    """Run the suite; return 0 when every notebook ran, 1 on the first failing notebook, 130 / 143 after SIGINT /
+    SIGTERM (one line on stderr: what was stopped, where the partial copy is)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with INTERRUPT.watching(on_signal=lambda signum: end_child_processes()):
+        try:
+            return _run(parser, args, argv)
+        except Interrupted as stop:
+            print(f"reproduce: interrupted by {signal.Signals(stop.signum).name}: {stop}", file=sys.stderr, flush=True)
+            return stop.exit_status
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """:func:`main` after parsing, with SIGINT / SIGTERM watched."""
     # the notebook kernels inherit this process's environment (wsol_utils.backbones / the suite read these)
     for name, value in ALLOCATOR_ENV.items():  # glibc keeps freed memory for reuse (wsol_utils.allocator)
         os.environ.setdefault(name, value)
@@ -431,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     lanes = split_lanes(names, args.jobs)
     if len(lanes) > 1:
-        return run_lanes(lanes, list(argv if argv is not None else sys.argv[1:]), args.jobs)
+        return run_lanes(lanes, list(argv if argv is not None else sys.argv[1:]), args.jobs, paths.outputs)
     parameters = notebook_parameters(args, paths)
     mode = "smoke" if args.smoke else "full"
     backbone = "" if args.dataset == "synthetic" else f", backbone {os.environ.get(BACKBONE_ENV) or BACKBONES[0]}"
@@ -439,8 +606,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[NotebookResult] = []
     total = time.perf_counter()
     for index, name in enumerate(names, start=1):
+        INTERRUPT.check()
         print(f"[{index}/{len(names)}] {name} ...", end=" ", flush=True)
-        result = run_notebook(name, paths, parameters)
+        try:
+            result = run_notebook(name, paths, parameters)
+        except Interrupted:
+            print("INTERRUPTED", flush=True)
+            raise
         results.append(result)
         if not result.ok:
             print(f"FAILED ({result.seconds:.0f} s)")

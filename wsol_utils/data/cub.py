@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from wsol_utils.data.base import ImageFileDataset, ImageRecord, resolve_transform
+from wsol_utils.data.metadata import check_relative_id, utf8_lines
 from wsol_utils.data.transforms import BoxTransform
 
 __all__ = ["CUB_FILES", "find_cub_root", "read_cub_records", "load_cub"]
@@ -49,30 +50,34 @@ def find_cub_root(root: str | Path) -> Path:
     )
 
 
-def _read_table(path: Path, columns: int, parse: Callable[[str], object]) -> dict[int, list]:
-    """``<image_number> <columns values>`` per line -> ``{image_number: [values]}``, errors name file:line."""
+def _read_table(
+    path: Path, columns: int, parse: Callable[[str], object], *, holds_paths: bool = False
+) -> dict[int, list]:
+    """``<image_number> <columns values>`` per line -> ``{image_number: [values]}``, errors name file:line.
+
+    The file must be UTF-8; ``holds_paths``: the value is a relative path, checked by
+    :func:`~wsol_utils.data.metadata.check_relative_id` (no absolute path, no ``..``)."""
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: missing CUB metadata file (the archive holds {', '.join(CUB_FILES)}); extract "
             "CUB_200_2011.tgz whole and point root at its CUB_200_2011 folder"
         )
     table: dict[int, list] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            fields = raw.strip().split(maxsplit=columns)
-            if not fields:
-                continue
-            if len(fields) != columns + 1:
-                raise ValueError(
-                    f"{path}:{number}: expected an image number and {columns} value(s), got {raw.strip()!r}"
-                )
-            try:
-                key, values = int(fields[0]), [parse(value) for value in fields[1:]]
-            except ValueError:
-                raise ValueError(f"{path}:{number}: cannot parse {raw.strip()!r}") from None
-            if key in table:
-                raise ValueError(f"{path}:{number}: image number {key} appears twice")
-            table[key] = values
+    for number, raw in utf8_lines(path):
+        fields = raw.strip().split(maxsplit=columns)
+        if not fields:
+            continue
+        if len(fields) != columns + 1:
+            raise ValueError(f"{path}:{number}: expected an image number and {columns} value(s), got {raw.strip()!r}")
+        try:
+            key, values = int(fields[0]), [parse(value) for value in fields[1:]]
+        except ValueError:
+            raise ValueError(f"{path}:{number}: cannot parse {raw.strip()!r}") from None
+        if key in table:
+            raise ValueError(f"{path}:{number}: image number {key} appears twice")
+        if holds_paths:  # images.txt: joined to images/ and segmentations/, so they must stay inside them
+            check_relative_id(str(values[0]), path, number, "image path")
+        table[key] = values
     return table
 
 
@@ -107,7 +112,7 @@ def read_cub_records(root: str | Path, split: str, val_per_class: int = 0, seed:
     number) for unparsable lines, labels outside 1..200, disagreeing image lists, empty boxes.
     """
     root = find_cub_root(root)
-    paths = _read_table(root / "images.txt", 1, str)
+    paths = _read_table(root / "images.txt", 1, str, holds_paths=True)
     labels = _read_table(root / "image_class_labels.txt", 1, int)
     is_train = _read_table(root / "train_test_split.txt", 1, int)
     boxes = _read_table(root / "bounding_boxes.txt", 4, float)

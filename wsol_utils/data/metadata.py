@@ -10,7 +10,9 @@ A wsoleval metadata folder (e.g. ``metadata/CUB/test``) holds four text files, o
   mask; ``<ignore_path>`` may be empty and is only given on an image's first line).
 
 ``image_id`` is a relative image path such as ``val/Black_footed_Albatross_0001.jpg``; it may contain ``/``
-but not ``,``. Blank lines are skipped. Box coordinates must satisfy ``0 <= x0 <= x1 <= width`` and
+but not ``,``, and it stays inside its folder: an absolute id (``/abs/path``) or one with a ``..`` part
+(``../../x``) is refused (:func:`check_relative_id`), as are such mask paths. The files must be UTF-8.
+Blank lines are skipped. Box coordinates must satisfy ``0 <= x0 <= x1 <= width`` and
 ``0 <= y0 <= y1 <= height``: the inclusive convention puts the last pixel at ``width - 1``, but a box converted
 from ``x + w`` float boxes may end one pixel past it, which wsoleval accepts, so we accept it too.
 
@@ -27,9 +29,9 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
@@ -41,12 +43,16 @@ __all__ = [
     "write_wsoleval_metadata",
     "METADATA_FILES",
     "check_sorted_wnid_labels",
+    "check_relative_id",
+    "utf8_lines",
     "wnid_of",
 ]
 
 METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
 #: A WordNet id as ILSVRC names its class folders (``n01440764``).
 WNID_PATTERN = re.compile(r"n\d{8}")
+#: What ``errors="surrogateescape"`` turns a byte that is not UTF-8 into.
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 @dataclass
@@ -75,18 +81,62 @@ class WsolevalMetadata:
         return len(self.image_ids)
 
 
+def utf8_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(1-based line number, line text)`` of every line of the text file ``path`` (universal newlines).
+
+    Raises:
+        ValueError: ``"<path>:<line>: not UTF-8 ..."`` at the first line holding a byte that is not UTF-8,
+            naming its column and the fix (the file must be UTF-8).
+    """
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+        for number, raw in enumerate(handle, start=1):
+            bad = _UNDECODED.search(raw)
+            if bad is not None:
+                raise ValueError(
+                    f"{path}:{number}: not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x} at column "
+                    f"{bad.start() + 1}); the file must be UTF-8: re-save it as UTF-8 "
+                    "(e.g. iconv -f latin1 -t utf-8)"
+                )
+            yield number, raw
+
+
+def check_relative_id(image_id: str, path: str | os.PathLike[str], number: int, what: str = "image id") -> None:
+    """Refuse an id (or mask path) read from line ``number`` of ``path`` that would leave its folder.
+
+    The one check of every path read from a metadata file (wsoleval's and CUB's ``images.txt``): ids are joined
+    to a folder (``<root>/<image_id>``, ``<scoremap_dir>/<image_id>.npy``, ``<mask_dir>/<image_id>.png``), so an
+    absolute id, a Windows drive or UNC path, a ``..`` part, or a NUL byte would read outside it.
+
+    Raises:
+        ValueError: ``"<path>:<line>: <what> '<id>' ..."`` saying why and that ids are relative paths inside
+            the folder.
+    """
+    parts = re.split(r"[/\\]", image_id)
+    if "\0" in image_id:
+        reason = "holds a NUL byte"
+    elif image_id.startswith(("/", "\\")) or PureWindowsPath(image_id).drive:
+        reason = "is an absolute path"
+    elif ".." in parts:
+        reason = "climbs out of its folder with '..'"
+    else:
+        return
+    raise ValueError(
+        f"{path}:{number}: {what} {image_id!r} {reason}; ids must be relative paths inside the image, score-map "
+        "and mask folders (e.g. val/a.jpg): fix the line"
+    )
+
+
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
-    """Yield ``(1-based line number, stripped text)`` of the non-blank lines of ``path``."""
+    """Yield ``(1-based line number, stripped text)`` of the non-blank lines of ``path`` (UTF-8, :func:`utf8_lines`)."""
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: missing wsoleval metadata file (a metadata folder holds {', '.join(METADATA_FILES)}); copy "
             f"it from wsolevaluation's metadata/<CUB|ILSVRC|OpenImages>/<split>/ (docs/methods.md §3.4)"
         )
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            text = raw.strip()
-            if text:
-                yield number, text
+    for number, raw in utf8_lines(path):
+        text = raw.strip()
+        if text:
+            yield number, text
 
 
 def _parse_ints(path: Path, number: int, text: str, fields: list[str], expected: str) -> list[int]:
@@ -116,6 +166,7 @@ def _read_image_ids(path: Path) -> list[str]:
             raise ValueError(f"{path}:{number}: expected one image id per line (no commas), got {text!r}")
         if text in first_line:
             raise ValueError(f"{path}:{number}: image id {text!r} repeats line {first_line[text]}")
+        check_relative_id(text, path, number)
         first_line[text] = number
         image_ids.append(text)
     return image_ids
@@ -255,6 +306,9 @@ def _read_masks(path: Path, known: set[str]) -> tuple[dict[str, list[str]], dict
         _check_known(path, number, image_id, known)
         if not mask_path:
             raise ValueError(f"{path}:{number}: empty mask path in {text!r}")
+        check_relative_id(mask_path, path, number, "mask path")
+        if ignore_path:
+            check_relative_id(ignore_path, path, number, "ignore path")
         if image_id in masks:
             if ignore_path:
                 raise ValueError(f"{path}:{number}: ignore path may be given only on an image's first line")

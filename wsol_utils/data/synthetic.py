@@ -396,7 +396,7 @@ def synthetic_arrays(
     path = path / f"synthetic_{config.key(split)}.npz"
     if path.is_file():
         try:
-            with np.load(path) as data:
+            with np.load(path, allow_pickle=False) as data:
                 return SyntheticArrays(**{name: data[name] for name in ("images", "labels", "parts", "boxes")})
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
             pass  # an unreadable cache file is regenerated and replaced below

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from wsol_utils.data.base import ImageFileDataset, ImageRecord, WSOLItem, resolve_transform, tight_boxes
-from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata, wnid_of
+from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata, utf8_lines, wnid_of
 from wsol_utils.data.transforms import BoxTransform
 
 __all__ = ["find_metadata_dir", "is_ilsvrc", "wsoleval_records", "load_wsoleval", "MaskBoxDataset"]
@@ -53,10 +53,9 @@ def is_ilsvrc(root: str | Path, split: str = "train", metadata_dir: str | Path |
         folder = find_metadata_dir(Path(root), split, metadata_dir)
     except FileNotFoundError:
         return False
-    with (folder / "image_ids.txt").open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                return wnid_of(line.strip()) is not None
+    for _, line in utf8_lines(folder / "image_ids.txt"):
+        if line.strip():
+            return wnid_of(line.strip()) is not None
     return False
 
 
