@@ -206,14 +206,12 @@ def _flip_a_weight_byte(path: Path) -> None:
 def test_a_flipped_byte_in_a_finished_checkpoint_is_an_error_naming_it(tmp_path) -> None:
     config = tiny_run_config(tmp_path)
     run_dir = train(config, run_dir=tmp_path / "run", progress=False)
-    record = ckpt.verify_done(run_dir)
-    assert record is not None and record.checkpoint_epoch == record.epochs == 1
     _flip_a_weight_byte(run_dir / "checkpoint.pt")
     ckpt.load_checkpoint(run_dir / "checkpoint.pt")  # the file itself still loads: only the digest tells
-    assert not ckpt.is_done(run_dir) and ckpt.verify_done(run_dir) is None
     changed = r"checkpoint\.pt changed since the run finished.*--restart"
     with pytest.raises(CheckpointError, match=changed):
         load_run(run_dir)
+    assert not ckpt.is_done(run_dir) and ckpt.verify_done(run_dir) is None
     with pytest.raises(CheckpointError, match=changed):  # not resumed on top of it (that would launder it)
         train(config, run_dir=run_dir, progress=False)
     train(config, run_dir=run_dir, progress=False, restart=True)
@@ -230,7 +228,10 @@ def test_a_corrupt_done_json_is_not_done_and_train_verifies_the_run_again(tmp_pa
         load_run(run_dir)
     train(config, run_dir=run_dir, progress=False)
     assert "done.json is corrupt" in capsys.readouterr().err
-    assert ckpt.is_done(run_dir) and os.stat(run_dir / "checkpoint.pt").st_mtime_ns == stamp
+    assert ckpt.is_done(run_dir) and os.stat(run_dir / "checkpoint.pt").st_mtime_ns == stamp  # not retrained
+    record = ckpt.verify_done(run_dir)
+    assert record is not None and record.checkpoint_epoch == record.epochs == 1
+    assert record.checkpoint_sha256 == file_sha256(run_dir / "checkpoint.pt")
 
 
 def test_done_json_for_other_epochs_does_not_count(tmp_path) -> None:
