@@ -277,3 +277,13 @@ def test_a_run_dir_that_is_a_file_is_a_clear_error(tmp_path) -> None:
         ckpt.prepare_run_dir(path, tiny_run_config(tmp_path))
     with pytest.raises(ckpt.RunDirError, match=r"cannot create run directory .*a-file/run"):
         ckpt.prepare_run_dir(path / "run", tiny_run_config(tmp_path))
+
+
+def test_a_finished_run_is_returned_without_taking_the_lock(tmp_path, capsys) -> None:
+    # readers of a finished run (train returning the cached run, eval) never wait, and need no write access
+    config = tiny_run_config(tmp_path)
+    run_dir = train(config, run_dir=tmp_path / "run", progress=False)
+    with ckpt.run_lock(run_dir):
+        thread, outcome = _start_train(config, run_dir)
+        thread.join(60)
+    assert outcome == [run_dir] and "waiting" not in capsys.readouterr().err

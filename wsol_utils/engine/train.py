@@ -552,8 +552,19 @@ def train(
 def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: bool, restart: bool) -> Path:
     if ctx.is_main:
         ckpt.prepare_run_dir(run_dir, config)
+    if not restart and not ctx.enabled and _finished_as_is(run_dir):  # no lock: a finished run may be read-only
+        return run_dir
     with ckpt.run_lock(run_dir) if ctx.is_main else contextlib.nullcontext():  # rank 0 writes for all ranks
         return _train_locked(config, run_dir, ctx, progress, restart)
+
+
+def _finished_as_is(run_dir: Path) -> bool:
+    """Verifiably finished (:func:`~wsol_utils.engine.checkpoint.verify_done`) with an intact ``history.csv``."""
+    record = ckpt.verify_done(run_dir)
+    try:
+        return record is not None and len(read_history(run_dir)) == record.checkpoint_epoch
+    except ValueError:
+        return False
 
 
 def _train_locked(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: bool, restart: bool) -> Path:
