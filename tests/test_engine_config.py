@@ -98,11 +98,51 @@ def test_replace_method_resets_fusion_to_the_new_default() -> None:
         ({"backbone": "resnet"}, "backbone"),
         ({"dataset": "coco"}, "dataset"),
         ({"dataset": "cub"}, "data_root"),
+        ({"lr": True}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"momentum": -0.1}, "momentum"),
+        ({"momentum": float("nan")}, "momentum"),
+        ({"weight_decay": float("nan")}, "weight_decay"),
+        ({"weight_decay": -1e-4}, "weight_decay"),
+        ({"weight_decay": float("inf")}, "weight_decay"),
+        ({"weight_decay": "5e-4"}, "weight_decay"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**32}, "seed"),
+        ({"seed": True}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"epochs": True}, "epochs"),
+        ({"block_radius": True}, "block_radius"),
+        ({"num_workers": -1}, "num_workers"),
+        ({"detach_complement": "yes"}, "detach_complement"),
+        ({"allow_random_init": 1}, "allow_random_init"),
+        ({"dataset_kwargs": [1]}, "dataset_kwargs"),
+        ({"model_kwargs": {"width": float}}, "model_kwargs"),
+        ({"val_split": ""}, "val_split"),
+        ({"device": 0}, "device"),
+        ({"device": "cudax"}, "device"),
+        ({"method": ["cam"]}, "method"),
     ],
 )
 def test_bad_values_raise_value_error_naming_the_field(changes: dict, word: str) -> None:
     with pytest.raises(ValueError, match=word):
         RunConfig(**changes)
+
+
+def test_numbers_at_the_edges_of_their_ranges_are_valid() -> None:
+    config = RunConfig(momentum=0.0, weight_decay=0, seed=2**32 - 1, lr=1e-8, block_radius=0)
+    assert (config.momentum, config.weight_decay, config.seed) == (0.0, 0, 2**32 - 1)
+
+
+def test_the_fix_names_the_flag() -> None:
+    with pytest.raises(ValueError, match=r"RunConfig\.weight_decay=nan must be a finite number >= 0.*--weight-decay"):
+        RunConfig(weight_decay=float("nan"))
+
+
+def test_keys_of_existing_configs_are_unchanged() -> None:
+    # computed by the code before validation was extended: the run directories already trained keep their names
+    assert RunConfig().key() == "ecad20475b"
+    assert RunConfig(method="hclnet", seed=3, momentum=0.8, weight_decay=0.0).key() == "5a1e73e77c"
 
 
 def test_missing_data_root_raises_file_not_found(tmp_path) -> None:

@@ -12,7 +12,15 @@ import pytest
 import torch
 from tiny_data import tiny_run_config
 
-from wsol_utils.engine import CheckpointError, RunConfig, RunDirMismatchError, TrainingDivergedError, load_run, train
+from wsol_utils.engine import (
+    CheckpointError,
+    RunConfig,
+    RunDirMismatchError,
+    TrainingDivergedError,
+    load_run,
+    read_history,
+    train,
+)
 from wsol_utils.engine.checkpoint import load_checkpoint
 from wsol_utils.models import WSOLModel
 
@@ -90,7 +98,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_resume_matches_an_uninterrupted_run(tmp
     expected = load_checkpoint(reference / "checkpoint.pt")["model"]
     resumed = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"]
     for name, tensor in expected.items():
-        torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+        assert torch.equal(resumed[name], tensor), name  # bit-identical: same RNG streams, same order of sums
 
 
 def test_corrupt_checkpoint_names_the_file_and_the_fix(tmp_path) -> None:
@@ -121,6 +129,75 @@ def test_nan_loss_stops_with_epoch_batch_and_a_hint(tmp_path, monkeypatch) -> No
     with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 1.*lower the learning rate"):
         train(tiny_run_config(tmp_path), run_dir=tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_non_finite_parameter_after_the_last_step_stops_before_anything_is_saved(tmp_path, monkeypatch) -> None:
+    # the per-batch loss check runs before each step, so only the parameter check sees the epoch's last step
+    real_step = torch.optim.SGD.step
+    steps = []
+
+    def poison_the_last_step(self, *args, **kwargs):
+        result = real_step(self, *args, **kwargs)
+        steps.append(1)
+        if len(steps) == 2:  # 64 images in batches of 32: the second step is the last of the epoch
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("nan"))
+        return result
+
+    monkeypatch.setattr(torch.optim.SGD, "step", poison_the_last_step)
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError, match=r"NaN or infinite after epoch 1 .*lower the learning rate"):
+        train(tiny_run_config(tmp_path), run_dir=run_dir, progress=False)
+    assert len(steps) == 2
+    assert not (run_dir / "checkpoint.pt").exists() and not (run_dir / "done.json").exists()
+
+
+def test_a_crash_between_the_checkpoint_and_the_history_write_loses_no_row(tmp_path, monkeypatch) -> None:
+    config = tiny_run_config(tmp_path, method="acol", epochs=3)
+    reference = train(config, run_dir=tmp_path / "reference", progress=False)
+    real_write = train_module.write_history
+    calls = []
+
+    def crash_in_epoch_2(run_dir, rows):
+        calls.append(len(rows))
+        if len(rows) == 2:  # epoch 2's checkpoint is saved, its history row not yet
+            raise OSError("disk full")
+        real_write(run_dir, rows)
+
+    monkeypatch.setattr(train_module, "write_history", crash_in_epoch_2)
+    run_dir = tmp_path / "run"
+    with pytest.raises(OSError, match="disk full"):
+        train(config, run_dir=run_dir, progress=False)
+    assert load_checkpoint(run_dir / "checkpoint.pt")["epoch"] == 2 and len(_history(run_dir)) == 1
+    monkeypatch.setattr(train_module, "write_history", real_write)
+    train(config, run_dir=run_dir, progress=False)
+    timing = ("seconds", "images_per_s")
+    rows = [{k: v for k, v in row.items() if k not in timing} for row in _history(run_dir)]
+    assert rows == [{k: v for k, v in row.items() if k not in timing} for row in _history(reference)]
+    for name, tensor in load_checkpoint(reference / "checkpoint.pt")["model"].items():
+        assert torch.equal(load_checkpoint(run_dir / "checkpoint.pt")["model"][name], tensor), name
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (b"epoch,train_loss\n1,0.5\n", "columns"),
+        (b"\xff\xfe\x00garbage", "UnicodeDecodeError"),
+        (None, "fewer fields|is not a number"),  # cut short: the last row lacks fields (or ends in an empty one)
+    ],
+)
+def test_a_corrupt_history_names_the_file_and_train_rewrites_it_from_the_checkpoint(
+    tmp_path, capsys, text, problem
+) -> None:
+    config = tiny_run_config(tmp_path, epochs=2)
+    run_dir = train(config, run_dir=tmp_path / "run", progress=False)
+    good = (run_dir / "history.csv").read_bytes()
+    (run_dir / "history.csv").write_bytes(good[: len(good) - 40] if text is None else text)
+    with pytest.raises(ValueError, match=rf"history\.csv is corrupt \(.*({problem}).*\); .*train.* rewrites it"):
+        read_history(run_dir)
+    train(config, run_dir=run_dir, progress=False)
+    assert (run_dir / "history.csv").read_bytes() == good
+    assert "rewrote" in capsys.readouterr().err
 
 
 def test_missing_data_root_is_a_clear_error(tmp_path) -> None:

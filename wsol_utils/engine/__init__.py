@@ -12,7 +12,7 @@ reach the module as ``sys.modules["wsol_utils.engine.evaluate"]`` if ever needed
 
 from __future__ import annotations
 
-from wsol_utils.engine.checkpoint import CheckpointError, RunDirMismatchError
+from wsol_utils.engine.checkpoint import CheckpointError, RunDirError, RunDirMismatchError
 from wsol_utils.engine.config import INSTRUMENT, RunConfig, paper_config
 from wsol_utils.engine.evaluate import EvalResult, evaluate, evaluate_cached, tau_curve
 from wsol_utils.engine.pool import train_many
@@ -23,6 +23,7 @@ __all__ = [
     "CheckpointError",
     "EvalResult",
     "RunConfig",
+    "RunDirError",
     "RunDirMismatchError",
     "TrainingDivergedError",
     "evaluate",

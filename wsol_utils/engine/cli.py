@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from wsol_utils.engine.checkpoint import CheckpointError, RunDirMismatchError
+from wsol_utils.engine.checkpoint import CheckpointError, RunDirError
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.train import TrainingDivergedError, train
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = (
             "checkpoint error"
             if isinstance(err, CheckpointError)
-            else ("run directory error" if isinstance(err, RunDirMismatchError) else "error")
+            else ("run directory error" if isinstance(err, RunDirError) else "error")
         )
         print(f"{kind}: {err}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,15 +48,48 @@ TEST_TIME_FIELDS: frozenset[str] = frozenset(
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"RunConfig.{name}={value!r} is unknown; choose one of {', '.join(allowed)}")
 
 
-def _positive(name: str, value: float, integer: bool = False) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) if integer else isinstance(value, (int, float))
-    if not ok or not math.isfinite(value) or value <= 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"RunConfig.{name}={value!r} must be {kind}")
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _integer(name: str, value: Any, low: int, high: int | None = None) -> None:
+    """An int (not a bool) in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"in [{low}, {high}]" if high is not None else (f">= {low}" if low != 1 else "positive")
+        raise ValueError(f"RunConfig.{name}={value!r} must be an integer {span}; set {name} ({_flag(name)})")
+
+
+def _real(name: str, value: Any, low: float, high: float | None = None, *, low_open: bool = False) -> None:
+    """A finite int or float (not a bool) in ``[low, high)`` (``(low, ...)`` when ``low_open``)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and (high is None or value < high)
+    if not ok:
+        span = ("> " if low_open else ">= ") + f"{low:g}" + ("" if high is None else f" and < {high:g}")
+        raise ValueError(f"RunConfig.{name}={value!r} must be a finite number {span}; set {name} ({_flag(name)})")
+
+
+def _boolean(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"RunConfig.{name}={value!r} must be true or false; set {name} ({_flag(name)})")
+
+
+def _json_object(name: str, value: Any) -> None:
+    try:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value) and bool(json.dumps(value))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"RunConfig.{name}={value!r} must be a JSON object (string keys, JSON values); set {name} ({_flag(name)})"
+        )
+
+
+#: The largest seed: seeds must fit NumPy's and torch's seeding (``[0, 2^32)``) with room for the per-epoch offsets.
+MAX_SEED = 2**32 - 1
 
 
 #: Bumped whenever the model or training code changes what a given config trains (a layer, a default width, how a
@@ -129,13 +163,28 @@ class RunConfig:
     allow_random_init: bool = False
 
     def __post_init__(self) -> None:
-        _choice("method", self.method, list_methods())
-        _choice("backbone", self.backbone, BACKBONES)
-        _choice("layout", self.layout, LAYOUTS)
-        _choice("dataset", self.dataset, DATASETS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("fusion_weights", self.fusion_weights, FUSION_WEIGHTS)
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field (run on creation, so before anything is written): a choice among the known values,
+        integers in range (``seed`` in ``[0, 2^32)``; a bool is not an integer here), finite numbers (``lr > 0``,
+        ``momentum`` in ``[0, 1)``, ``weight_decay >= 0``, ``delta`` in ``(0, 1)``), true/false flags, JSON objects.
+        Fills ``fusion=None`` with the method's default and makes ``delta`` a float.
+
+        Raises:
+            ValueError: naming the field, the value and the fix (the field or its ``--flag``).
+            FileNotFoundError: ``data_root`` of a real data set does not exist.
+        """
+        for name, allowed in (
+            ("method", list_methods()),
+            ("backbone", BACKBONES),
+            ("layout", LAYOUTS),
+            ("dataset", DATASETS),
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("fusion_weights", FUSION_WEIGHTS),
+        ):
+            _choice(name, getattr(self, name), tuple(allowed))
         method = get_method(self.method)
         if self.fusion is None:
             self.fusion = method.default_fusion
@@ -145,13 +194,22 @@ class RunConfig:
             _choice("fusion", self.fusion, tuple(FUSION_METHODS))
         self.delta = check_delta(self.delta, "RunConfig")
         for name in ("image_size", "epochs", "batch_size", "step_epochs"):
-            _positive(name, getattr(self, name), integer=True)
-        _positive("lr", self.lr)
-        if not isinstance(self.block_radius, int) or self.block_radius < 0:
-            raise ValueError(f"RunConfig.block_radius={self.block_radius!r} must be an integer >= 0")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ValueError(f"RunConfig.num_workers={self.num_workers!r} must be an integer >= 0")
-        if not (self.device == "auto" or self.device == "cpu" or str(self.device).startswith("cuda")):
+            _integer(name, getattr(self, name), 1)
+        for name in ("block_radius", "num_workers"):
+            _integer(name, getattr(self, name), 0)
+        _integer("seed", self.seed, 0, MAX_SEED)
+        _real("lr", self.lr, 0.0, low_open=True)
+        _real("momentum", self.momentum, 0.0, 1.0)
+        _real("weight_decay", self.weight_decay, 0.0)
+        for name in ("detach_complement", "allow_random_init"):
+            _boolean(name, getattr(self, name))
+        for name in ("dataset_kwargs", "model_kwargs"):
+            _json_object(name, getattr(self, name))
+        if self.val_split is not None and (not isinstance(self.val_split, str) or not self.val_split):
+            raise ValueError(f"RunConfig.val_split={self.val_split!r} must be a split name (e.g. 'val') or None")
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu") or re.fullmatch(r"cuda(:\d+)?", self.device)
+        ):
             raise ValueError(f"RunConfig.device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
         if self.data_root is not None:
             self.data_root = str(self.data_root)

@@ -1,11 +1,15 @@
 """``train(config) -> run directory``: one loop for CAM, ACoL and HCLNet (loss ``CE(A) [+ CE(B)]``,
 docs/methods.md §1.3).
 
-- Cache: the run directory is ``runs_dir/<method>-<key>``; a finished run (``done.json``) is returned as is,
-  an unfinished one resumes from its last completed epoch (model, optimizer, scheduler, RNG states).
-- Every epoch: a row in ``history.csv`` (loss, train/val accuracy, lr, images/s) and an atomic checkpoint.
-- Ctrl-C keeps the last completed epoch's checkpoint and says how to resume; a non-finite loss raises
-  :class:`TrainingDivergedError`.
+- Cache: the run directory is ``runs_dir/<method>-<key>``; a verified finished run (``done.json`` vouching for the
+  checkpoint's epoch and sha256, :func:`~wsol_utils.engine.checkpoint.verify_done`) is returned as is, an unfinished
+  one resumes from its last completed epoch (model, optimizer, scheduler, RNG states, history).
+- One writer per run directory: training holds the run's lock (:func:`~wsol_utils.engine.checkpoint.run_lock`);
+  a second ``train`` of the same run waits for it, then looks again whether the run is done.
+- Every epoch: a row in ``history.csv`` (loss, train/val accuracy, lr, images/s) and an atomic checkpoint that
+  also stores every row so far (a crash between the two loses no row: resuming rewrites ``history.csv``).
+- Ctrl-C keeps the last completed epoch's checkpoint and says how to resume; a non-finite loss, or a non-finite
+  parameter after an epoch's last step, raises :class:`TrainingDivergedError` before anything is saved.
 - CUDA: mixed precision (bf16 where supported, else fp16 with a grad scaler) and channels_last.
   CPU: all cores (``torch.set_num_threads``, restored afterwards).
 - ``torchrun``: DistributedDataParallel + DistributedSampler; rank 0 writes the files.
@@ -55,7 +59,7 @@ HISTORY_COLUMNS: tuple[str, ...] = (
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss or a parameter became NaN or infinite."""
 
 
 # -- building blocks ------------------------------------------------------------------------------
@@ -217,12 +221,48 @@ def show_progress(progress: bool | None, ctx: ddp.DistContext) -> bool:
 
 # -- history ---------------------------------------------------------------------------------------
 def read_history(run_dir: str | Path) -> list[dict[str, str]]:
-    """Rows of ``history.csv`` (strings); empty if none. Use ``pandas.read_csv`` for analysis."""
+    """Rows of ``history.csv`` (strings; columns :data:`HISTORY_COLUMNS`, epochs 1, 2, ...); empty if none. Use
+    ``pandas.read_csv`` for analysis.
+
+    Raises:
+        ValueError: the file is corrupt (not UTF-8 CSV, other columns, a short row, an epoch out of order, a value
+            that is not a number); the message names it and the fix.
+    """
     path = Path(run_dir) / ckpt.HISTORY_FILE
     if not path.is_file():
         return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows, columns = list(reader), reader.fieldnames
+    except (UnicodeDecodeError, csv.Error) as err:
+        problem: str | None = f"{type(err).__name__}: {err}"
+    else:
+        problem = _history_problem(columns, rows)
+    if problem is not None:
+        raise ValueError(
+            f"{path} is corrupt ({problem}); `python -m wsol_utils train` on this run rewrites it from "
+            f"{ckpt.CHECKPOINT_FILE} (a run of an earlier version, whose checkpoint holds no history: delete "
+            f"{path.name}, losing its per-epoch rows, or --restart)"
+        )
+    return rows
+
+
+def _history_problem(columns: Sequence[str] | None, rows: list[dict[str, str]]) -> str | None:
+    """What is wrong with ``history.csv``'s header and rows, or ``None``."""
+    if list(columns or []) != list(HISTORY_COLUMNS):
+        return f"columns {list(columns or [])}, expected {list(HISTORY_COLUMNS)}"
+    for number, row in enumerate(rows, start=1):
+        if None in row or None in row.values():
+            return f"row {number} has {'more' if None in row else 'fewer'} fields than the header"
+        if row["epoch"] != str(number):
+            return f"row {number} is epoch {row['epoch']!r}, expected {number}"
+        for column in HISTORY_COLUMNS[1:]:
+            try:
+                float(row[column])
+            except ValueError:
+                return f"row {number}: {column}={row[column]!r} is not a number"
+    return None
 
 
 def write_history(run_dir: Path, rows: list[dict[str, Any]]) -> None:
@@ -315,6 +355,21 @@ class Trainer:
         assert isinstance(model, WSOLModel)  # _build_trainer trains build_model's model, DDP-wrapped or not
         return model
 
+    def _check_parameters_finite(self, epoch: int) -> None:
+        """After an epoch's last optimizer step (the per-batch loss check sees every step but that one): every
+        parameter finite, else :class:`TrainingDivergedError` naming the first bad ones and the fix."""
+        params = dict(unwrap(self.model).named_parameters())
+        finite = torch.stack([torch.isfinite(p.detach()).all() for p in params.values()]).all()
+        finite = ddp.all_reduce(finite.to(torch.int32).reshape(1), self.ctx, op="min")
+        if not bool(finite.item()):
+            bad = [name for name, p in params.items() if not bool(torch.isfinite(p.detach()).all())]
+            raise TrainingDivergedError(
+                f"{len(bad)} parameter tensor(s) are NaN or infinite after epoch {epoch + 1} ({', '.join(bad[:3])}"
+                f"{', ...' if len(bad) > 3 else ''}; method={self.config.method}, lr={self.config.lr}, momentum="
+                f"{self.config.momentum}, weight_decay={self.config.weight_decay}); lower the learning rate (--lr) "
+                "or the weight decay (--weight-decay); nothing of this epoch was saved"
+            )
+
     def _check_finite(self, loss: torch.Tensor, epoch: int, batch: int) -> None:
         finite = ddp.all_reduce(torch.isfinite(loss.detach()).to(torch.int32).reshape(1), self.ctx, op="min")
         if not bool(finite.item()):
@@ -352,6 +407,7 @@ class Trainer:
             self.scheduler.step()
             stats.add(batch_stats)
             bar.set_postfix(loss=f"{stats.loss / stats.count:.3f}", acc=f"{stats.correct / stats.count:.3f}")
+        self._check_parameters_finite(epoch)
         return stats
 
     @torch.no_grad()
@@ -372,8 +428,9 @@ class Trainer:
             count += labels.shape[0]
         return loss_sum / count, correct / count
 
-    def state(self, epoch: int) -> dict[str, Any]:
-        """Checkpoint dict after ``epoch`` completed epochs."""
+    def state(self, epoch: int, history: list[dict[str, Any]]) -> dict[str, Any]:
+        """Checkpoint dict after ``epoch`` completed epochs, with the ``history`` rows of those epochs (plain
+        values: what ``torch.load(weights_only=True)`` reads)."""
         return {
             "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -385,17 +442,25 @@ class Trainer:
             "num_classes": int(self.wsol_model.num_classes),
             "backbone": self.config.backbone,
             "pretrained_backbone": bool(getattr(unwrap(self.model), "pretrained_backbone", False)),
+            "history": [dict(row) for row in history],
         }
 
-    def load_state(self, state: dict[str, Any]) -> int:
-        """Restore a checkpoint; returns the number of completed epochs."""
-        unwrap(self.model).load_state_dict(state["model"])
+    def load_state(self, state: dict[str, Any], path: Path) -> int:
+        """Restore the checkpoint ``state`` read from ``path``; returns the number of completed epochs. A state
+        that does not fit (another model, a damaged optimizer or RNG entry) raises :class:`CheckpointError`."""
+        ckpt.load_model_state(unwrap(self.model), state, path)
         if "pretrained_backbone" in state:  # what the run started from, not what this session's build found
             self.wsol_model.pretrained_backbone = bool(state["pretrained_backbone"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        ckpt.set_rng_state(state["rng"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            ckpt.set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ckpt.CheckpointError(
+                f"checkpoint {path} cannot be resumed ({type(err).__name__}: {err}); delete it (or train with "
+                "restart=True / --restart) to start the run over"
+            ) from err
         return int(state["epoch"])
 
 
@@ -487,9 +552,28 @@ def train(
 def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: bool, restart: bool) -> Path:
     if ctx.is_main:
         ckpt.prepare_run_dir(run_dir, config)
+    if not restart and not ctx.enabled and _finished_as_is(run_dir):  # no lock: a finished run may be read-only
+        return run_dir
+    with ckpt.run_lock(run_dir) if ctx.is_main else contextlib.nullcontext():  # rank 0 writes for all ranks
+        return _train_locked(config, run_dir, ctx, progress, restart)
+
+
+def _finished_as_is(run_dir: Path) -> bool:
+    """Verifiably finished (:func:`~wsol_utils.engine.checkpoint.verify_done`) with an intact ``history.csv``."""
+    record = ckpt.verify_done(run_dir)
+    try:
+        return record is not None and len(read_history(run_dir)) == record.checkpoint_epoch
+    except ValueError:
+        return False
+
+
+def _train_locked(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: bool, restart: bool) -> Path:
+    """:func:`train` under the run's lock (rank 0; the other ranks follow it through barriers)."""
+    if ctx.is_main:
         if restart:
             for name in (ckpt.DONE_FILE, ckpt.CHECKPOINT_FILE, ckpt.HISTORY_FILE):
                 (run_dir / name).unlink(missing_ok=True)
+        _settle_done(run_dir, config)  # after waiting for the lock: another process may have finished
     ddp.barrier(ctx)
     if ckpt.is_done(run_dir):
         return run_dir
@@ -499,8 +583,11 @@ def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: boo
     start_epoch, history = 0, []
     checkpoint_path = run_dir / ckpt.CHECKPOINT_FILE
     if checkpoint_path.exists():
-        start_epoch = trainer.load_state(ckpt.load_checkpoint(checkpoint_path, map_location=ctx.device))
-        history = [row for row in read_history(run_dir) if int(row["epoch"]) <= start_epoch]
+        state = ckpt.load_checkpoint(checkpoint_path, map_location=ctx.device)
+        start_epoch = trainer.load_state(state, checkpoint_path)
+        history = _resumed_history(run_dir, state, start_epoch)
+        if ctx.is_main:  # the rows the checkpoint stores, whatever happened to history.csv after it was saved
+            write_history(run_dir, history)
         if ctx.enabled:  # every rank continues from its own RNG stream, not rank 0's
             torch.manual_seed(config.seed * 7919 + start_epoch * 31 + ctx.rank)
     if ctx.enabled and start_epoch == 0:
@@ -525,7 +612,7 @@ def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: boo
                         epoch + 1, stats, trainer.validate(), float(trainer.scheduler.get_last_lr()[0]), seconds
                     )
                 )
-                ckpt.save_checkpoint(checkpoint_path, trainer.state(epoch + 1))
+                ckpt.save_checkpoint(checkpoint_path, trainer.state(epoch + 1, history))
                 write_history(run_dir, history)
             ddp.barrier(ctx)
     except KeyboardInterrupt:
@@ -538,30 +625,107 @@ def _train(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progress: boo
         raise
     if ctx.is_main:
         last = history[-1] if history else {}
-        ckpt.mark_done(
-            run_dir,
-            {
-                "epochs": config.epochs,
-                "seconds_this_session": round(time.perf_counter() - started, 2),
-                "world_size": ctx.world_size,
-                "device": str(ctx.device),
-                "backbone": config.backbone,
-                "pretrained_backbone": bool(getattr(unwrap(trainer.model), "pretrained_backbone", False)),
-                **{k: last.get(k) for k in ("train_acc", "val_acc", "train_loss")},
-            },
-        )
+        info = {
+            "seconds_this_session": round(time.perf_counter() - started, 2),
+            "world_size": ctx.world_size,
+            "device": str(ctx.device),
+            "backbone": config.backbone,
+            "pretrained_backbone": bool(getattr(unwrap(trainer.model), "pretrained_backbone", False)),
+            **{k: last.get(k) for k in ("train_acc", "val_acc", "train_loss")},
+        }
+        ckpt.mark_done(run_dir, config, config.epochs, info)
     ddp.barrier(ctx)
     return run_dir
 
 
+def _settle_done(run_dir: Path, config: RunConfig) -> None:
+    """Decide, before training (rank 0, under the lock), what ``done.json`` is worth.
+
+    Verified: the run is done (its ``history.csv`` is repaired if need be). Corrupt, or for other epochs: a warning,
+    the record is removed and training resumes from the checkpoint. Written by an earlier version (no digest): the
+    checkpoint is loaded and, when it holds the last epoch, the record is written again with its digest (metrics
+    kept); otherwise the record is removed and training resumes. A checkpoint whose digest differs from the record's
+    raises :class:`CheckpointError` (resuming from it would launder it).
+    """
+    done_path = run_dir / ckpt.DONE_FILE
+    try:
+        record = ckpt.check_done(run_dir, config)
+    except ckpt.CheckpointDigestError:
+        raise
+    except ckpt.CheckpointError as err:
+        print(f"warning: {err}. Not done: resuming from {ckpt.CHECKPOINT_FILE}.", file=sys.stderr)
+        done_path.unlink(missing_ok=True)
+        return
+    if record is None:
+        return
+    if not record.has_digest:
+        epoch = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT_FILE)["epoch"]
+        if epoch != config.epochs:
+            print(
+                f"warning: {done_path} marks the run done but its checkpoint holds epoch {epoch} of "
+                f"{config.epochs}: resuming",
+                file=sys.stderr,
+            )
+            done_path.unlink()
+            return
+        record = ckpt.mark_done(run_dir, config, epoch, record.info)
+    _repair_history(run_dir, record)
+
+
+def _repair_history(run_dir: Path, record: ckpt.DoneRecord) -> None:
+    """A finished run whose ``history.csv`` is missing, corrupt or short gets it back from the checkpoint's rows."""
+    try:
+        if len(read_history(run_dir)) == record.checkpoint_epoch:
+            return
+    except ValueError as err:
+        print(f"warning: {err}", file=sys.stderr)
+    path = run_dir / ckpt.CHECKPOINT_FILE
+    state = ckpt.load_checkpoint(path)
+    if "history" not in state:  # a run of an earlier version: nothing to restore from; read_history says so
+        print(f"warning: {path} holds no history to restore {ckpt.HISTORY_FILE} from", file=sys.stderr)
+        return
+    write_history(run_dir, _resumed_history(run_dir, state, int(state["epoch"])))
+    print(f"rewrote {run_dir / ckpt.HISTORY_FILE} from {path}", file=sys.stderr)
+
+
+def _resumed_history(run_dir: Path, state: dict[str, Any], epochs: int) -> list[dict[str, Any]]:
+    """The history rows of the first ``epochs`` epochs: those the checkpoint ``state`` stores, or (a checkpoint of
+    an earlier version) those of ``history.csv``."""
+    if "history" not in state:
+        return [row for row in read_history(run_dir) if int(row["epoch"]) <= epochs]
+    rows = state["history"]
+    if not (
+        isinstance(rows, list)
+        and len(rows) == epochs
+        and all(isinstance(row, dict) and row.get("epoch") == n for n, row in enumerate(rows, start=1))
+    ):
+        path = run_dir / ckpt.CHECKPOINT_FILE
+        raise ckpt.CheckpointError(
+            f"checkpoint {path} holds a damaged history (not the rows of epochs 1..{epochs}); delete it (or train "
+            "with restart=True / --restart) to start the run over"
+        )
+    return [dict(row) for row in rows]
+
+
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, WSOLModel]:
-    """``(config, model)`` of a run directory, the model in eval mode on ``device`` with its last weights."""
+    """``(config, model)`` of a run directory, the model in eval mode on ``device`` with its last weights.
+
+    A finished run is checked first (:func:`~wsol_utils.engine.checkpoint.check_done`: ``done.json`` intact, the
+    config's epochs, the checkpoint's recorded sha256); an unfinished one loads its last completed epoch.
+
+    Raises:
+        FileNotFoundError: no ``config.json`` or no checkpoint yet.
+        CheckpointError: ``done.json`` or the checkpoint cannot be trusted (corrupt, changed since the run finished,
+            pickled code, another architecture); the message names the file and the fix.
+    """
     run_dir = Path(run_dir)
     config = ckpt.read_config(run_dir)
     path = run_dir / ckpt.CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: the run has not completed an epoch yet (train it first)")
+    record = ckpt.check_done(run_dir, config)
     state = ckpt.load_checkpoint(path)
+    ckpt.check_checkpoint_epoch(state, record, path)
     with torch.random.fork_rng(devices=[]):  # no ImageNet file read: the checkpoint replaces those weights
         model = build_model(config, int(state["num_classes"]), pretrained=False)
     ckpt.load_model_state(model, state, path)
