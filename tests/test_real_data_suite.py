@@ -239,6 +239,8 @@ def test_a_random_init_run_is_recorded_and_flags_its_table(tmp_path: Path, monke
     assert tables.run_pretrained_backbone(run) is False
     (run / "done.json").unlink()  # an unfinished run: the checkpoint says it too
     assert tables.run_pretrained_backbone(run) is False
+    (run / "done.json").write_text("{cut sho", encoding="utf-8")  # a corrupt done.json is not believed either
+    assert tables.run_pretrained_backbone(run) is False
     provenance = Suite.from_parameters("cub", str(cub), figures_dir=tmp_path / "f").provenance(run)
     assert provenance["runs"][0]["pretrained_backbone"] is False
     table = pd.DataFrame({"method": ["CAM"], "x": [1.0]})

@@ -221,17 +221,14 @@ class RunBackbone(NamedTuple):
 
 
 def run_pretrained_backbone(run_dir: str | Path) -> bool | None:
-    """Whether run ``run_dir`` started from ImageNet weights, as training recorded it: ``done.json``'s
-    ``pretrained_backbone``, else its last checkpoint's (an unfinished run); ``None`` when neither says."""
-    import json
-
+    """Whether run ``run_dir`` started from ImageNet weights, as training recorded it: the verified ``done.json``'s
+    ``pretrained_backbone`` (:func:`wsol_utils.engine.checkpoint.verify_done`), else its last checkpoint's (an
+    unfinished run, or a ``done.json`` that does not check out); ``None`` when neither says."""
     from wsol_utils.engine import checkpoint as ckpt
 
-    done = Path(run_dir) / ckpt.DONE_FILE
-    if done.is_file():
-        record = json.loads(done.read_text(encoding="utf-8"))
-        if "pretrained_backbone" in record:
-            return bool(record["pretrained_backbone"])
+    record = ckpt.verify_done(run_dir)
+    if record is not None and "pretrained_backbone" in record.info:
+        return bool(record.info["pretrained_backbone"])
     checkpoint = Path(run_dir) / ckpt.CHECKPOINT_FILE
     if checkpoint.is_file():
         state = ckpt.load_checkpoint(checkpoint)
