@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("wsol_utils.engine.cli_eval", "evaluate a trained run directory"),
     "reproduce": ("wsol_utils.reproduce", "run the notebook suite and regenerate figures/"),
     "data": ("wsol_utils.data.cli", "generate / export the built-in synthetic data set"),
+    "site": ("wsol_utils.site", "build a static HTML site of the executed suite (after reproduce)"),
 }
 
 
