@@ -11,13 +11,14 @@ PYTEST_ARGS ?=
 DATASET ?=
 DATA_ROOT ?=
 REPRODUCE_ARGS ?=
+SITE_ARGS ?=
 # two lanes of notebooks in parallel, one CPU thread each (wsol_utils.reproduce.LANES): faster on 2 cores, and the
 # thread count, hence the numbers, does not depend on the machine
 JOBS ?= 2
 # --dataset / --data-root only when set, so that a bare `make reproduce` stays the synthetic suite
 REPRODUCE_DATA := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
-.PHONY: install reproduce reproduce-smoke notebooks lint test test-fast benchmark browser clean
+.PHONY: install reproduce reproduce-smoke notebooks lint test test-fast benchmark browser site clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +59,13 @@ test-fast: install
 # browser test is skipped with the reason. Needs root (CI) or sudo.
 browser:
 	command -v chromium >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+# A static HTML site of the executed suite in site/ (README, the executed notebooks of outputs/, docs/methods.md),
+# built offline: open site/index.html. It does not run the suite: `make reproduce` first (without it, the
+# notebooks' pages say they were not executed). SITE_ARGS="--outputs outputs/smoke" shows a smoke run.
+site: install
+	@ls outputs/*.ipynb >/dev/null 2>&1 || echo "note: outputs/ has no executed notebooks: run 'make reproduce' first (building the site anyway, with unexecuted notebooks)"
+	$(BIN)/python -m wsol_utils site $(SITE_ARGS)
 
 benchmark: install
 	$(BIN)/python benchmarks/bench_boxeval.py
