@@ -10,6 +10,7 @@ import functools
 import html
 import http.server
 import re
+import shutil
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -189,6 +190,26 @@ def test_cli_refuses_a_missing_outputs_folder(tmp_path: Path, capsys: pytest.Cap
         site.main(["--outputs", str(tmp_path / "nope"), "--out", str(tmp_path / "site")])
     assert excinfo.value.code == 2
     assert "make reproduce" in capsys.readouterr().err
+
+
+def test_a_folder_not_built_by_the_command_is_never_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(site.SiteFolderError, match="not built by"):
+        site.build_site(REPO, tmp_path / "outputs", out)
+    assert (out / "notes.txt").read_text() == "keep me"
+    with pytest.raises(site.SiteFolderError, match="repository"):
+        site.build_site(REPO, tmp_path / "outputs", REPO)
+
+
+def test_a_previous_site_is_replaced(built: site.SiteReport, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    shutil.copytree(built.out, out)
+    (out / "stale.html").write_text("from an older build")
+    report = site.build_site(REPO, tmp_path / "no-outputs", out)
+    assert not (out / "stale.html").exists() and (out / "index.html").is_file()
+    assert report.unexecuted == [f"notebooks/{stem}.ipynb" for stem in SUITE]
 
 
 # -- in a real browser ------------------------------------------------------------------------------------

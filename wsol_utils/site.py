@@ -42,6 +42,8 @@ MARKDOWN_PAGES: tuple[tuple[str, str, str], ...] = (
     ("figures.html", "figures/README.md", "Figures"),
 )
 NOTEBOOK_SUFFIXES = (".ipynb", ".py")
+#: Written into every built site: only a folder holding it is ever replaced by a new build.
+MARKER = ".wsol-site"
 _EXTERNAL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//|#)")
 _ANCHOR = re.compile(r"<a\b([^>]*?)\shref=\"([^\"]*)\"([^>]*)>(.*?)</a>", re.DOTALL)
 _IMG_SRC = re.compile(r"(<img\b[^>]*?\ssrc=\")([^\"]*)(\")")
@@ -281,14 +283,32 @@ def render_page(page: Page, root: Path, outputs: Path, pages: Sequence[Page]) ->
     return notebook_page(page, document, root, outputs, pages), assets
 
 
+class SiteFolderError(ValueError):
+    """The output folder cannot be (re)placed by a site without losing files that are not a site's."""
+
+
+def check_replaceable(out: Path, root: Path) -> None:
+    """Refuse an ``out`` that is the repository or one of its parents, or an existing non-empty folder that a
+    previous build did not write (no :data:`MARKER` in it): replacing it would delete the user's files."""
+    if out == root or out in root.parents:
+        raise SiteFolderError(f"--out {out}: this is the repository (or contains it); choose a new folder, e.g. site/")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
+        raise SiteFolderError(
+            f"--out {out}: exists and was not built by `python -m wsol_utils site` (no {MARKER} in it); "
+            "it would be replaced: choose a new or empty folder"
+        )
+
+
 def build_site(root: Path = REPO_ROOT, outputs: Path | None = None, out: Path | None = None) -> SiteReport:
     """Build the site of ``root`` (the repository) and ``outputs`` (executed notebooks; default
     ``root/outputs``) into ``out`` (default ``root/site``). The site is written to ``<out>.partial`` and
-    moved into place at the end, so an interrupted build leaves the previous site intact."""
+    moved into place at the end, so an interrupted build leaves the previous site intact. Raises
+    :class:`SiteFolderError` when ``out`` holds files that a previous build did not write."""
     started = time.perf_counter()
     root = Path(root).resolve()
     outputs = Path(outputs if outputs is not None else root / "outputs").resolve()
     out = Path(out if out is not None else root / "site").resolve()
+    check_replaceable(out, root)
     pages = site_pages(root, outputs)
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -301,6 +321,7 @@ def build_site(root: Path = REPO_ROOT, outputs: Path | None = None, out: Path | 
     for asset in sorted(assets):
         (partial / asset).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / asset, partial / asset)
+    (partial / MARKER).write_text("built by python -m wsol_utils site; replaced by the next build\n")
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     unexecuted = [page.source for page in pages if page.kind == "notebook" and page.executed is None]
@@ -320,7 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     outputs = Path(args.outputs) if args.outputs else None
     if outputs is not None and not outputs.is_dir():
         parser.error(f"--outputs {outputs}: no such folder (run `make reproduce` first, or pass its --output-dir)")
-    report = build_site(REPO_ROOT, outputs, Path(args.out) if args.out else None)
+    try:
+        report = build_site(REPO_ROOT, outputs, Path(args.out) if args.out else None)
+    except SiteFolderError as error:
+        parser.error(str(error))
     if report.unexecuted:
         names = ", ".join(PurePosixPath(source).stem for source in report.unexecuted)
         print(f"note: not executed (no copy in the outputs folder), shown without outputs: {names}")
