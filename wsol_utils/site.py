@@ -49,6 +49,7 @@ _ANCHOR = re.compile(r"<a\b([^>]*?)\shref=\"([^\"]*)\"([^>]*)>(.*?)</a>", re.DOT
 _IMG_SRC = re.compile(r"(<img\b[^>]*?\ssrc=\")([^\"]*)(\")")
 
 SITE_CSS = """
+html { scroll-padding-top: 4.5em; }  /* an #anchor's heading lands below the sticky navigation bar */
 nav.site-nav { position: sticky; top: 0; z-index: 1000; background: #1f2937; padding: 0.5em 1em;
   font: 14px/1.6 system-ui, sans-serif; display: flex; flex-wrap: wrap; gap: 0.3em 1em; }
 nav.site-nav a { color: #e5e7eb; text-decoration: none; }
