@@ -249,15 +249,44 @@ def _library_extractors() -> list[Any]:
     ]
 
 
-def test_library_extractors_leave_no_hook_gradient_or_mode_change(loaded: tuple[WSOLModel, WSOLDataset]) -> None:
+class _Watched:
+    """An extractor that keeps only a weak reference to the last maps it returned."""
+
+    def __init__(self, extractor: Any) -> None:
+        self.extractor, self.name = extractor, extractor.name
+        self.last: weakref.ref[Tensor] | None = None
+
+    def __call__(self, model: nn.Module, images: Tensor, classes: Tensor) -> Any:
+        maps = self.extractor(model, images, classes)
+        self.last = weakref.ref(maps)
+        return maps
+
+
+def test_library_extractors_leave_no_hook_gradient_map_or_mode_change(loaded: tuple[WSOLModel, WSOLDataset]) -> None:
     model, dataset = loaded
     model.train()
+    try:
+        for extractor in _library_extractors():
+            watched = _Watched(extractor)
+            result = score_extractor(model, watched, dataset=dataset, limit=8, batch_size=4)
+            assert result.records["map_finite"].all() and len(result.records) == 8
+            _leaves_nothing(model)
+            assert model.training  # restored
+            gc.collect()
+            assert watched.last is not None and watched.last() is None, extractor.name  # no map kept alive
+    finally:
+        model.eval()
+
+
+def test_adapters_remove_their_hooks_themselves(loaded: tuple[WSOLModel, WSOLDataset]) -> None:
+    """Called directly (without score_extractor's clean-up), an adapter leaves no hook on the model."""
+    model, dataset = loaded
+    batch = _first_batch(dataset, 4)
     for extractor in _library_extractors():
-        result = score_extractor(model, extractor, dataset=dataset, limit=8, batch_size=4)
-        assert result.records["map_finite"].all() and len(result.records) == 8
-        _leaves_nothing(model)
-        assert model.training  # restored
-    model.eval()
+        maps = extractor(ClassifierView(model), batch.images, batch.labels)
+        assert isinstance(maps, Tensor) and maps.shape[0] == 4
+        assert model_hooks(model) == {}, extractor.name
+    model.zero_grad(set_to_none=True)
 
 
 def test_a_leaky_extractor_is_cleaned_up(loaded: tuple[WSOLModel, WSOLDataset]) -> None:
