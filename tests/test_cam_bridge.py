@@ -157,6 +157,24 @@ def test_pytorch_grad_cam_gradcam_is_the_rescaled_relu_of_cam(loaded: tuple[WSOL
     np.testing.assert_allclose(theirs.numpy(), np.stack(expected), atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def acol_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cam_bridge_acol")
+    return train(tiny_run_config(root, method="acol", epochs=2), runs_dir=root / "runs", progress=False)
+
+
+def test_two_branch_model_parity(acol_run: Path) -> None:
+    """ACoL (1x1 conv classifier): the suite's default map is evaluate's fused map, torchcam's CAM is branch A's."""
+    tcm = pytest.importorskip("torchcam.methods")
+    reference = evaluate(acol_run, cache_maps=False, progress=False)
+    fused = score_extractor(acol_run, SuiteCamExtractor())
+    branch_a = score_extractor(acol_run, TorchCamExtractor(tcm.CAM))
+    keys = ("gt_known_loc_acc", "maxboxacc", "maxboxacc_v2", "cls_acc_top1")
+    assert [fused.summary[k] for k in keys] == [reference.summary[k] for k in keys]
+    assert [branch_a.summary[k] for k in keys] == [reference.summary["branches"]["a"][k] for k in keys]
+    assert branch_a.summary["pxap"] == pytest.approx(reference.summary["branches"]["a"]["pxap"], abs=1e-3)
+
+
 # -- bad input ---------------------------------------------------------------------------------------------------
 class _Returns:
     """An extractor returning ``make(suite maps)``: the suite's CAM map, damaged."""

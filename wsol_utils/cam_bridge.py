@@ -132,9 +132,12 @@ def _default_target(model: nn.Module, who: str) -> nn.Module:
 @dataclass
 class SuiteCamExtractor:
     """The suite's own map (:func:`wsol_utils.pipeline.branch_maps`) of ``branch`` (``None``: the method's main
-    map: ``a`` for CAM, ``fused`` for two-branch methods); ``(B, h, w)`` in ``[0, 1]`` at feature resolution."""
+    map: ``a`` for CAM, ``fused`` for two-branch methods; ``fusion`` / ``fusion_kwargs``: the fused map's, ``None``
+    the method's default); ``(B, h, w)`` in ``[0, 1]`` at feature resolution."""
 
     branch: str | None = None
+    fusion: str | None = None
+    fusion_kwargs: dict[str, Any] | None = None
     name: str = "suite CAM"
 
     def __call__(self, model: nn.Module, images: Tensor, classes: Tensor) -> Tensor:
@@ -143,7 +146,7 @@ class SuiteCamExtractor:
             raise ValueError(f"{self.name}: needs a suite model (WSOLModel); got {type(wsol).__name__}")
         spec = get_method(wsol.method)
         with torch.no_grad():
-            maps = branch_maps(wsol(images, classes), classes, wsol.method)
+            maps = branch_maps(wsol(images, classes), classes, wsol.method, self.fusion, self.fusion_kwargs)
         return maps[self.branch or spec.main_branch]
 
 
