@@ -23,7 +23,10 @@ REPRODUCE_DATA := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,test,pretrained]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,test,pretrained,cam]"
+	@# one OpenCV only: two OpenCV wheels overwrite each other's cv2 (grad-cam 1.5.7 asks for the headless one)
+	@! $(BIN)/python -m pip show -q opencv-python 2>/dev/null || { echo "opencv-python is installed next to opencv-python-headless: pip uninstall opencv-python" >&2; exit 1; }
+	$(BIN)/python -m pip check
 	touch $@
 
 install: $(STAMP)

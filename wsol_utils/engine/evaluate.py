@@ -247,6 +247,43 @@ def _score_batch(acc: _Accumulators, batch: Any, maps: MapBatch, tau: float, hea
     acc.records.append(pd.DataFrame(columns))
 
 
+def score_map_stream(
+    loader: DataLoader,
+    maps_of: Callable[[Any, int], MapBatch],
+    *,
+    tau: float = 0.2,
+    wsoleval: bool | str = True,
+    branches: tuple[str, ...] = ("a",),
+    device: torch.device | str = "cpu",
+    progress: bool | None = None,
+    desc: str = "score",
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Score maps made batch by batch by any source with the code :func:`evaluate` scores a model's maps with.
+
+    For each batch of ``loader`` (moved to ``device``), ``maps_of(batch, start)`` (``start``: the data set index
+    of the batch's first image) gives a :class:`~wsol_utils.pipeline.MapBatch` whose ``full[branch]`` are
+    ``(B, H, W)`` maps in ``[0, 1]`` at the images' resolution and whose ``logits`` are ``(B, C)`` (all NaN: no
+    classifier); each batch is then scored as :func:`evaluate` does (``_score_batch``: box at ``tau``, docs/methods.md
+    §2.1; MaxBoxAcc / V2 and PxAP, §2.2).
+
+    Returns:
+        ``(records, summaries)``: the per-image records (columns as :func:`evaluate`'s) and, per branch, the metrics
+        dict of :func:`evaluate`'s ``summary["branches"]``.
+    """
+    _check_eval_args(tau, "gt", "bicubic")
+    torch_device = torch.device(device)
+    acc = _Accumulators(branches, _wsoleval_branches(wsoleval, branches), _has_masks(loader), torch_device, False)
+    for batch in tqdm(loader, desc=desc, disable=not _show(progress), unit="batch"):
+        batch = _to_device(batch, torch_device)
+        start = len(acc.gt_boxes)
+        maps = maps_of(batch, start)
+        head = head_masks(loader.dataset, start, len(batch.labels), tuple(batch.images.shape[-2:]))
+        _score_batch(acc, batch, maps, tau, head)
+    if not acc.records:
+        raise ValueError(f"{desc}: the data set is empty")
+    return pd.concat(acc.records, ignore_index=True), _summaries(acc)
+
+
 def _localization_summary(acc: _Accumulators, labels: Tensor, ious: np.ndarray) -> dict[str, float]:
     """:func:`wsol_utils.metrics.localization_summary` of the accumulated logits; without a classifier the same
     keys, GT-known loc computed by the same function and every classification-dependent value NaN."""
