@@ -16,6 +16,7 @@ from wsol_utils.models import (
     create_model,
     feature_stride,
     receptive_field,
+    spatial_mean,
 )
 
 NUM_CLASSES = 10
@@ -294,3 +295,94 @@ def test_bad_create_model_arguments(kwargs, match):
 def test_bad_forward_input(images, labels, match):
     with pytest.raises(ValueError, match=match):
         _small("acol")(images, labels)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the global average pool: PyTorch's mean in value, x's layout in its backward
+
+
+def _torch_mean(x: torch.Tensor) -> torch.Tensor:
+    """The engine's pooling before spatial_mean: PyTorch's own mean (its backward materializes NCHW)."""
+    return x.mean(dim=(2, 3))
+
+
+def _sgd_run(method: str, monkeypatch, pool, steps: int = 2, **model_kwargs) -> tuple[list, list]:
+    """``steps`` engine SGD steps (micro-batches, the acol optimizer) of a seeded model with ``pool`` as the
+    models' global average pool; its parameters and its logits on a fixed batch after the steps."""
+    from wsol_utils.engine.config import RunConfig
+    from wsol_utils.engine.distributed import DistContext
+    from wsol_utils.engine.optim import build_optimizer
+    from wsol_utils.engine.train import backward_batch, build_model, micro_batches
+
+    monkeypatch.setattr("wsol_utils.models.spatial_mean", pool)
+    size = model_kwargs.pop("image_size", 32)
+    config = RunConfig(method=method, image_size=size, **model_kwargs)
+    torch.manual_seed(0)
+    model = build_model(config, NUM_CLASSES)
+    optimizer = build_optimizer(model, config)
+    images, labels = _batch(batch=2 if config.backbone == "vgg16" else 8, size=size, seed=1)
+    chunks = micro_batches(model, DistContext(device=torch.device("cpu")), images)
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        backward_batch(model, images, labels, chunks)
+        optimizer.step()
+    output = model(images, labels)
+    logits = [output.logits_a] + ([] if output.logits_b is None else [output.logits_b])
+    return [p.detach().clone() for p in model.parameters()], [t.detach() for t in logits]
+
+
+def test_spatial_mean_equals_torch_mean_forward_and_backward_bit_for_bit():
+    x = torch.randn(3, 5, 7, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    grad = torch.randn(3, 5)
+    ours = spatial_mean(x)
+    (ours_grad,) = torch.autograd.grad(ours, x, grad)
+    theirs = _torch_mean(x)
+    (theirs_grad,) = torch.autograd.grad(theirs, x, grad)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(ours_grad, theirs_grad)
+    assert torch.equal(ours_grad[1, 2], torch.full((7, 6), float(grad[1, 2] / 42)))
+    with pytest.raises(ValueError, match=r"\(B, C, h, w\)"):
+        spatial_mean(torch.zeros(3, 5))
+
+
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_the_pool_gradient_reaching_the_last_relu_is_not_materialized_in_nchw(method):
+    """The layout bug of issue 19: PyTorch's mean sent a contiguous NCHW gradient to a channels_last ReLU output
+    (slow mixed-layout ReLU backward); spatial_mean sends a stride-0 broadcast (no copy, no layout)."""
+    model = _small(method)
+    seen: list[tuple[int, ...]] = []
+    target = model.branch_a.body if method == "cam" else model.branch_a.classifier  # what the pool reads
+
+    def watch(_module: nn.Module, _inputs: object, out: torch.Tensor) -> None:
+        out.register_hook(lambda grad: seen.append(grad.stride()))
+
+    target.register_forward_hook(watch)
+    images, labels = _batch()
+    model(images, labels).logits_a.sum().backward()
+    assert seen and seen[0][2:] == (0, 0), f"the pool's gradient was materialized (strides {seen[0]})"
+
+
+@pytest.mark.parametrize("field", [5, 8, 12, 18, 34])
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_sgd_steps_are_bit_identical_to_torch_mean_pooling(method, field, monkeypatch):
+    """Same seed, same batches, two engine SGD steps: every parameter and the logits equal (torch.equal) with
+    spatial_mean and with PyTorch's mean, at every receptive field of the regime map (analysis.RECEPTIVE_FIELDS)."""
+    from wsol_utils.analysis import RECEPTIVE_FIELDS
+
+    kwargs = {"model_kwargs": dict(RECEPTIVE_FIELDS[field])}
+    old_params, old_logits = _sgd_run(method, monkeypatch, _torch_mean, **kwargs)
+    new_params, new_logits = _sgd_run(method, monkeypatch, spatial_mean, **kwargs)
+    assert len(old_params) == len(new_params)
+    assert all(torch.equal(a, b) for a, b in zip(old_params, new_params, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(old_logits, new_logits, strict=True))
+    assert not torch.equal(old_params[0], _sgd_run(method, monkeypatch, spatial_mean, steps=0, **kwargs)[0][0])
+
+
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_vgg16_sgd_steps_are_bit_identical_to_torch_mean_pooling(method, monkeypatch):
+    """The same parity for the papers' backbone (NCHW, 3x3 heads; narrow heads and 32 px to stay fast)."""
+    kwargs = {"backbone": "vgg16", "image_size": 32, "model_kwargs": {"head_width": 8, "pretrained": False}}
+    old_params, old_logits = _sgd_run(method, monkeypatch, _torch_mean, steps=2, **dict(kwargs))
+    new_params, new_logits = _sgd_run(method, monkeypatch, spatial_mean, steps=2, **dict(kwargs))
+    assert all(torch.equal(a, b) for a, b in zip(old_params, new_params, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(old_logits, new_logits, strict=True))
