@@ -306,7 +306,16 @@ def _torch_mean(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=(2, 3))
 
 
-def _sgd_run(method: str, monkeypatch, pool, steps: int = 2, **model_kwargs) -> tuple[list, list]:
+def _sgd_run(
+    method: str,
+    monkeypatch,
+    pool,
+    model_kwargs: dict,
+    *,
+    steps: int = 2,
+    backbone: str = "small",
+    size: int = 32,
+) -> tuple[list, list]:
     """``steps`` engine SGD steps (micro-batches, the acol optimizer) of a seeded model with ``pool`` as the
     models' global average pool; its parameters and its logits on a fixed batch after the steps."""
     from wsol_utils.engine.config import RunConfig
@@ -315,8 +324,7 @@ def _sgd_run(method: str, monkeypatch, pool, steps: int = 2, **model_kwargs) -> 
     from wsol_utils.engine.train import backward_batch, build_model, micro_batches
 
     monkeypatch.setattr("wsol_utils.models.spatial_mean", pool)
-    size = model_kwargs.pop("image_size", 32)
-    config = RunConfig(method=method, image_size=size, **model_kwargs)
+    config = RunConfig(method=method, backbone=backbone, image_size=size, model_kwargs=model_kwargs)
     torch.manual_seed(0)
     model = build_model(config, NUM_CLASSES)
     optimizer = build_optimizer(model, config)
@@ -369,20 +377,21 @@ def test_sgd_steps_are_bit_identical_to_torch_mean_pooling(method, field, monkey
     spatial_mean and with PyTorch's mean, at every receptive field of the regime map (analysis.RECEPTIVE_FIELDS)."""
     from wsol_utils.analysis import RECEPTIVE_FIELDS
 
-    kwargs = {"model_kwargs": dict(RECEPTIVE_FIELDS[field])}
-    old_params, old_logits = _sgd_run(method, monkeypatch, _torch_mean, **kwargs)
-    new_params, new_logits = _sgd_run(method, monkeypatch, spatial_mean, **kwargs)
+    kwargs = dict(RECEPTIVE_FIELDS[field])
+    old_params, old_logits = _sgd_run(method, monkeypatch, _torch_mean, kwargs)
+    new_params, new_logits = _sgd_run(method, monkeypatch, spatial_mean, kwargs)
     assert len(old_params) == len(new_params)
     assert all(torch.equal(a, b) for a, b in zip(old_params, new_params, strict=True))
     assert all(torch.equal(a, b) for a, b in zip(old_logits, new_logits, strict=True))
-    assert not torch.equal(old_params[0], _sgd_run(method, monkeypatch, spatial_mean, steps=0, **kwargs)[0][0])
+    assert not torch.equal(old_params[0], _sgd_run(method, monkeypatch, spatial_mean, kwargs, steps=0)[0][0])
 
 
+@pytest.mark.slow  # three VGG16 builds and trainings: ~30 s on the shared 2-core machine
 @pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
 def test_vgg16_sgd_steps_are_bit_identical_to_torch_mean_pooling(method, monkeypatch):
     """The same parity for the papers' backbone (NCHW, 3x3 heads; narrow heads and 32 px to stay fast)."""
-    kwargs = {"backbone": "vgg16", "image_size": 32, "model_kwargs": {"head_width": 8, "pretrained": False}}
-    old_params, old_logits = _sgd_run(method, monkeypatch, _torch_mean, steps=2, **dict(kwargs))
-    new_params, new_logits = _sgd_run(method, monkeypatch, spatial_mean, steps=2, **dict(kwargs))
+    kwargs = {"head_width": 8, "pretrained": False}
+    old_params, old_logits = _sgd_run(method, monkeypatch, _torch_mean, kwargs, backbone="vgg16")
+    new_params, new_logits = _sgd_run(method, monkeypatch, spatial_mean, kwargs, backbone="vgg16")
     assert all(torch.equal(a, b) for a, b in zip(old_params, new_params, strict=True))
     assert all(torch.equal(a, b) for a, b in zip(old_logits, new_logits, strict=True))

@@ -218,7 +218,7 @@ def spatial_mean(x: Tensor) -> Tensor:
     backward, with a backward that keeps ``x``'s memory layout (see :class:`_SpatialMean`)."""
     if x.ndim != 4:
         raise ValueError(f"spatial_mean: expects a (B, C, h, w) tensor; got shape {tuple(x.shape)}")
-    return _SpatialMean.apply(x)  # type: ignore[no-any-return]
+    return _SpatialMean.apply(x)
 
 
 class Branch(nn.Module):
