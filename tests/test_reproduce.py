@@ -203,3 +203,33 @@ def test_lane_arguments_drop_only_and_jobs():
     once = _without_option(argv, "--only", takes_values=True)
     assert once == ["--smoke", "--jobs", "2", "--dataset=cub", "--jobs=3"]
     assert _without_option(once, "--jobs", takes_values=False) == ["--smoke", "--dataset=cub"]
+
+
+@pytest.mark.parametrize(
+    ("cores", "lanes", "preset", "expected"),
+    [(2, 2, None, "1"), (4, 2, None, "2"), (8, 3, None, "2"), (2, 3, None, "1"), (2, 2, "4", "4")],
+)
+def test_lanes_share_the_cores_among_their_training_workers(monkeypatch, cores, lanes, preset, expected):
+    """Issue 19: ``--jobs 2`` ran 2 lanes x 2 one-thread workers on 2 cores; each lane now gets cores // lanes
+    workers (WSOL_TRAIN_JOBS, at least 1), unless the caller set WSOL_TRAIN_JOBS."""
+    import subprocess
+
+    seen: list[dict[str, str]] = []
+
+    class FakeLane:
+        def __init__(self, _command: list[str], **kwargs: object) -> None:
+            seen.append(dict(kwargs["env"]))  # type: ignore[call-overload]
+            self.stdout: list[str] = []
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeLane)
+    monkeypatch.setattr(reproduce.os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    if preset is None:
+        monkeypatch.delenv("WSOL_TRAIN_JOBS", raising=False)
+    else:
+        monkeypatch.setenv("WSOL_TRAIN_JOBS", preset)
+    assert reproduce.run_lanes([[f"0{i}"] for i in range(lanes)], ["--smoke"], lanes) == 0
+    assert [env["WSOL_TRAIN_JOBS"] for env in seen] == [expected] * lanes
+    assert all(env["OMP_NUM_THREADS"] == "1" for env in seen)
