@@ -197,9 +197,13 @@ class _SpatialMean(torch.autograd.Function):
     """``x.mean(dim=(2, 3))`` whose backward broadcasts ``g / (h w)`` as a stride-0 view of ``x``'s shape.
 
     PyTorch's own ``mean`` backward materializes the broadcast gradient as a contiguous NCHW tensor; when ``x`` is
-    the output of an in-place ReLU in ``channels_last`` (the small backbone's heads), that ReLU's backward then
-    runs the slow mixed-layout path (about 10x slower). The values are the same ``g / (h w)`` either way, so the
-    gradients are bit-identical.
+    the output of an in-place ReLU in ``channels_last`` (the CAM head of the small backbone), that ReLU's backward
+    then runs the slow mixed-layout path (about 10x slower). The values are the same ``g / (h w)`` either way and
+    the ReLU's backward is elementwise, so the gradients are bit-identical.
+
+    Only for a pool that follows a ReLU: a convolution's backward sums its bias gradient in the order of the
+    gradient's layout, so feeding it this view instead of PyTorch's NCHW tensor changes the bias gradient in the
+    last bits (seen on ACoL's 1x1 class convolution with 8-image batches); the conv-form heads keep ``mean``.
     """
 
     @staticmethod
@@ -253,7 +257,7 @@ class Branch(nn.Module):
                 maps = maps + self.classifier.bias[:, None, None]
             return logits, maps
         maps = self.classifier(hidden)
-        return spatial_mean(maps), maps
+        return maps.mean(dim=(2, 3)), maps  # not spatial_mean: see its docstring
 
 
 # --------------------------------------------------------------------------------------------------------------
