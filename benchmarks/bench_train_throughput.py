@@ -21,6 +21,18 @@ engine runs (one epoch per receptive field and method, fresh processes) and writ
 
     OMP_NUM_THREADS=1 python benchmarks/bench_train_throughput.py --malloc
 
+``--engine-vs BASE`` compares today's engine with the one of git commit ``BASE`` (default ``bf9dbf0``, the
+engine before issue 19), side by side: each measurement is one whole engine run (a fresh process with
+``OMP_NUM_THREADS=1``, as a ``train_many`` worker: import, trainer, data, ``--epochs`` epochs over
+``--run-images`` images with validation) of CAM, ACoL and HCLNet at the suite's instrument (8 px,
+:data:`wsol_utils.engine.INSTRUMENT`), the two engines alternating within interleaved rounds. It prints the CPU
+seconds per run (the child process's user + system time, and the training loop's own CPU time), medians, ranges
+and ratios, records the CPU model and torch's CPU capability, and stops with ``MISMATCH`` unless every run's final
+weights (SHA-256 of the checkpoint's state dict) and history numbers are bit-identical between the two engines.
+Writes ``benchmarks/results/train_engine_speedup.{csv,md}``:
+
+    python benchmarks/bench_train_throughput.py --engine-vs bf9dbf0 --rounds 5
+
 ``--default-budget`` instead trains CAM, ACoL and HCLNet with the engine's synthetic defaults (5,000 train
 images, 64 px), evaluates them on the test split (GT-known loc at tau 0.2 and the best tau, MaxBoxAccV2 for
 CAM, ACoL max, HCLNet add and l1) and writes ``benchmarks/results/default_budget.{csv,md}`` with the wall time
@@ -44,6 +56,7 @@ import torch
 from wsol_utils.allocator import ENV as ALLOCATOR_ENV
 from wsol_utils.allocator import reuse_freed_memory
 from wsol_utils.analysis import RECEPTIVE_FIELDS
+from wsol_utils.engine import INSTRUMENT
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.optim import build_optimizer
@@ -240,6 +253,130 @@ def default_budget(runs_dir: str, out: str, threads: int | None) -> pd.DataFrame
     return table
 
 
+def cpu_description() -> str:
+    """The CPU model (lscpu / /proc/cpuinfo) and torch's CPU capability (``AVX512``, ``AVX2``, ...)."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores"
+
+
+def checkout_engine(commit: str, into: Path) -> Path:
+    """``wsol_utils/`` of git ``commit`` of this repository extracted under ``into`` (``git archive``); returns the
+    folder to put first on ``PYTHONPATH``."""
+    import subprocess
+    import tarfile
+
+    repo = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", commit, "wsol_utils"], check=True, capture_output=True
+    ).stdout
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def one_engine_run(method: str, images: int, epochs: int) -> dict[str, object]:
+    """Train one engine run of ``method`` at the instrument in a fresh run folder (this process), after a tiny
+    untimed run that pays the one-time costs (imports, ``torch._dynamo`` via the optimizer) as a ``train_many``
+    worker has by its second run; the run's ``train()`` CPU seconds, the SHA-256 of its final weights and its
+    history without the timing columns (``--engine-run``)."""
+    import hashlib
+    import tempfile
+
+    from wsol_utils.engine import INSTRUMENT
+    from wsol_utils.engine.checkpoint import load_checkpoint
+    from wsol_utils.engine.train import read_history
+
+    config = RunConfig(method=method, dataset_kwargs={"num_train": images}, epochs=epochs, device="cpu", **INSTRUMENT)
+    warm_up = RunConfig(method=method, dataset_kwargs={"num_train": 64}, epochs=1, val_split=None, **INSTRUMENT)
+    with tempfile.TemporaryDirectory() as runs_dir:
+        train(warm_up, runs_dir=runs_dir, progress=False)
+        tic = time.process_time()
+        run = train(config, runs_dir=runs_dir, progress=False)
+        seconds = time.process_time() - tic
+        state = load_checkpoint(run / "checkpoint.pt")["model"]
+        digest = hashlib.sha256()
+        for key in sorted(state):
+            digest.update(key.encode() + state[key].detach().cpu().contiguous().numpy().tobytes())
+        history = [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in read_history(run)]
+    return {"train_cpu_s": seconds, "weights_sha256": digest.hexdigest(), "history": history, "key": run.name}
+
+
+def engine_speedup_table(args: argparse.Namespace) -> pd.DataFrame:
+    """Today's engine against ``--engine-vs``'s, one whole run per measurement in a fresh process, the engines
+    alternating within interleaved rounds (methods interleaved too); one row per method: median and range of the
+    process CPU seconds of each engine, their ratio, and whether the weights and history were bit-identical."""
+    import json
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    for method in METHODS:  # generate (or read) the synthetic splits before any clock starts
+        RunConfig(method=method, dataset_kwargs={"num_train": args.run_images}, **INSTRUMENT).dataset_for("train")
+    here = Path(__file__).resolve().parent.parent
+    cpu: dict[tuple[str, str], list[float]] = {}
+    loop: dict[tuple[str, str], list[float]] = {}
+    results: dict[tuple[str, str], list[dict]] = {}
+    with tempfile.TemporaryDirectory() as base_dir:
+        paths = {"base": checkout_engine(args.engine_vs, Path(base_dir)), "new": here}
+        for round_index in range(args.rounds):
+            order = ("base", "new") if round_index % 2 == 0 else ("new", "base")
+            for method in METHODS:
+                for engine in order:
+                    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(paths[engine])}
+                    command = [sys.executable, __file__, "--engine-run", method]
+                    command += ["--run-images", str(args.run_images), "--epochs", str(args.epochs)]
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                    result = json.loads(output.strip().splitlines()[-1])
+                    cpu.setdefault((method, engine), []).append(used)
+                    loop.setdefault((method, engine), []).append(result["train_cpu_s"])
+                    results.setdefault((method, engine), []).append(result)
+                    print(f"round {round_index + 1} {method:6s} {engine:4s} {used:6.2f} CPU s", flush=True)
+    rows = []
+    for method in METHODS:
+        runs = results[(method, "base")] + results[(method, "new")]
+        identical = all(
+            (r["weights_sha256"], r["history"], r["key"])
+            == (runs[0]["weights_sha256"], runs[0]["history"], runs[0]["key"])
+            for r in runs
+        )
+        base, new = cpu[(method, "base")], cpu[(method, "new")]
+        base_loop, new_loop = loop[(method, "base")], loop[(method, "new")]
+        pair_ratios = [b / n for b, n in zip(base, new)]  # the same round: the same load on the machine
+        loop_ratios = [b / n for b, n in zip(base_loop, new_loop)]
+        rows.append(
+            {
+                "method": method,
+                "base_cpu_s_median": statistics.median(base),
+                "base_cpu_s_range": f"{min(base):.2f}-{max(base):.2f}",
+                "new_cpu_s_median": statistics.median(new),
+                "new_cpu_s_range": f"{min(new):.2f}-{max(new):.2f}",
+                "speed_up_median": statistics.median(base) / statistics.median(new),
+                "speed_up_per_round_range": f"{min(pair_ratios):.3f}-{max(pair_ratios):.3f}",
+                "warm_train_speed_up": statistics.median(base_loop) / statistics.median(new_loop),
+                "warm_train_per_round_range": f"{min(loop_ratios):.3f}-{max(loop_ratios):.3f}",
+                "bit_identical": identical,
+            }
+        )
+    table = pd.DataFrame(rows)
+    if not table["bit_identical"].all():
+        print(to_markdown(table, digits=3))
+        raise SystemExit("MISMATCH: the two engines' weights or histories differ (see bit_identical)")
+    return table
+
+
 def publish(table: pd.DataFrame, out: str, name: str, title: str, note: str) -> None:
     """Print ``table`` under ``title`` and write ``<out>/<name>.{csv,md}`` with ``note``."""
     print(title)
@@ -275,9 +412,43 @@ def main(argv: list[str] | None = None) -> int:
         help="CPU: glibc's default allocator against reuse_freed_memory per receptive field (train_malloc.{csv,md})",
     )
     parser.add_argument("--malloc-images", type=int, default=1000, help="--malloc: training images of each run")
+    parser.add_argument(
+        "--engine-vs",
+        metavar="COMMIT",
+        help="CPU: today's engine against git COMMIT's (bf9dbf0: before issue 19), whole runs at the instrument, "
+        "bit-identity checked (train_engine_speedup.{csv,md})",
+    )
+    parser.add_argument("--run-images", type=int, default=2000, help="--engine-vs: training images of each run")
+    parser.add_argument("--epochs", type=int, default=1, help="--engine-vs: epochs of each run")
+    parser.add_argument("--engine-run", metavar="METHOD", help=argparse.SUPPRESS)
     parser.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reuse-freed-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.engine_run:
+        import json
+
+        print(json.dumps(one_engine_run(args.engine_run, args.run_images, args.epochs)))
+        return 0
+    if args.engine_vs:
+        table = engine_speedup_table(args)
+        title = (
+            f"CPU seconds per engine run, today's engine against {args.engine_vs}'s: {args.run_images} synthetic "
+            f"images x {args.epochs} epoch(s) + validation at the 8 px instrument, one thread, whole fresh processes, "
+            f"median of {args.rounds} interleaved rounds; {cpu_description()}"
+        )
+        publish(
+            table,
+            args.out,
+            "train_engine_speedup",
+            title,
+            "speed_up = base / new CPU seconds of the whole process (import, trainer, data, epochs, validation, "
+            "checkpoint, and a tiny warm-up run); warm_train_speed_up counts only the measured train()'s CPU time, "
+            "after the warm-up (what a train_many worker pays per run from its second run on). "
+            "bit_identical: every run's final "
+            "weights (SHA-256) and history numbers are equal across both engines and all rounds. The machine was "
+            "shared with other jobs: absolute times are from a loaded machine, ratios come from interleaved rounds.",
+        )
+        return 0
     if args.rates_json:
         import json
 

@@ -10,12 +10,14 @@ from wsol_utils.erasing import erase_by_threshold, erase_complementary
 from wsol_utils.fusion import fuse_l1, fuse_max
 from wsol_utils.maps import normalize_minmax
 from wsol_utils.models import (
+    Branch,
     WSOLModel,
     cam_to_conv1x1,
     class_map,
     create_model,
     feature_stride,
     receptive_field,
+    spatial_mean,
 )
 
 NUM_CLASSES = 10
@@ -294,3 +296,154 @@ def test_bad_create_model_arguments(kwargs, match):
 def test_bad_forward_input(images, labels, match):
     with pytest.raises(ValueError, match=match):
         _small("acol")(images, labels)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the global average pool: PyTorch's mean in value, x's layout in its backward
+
+
+def _torch_mean(x: torch.Tensor) -> torch.Tensor:
+    """PyTorch's own mean (its backward materializes NCHW)."""
+    return x.mean(dim=(2, 3))
+
+
+def _branch_forward_before_issue_19(self: Branch, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Branch.forward as it was before spatial_mean (commit bf9dbf0), verbatim: the reference of the parity tests."""
+    hidden = self.body(features)
+    if isinstance(self.classifier, nn.Linear):
+        logits = self.classifier(hidden.mean(dim=(2, 3)))
+        maps = torch.einsum("ck,bkhw->bchw", self.classifier.weight, hidden)
+        if self.classifier.bias is not None:
+            maps = maps + self.classifier.bias[:, None, None]
+        return logits, maps
+    maps = self.classifier(hidden)
+    return maps.mean(dim=(2, 3)), maps
+
+
+def _sgd_run(
+    method: str,
+    monkeypatch,
+    before: bool,
+    model_kwargs: dict,
+    *,
+    steps: int = 2,
+    backbone: str = "small",
+    size: int = 32,
+) -> tuple[list, list]:
+    """``steps`` engine SGD steps (micro-batches, the acol optimizer) of a seeded model, with the branches of
+    before issue 19 (``before``) or today's; its parameters and its logits on a fixed batch after the steps."""
+    from wsol_utils.engine.config import RunConfig
+    from wsol_utils.engine.distributed import DistContext
+    from wsol_utils.engine.optim import build_optimizer
+    from wsol_utils.engine.train import backward_batch, build_model, micro_batches
+
+    if before:
+        monkeypatch.setattr(Branch, "forward", _branch_forward_before_issue_19)
+    else:
+        monkeypatch.undo()
+    config = RunConfig(method=method, backbone=backbone, image_size=size, model_kwargs=model_kwargs)
+    torch.manual_seed(0)
+    model = build_model(config, NUM_CLASSES)
+    optimizer = build_optimizer(model, config)
+    images, labels = _batch(batch=2 if config.backbone == "vgg16" else 8, size=size, seed=1)
+    chunks = micro_batches(model, DistContext(device=torch.device("cpu")), images)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the engine's workers (train_many, reproduce): one thread
+    try:
+        for _ in range(steps):
+            optimizer.zero_grad(set_to_none=True)
+            backward_batch(model, images, labels, chunks)
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    output = model(images, labels)
+    logits = [output.logits_a] + ([] if output.logits_b is None else [output.logits_b])
+    return [p.detach().clone() for p in model.parameters()], [t.detach() for t in logits]
+
+
+def test_spatial_mean_equals_torch_mean_forward_and_backward_bit_for_bit():
+    x = torch.randn(3, 5, 7, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    grad = torch.randn(3, 5)
+    ours = spatial_mean(x)
+    (ours_grad,) = torch.autograd.grad(ours, x, grad)
+    theirs = _torch_mean(x)
+    (theirs_grad,) = torch.autograd.grad(theirs, x, grad)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(ours_grad, theirs_grad)
+    assert torch.equal(ours_grad[1, 2], torch.full((7, 6), float(grad[1, 2] / 42)))
+    with pytest.raises(ValueError, match=r"\(B, C, h, w\)"):
+        spatial_mean(torch.zeros(3, 5))
+
+
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_the_pool_gradient_keeps_the_layout_each_head_needs(method):
+    """CAM (the layout bug of issue 19): PyTorch's mean sent a contiguous NCHW gradient to the channels_last ReLU
+    output before the pool (slow mixed-layout ReLU backward); spatial_mean sends a stride-0 broadcast. ACoL /
+    HCLNet: the pool follows the 1x1 class convolution, whose bias gradient is summed in the gradient's layout,
+    so it must keep receiving PyTorch's contiguous NCHW gradient (anything else changes the last bits)."""
+    model = _small(method)
+    seen: list[torch.Tensor] = []
+    target = model.branch_a.body if method == "cam" else model.branch_a.classifier  # what the pool reads
+
+    def watch(_module: nn.Module, _inputs: object, out: torch.Tensor) -> None:
+        out.register_hook(lambda grad: seen.append(grad))
+
+    target.register_forward_hook(watch)
+    images, labels = _batch()
+    model(images, labels).logits_a.sum().backward()
+    if method == "cam":
+        assert seen[0].stride()[2:] == (0, 0), f"the pool's gradient was materialized (strides {seen[0].stride()})"
+    else:
+        assert seen[0].is_contiguous(), f"the class convolution got strides {seen[0].stride()}"
+
+
+@pytest.mark.parametrize("field", [5, 8, 12, 18, 34])
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_sgd_steps_are_bit_identical_to_torch_mean_pooling(method, field, monkeypatch):
+    """Same seed, same batches, two engine SGD steps: every parameter and the logits equal (torch.equal) with
+    spatial_mean and with PyTorch's mean, at every receptive field of the regime map (analysis.RECEPTIVE_FIELDS)."""
+    from wsol_utils.analysis import RECEPTIVE_FIELDS
+
+    kwargs = dict(RECEPTIVE_FIELDS[field])
+    old_params, old_logits = _sgd_run(method, monkeypatch, True, kwargs)
+    new_params, new_logits = _sgd_run(method, monkeypatch, False, kwargs)
+    assert len(old_params) == len(new_params)
+    assert all(torch.equal(a, b) for a, b in zip(old_params, new_params, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(old_logits, new_logits, strict=True))
+    assert not torch.equal(old_params[0], _sgd_run(method, monkeypatch, False, kwargs, steps=0)[0][0])
+
+
+@pytest.mark.slow  # three VGG16 builds and trainings: ~30 s on the shared 2-core machine
+@pytest.mark.parametrize("method", ["cam", "acol", "hclnet"])
+def test_vgg16_sgd_steps_are_bit_identical_to_torch_mean_pooling(method, monkeypatch):
+    """The same parity for the papers' backbone (NCHW, 3x3 heads; narrow heads and 32 px to stay fast)."""
+    kwargs = {"head_width": 8, "pretrained": False}
+    old_params, old_logits = _sgd_run(method, monkeypatch, True, kwargs, backbone="vgg16")
+    new_params, new_logits = _sgd_run(method, monkeypatch, False, kwargs, backbone="vgg16")
+    assert all(torch.equal(a, b) for a, b in zip(old_params, new_params, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(old_logits, new_logits, strict=True))
+
+
+@pytest.mark.parametrize("classifier", ["fc", "conv"])
+def test_branch_gradients_are_bit_identical_to_before_issue_19(classifier):
+    """Every parameter gradient of a channels_last branch (the instrument's 32x32 maps, 8-image batches: the case
+    where a stride-0 gradient into the class convolution changed its bias gradient with one thread, as the
+    engine's workers run) equals the old branch's."""
+
+    def gradients(forward, seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(seed)
+        branch = Branch(32, 32, NUM_CLASSES, 1, classifier).to(memory_format=torch.channels_last)
+        features = torch.randn(8, 32, 32, 32).contiguous(memory_format=torch.channels_last)
+        logits, _maps = forward(branch, features)
+        logits.backward(torch.randn(8, NUM_CLASSES))
+        return [torch.zeros(0) if p.grad is None else p.grad for p in branch.parameters()]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for seed in range(4):
+            before = gradients(_branch_forward_before_issue_19, seed)
+            today = gradients(Branch.forward, seed)
+            assert all(torch.equal(a, b) for a, b in zip(before, today, strict=True)), f"seed {seed}"
+    finally:
+        torch.set_num_threads(threads)

@@ -324,3 +324,37 @@ def test_a_lane_that_ignores_the_signal_is_killed_with_its_kernel_after_the_grac
     assert time.monotonic() - start < 5
     _, alive = psutil.wait_procs(kernel, timeout=2)
     assert len(kernel) == 1 and not alive
+
+
+@pytest.mark.parametrize(
+    ("cores", "lanes", "preset", "expected"),
+    [(2, 2, None, "1"), (4, 2, None, "2"), (8, 3, None, "2"), (2, 3, None, "1"), (2, 2, "4", "4")],
+)
+def test_lanes_share_the_cores_among_their_training_workers(monkeypatch, cores, lanes, preset, expected):
+    """Issue 19: ``--jobs 2`` ran 2 lanes x 2 one-thread workers on 2 cores; each lane now gets cores // lanes
+    workers (WSOL_TRAIN_JOBS, at least 1), unless the caller set WSOL_TRAIN_JOBS."""
+    import subprocess
+
+    seen: list[dict[str, str]] = []
+
+    class FakeLane:
+        def __init__(self, _command: list[str], **kwargs: object) -> None:
+            seen.append(dict(kwargs["env"]))  # type: ignore[call-overload]
+            self.stdout: list[str] = []
+            self.returncode = 0
+
+        def wait(self) -> int:
+            return 0
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeLane)
+    monkeypatch.setattr(reproduce.os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    if preset is None:
+        monkeypatch.delenv("WSOL_TRAIN_JOBS", raising=False)
+    else:
+        monkeypatch.setenv("WSOL_TRAIN_JOBS", preset)
+    assert reproduce.run_lanes([[f"0{i}"] for i in range(lanes)], ["--smoke"], lanes) == 0
+    assert [env["WSOL_TRAIN_JOBS"] for env in seen] == [expected] * lanes
+    assert all(env["OMP_NUM_THREADS"] == "1" for env in seen)

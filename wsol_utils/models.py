@@ -51,6 +51,7 @@ __all__ = [
     "feature_stride",
     "receptive_field",
     "small_backbone",
+    "spatial_mean",
     "vgg16_backbone",
     "vgg16_weights_path",
 ]
@@ -192,6 +193,38 @@ def _init_xavier(module: nn.Module) -> None:
 # Heads
 
 
+class _SpatialMean(torch.autograd.Function):
+    """``x.mean(dim=(2, 3))`` whose backward broadcasts ``g / (h w)`` as a stride-0 view of ``x``'s shape.
+
+    PyTorch's own ``mean`` backward materializes the broadcast gradient as a contiguous NCHW tensor; when ``x`` is
+    the output of an in-place ReLU in ``channels_last`` (the CAM head of the small backbone), that ReLU's backward
+    then runs the slow mixed-layout path (about 10x slower). The values are the same ``g / (h w)`` either way and
+    the ReLU's backward is elementwise, so the gradients are bit-identical.
+
+    Only for a pool that follows a ReLU: a convolution's backward sums its bias gradient in the order of the
+    gradient's layout, so feeding it this view instead of PyTorch's NCHW tensor changes the bias gradient in the
+    last bits (seen on ACoL's 1x1 class convolution with 8-image batches); the conv-form heads keep ``mean``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.shape = x.shape
+        return x.mean(dim=(2, 3))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        height, width = ctx.shape[2], ctx.shape[3]
+        return (grad / (height * width))[:, :, None, None].expand(ctx.shape)
+
+
+def spatial_mean(x: Tensor) -> Tensor:
+    """Global average pool ``(B, C, h, w)`` -> ``(B, C)``: the same numbers as ``x.mean(dim=(2, 3))`` forward and
+    backward, with a backward that keeps ``x``'s memory layout (see :class:`_SpatialMean`)."""
+    if x.ndim != 4:
+        raise ValueError(f"spatial_mean: expects a (B, C, h, w) tensor; got shape {tuple(x.shape)}")
+    return _SpatialMean.apply(x)
+
+
 class Branch(nn.Module):
     """One classifier branch (docs/methods.md §1.2): ``conv(k) K->W, ReLU, conv(k) W->W, ReLU`` then the classifier.
 
@@ -218,13 +251,13 @@ class Branch(nn.Module):
         """``(B, K, h, w)`` -> ``(logits (B, C), maps (B, C, h, w))``."""
         hidden = self.body(features)
         if isinstance(self.classifier, nn.Linear):
-            logits = self.classifier(hidden.mean(dim=(2, 3)))
+            logits = self.classifier(spatial_mean(hidden))
             maps = torch.einsum("ck,bkhw->bchw", self.classifier.weight, hidden)
             if self.classifier.bias is not None:
                 maps = maps + self.classifier.bias[:, None, None]
             return logits, maps
         maps = self.classifier(hidden)
-        return maps.mean(dim=(2, 3)), maps
+        return maps.mean(dim=(2, 3)), maps  # not spatial_mean: see its docstring
 
 
 # --------------------------------------------------------------------------------------------------------------

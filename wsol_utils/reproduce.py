@@ -384,6 +384,14 @@ def split_lanes(names: Sequence[str], jobs: int) -> list[list[str]]:
     return [lane for lane in lanes if lane]
 
 
+def lane_train_jobs(lanes: int) -> str:
+    """``WSOL_TRAIN_JOBS`` of each of ``lanes`` parallel lanes: the caller's own setting, else this process's cores
+    shared among the lanes (at least 1), so that all lanes' one-thread training workers together fill the cores
+    without oversubscribing them (issue 19; the numbers do not depend on it)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return os.environ.get("WSOL_TRAIN_JOBS") or str(max(1, cores // max(1, lanes)))
+
+
 def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int, outputs: Path | None = None) -> int:
     """Run each lane as ``python -m wsol_utils reproduce ... --only <lane> --jobs 1`` in its own process, at most
     ``jobs`` at a time, each with one CPU thread (``OMP_NUM_THREADS=1``: the small models gain little from a second
@@ -395,7 +403,7 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int, ou
     killed with what they started, and :class:`Interrupted` is raised naming the marked copies in ``outputs``."""
     import subprocess
 
-    threads = "1"
+    threads, train_jobs = "1", lane_train_jobs(len(lanes))
     base = _without_option(_without_option(argv, "--only", takes_values=True), "--jobs", takes_values=False)
     print(
         f"Reproducing in {len(lanes)} parallel lanes ({threads} CPU thread(s) each): "
@@ -412,7 +420,7 @@ def run_lanes(lanes: Sequence[Sequence[str]], argv: Sequence[str], jobs: int, ou
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
-                env={**os.environ, "OMP_NUM_THREADS": threads},
+                env={**os.environ, "OMP_NUM_THREADS": threads, "WSOL_TRAIN_JOBS": train_jobs},
                 start_new_session=True,  # the terminal's Ctrl-C reaches the lanes only through this process
             )
         )

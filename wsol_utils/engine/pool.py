@@ -39,7 +39,9 @@ _START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 
 def default_jobs() -> int:
     """Worker processes of :func:`train_many` when not given: ``WSOL_TRAIN_JOBS`` if set, else the number of
-    cores this process may use."""
+    cores this process may use. ``reproduce --jobs N`` sets it for each of its parallel lanes to the cores divided
+    among the lanes (:func:`wsol_utils.reproduce.lane_train_jobs`), so the lanes' workers together fill the cores
+    once."""
     wanted = os.environ.get("WSOL_TRAIN_JOBS", "")
     if wanted:
         if not wanted.isdigit() or int(wanted) < 1:
