@@ -4,17 +4,37 @@
 of :class:`TinyImage` (few small generated JPEGs); the ``tiny_cub`` / ``tiny_wsoleval`` fixtures use the
 default :data:`TINY_IMAGES`. Tests may then damage a file to check the loaders' errors.
 
+Worker processes (``engine.train_many``) fork from a forkserver that has already imported torch and the engine
+(:func:`_preload_the_forkserver`), so that each worker does not pay the imports again.
+
 ``fake_weights`` (session): fake torchvision ImageNet checkpoints of VGG16 and ResNet50 with the real keys and shapes
 (:mod:`fake_weights`), for tests that load "pretrained" backbones without the network.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tiny_data import TINY_IMAGES, TinyImage, make_cub_folder, make_wsoleval_folder
+
+#: What the test session's forkserver imports before it forks ``train_many``'s workers: torch, torch._dynamo (which
+#: ``torch.optim`` imports on first use: seconds per process) and the engine. ``__main__`` is the default entry.
+FORKSERVER_PRELOAD = ["__main__", "torch", "torch._dynamo", "wsol_utils.engine"]
+
+
+def _preload_the_forkserver() -> None:
+    """Set :data:`FORKSERVER_PRELOAD` before the forkserver starts (it starts on the first ``train_many`` pool and
+    lives for the session): every worker then forks with the imports done, instead of repeating them. The workers'
+    results do not change (their thread count is still set by ``engine.pool``); the test of identical weights
+    between a worker and this process (tests/test_engine_pool.py) still compares them."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+
+
+_preload_the_forkserver()
 
 
 @pytest.fixture
