@@ -53,13 +53,16 @@ lint: install
 # The whole suite is the unit tests plus the notebooks under nbval (smoke parameters, notebooks/conftest.py), split
 # by the `slow` marker (pyproject.toml): `make test` runs what is not slow (a few minutes on 2 cores), `make test-slow`
 # the long integration runs (the notebooks end to end, the suite on tiny real-data folders, DDP, the browser), and
-# `make test-all` (what .ci/run runs) both. PYTEST_ARGS comes last, so a `-m` in it replaces the split.
+# `make test-all` (what .ci/run runs) both. MARKS narrows either set (MARKS="not figures" while figures/ is being
+# regenerated); a `-m` in PYTEST_ARGS would replace the split instead.
 PYTEST := $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
+MARKS ?=
+AND_MARKS = $(if $(MARKS), and ($(MARKS)))
 test: install lint
-	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow$(AND_MARKS)" $(PYTEST_ARGS)
 
 test-slow: install
-	$(PYTEST) -m slow $(PYTEST_ARGS)
+	$(PYTEST) -m "slow$(AND_MARKS)" $(PYTEST_ARGS)
 
 test-all: test test-slow
 
