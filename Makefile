@@ -1,6 +1,8 @@
 # wsol-repro: two commands are the contract (see README.md).
 #   make reproduce   set up .venv and run the notebook suite on the built-in synthetic data set
-#   make test        set up .venv and run the whole test suite (unit tests, notebooks under nbval)
+#   make test        set up .venv, lint and type-check, and run the test suite minus the `slow` integration runs
+#   make test-slow   the `slow` integration runs: the notebooks under nbval, the suite end to end on tiny real-data
+#                    folders, DDP, the browser; .ci/run runs both (make test-all)
 # The papers' setting on real data (docs/methods.md §4): make reproduce DATASET=cub DATA_ROOT=~/data/CUB_200_2011
 # (or DATASET=wsoleval DATA_ROOT=<root with metadata/<split>/>); REPRODUCE_ARGS="--backbone resnet50 --only 02" etc.
 PYTHON ?= python3
@@ -18,7 +20,7 @@ JOBS ?= 2
 # --dataset / --data-root only when set, so that a bare `make reproduce` stays the synthetic suite
 REPRODUCE_DATA := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
-.PHONY: install reproduce reproduce-smoke notebooks lint test test-fast benchmark browser site clean
+.PHONY: install reproduce reproduce-smoke notebooks lint test test-slow test-all test-fast benchmark browser site clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,8 +54,21 @@ lint: install
 	$(BIN)/mypy
 	$(if $(wildcard notebooks/[0-9]*.py),$(BIN)/mypy --follow-imports=silent $(wildcard notebooks/[0-9]*.py))
 
+# The whole suite is the unit tests plus the notebooks under nbval (smoke parameters, notebooks/conftest.py), split
+# by the `slow` marker (pyproject.toml): `make test` runs what is not slow (a few minutes on 2 cores), `make test-slow`
+# the long integration runs (the notebooks end to end, the suite on tiny real-data folders, DDP, the browser), and
+# `make test-all` (what .ci/run runs) both. MARKS narrows either set (MARKS="not figures" while figures/ is being
+# regenerated); a `-m` in PYTEST_ARGS would replace the split instead.
+PYTEST := $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
+MARKS ?=
+AND_MARKS = $(if $(MARKS), and ($(MARKS)))
 test: install lint
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow$(AND_MARKS)" $(PYTEST_ARGS)
+
+test-slow: install
+	$(PYTEST) -m "slow$(AND_MARKS)" $(PYTEST_ARGS)
+
+test-all: test test-slow
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
@@ -74,4 +89,4 @@ benchmark: install
 	$(BIN)/python benchmarks/bench_boxeval.py
 
 clean:
-	rm -rf $(VENV) outputs runs .pytest_cache
+	rm -rf $(VENV) outputs runs site .pytest_cache

@@ -1,9 +1,10 @@
-"""pytest/nbval settings for the notebooks (``make test`` runs them with ``--nbval-lax``).
+"""pytest/nbval settings for the notebooks (``make test-slow`` runs them with ``--nbval-lax``).
 
 nbval executes each notebook with its *default* parameters, so this sets ``WSOL_SMOKE=1`` before any
 kernel starts: the notebooks then train on the tiny smoke slice (see ``wsol_utils.suite``) and write their
 figures to ``outputs/smoke/figures``, never to the committed ``figures/``. Notebook items are marked
-``slow`` (they train small models), so ``make test-fast`` skips them.
+``slow`` (they train small models): ``make test`` and ``make test-fast`` skip them, ``make test-slow`` and
+``make test-all`` (CI) run them.
 """
 
 from __future__ import annotations

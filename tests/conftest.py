@@ -4,17 +4,44 @@
 of :class:`TinyImage` (few small generated JPEGs); the ``tiny_cub`` / ``tiny_wsoleval`` fixtures use the
 default :data:`TINY_IMAGES`. Tests may then damage a file to check the loaders' errors.
 
+Worker processes (``engine.train_many``) fork from a forkserver that has already imported torch and the engine
+(:func:`_preload_the_forkserver`), so that each worker does not pay the imports again.
+
 ``fake_weights`` (session): fake torchvision ImageNet checkpoints of VGG16 and ResNet50 with the real keys and shapes
 (:mod:`fake_weights`), for tests that load "pretrained" backbones without the network.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tiny_data import TINY_IMAGES, TinyImage, make_cub_folder, make_wsoleval_folder
+
+#: What the test session's forkserver imports before it forks the workers of ``engine.train_many`` and of
+#: ``boxeval.evaluate_scoremaps``: torch, torch._dynamo (which ``torch.optim`` imports on first use: seconds per
+#: process), the engine and boxeval. ``__main__`` is the default entry.
+FORKSERVER_PRELOAD = ["__main__", "torch", "torch._dynamo", "wsol_utils.engine", "wsol_utils.boxeval"]
+
+
+def _preload_the_forkserver() -> None:
+    """Start the session's forkserver now, with :data:`FORKSERVER_PRELOAD` imported, so that every worker forks with
+    the imports done instead of repeating them. Started here because the first pool decides what the server
+    imported (``boxeval`` sets its own preload list, which would otherwise win when its tests run first); the
+    server imports in the background while pytest collects. The workers' results do not change (their thread
+    count is still set by the library); tests/test_engine_pool.py still compares a worker's weights with a run
+    trained in this process."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+    forkserver.ensure_running()
+
+
+_preload_the_forkserver()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from browser_support import JupyterLabServer, find_chromium, launch_chromium, train_tiny_run
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # JupyterLab + Chromium + a whole notebook: make test-slow
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "00_explore.ipynb"
