@@ -203,3 +203,18 @@ def test_cli_unreadable_metadata_or_map_exits_1_naming_the_file(
     code = main(["--metadata-dir", str(meta), "--scoremap-dir", str(maps_dir), "--no-progress", "--workers", "1"])
     err = capsys.readouterr().err
     assert code == 1 and message in err, err
+
+
+def test_the_evaluate_command_scores_without_importing_torch(tmp_path: Path) -> None:
+    """Issue 19 item 4: ``python -m wsol_utils evaluate`` spent seconds importing torch only because
+    ``wsol_utils.data``'s package init imported ``base`` (torch) on the way to the metadata reader."""
+    meta, maps, _ = _folder(tmp_path)
+    probe = (
+        "import sys, runpy\n"
+        f"sys.argv = ['wsol_utils', 'evaluate', '--metadata-dir', {str(meta)!r}, '--scoremap-dir', {str(maps)!r},"
+        " '--workers', '1']\n"
+        "try:\n    runpy.run_module('wsol_utils', run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "NO TORCH", result.stdout + result.stderr

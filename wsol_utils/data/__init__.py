@@ -15,13 +15,32 @@ mask (H, W) uint8 | None, image_id str)``; :func:`collate` makes a :class:`WSOLB
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wsol_utils.data.base import ImageDecodeError, WSOLBatch, WSOLDataset, collate
-from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata, write_wsoleval_metadata
-from wsol_utils.data.transforms import denormalize, make_transform, normalize
+if TYPE_CHECKING:
+    from wsol_utils.data.base import ImageDecodeError, WSOLBatch, WSOLDataset, collate
+    from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata, write_wsoleval_metadata
+    from wsol_utils.data.transforms import denormalize, make_transform, normalize
+
+#: The module each public name comes from, imported on first use (PEP 562): the wsoleval metadata reader and the
+#: evaluator (``python -m wsol_utils evaluate`` and its workers) import ``wsol_utils.data.metadata`` without
+#: importing torch, which ``base`` and ``transforms`` need.
+_EXPORTS: dict[str, str] = {
+    "ImageDecodeError": "base",
+    "WSOLBatch": "base",
+    "WSOLDataset": "base",
+    "collate": "base",
+    "WsolevalMetadata": "metadata",
+    "read_wsoleval_metadata": "metadata",
+    "write_wsoleval_metadata": "metadata",
+    "denormalize": "transforms",
+    "make_transform": "transforms",
+    "normalize": "transforms",
+}
+_SUBMODULES = frozenset({"base", "cli", "cub", "metadata", "synthetic", "transforms", "wsoleval"})
 
 __all__ = [
     "load",
@@ -39,6 +58,18 @@ __all__ = [
 ]
 
 SOURCES = ("synthetic", "cub", "wsoleval")
+
+
+def __getattr__(name: str) -> Any:
+    """A public name of :data:`_EXPORTS` or a submodule, imported when first asked for (then kept as a global)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def load(
