@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 from tiny_data import TINY_IMAGES, TinyImage, make_cub_folder, make_wsoleval_folder
 
+from wsol_utils.engine import pool
+
 #: What the test session's forkserver imports before it forks the workers of ``engine.train_many`` and of
-#: ``boxeval.evaluate_scoremaps``: torch, torch._dynamo (which ``torch.optim`` imports on first use: seconds per
-#: process), the engine and boxeval. ``__main__`` is the default entry.
-FORKSERVER_PRELOAD = ["__main__", "torch", "torch._dynamo", "wsol_utils.engine", "wsol_utils.boxeval"]
+#: ``boxeval.evaluate_scoremaps``: the engine's own list (torch, torch._dynamo, the engine and boxeval) after
+#: ``__main__``, the default entry.
+FORKSERVER_PRELOAD = ["__main__", *pool.FORKSERVER_PRELOAD]
 
 
 def _preload_the_forkserver() -> None:

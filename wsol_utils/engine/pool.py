@@ -35,6 +35,11 @@ __all__ = ["WORKER_THREADS", "default_jobs", "train_many"]
 #: CPU threads of each worker process (``OMP_NUM_THREADS``).
 WORKER_THREADS = 1
 _START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
+#: What the forkserver imports once before it forks the workers, so that no worker pays these imports again: torch,
+#: torch._dynamo (which ``torch.optim``'s first optimizer imports: 1.6 s per process on an idle core), this package
+#: and the evaluator (the same server forks ``boxeval``'s workers). The first pool of a process starts the server,
+#: so its list wins; the workers' numbers do not depend on it (tests/test_engine_pool.py).
+FORKSERVER_PRELOAD: tuple[str, ...] = ("torch", "torch._dynamo", "wsol_utils.engine", "wsol_utils.boxeval")
 
 
 def default_jobs() -> int:
@@ -129,6 +134,8 @@ class _Job:
 
 def _train_in_pool(configs: dict[Path, _Job], runs_dir: str, jobs: int, bar: tqdm) -> None:
     context = multiprocessing.get_context(_START_METHOD)
+    if _START_METHOD == "forkserver":
+        context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init)
     try:
         futures = {pool.submit(job.run, runs_dir): run for run, job in configs.items()}
