@@ -74,15 +74,15 @@ assert difference < 1e-4, "the libraries' CAM differs from the suite's: the comp
 # %% [markdown]
 # ## The maps side by side (first CAM run)
 #
-# The same test images in every column, each map upsampled and min-max normalized as it is scored. White:
-# ground-truth box.
+# The first CAM run (seed 0), the same test images in every column, each map upsampled and min-max normalized as
+# it is scored. Post-hoc maps from torchcam unless marked `pgc` (pytorch-grad-cam). White: ground-truth box.
 
 # %%
 from pytorch_grad_cam import GradCAM as PgcGradCAM
 
-from wsol_utils.cam_bridge import GradCamExtractor, extractor_maps
+from wsol_utils.cam_bridge import GradCamExtractor, MapExtractor, extractor_maps
 
-POSTHOC = [
+POSTHOC: list[MapExtractor] = [
     TorchCamExtractor(torchcam.CAM, name="CAM (torchcam)"),
     TorchCamExtractor(torchcam.GradCAM, name="Grad-CAM (torchcam)"),
     GradCamExtractor(PgcGradCAM, name="Grad-CAM (pytorch-grad-cam)"),
@@ -92,11 +92,9 @@ POSTHOC = [
 SCORECAM = TorchCamExtractor(torchcam.ScoreCAM, name="Score-CAM (torchcam)")
 first = runs["cam"][seeds[0]]
 examples = example_maps(first, count=5)
-columns = extractor_maps(
-    first, [SuiteCamExtractor(name="CAM (suite)"), *POSTHOC, SCORECAM], count=5, device=suite.device
-)
+maps = extractor_maps(first, [SuiteCamExtractor(name="CAM (suite)"), *POSTHOC, SCORECAM], count=5, device=suite.device)
+columns = {name.replace(" (torchcam)", "").replace("pytorch-grad-cam", "pgc"): m for name, m in maps.items()}
 fig = viz.plot_map_grid(examples.images, columns, gt_boxes=examples.gt_boxes)
-fig.suptitle(f"CAM run, seed {seeds[0]}", fontsize=9)
 suite.publish(fig, "posthoc_cams.png", provenance=suite.provenance(first))
 
 # %% [markdown]
@@ -107,14 +105,17 @@ suite.publish(fig, "posthoc_cams.png", provenance=suite.provenance(first))
 # method gets the same images so the comparison is fair. *Own map* is the map each method was trained for: CAM's,
 # ACoL's fused with max, HCLNet's fused with addition (their papers' choices). The post-hoc methods hook branch A's
 # body (the features CAM pools) and take the gradient of the model's classification score; on ACoL and HCLNet that
-# score sums both branches. Score-CAM runs on the CAM runs only (its cost).
+# score sums both branches, and `CAM (torchcam)` is branch A's CAM. Score-CAM runs on the CAM runs only (its
+# cost). The two Grad-CAM rows compute the same channel weights and can differ only in how the map reaches the image
+# size: pytorch-grad-cam resizes its map bilinearly and rescales it itself, torchcam's feature-resolution map is
+# upsampled bicubically by the suite as every other map.
 
 # %%
 from wsol_utils.analysis import run_frame, seed_summary
 from wsol_utils.cam_bridge import score_extractors
 
 LIMIT = 500
-EXTRACTORS = {
+EXTRACTORS: dict[tuple[str, ...], list[MapExtractor]] = {
     ("cam",): [SuiteCamExtractor(name="own map"), *POSTHOC, SCORECAM],
     ("acol",): [SuiteCamExtractor(fusion="max", name="own map"), *POSTHOC],
     ("hclnet",): [SuiteCamExtractor(fusion="add", name="own map"), *POSTHOC],

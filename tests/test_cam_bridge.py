@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from wsol_utils.cam_bridge import (
     ClassifierView,
     GradCamExtractor,
+    MapExtractor,
     NonFiniteMapWarning,
     SuiteCamExtractor,
     TorchCamExtractor,
@@ -343,7 +344,10 @@ def test_score_extractors_scores_every_run_with_its_extractors(cam_run: Path, ac
     """One result per run x extractor, keyed ``run key + (name,)``, each equal to score_extractor's own."""
     tcm = pytest.importorskip("torchcam.methods")
     runs = {("cam", 0): cam_run, ("acol", 0): acol_run}
-    extractors = {("cam",): [SuiteCamExtractor(), TorchCamExtractor(tcm.CAM)], ("acol",): [SuiteCamExtractor()]}
+    extractors: dict[tuple[str, ...], list[MapExtractor]] = {
+        ("cam",): [SuiteCamExtractor(), TorchCamExtractor(tcm.CAM)],
+        ("acol",): [SuiteCamExtractor()],
+    }
     results = score_extractors(runs, extractors, limit=8, batch_size=4)
     assert list(results) == [("cam", 0, "suite CAM"), ("cam", 0, "torchcam CAM"), ("acol", 0, "suite CAM")]
     alone = score_extractor(acol_run, SuiteCamExtractor(), limit=8)

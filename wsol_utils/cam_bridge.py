@@ -454,9 +454,10 @@ def score_extractors(
             listed = list(extractors)
         for extractor in listed:
             name = str(getattr(extractor, "name", "") or type(extractor).__name__)
-            if (*key, name) in results:
+            entry = (*key, name)
+            if entry in results:
                 raise ValueError(f"score_extractors: two extractors named {name!r} for run {key!r}; rename one")
-            results[(*key, name)] = score_extractor(run, extractor, **options)
+            results[entry] = score_extractor(run, extractor, **options)
     return results
 
 
