@@ -17,12 +17,16 @@ from torch import Tensor, nn
 from wsol_utils.cam_bridge import (
     ClassifierView,
     GradCamExtractor,
+    MapExtractor,
     NonFiniteMapWarning,
     SuiteCamExtractor,
     TorchCamExtractor,
     check_maps,
+    extractor_maps,
+    map_difference,
     model_hooks,
     score_extractor,
+    score_extractors,
 )
 from wsol_utils.data import WSOLDataset, collate
 from wsol_utils.engine import evaluate, load_run, train
@@ -333,3 +337,50 @@ def test_no_map_is_kept_alive(loaded: tuple[WSOLModel, WSOLDataset]) -> None:
     gc.collect()
     assert extractor.last is not None and extractor.last() is None
     assert result.maps is None
+
+
+# -- many runs x many extractors, and the parity number of notebook 07 --------------------------------------------
+def test_score_extractors_scores_every_run_with_its_extractors(cam_run: Path, acol_run: Path) -> None:
+    """One result per run x extractor, keyed ``run key + (name,)``, each equal to score_extractor's own."""
+    tcm = pytest.importorskip("torchcam.methods")
+    runs = {("cam", 0): cam_run, ("acol", 0): acol_run}
+    extractors: dict[tuple[str, ...], list[MapExtractor]] = {
+        ("cam",): [SuiteCamExtractor(), TorchCamExtractor(tcm.CAM)],
+        ("acol",): [SuiteCamExtractor()],
+    }
+    results = score_extractors(runs, extractors, limit=8, batch_size=4)
+    assert list(results) == [("cam", 0, "suite CAM"), ("cam", 0, "torchcam CAM"), ("acol", 0, "suite CAM")]
+    alone = score_extractor(acol_run, SuiteCamExtractor(), limit=8)
+    assert results[("acol", 0, "suite CAM")].records.equals(alone.records)
+    assert all(len(result.records) == 8 for result in results.values())
+    one_list = score_extractors({("cam", 0): cam_run}, [SuiteCamExtractor()], limit=8)
+    assert one_list[("cam", 0, "suite CAM")].records.equals(results[("cam", 0, "suite CAM")].records)
+
+
+def test_score_extractors_refuses_a_run_without_extractors_or_two_same_names(cam_run: Path) -> None:
+    with pytest.raises(ValueError, match=r"no extractors for run \('cam', 0\)"):
+        score_extractors({("cam", 0): cam_run}, {("acol",): [SuiteCamExtractor()]}, limit=4)
+    with pytest.raises(ValueError, match="two extractors named 'suite CAM'"):
+        score_extractors({("cam", 0): cam_run}, [SuiteCamExtractor(), SuiteCamExtractor()], limit=4)
+
+
+def test_map_difference_is_zero_for_torchcam_cam_and_not_for_gradcam(cam_run: Path) -> None:
+    """torchcam's CAM is the suite's map (difference at float precision); Grad-CAM's ReLU makes it differ; maps of
+    two resolutions are refused."""
+    tcm = pytest.importorskip("torchcam.methods")
+    pgc = pytest.importorskip("pytorch_grad_cam")
+    assert map_difference(cam_run, TorchCamExtractor(tcm.CAM), SuiteCamExtractor(), count=16, device="auto") < 1e-5
+    assert map_difference(cam_run, TorchCamExtractor(tcm.GradCAM), SuiteCamExtractor(), count=16) > 1e-2
+    with pytest.raises(ValueError, match=r"shape \(8, 32, 32\).*\(8, 8, 8\)"):
+        map_difference(cam_run, GradCamExtractor(pgc.GradCAM), SuiteCamExtractor(), count=8)
+
+
+def test_extractor_maps_are_example_maps_of_the_same_images(cam_run: Path) -> None:
+    """The suite's CAM through extractor_maps is example_maps' branch A map (same images, upsampling and scale)."""
+    from wsol_utils.pipeline import example_maps
+
+    maps = extractor_maps(cam_run, [SuiteCamExtractor()], count=5)
+    assert list(maps) == ["suite CAM"] and maps["suite CAM"].shape == (5, 32, 32)
+    np.testing.assert_allclose(maps["suite CAM"], example_maps(cam_run, count=5).maps["a"], atol=1e-6)
+    with pytest.raises(ValueError, match="count=0"):
+        extractor_maps(cam_run, [SuiteCamExtractor()], count=0)

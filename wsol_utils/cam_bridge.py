@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +47,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from wsol_utils.data import collate
+from wsol_utils.engine.distributed import resolve_device
 from wsol_utils.engine.evaluate import EvalResult, score_map_stream, warn_if_unfinished
 from wsol_utils.engine.train import load_run
-from wsol_utils.maps import UPSAMPLE_MODES, upsample_maps
+from wsol_utils.maps import UPSAMPLE_MODES, normalize_minmax, upsample_maps
 from wsol_utils.methods import get_method
 from wsol_utils.models import WSOLModel
 from wsol_utils.pipeline import MapBatch, branch_maps, classification_logits
@@ -63,8 +64,11 @@ __all__ = [
     "SuiteCamExtractor",
     "TorchCamExtractor",
     "check_maps",
+    "extractor_maps",
+    "map_difference",
     "model_hooks",
     "score_extractor",
+    "score_extractors",
 ]
 
 #: The per-module dicts of hooks a library may register (``register_forward_hook`` and friends).
@@ -373,7 +377,7 @@ def score_extractor(
         batch_size: images per extractor call.
         upsample: ``"bicubic"`` or ``"bilinear"``: how maps reach the image size
             (:func:`wsol_utils.maps.upsample_maps`).
-        device: ``"cpu"``, ``"cuda"``, ...
+        device: ``"cpu"``, ``"cuda"``, ..., or ``"auto"`` (CUDA when available; a notebook's ``DEVICE``).
 
     Returns:
         :class:`~wsol_utils.engine.EvalResult` with :func:`wsol_utils.engine.evaluate`'s keys: ``method`` is
@@ -388,7 +392,7 @@ def score_extractor(
         raise ValueError(f"score_extractor: upsample={upsample!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"score_extractor: batch_size={batch_size!r} must be a positive int")
-    torch_device = torch.device(device)
+    torch_device = resolve_device(device)
     model, data, run = _model_and_data(run_or_model, split, dataset, torch_device)
     if limit is not None:
         if limit <= 0:
@@ -425,3 +429,97 @@ def score_extractor(
         "branches": branches,
     }
     return EvalResult(records, summary)
+
+
+def score_extractors(
+    runs: Mapping[tuple[Any, ...], str | Path],
+    extractors: Mapping[tuple[Any, ...], Sequence[MapExtractor]] | Sequence[MapExtractor],
+    **options: Any,
+) -> dict[tuple[Any, ...], EvalResult]:
+    """:func:`score_extractor` of every extractor on every run with the same ``options`` (``limit``, ``tau``, ...).
+
+    ``runs``: ``{key: run folder}`` with tuple keys, e.g. ``{("cam", 0): path}``; ``extractors``: one list for all
+    runs, or ``{key prefix: list}`` giving the runs whose key starts with that prefix their own list (e.g.
+    ``{("cam",): [...], ("acol",): [...]}``; a run no prefix matches is an error). Returns ``{key + (extractor
+    name,): result}`` in the order of ``runs``, then of the extractors: the input of
+    :func:`wsol_utils.analysis.run_frame` with key columns such as ``("model", "seed", "maps")``."""
+    results: dict[tuple[Any, ...], EvalResult] = {}
+    for key, run in runs.items():
+        if isinstance(extractors, Mapping):
+            chosen = [list(group) for prefix, group in extractors.items() if key[: len(prefix)] == tuple(prefix)]
+            if not chosen:
+                raise ValueError(f"score_extractors: no extractors for run {key!r}; key prefixes: {list(extractors)}")
+            listed = [extractor for group in chosen for extractor in group]
+        else:
+            listed = list(extractors)
+        for extractor in listed:
+            name = str(getattr(extractor, "name", "") or type(extractor).__name__)
+            entry = (*key, name)
+            if entry in results:
+                raise ValueError(f"score_extractors: two extractors named {name!r} for run {key!r}; rename one")
+            results[entry] = score_extractor(run, extractor, **options)
+    return results
+
+
+def _first_maps(
+    run_or_model: str | Path | nn.Module,
+    extractors: Sequence[MapExtractor],
+    dataset: Dataset | None,
+    split: str,
+    count: int,
+    device: str,
+) -> tuple[Any, list[Tensor]]:
+    """The batch of the first ``count`` images and each extractor's checked raw maps ``(B, h, w)`` of them."""
+    if count < 1:
+        raise ValueError(f"count={count!r} must be a positive number of images")
+    torch_device = resolve_device(device)
+    model, data, _run = _model_and_data(run_or_model, split, dataset, torch_device)
+    batch = collate([data[i] for i in range(min(count, len(data)))])  # type: ignore[arg-type]
+    images, labels, ids = batch.images.to(torch_device), batch.labels.to(torch_device), list(batch.image_ids)
+    with _restored(model):
+        maps = [check_maps(e(model, images, labels), str(getattr(e, "name", e)), ids, 0) for e in extractors]
+    return batch, [m.to(torch_device) for m in maps]
+
+
+def map_difference(
+    run_or_model: str | Path | nn.Module,
+    first: MapExtractor,
+    second: MapExtractor,
+    *,
+    dataset: Dataset | None = None,
+    split: str = "test",
+    count: int = 32,
+    device: str = "cpu",
+) -> float:
+    """The largest absolute difference between two extractors' min-max normalized GT-class maps
+    (:func:`wsol_utils.maps.normalize_minmax`, ``[0, 1]``) on the first ``count`` images of ``split`` (or
+    ``dataset``): the parity check of two implementations of the same map (e.g. torchcam's CAM and the suite's).
+
+    Both maps are compared at their own resolution, which must agree (``(B, h, w)``); a shape mismatch is a
+    ``ValueError``. The model's hooks, gradients and mode are restored as by :func:`score_extractor`."""
+    _batch, (a, b) = _first_maps(run_or_model, [first, second], dataset, split, count, device)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"map_difference: {getattr(first, 'name', first)!r} gives maps of shape {tuple(a.shape)}, "
+            f"{getattr(second, 'name', second)!r} {tuple(b.shape)}; compare extractors of the same resolution"
+        )
+    return float((normalize_minmax(a) - normalize_minmax(b)).abs().max())
+
+
+def extractor_maps(
+    run_or_model: str | Path | nn.Module,
+    extractors: Sequence[MapExtractor],
+    *,
+    dataset: Dataset | None = None,
+    split: str = "test",
+    count: int = 6,
+    upsample: str = "bicubic",
+    device: str = "cpu",
+) -> dict[str, np.ndarray]:
+    """Each extractor's GT-class maps of the first ``count`` images of ``split`` (or ``dataset``) for figures:
+    ``{name: (N, H, W)}`` in ``[0, 1]`` at image size, upsampled and normalized as :func:`score_extractor` scores
+    them. The images are those of :func:`wsol_utils.pipeline.example_maps` with the same ``count`` and split."""
+    batch, maps = _first_maps(run_or_model, extractors, dataset, split, count, device)
+    size = (int(batch.images.shape[-2]), int(batch.images.shape[-1]))
+    names = [str(getattr(extractor, "name", extractor)) for extractor in extractors]
+    return {name: upsample_maps(m, size, upsample).cpu().numpy() for name, m in zip(names, maps)}

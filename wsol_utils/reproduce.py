@@ -39,6 +39,7 @@ SUITE: tuple[str, ...] = (
     "04_fusion_ablation",
     "05_threshold_sweep",
     "06_when_erasing_helps",
+    "07_posthoc_cams",
 )
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: ``--backbone`` sets this for the notebook kernels; :meth:`wsol_utils.suite.Suite.config` reads it on real data
@@ -369,6 +370,7 @@ LANES: tuple[tuple[str, ...], ...] = (
         "03_hclnet_complementary_maps",
         "04_fusion_ablation",
         "05_threshold_sweep",
+        "07_posthoc_cams",  # scores the runs notebook 02 trained (main table), so after it in the same lane
     ),
     ("06_when_erasing_helps",),
 )
