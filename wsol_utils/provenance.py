@@ -235,9 +235,10 @@ def compute_dtype(devices: Iterable[str] = ()) -> str:
     :data:`CPU_DTYPE` unless one of them is (or ``"auto"`` resolves to) CUDA, then :data:`CUDA_DTYPE` with
     bfloat16 or float16. No devices known: :data:`CPU_DTYPE`."""
     names = {str(device) for device in devices}
-    torch = _torch() if names - {"cpu"} else None
-    cuda = torch is not None and torch.cuda.is_available()
-    if not cuda or not any(name == "auto" or name.startswith("cuda") for name in names):
+    if not any(name == "auto" or name.startswith("cuda") for name in names):
+        return CPU_DTYPE
+    torch = _torch()
+    if torch is None or not torch.cuda.is_available():
         return CPU_DTYPE
     return CUDA_DTYPE.format("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
 
