@@ -213,7 +213,8 @@ def test_the_evaluate_command_scores_without_importing_torch(tmp_path: Path) -> 
         "import sys, runpy\n"
         f"sys.argv = ['wsol_utils', 'evaluate', '--metadata-dir', {str(meta)!r}, '--scoremap-dir', {str(maps)!r},"
         " '--workers', '1']\n"
-        "try:\n    runpy.run_module('wsol_utils', run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code\n"
+        "try:\n    runpy.run_module('wsol_utils', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

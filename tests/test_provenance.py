@@ -164,6 +164,70 @@ def test_stamp_holds_hash_date_versions_and_what(monkeypatch):
         provenance.stamp(source_hash="forged")
 
 
+def test_stamp_records_the_machine(monkeypatch):
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    entry = provenance.stamp(runs=[{"run": "cam-1", "config": {"device": "cpu"}}])
+    made_on = entry["machine"]
+    assert set(made_on) == {
+        "cpu_model",
+        "cpu_capability",
+        "compute_dtype",
+        "torch_threads",
+        "omp_num_threads",
+        "platform",
+    }
+    assert made_on["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert made_on["torch_threads"] == torch.get_num_threads() and made_on["omp_num_threads"] == "1"
+    assert made_on["compute_dtype"] == "float32 (cpu)"
+    assert made_on["cpu_model"] == provenance.cpu_model()
+    json.dumps(entry)  # JSON-able as it is written to PROVENANCE.json
+    with pytest.raises(ValueError, match="machine"):
+        provenance.stamp(machine={"cpu_model": "forged"})
+
+
+def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n", encoding="utf-8")
+    assert provenance.cpu_model(cpuinfo) == "AMD EPYC 9B14"
+    cpuinfo.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nHardware\t: BCM2835\n", encoding="utf-8")
+    assert provenance.cpu_model(cpuinfo) == "BCM2835"  # "processor: 0" is a number, not a model
+    monkeypatch.setattr(provenance.platform, "processor", lambda: "arm")
+    assert provenance.cpu_model(tmp_path / "missing") == "arm"
+    monkeypatch.setattr(provenance.platform, "processor", lambda: "")
+    assert provenance.cpu_model(tmp_path / "missing") is None
+
+
+def test_machine_without_torch_says_none(monkeypatch):
+    monkeypatch.setattr(provenance, "_torch", lambda: None)
+    made_on = provenance.machine(["auto"])
+    assert (made_on["cpu_capability"], made_on["torch_threads"]) == (None, None)
+    assert made_on["compute_dtype"] == "float32 (cpu)"
+
+
+def test_compute_dtype_follows_the_runs_device(monkeypatch):
+    class FakeCuda:
+        @staticmethod
+        def is_available() -> bool:
+            return True
+
+        @staticmethod
+        def is_bf16_supported() -> bool:
+            return True
+
+    class FakeTorch:
+        cuda = FakeCuda
+
+    monkeypatch.setattr(provenance, "_torch", lambda: FakeTorch)
+    assert provenance.compute_dtype([]) == "float32 (cpu)"
+    assert provenance.compute_dtype(["cpu"]) == "float32 (cpu)"
+    assert provenance.compute_dtype(["auto"]) == "float32 weights, autocast bfloat16 (cuda)"
+    assert provenance.compute_dtype(["cuda:1"]) == "float32 weights, autocast bfloat16 (cuda)"
+    FakeCuda.is_available = staticmethod(lambda: False)  # type: ignore[method-assign]
+    assert provenance.compute_dtype(["auto"]) == "float32 (cpu)"
+
+
 def test_today_is_an_iso_day():
     assert len(provenance.today()) == 10 and provenance.today()[4] == "-"
 

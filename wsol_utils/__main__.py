@@ -16,12 +16,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reproduce": ("wsol_utils.reproduce", "run the notebook suite and regenerate figures/"),
     "data": ("wsol_utils.data.cli", "generate / export the built-in synthetic data set"),
     "site": ("wsol_utils.site", "build a static HTML site of the executed suite (after reproduce)"),
+    "compare-figures": ("wsol_utils.compare_figures", "does a fresh figures folder reproduce the committed one?"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: python -m wsol_utils <command> [options]", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run 'python -m wsol_utils <command> --help' for a command's options."]
     return "\n".join(lines)
 

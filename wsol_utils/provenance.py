@@ -3,7 +3,8 @@
 Every file that :func:`wsol_utils.tables.write_table` and :func:`wsol_utils.viz.save_figure` write gets an entry
 in the manifest :data:`MANIFEST_NAME` of its folder: ``{"<file name>": stamp}`` where a stamp
 (:func:`stamp`) holds the :func:`source_hash` of the code that made it, the UTC date, the versions of Python
-and the numeric libraries, the SHA-256 of the file's bytes, and whatever the caller passes (the notebook, the
+and the numeric libraries, the machine (:func:`machine`: CPU model, torch's CPU capability, compute dtype,
+threads), the SHA-256 of the file's bytes, and whatever the caller passes (the notebook, the
 runs with their configs, the seeds: :meth:`wsol_utils.suite.Suite.provenance`).
 
 :func:`check_figures` lists what is wrong with a folder of committed figures: a table or figure without an entry,
@@ -14,7 +15,8 @@ tooling are described in docs/methods.md §5.
 
 The source hash covers *code*, not text: each file is parsed and its syntax tree, without docstrings, is hashed
 (:func:`file_digest`), so reformatting, comments and docstring edits keep figures current, any code change does
-not. Standard library only (no torch import), no git needed.
+not. Standard library only, no git needed; torch is imported only by :func:`machine` (lazily, when a stamp is
+made), and is optional there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import os
 import platform
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,7 +51,7 @@ UNCHECKED_NAMES = frozenset({"README.md"})
 #: PNG text chunk that carries the source hash (:func:`png_metadata`).
 PNG_HASH_KEY = "wsol_utils source"
 #: Keys :func:`stamp` sets itself; a caller cannot pass them.
-RESERVED_KEYS = frozenset({"source_hash", "source_scope", "date", "versions", "sha256"})
+RESERVED_KEYS = frozenset({"source_hash", "source_scope", "date", "versions", "machine", "sha256"})
 FIX = "run `make reproduce` and commit figures/"
 #: Environment variable naming the running notebook (set by ``python -m wsol_utils reproduce`` for each kernel).
 NOTEBOOK_ENV = "WSOL_NOTEBOOK"
@@ -193,22 +196,97 @@ def versions() -> dict[str, str | None]:
     return {"python": platform.python_version(), **{key: _version(names) for key, names in _DISTRIBUTIONS.items()}}
 
 
+#: Where Linux names the CPU model (x86: ``model name``; some ARM kernels: ``Hardware`` / ``Processor``).
+CPUINFO_PATH = Path("/proc/cpuinfo")
+_CPUINFO_KEYS = ("model name", "hardware", "processor")
+#: The compute dtype of the engine: fp32 on CPU; on CUDA ``torch.autocast`` (bf16 where supported, else fp16)
+#: around fp32 weights (:func:`wsol_utils.engine.train.autocast_context`).
+CPU_DTYPE = "float32 (cpu)"
+CUDA_DTYPE = "float32 weights, autocast {} (cuda)"
+
+
+def cpu_model(cpuinfo: str | Path = CPUINFO_PATH) -> str | None:
+    """The CPU's model name: the first ``model name`` line of ``cpuinfo`` (a ``/proc/cpuinfo`` text; else its
+    ``Hardware`` or a non-numeric ``Processor`` line), else :func:`platform.processor`; ``None`` when neither
+    says anything."""
+    try:
+        lines = Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    fields = [tuple(part.strip() for part in line.split(":", 1)) for line in lines if ":" in line]
+    for key in _CPUINFO_KEYS:
+        for name, value in fields:
+            if name.lower() == key and value and not value.isdigit():
+                return value
+    return platform.processor() or None
+
+
+def _torch() -> Any | None:
+    """torch, imported now, or ``None`` when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def compute_dtype(devices: Iterable[str] = ()) -> str:
+    """What the engine computed in on ``devices`` (run configs' ``device``: ``"auto"``, ``"cpu"``, ``"cuda:0"``...):
+    :data:`CPU_DTYPE` unless one of them is (or ``"auto"`` resolves to) CUDA, then :data:`CUDA_DTYPE` with
+    bfloat16 or float16. No devices known: :data:`CPU_DTYPE`."""
+    names = {str(device) for device in devices}
+    if not any(name == "auto" or name.startswith("cuda") for name in names):
+        return CPU_DTYPE
+    torch = _torch()
+    if torch is None or not torch.cuda.is_available():
+        return CPU_DTYPE
+    return CUDA_DTYPE.format("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
+
+
+def machine(devices: Iterable[str] = ()) -> dict[str, Any]:
+    """The machine a file was made on, for telling whether two runs can be bit-identical (``compare-figures``):
+    ``cpu_model`` (:func:`cpu_model`), ``cpu_capability`` (``torch.backends.cpu.get_cpu_capability()``, e.g.
+    ``"AVX512"``; ``None`` without torch), ``compute_dtype`` (:func:`compute_dtype` of ``devices``),
+    ``torch_threads`` (``torch.get_num_threads()`` now; ``None`` without torch), ``omp_num_threads`` (the
+    ``OMP_NUM_THREADS`` the lanes set, ``None`` when unset) and ``platform`` (OS and architecture)."""
+    torch = _torch()
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_capability": None if torch is None else str(torch.backends.cpu.get_cpu_capability()),
+        "compute_dtype": compute_dtype(devices),
+        "torch_threads": None if torch is None else int(torch.get_num_threads()),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "platform": f"{platform.system()} {platform.machine()}",
+    }
+
+
+def _run_devices(what: Mapping[str, Any]) -> list[str]:
+    """The ``device`` of each run config in a stamp's ``runs`` (``[{"config": {"device": ...}}]``), if any."""
+    runs = what.get("runs")
+    if not isinstance(runs, list):
+        return []
+    configs = [run.get("config") for run in runs if isinstance(run, dict)]
+    return [str(config["device"]) for config in configs if isinstance(config, dict) and "device" in config]
+
+
 def today() -> str:
     """Today's date in UTC, ISO format (``"2025-05-01"``)."""
     return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
 
 
 def stamp(**what: Any) -> dict[str, Any]:
-    """What made a file: ``{"source_hash", "source_scope", "date", "versions", **what}``.
+    """What made a file: ``{"source_hash", "source_scope", "date", "versions", "machine", **what}``.
 
     ``what`` carries the rest: ``notebook`` (the notebook's name), ``runs`` (each run's name and config dict),
     ``seeds``, or any other JSON-able facts (:meth:`wsol_utils.suite.Suite.provenance` builds them). The keys
-    :data:`RESERVED_KEYS` are set here and cannot be passed.
+    :data:`RESERVED_KEYS` are set here and cannot be passed. ``machine`` (:func:`machine`) takes the compute
+    dtype from the runs' configured ``device``.
     """
     clash = sorted(RESERVED_KEYS.intersection(what))
     if clash:
         raise ValueError(f"stamp(**what): {clash} are set by the stamp itself; pass other keys")
-    return {**source_record(), "date": today(), "versions": versions(), **what}
+    made_on = machine(_run_devices(what))
+    return {**source_record(), "date": today(), "versions": versions(), "machine": made_on, **what}
 
 
 def manifest_path(directory: str | Path) -> Path:

@@ -1,0 +1,192 @@
+"""compare-figures: what "reproduced" means, on hand-built figure folders (wsol_utils/compare_figures.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wsol_utils import compare_figures
+from wsol_utils.__main__ import main as cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+MAIN = (
+    "method,cls err,cls err ±,MaxBoxAccV2,MaxBoxAccV2 ±,paper CUB: cls err\n"
+    "CAM,6.5,2.0,59.0,8.0,23.4\n"
+    "ACoL,6.0,9.0,60.0,40.0,28.1\n"
+)
+DIFFERENCES = (
+    "head (px),method,seeds,GT-known,GT-known ±,GT-known excludes 0\n"
+    "7.04,acol,3,-11.8,26.0,False\n"
+    "7.04,hclnet,3,9.7,4.9,True\n"
+)
+GAINS = "tau,HCLNet - CAM,HCLNet - CAM ±\n0.2,19.3,22.8\n"
+MACHINE = {"cpu_model": "AMD EPYC 9B14", "cpu_capability": "AVX512", "compute_dtype": "float32 (cpu)"}
+
+
+def folder(path: Path, tables: dict[str, str], machine: dict | None = None) -> Path:
+    """A figures folder holding ``tables`` (file name -> CSV text), with a PROVENANCE.json recording ``machine``
+    for each (none when ``machine`` is None)."""
+    path.mkdir(parents=True)
+    for name, text in tables.items():
+        (path / name).write_text(text, encoding="utf-8")
+    if machine is not None:
+        manifest = {name: {"source_hash": "0" * 12, "machine": machine} for name in tables}
+        (path / "PROVENANCE.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return path
+
+
+def pair(tmp_path: Path, fresh_tables: dict[str, str], machine_a=None, machine_b=None) -> tuple[Path, Path]:
+    committed = {"table_main.csv": MAIN, "table_x_differences.csv": DIFFERENCES, "table_gain.csv": GAINS}
+    return folder(tmp_path / "a", committed, machine_a), folder(tmp_path / "b", fresh_tables, machine_b)
+
+
+def fresh(**replaced: str) -> dict[str, str]:
+    tables = {"table_main.csv": MAIN, "table_x_differences.csv": DIFFERENCES, "table_gain.csv": GAINS}
+    return {**tables, **replaced}
+
+
+def test_identical_folders_reproduce(tmp_path, capsys):
+    a, b = pair(tmp_path, fresh())
+    result = compare_figures.compare(a, b)
+    assert result.reproduced and result.mode == "intervals"
+    assert result.tables_compared == ["table_gain.csv", "table_main.csv", "table_x_differences.csv"]
+    assert cli(["compare-figures", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert ": REPRODUCED" in out and "records no single machine" in out
+
+
+def test_a_changed_cell_whose_interval_overlaps_is_reported_and_passes(tmp_path):
+    # CAM's MaxBoxAccV2 59.0 ± 8.0 -> 50.0 ± 2.0: [51, 67] and [48, 52] overlap.
+    a, b = pair(tmp_path, fresh(**{"table_main.csv": MAIN.replace("59.0,8.0", "50.0,2.0")}))
+    result = compare_figures.compare(a, b)
+    assert result.reproduced
+    assert result.changed_but_overlapping == [
+        compare_figures.Cell("table_main.csv", "method=CAM", "MaxBoxAccV2", "59.0 ± 8.0", "50.0 ± 2.0")
+    ]
+    assert result.tables_not_byte_identical == ["table_main.csv"] and not result.not_overlapping
+
+
+def test_a_cell_whose_interval_does_not_overlap_fails(tmp_path, capsys):
+    # [51, 67] and [47, 50.9]: a gap of 0.1.
+    a, b = pair(tmp_path, fresh(**{"table_main.csv": MAIN.replace("59.0,8.0", "48.95,1.95")}))
+    result = compare_figures.compare(a, b)
+    assert not result.reproduced
+    assert [(c.row, c.column) for c in result.not_overlapping] == [("method=CAM", "MaxBoxAccV2")]
+    assert cli(["compare-figures", str(a), str(b)]) == 1
+    assert "NOT REPRODUCED" in capsys.readouterr().out
+
+
+def test_intervals_that_touch_overlap():
+    assert compare_figures.overlaps((59.0, 8.0), (49.0, 2.0))
+    assert not compare_figures.overlaps((59.0, 8.0), (48.9, 2.0))
+
+
+def test_a_flipped_explicit_verdict_fails(tmp_path):
+    # hclnet 9.7 ± 4.9 (excludes 0) -> 5.0 ± 5.5 (does not): the intervals overlap, the verdict flips.
+    changed = DIFFERENCES.replace("9.7,4.9,True", "5.0,5.5,False")
+    a, b = pair(tmp_path, fresh(**{"table_x_differences.csv": changed}))
+    result = compare_figures.compare(a, b)
+    assert not result.reproduced and not result.not_overlapping
+    assert result.changed_verdicts == [
+        compare_figures.Cell(
+            "table_x_differences.csv", "head (px)=7.04; method=hclnet; seeds=3", "GT-known excludes 0", "True", "False"
+        )
+    ]
+
+
+def test_a_flipped_derived_verdict_fails(tmp_path):
+    # HCLNet - CAM 19.3 ± 22.8 (does not exclude 0) -> 19.3 ± 18.0 (excludes 0), no verdict column.
+    a, b = pair(tmp_path, fresh(**{"table_gain.csv": GAINS.replace("22.8", "18.0")}))
+    result = compare_figures.compare(a, b)
+    assert not result.reproduced
+    assert [(c.column, c.committed, c.fresh) for c in result.changed_verdicts] == [
+        ("HCLNet - CAM excludes 0 (|x| > ±)", "False", "True")
+    ]
+    # The same change in a column that is not a difference is no verdict.
+    assert compare_figures.derived_verdict({"x": "-3", "x ±": "2"}, "x") == "True"
+    assert not compare_figures.is_difference("table_main.csv", "MaxBoxAccV2")
+
+
+def test_same_machine_demands_identical_bytes(tmp_path):
+    # One byte changed, well inside the interval: fine on another machine, not on the same one.
+    changed = fresh(**{"table_main.csv": MAIN.replace("59.0,8.0", "59.1,8.0")})
+    a, b = pair(tmp_path / "same", changed, MACHINE, MACHINE)
+    result = compare_figures.compare(a, b)
+    assert result.mode == "identical" and not result.reproduced
+    assert result.tables_not_byte_identical == ["table_main.csv"]
+    assert "same machine (AMD EPYC 9B14, AVX512)" in compare_figures.summary(result)
+    other = {**MACHINE, "cpu_capability": "AVX2"}
+    a, b = pair(tmp_path / "other", changed, MACHINE, other)
+    assert compare_figures.compare(a, b).mode == "intervals" and compare_figures.compare(a, b).reproduced
+    a, b = pair(tmp_path / "unrecorded", changed, None, MACHINE)
+    assert compare_figures.compare(a, b).mode == "intervals"
+
+
+def test_same_machine_identical_bytes_reproduce(tmp_path):
+    a, b = pair(tmp_path, fresh(), MACHINE, MACHINE)
+    result = compare_figures.compare(a, b)
+    assert result.mode == "identical" and result.reproduced
+
+
+def test_missing_tables_rows_and_changed_choices_are_reported(tmp_path, capsys):
+    tables = fresh(**{"table_main.csv": MAIN.replace("ACoL,", "HCLNet,").replace("23.4", "23.5")})
+    del tables["table_gain.csv"]
+    tables["table_new.csv"] = GAINS
+    a, b = pair(tmp_path, tables)
+    result = compare_figures.compare(a, b)
+    assert not result.reproduced
+    assert (result.tables_only_in_committed, result.tables_only_in_fresh) == (["table_gain.csv"], ["table_new.csv"])
+    assert result.rows_only_in_committed == ["table_main.csv: method=ACoL"]
+    assert result.rows_only_in_fresh == ["table_main.csv: method=HCLNet"]
+    assert [(c.column, c.committed, c.fresh) for c in result.changed_without_interval] == [
+        ("paper CUB: cls err", "23.4", "23.5")
+    ]
+    assert cli(["compare-figures", str(a), str(b), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["reproduced"] is False and report["tables_only_in_committed"] == ["table_gain.csv"]
+
+
+def test_key_columns_leave_out_results():
+    columns = ["delta", "chosen", "acc", "acc ±", "x excludes 0"]
+    assert compare_figures.key_columns(columns) == ["delta"]
+    assert compare_figures.key_columns(["method", "tau chosen on val", "acc", "acc ±"]) == ["method"]
+    assert compare_figures.measured_columns(columns) == ["acc"]
+
+
+def test_bad_input_names_the_folder(tmp_path, capsys):
+    assert cli(["compare-figures", str(tmp_path / "nowhere"), str(tmp_path)]) == 2
+    assert "nowhere is not a folder" in capsys.readouterr().err
+    assert cli(["compare-figures", str(tmp_path), str(tmp_path)]) == 2
+    assert "holds no table_*.csv" in capsys.readouterr().err
+
+
+def test_committed_figures_reproduce_themselves(tmp_path):
+    """The command itself, on the committed figures/ against a copy of them: exit 0."""
+    shutil.copytree(REPO / "figures", tmp_path / "copy")
+    tables = compare_figures.table_names(REPO / "figures")
+    assert len(tables) >= 1
+    for name in sorted(tables):  # every committed table parses, with rows keyed uniquely
+        table = compare_figures.read_table(REPO / "figures" / name)
+        assert compare_figures.key_columns(table.columns), name
+        assert len(compare_figures.row_keys(table)) == len(table.rows)
+    done = subprocess.run(
+        [sys.executable, "-m", "wsol_utils", "compare-figures", str(REPO / "figures"), str(tmp_path / "copy")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "REPRODUCED" in done.stdout and "NOT" not in done.stdout
+
+
+@pytest.mark.parametrize("name", ["table_when_erasing_helps_differences.csv"])
+def test_committed_differences_have_explicit_verdicts(name):
+    table = compare_figures.read_table(REPO / "figures" / name)
+    assert compare_figures.verdict_columns(table.columns)
