@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from tiny_data import tiny_run_config
+from tiny_data import tiny_run_config, train_stopped
 
 from wsol_utils.__main__ import main as wsol_main
 from wsol_utils.atomic import file_sha256
@@ -93,20 +93,10 @@ def _as_previous_format(path: Path) -> None:
     torch.save(state, path)
 
 
-def test_a_checkpoint_of_the_previous_format_loads_safely_and_resumes_to_the_same_weights(tmp_path, monkeypatch):
+def test_a_checkpoint_of_the_previous_format_loads_safely_and_resumes_to_the_same_weights(tmp_path):
     config = tiny_run_config(tmp_path, method="acol", epochs=2)
     reference = train(config, run_dir=tmp_path / "reference", progress=False)
-    real_epoch = train_module.Trainer.train_epoch
-
-    def stop_in_epoch_2(self, epoch, generator):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_epoch(self, epoch, generator)
-
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", stop_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, run_dir=tmp_path / "old", progress=False)
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", real_epoch)
+    train_stopped(config, tmp_path / "old")
     path = tmp_path / "old" / "checkpoint.pt"
     _as_previous_format(path)
     with pytest.raises(Exception, match="Weights only load failed"):
@@ -244,21 +234,11 @@ def test_done_json_for_other_epochs_does_not_count(tmp_path) -> None:
         load_run(run_dir)
 
 
-def test_a_done_json_ahead_of_its_checkpoint_is_resumed_not_trusted(tmp_path, monkeypatch) -> None:
+def test_a_done_json_ahead_of_its_checkpoint_is_resumed_not_trusted(tmp_path) -> None:
     # what a restart under a running writer left: done.json (of the previous format) says 2 epochs, the checkpoint 1
     config = tiny_run_config(tmp_path, epochs=2)
     reference = train(config, run_dir=tmp_path / "reference", progress=False)
-    real_epoch = train_module.Trainer.train_epoch
-
-    def stop_in_epoch_2(self, epoch, generator):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_epoch(self, epoch, generator)
-
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", stop_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, run_dir=tmp_path / "run", progress=False)
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", real_epoch)
+    train_stopped(config, tmp_path / "run")
     run_dir = tmp_path / "run"
     (run_dir / "done.json").write_text(json.dumps({"epochs": 2, "val_acc": 0.5}))
     assert not ckpt.is_done(run_dir)

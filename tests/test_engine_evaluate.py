@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_data import tiny_run_config
+from tiny_data import tiny_run_config, train_stopped
 
 from wsol_utils.__main__ import main as wsol_main
 from wsol_utils.atomic import file_sha256
 from wsol_utils.engine import RunConfig, evaluate, evaluate_cached, load_run, tau_curve, train
 from wsol_utils.engine.evaluate import is_cached, load_map_cache, summary_json
-from wsol_utils.engine.train import Trainer
 
 N_TEST = 24
 
@@ -46,18 +45,7 @@ def stopped(tmp_path_factory) -> tuple[RunConfig, Path]:
     config = tiny_run_config(
         root, method="acol", epochs=2, dataset_kwargs={"num_train": 64, "num_val": 16, "num_test": N_TEST}
     )
-    real_train_epoch = Trainer.train_epoch
-
-    def stop_in_the_second_epoch(self, epoch, generator):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_train_epoch(self, epoch, generator)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Trainer, "train_epoch", stop_in_the_second_epoch)
-        with pytest.raises(KeyboardInterrupt):
-            train(config, runs_dir=root / "runs", progress=False)
-    run = root / "runs" / config.run_name()
+    run = train_stopped(config, root / "runs" / config.run_name())
     assert not (run / "done.json").exists() and (run / "checkpoint.pt").is_file()
     return config, run
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import torch
-from tiny_data import tiny_run_config
+from tiny_data import tiny_run_config, train_stopped
 
 from wsol_utils.engine import (
     CheckpointError,
@@ -76,23 +76,13 @@ def test_validation_does_not_change_the_trained_weights(tmp_path) -> None:
         assert torch.equal(weights[name], tensor), name
 
 
-def test_ctrl_c_keeps_the_last_epoch_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, capsys) -> None:
+def test_ctrl_c_keeps_the_last_epoch_and_resume_matches_an_uninterrupted_run(tmp_path, capsys) -> None:
     config = tiny_run_config(tmp_path, method="hclnet", epochs=3)
     reference = train(config, run_dir=tmp_path / "reference", progress=False)
-    real_epoch = train_module.Trainer.train_epoch
-
-    def interrupt_in_epoch_2(self, epoch, generator):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_epoch(self, epoch, generator)
-
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", interrupt_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, run_dir=tmp_path / "resumed", progress=False)
+    train_stopped(config, tmp_path / "resumed")
     assert "Run the same command again to resume" in capsys.readouterr().err
     assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["epoch"] == 1
     assert not (tmp_path / "resumed" / "done.json").exists()
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", real_epoch)
     train(config, run_dir=tmp_path / "resumed", progress=False)
     assert [r["epoch"] for r in _history(tmp_path / "resumed")] == ["1", "2", "3"]
     expected = load_checkpoint(reference / "checkpoint.pt")["model"]

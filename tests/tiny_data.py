@@ -31,6 +31,28 @@ def tiny_run_config(tmp_path: Path, **changes: Any) -> RunConfig:
     return RunConfig(**{**base, **changes})
 
 
+def train_stopped(config: RunConfig, run_dir: Path, completed_epochs: int = 1) -> Path:
+    """Train ``config`` in ``run_dir`` and stop it as Ctrl-C would (``KeyboardInterrupt``) when epoch
+    ``completed_epochs + 1`` starts: the folder then holds the checkpoint of ``completed_epochs`` epochs and no
+    ``done.json``. Returns ``run_dir``."""
+    import pytest
+
+    from wsol_utils.engine.train import Trainer, train
+
+    real_train_epoch = Trainer.train_epoch
+
+    def stop(self: Trainer, epoch: int, generator: Any) -> Any:
+        if epoch == completed_epochs:
+            raise KeyboardInterrupt
+        return real_train_epoch(self, epoch, generator)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "train_epoch", stop)
+        with pytest.raises(KeyboardInterrupt):
+            train(config, run_dir=run_dir, progress=False)
+    return run_dir
+
+
 @dataclass(frozen=True)
 class TinyImage:
     """One test image: id (relative path), 0-based label, ``(width, height)``, inclusive int boxes
