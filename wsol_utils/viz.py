@@ -31,7 +31,7 @@ MASK_CMAP = "gray"  # masks and weights (what branch B is fed) look unlike maps:
 MAP_LABEL = "map, normalized to [0, 1]"
 MASK_LABEL = "mask / weight in [0, 1]"
 BOX_LINEWIDTH = 1.5
-BORDER_INSET = 0.015  # a box edge on the image border is drawn this fraction of the image inside it
+BORDER_INSET = 0.03  # a box edge on the image border is drawn this fraction of the image inside it
 CURVE_MARKERS = ("o", "s", "^", "D", "v", "P")  # one per hue, so curves stay apart where colours meet
 BAND_ALPHA = 0.12  # interval bands: faint, below the lines (zorder 1 < 3)
 FRACTION_COLUMNS = frozenset({"train_acc", "val_acc"})  # history.csv stores these as fractions in [0, 1]
@@ -81,11 +81,13 @@ def _outline(ax: Axes, box: np.ndarray, color: str) -> None:
     image -- is moved ``BORDER_INSET`` of the image inside it, so that the line is not hidden under the border.
     """
     x0, y0, x1, y1 = (float(v) for v in box)
-    left, right = sorted(float(v) for v in ax.get_xlim())
-    top, bottom = sorted(float(v) for v in ax.get_ylim())
-    inset_x, inset_y = BORDER_INSET * (right - left), BORDER_INSET * (bottom - top)
-    lo_x, hi_x = max(x0 - 0.5, left + inset_x), min(x1 + 0.5, right - inset_x)
-    lo_y, hi_y = max(y0 - 0.5, top + inset_y), min(y1 + 0.5, bottom - inset_y)
+    lo_x, hi_x, lo_y, hi_y = x0 - 0.5, x1 + 0.5, y0 - 0.5, y1 + 0.5
+    if ax.images:  # the panel shows the image: keep the box inside its border
+        left, right = sorted(float(v) for v in ax.get_xlim())
+        top, bottom = sorted(float(v) for v in ax.get_ylim())
+        inset_x, inset_y = BORDER_INSET * (right - left), BORDER_INSET * (bottom - top)
+        lo_x, hi_x = max(lo_x, left + inset_x), min(hi_x, right - inset_x)
+        lo_y, hi_y = max(lo_y, top + inset_y), min(hi_y, bottom - inset_y)
     rectangle = Rectangle((lo_x, lo_y), hi_x - lo_x, hi_y - lo_y, fill=False, edgecolor=color, linewidth=BOX_LINEWIDTH)
     rectangle.set_path_effects([patheffects.withStroke(linewidth=BOX_LINEWIDTH + 1.0, foreground="black")])
     ax.add_patch(rectangle)
@@ -200,7 +202,8 @@ PART_COLORS = {"head": "#00e5ff", "body": "#ffd60a"}
 
 
 def draw_boxes(ax: Axes, boxes: np.ndarray, color: str = GT_COLOR) -> Axes:
-    """Draw ``(N, 4)`` inclusive pixel boxes ``(x0, y0, x1, y1)`` on ``ax`` (around the covered pixels)."""
+    """Draw ``(N, 4)`` inclusive pixel boxes ``(x0, y0, x1, y1)`` on ``ax`` (around the covered pixels); call it
+    after the image is shown, so that a box on the image border is drawn just inside it (``BORDER_INSET``)."""
     for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
         _outline(ax, box, color)
     return ax
