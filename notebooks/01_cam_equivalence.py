@@ -86,7 +86,8 @@ print(f"max |Δlogits| = {trained_check.max_logit_diff:.2e}, max |Δmaps| = {tra
 # ## 3. The maps side by side (the paper's Figure 2)
 #
 # Left to right: the image, the CAM computed after the fact from the FC weights, the 1x1-conv map from the forward
-# pass, and their absolute difference on the same colour scale (blank = identical). White: the ground-truth box.
+# pass, and their absolute difference on the same colour scale (darkest = 0 = identical; colorbar at right). White:
+# the ground-truth box.
 
 # %%
 from wsol_utils.equivalence import equivalence_panels

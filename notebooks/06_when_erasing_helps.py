@@ -187,7 +187,8 @@ if SYNTHETIC:
 def describe_cells(rows: pd.DataFrame, column: str) -> str:
     """``RF 8 px / head 7 px (+9.1 ± 4.2), ...`` for the rows of a differences table."""
     return ", ".join(
-        f"RF {r['receptive field (px)']:g} px / head {r['head (px)']:g} px ({r[column]:+.1f} ± {r[column + ' ±']:.1f})"
+        f"RF {viz.format_px(r['receptive field (px)'])} px / head {viz.format_px(r['head (px)'])} px "
+        f"({r[column]:+.1f} ± {r[column + ' ±']:.1f})"
         for _, r in rows.iterrows()
     )
 

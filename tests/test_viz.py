@@ -24,14 +24,14 @@ def _rectangles(ax):
 def test_plot_map_grid_layout_and_inclusive_boxes():
     images = np.zeros((2, 8, 8, 3))
     maps = {"A": np.zeros((2, 8, 8)), "B": np.ones((2, 8, 8))}
-    gt = [np.array([[2, 3, 5, 7]]), np.array([[0, 0, 1, 1], [4, 4, 7, 7]])]
+    gt = [np.array([[2, 3, 5, 6]]), np.array([[0, 0, 1, 1], [4, 4, 7, 7]])]
     fig = viz.plot_map_grid(images, maps, gt_boxes=gt, boxes={"B": np.array([[1, 1, 2, 2], [0, 0, 7, 7]])})
-    axes = np.array(fig.axes).reshape(2, 3)
+    axes = np.array(fig.axes[:6]).reshape(2, 3)  # then the colorbar
     assert [ax.get_title() for ax in axes[0]] == ["image", "A", "B"]
     assert [len(_rectangles(ax)) for ax in axes[1]] == [2, 2, 3]  # two GT boxes, plus the prediction on B
     first = _rectangles(axes[0, 0])[0]
     # Columns 2..5 inclusive cover 4 pixels, drawn around pixel centres.
-    assert (first.get_x(), first.get_y(), first.get_width(), first.get_height()) == (1.5, 2.5, 4.0, 5.0)
+    assert (first.get_x(), first.get_y(), first.get_width(), first.get_height()) == (1.5, 2.5, 4.0, 4.0)
     plt.close(fig)
 
 
@@ -132,3 +132,105 @@ def test_plot_mean_curves_bands_dashes_and_colours():
     plt.close(fig)
     with pytest.raises(ValueError, match="missing columns"):
         viz.plot_mean_curves(curves, "tau", "acc", hue="nope")
+
+
+# -- figures a reader trusts (issue 20 item 7) ----------------------------------------------------
+
+
+def _colorbar_labels(fig):
+    """Labels of the figure's colorbars (the axes matplotlib adds for them)."""
+    return [ax.get_ylabel() for ax in fig.axes if hasattr(ax, "_colorbar")]
+
+
+def test_map_grid_has_a_colorbar_per_kind_with_its_range_and_masks_are_greyscale():
+    images = np.zeros((2, 8, 8, 3))
+    columns = {"map": np.full((2, 8, 8), 0.5), "mask": np.ones((2, 8, 8))}
+    fig = viz.plot_map_grid(images, columns, masks=["mask"])
+    assert _colorbar_labels(fig) == [viz.MAP_LABEL, viz.MASK_LABEL]
+    assert "[0, 1]" in viz.MAP_LABEL and "normalized" in viz.MAP_LABEL
+    bars = [ax for ax in fig.axes if hasattr(ax, "_colorbar")]
+    for bar in bars:
+        assert bar._colorbar.vmin == 0.0 and bar._colorbar.vmax == 1.0
+    map_ax, mask_ax = fig.axes[1], fig.axes[2]
+    # the map: image + overlay in the perceptual map colormap; the mask: alone, greyscale, not the maps' colormap
+    assert [im.get_cmap().name for im in map_ax.images[1:]] == [viz.MAP_CMAP]
+    assert [im.get_cmap().name for im in mask_ax.images] == [viz.MASK_CMAP] != [viz.MAP_CMAP]
+    assert viz.MAP_CMAP != "jet"
+    plt.close(fig)
+    fig = viz.plot_map_grid(images, {"map": columns["map"]})
+    assert _colorbar_labels(fig) == [viz.MAP_LABEL]  # no mask column: no mask colorbar
+    plt.close(fig)
+    with pytest.raises(ValueError, match="not columns"):
+        viz.plot_map_grid(images, columns, masks=["nope"])
+
+
+def test_map_grid_suptitle_clears_every_column_title():
+    columns = {f"column title {i}": np.zeros((3, 16, 16)) for i in range(6)}
+    fig = viz.plot_map_grid(np.zeros((3, 16, 16, 3)), columns)
+    suptitle_text = fig.suptitle("seed 0", fontsize=9)  # as notebook 03 adds it
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    suptitle = suptitle_text.get_window_extent(renderer)
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 7
+    assert all(suptitle.y0 >= title.y1 for title in titles)  # above every column title, no overlap
+    plt.close(fig)
+
+
+def test_whole_image_box_is_drawn_inside_the_panel():
+    fig = viz.plot_map_grid(
+        np.zeros((1, 20, 30, 3)), {"A": np.zeros((1, 20, 30))}, gt_boxes=[np.array([[0, 0, 29, 19]])]
+    )
+    ax = fig.axes[0]
+    (box,) = _rectangles(ax)
+    x0, y0, width, height = box.get_x(), box.get_y(), box.get_width(), box.get_height()
+    # strictly inside the image extent (-0.5..29.5, -0.5..19.5), by at least half the line width at this size
+    assert -0.5 < x0 and x0 + width < 29.5 and -0.5 < y0 and y0 + height < 19.5
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    drawn, panel = box.get_window_extent(renderer), ax.get_window_extent(renderer)
+    half_line = viz.BOX_LINEWIDTH / 2 * fig.dpi / 72
+    assert drawn.x0 - half_line >= panel.x0 and drawn.x1 + half_line <= panel.x1
+    assert drawn.y0 - half_line >= panel.y0 and drawn.y1 + half_line <= panel.y1
+    assert box.get_path_effects()  # a dark outline keeps the white box visible on light images
+    plt.close(fig)
+
+
+def test_training_curves_plot_fractions_as_percent():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [2.0, 1.0, 0.5], "val_acc": [0.25, 0.5, 0.905]})
+    fig = viz.plot_histories({"r": history})
+    loss_ax, acc_ax = fig.axes
+    assert "%" in acc_ax.get_ylabel()
+    assert np.asarray(acc_ax.lines[0].get_ydata()).tolist() == pytest.approx([25.0, 50.0, 90.5])
+    assert np.asarray(loss_ax.lines[0].get_ydata()).tolist() == [2.0, 1.0, 0.5]  # losses are not scaled
+    plt.close(fig)
+
+
+def test_mean_curve_lines_lie_above_faint_bands_with_distinct_markers():
+    curves = pd.DataFrame(
+        {
+            "tau": [0.1, 0.2] * 3,
+            "acc": [10.0, 20.0, 12.0, 18.0, 30.0, 25.0],
+            "acc ±": [5.0] * 6,
+            "method": ["A", "A", "B", "B", "C", "C"],
+        }
+    )
+    fig = viz.plot_mean_curves(curves, "tau", "acc", hue="method", band="acc ±")
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3
+    assert all((band.get_alpha() or 1.0) <= 0.15 for band in ax.collections)  # faint (None would be opaque)
+    assert min(line.get_zorder() for line in ax.lines) > max(band.get_zorder() for band in ax.collections)
+    assert len({line.get_marker() for line in ax.lines}) == 3
+    plt.close(fig)
+
+
+def test_pixel_sizes_print_as_the_data_set_draws_them():
+    assert [viz.format_px(v) for v in (7.04, 14.08, 34.0, 10.5)] == ["7", "14", "34", "10.5"]
+    rows = [
+        {"method": "ACoL", "rf": rf, "head (px)": head, "acc": 1.0, "acc ±": 2.0, "acc excludes 0": False}
+        for rf in (5, 8)
+        for head in (7.04, 14.08)
+    ]
+    fig = viz.plot_regime_map(pd.DataFrame(rows), x="rf", y="head (px)", methods=["ACoL"], metrics={"m": "acc"})
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["7", "14"]
+    plt.close(fig)

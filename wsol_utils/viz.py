@@ -7,15 +7,17 @@ inclusive pixel boxes ``(x0, y0, x1, y1)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
 # --------------------------------------------------------------------------------------------------
@@ -24,6 +26,15 @@ from matplotlib.patches import Rectangle
 
 GT_COLOR = "white"
 PRED_COLOR = "#ff3b30"
+MAP_CMAP = "viridis"  # perceptually uniform: equal steps of a map read as equal steps of colour
+MASK_CMAP = "gray"  # masks and weights (what branch B is fed) look unlike maps: greyscale, not overlaid
+MAP_LABEL = "map, normalized to [0, 1]"
+MASK_LABEL = "mask / weight in [0, 1]"
+BOX_LINEWIDTH = 1.5
+BORDER_INSET = 0.03  # a box edge on the image border is drawn this fraction of the image inside it
+CURVE_MARKERS = ("o", "s", "^", "D", "v", "P")  # one per hue, so curves stay apart where colours meet
+BAND_ALPHA = 0.12  # interval bands: faint, below the lines (zorder 1 < 3)
+FRACTION_COLUMNS = frozenset({"train_acc", "val_acc"})  # history.csv stores these as fractions in [0, 1]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120, *, provenance: Mapping[str, Any] | None = None) -> Path:
@@ -63,9 +74,30 @@ def publish(fig: Figure, path: str | Path, *, provenance: Mapping[str, Any] | No
 
 
 def _outline(ax: Axes, box: np.ndarray, color: str) -> None:
-    """One inclusive-pixel box ``(x0, y0, x1, y1)`` as a rectangle around the pixels it covers."""
+    """One inclusive-pixel box ``(x0, y0, x1, y1)`` as a rectangle around the pixels it covers, with a thin
+    black outline so that a white box shows on a light image.
+
+    Call after the image is shown: an edge on (or beyond) the panel's border -- e.g. a box that is the whole
+    image -- is moved ``BORDER_INSET`` of the image inside it, so that the line is not hidden under the border.
+    """
     x0, y0, x1, y1 = (float(v) for v in box)
-    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=color, linewidth=1.5))
+    lo_x, hi_x, lo_y, hi_y = x0 - 0.5, x1 + 0.5, y0 - 0.5, y1 + 0.5
+    if ax.images:  # the panel shows the image: keep the box inside its border
+        left, right = sorted(float(v) for v in ax.get_xlim())
+        top, bottom = sorted(float(v) for v in ax.get_ylim())
+        inset_x, inset_y = BORDER_INSET * (right - left), BORDER_INSET * (bottom - top)
+        lo_x, hi_x = max(lo_x, left + inset_x), min(hi_x, right - inset_x)
+        lo_y, hi_y = max(lo_y, top + inset_y), min(hi_y, bottom - inset_y)
+    rectangle = Rectangle((lo_x, lo_y), hi_x - lo_x, hi_y - lo_y, fill=False, edgecolor=color, linewidth=BOX_LINEWIDTH)
+    rectangle.set_path_effects([patheffects.withStroke(linewidth=BOX_LINEWIDTH + 1.0, foreground="black")])
+    ax.add_patch(rectangle)
+
+
+def format_px(value: float) -> str:
+    """A size in pixels as the data set draws it: ``7.04`` -> ``"7"`` (a disc of diameter 7.04 px covers 7 pixels
+    across), ``10.5`` -> ``"10.5"``; the nearest integer when within 0.1 of it, else one decimal."""
+    nearest = round(float(value))
+    return f"{nearest:d}" if abs(float(value) - nearest) < 0.1 else f"{float(value):.1f}"
 
 
 def plot_map_grid(
@@ -75,15 +107,18 @@ def plot_map_grid(
     gt_boxes: Sequence[np.ndarray] | None = None,
     boxes: Mapping[str, np.ndarray] | None = None,
     row_labels: Sequence[str] | None = None,
-    cmap: str = "jet",
+    masks: Collection[str] = (),
+    cmap: str = MAP_CMAP,
     alpha: float = 0.5,
     cell_inches: float = 1.6,
 ) -> Figure:
     """Rows = images, columns = the image then one heat map per ``columns`` entry (ACoL Figure 5).
 
     ``images`` ``(N, H, W, 3)`` RGB in [0, 1]; ``columns[title]`` ``(N, H, W)`` maps in [0, 1] overlaid on
-    the image; ``gt_boxes`` N x ``(N_i, 4)`` drawn in white on every panel; ``boxes[title]`` ``(N, 4)``
-    predicted boxes drawn in red on that column. Returns the Figure (not shown).
+    the image in ``cmap`` (perceptual), except the titles in ``masks`` (binary masks or weights in [0, 1]), shown
+    alone in greyscale; one colorbar per kind states its range. ``gt_boxes`` N x ``(N_i, 4)`` drawn in white on
+    every panel; ``boxes[title]`` ``(N, 4)`` predicted boxes drawn in red on that column. Constrained layout, so a
+    ``fig.suptitle`` added later keeps clear of the column titles. Returns the Figure (not shown).
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -94,15 +129,25 @@ def plot_map_grid(
                 f"plot_map_grid(columns[{title!r}]): shape {np.shape(column)} does not match "
                 f"the images' {images.shape[:3]}"
             )
+    unknown = set(masks) - set(columns)
+    if unknown:
+        raise ValueError(f"plot_map_grid(masks): {sorted(unknown)} are not columns ({list(columns)})")
     count, ncols = images.shape[0], len(columns) + 1
-    fig, axes = plt.subplots(count, ncols, figsize=(cell_inches * ncols, cell_inches * count), squeeze=False)
+    fig, axes = plt.subplots(
+        count, ncols, figsize=(cell_inches * ncols + 1.0, cell_inches * count), squeeze=False, layout="constrained"
+    )
+    legend: dict[str, AxesImage] = {}  # colorbar label -> one image drawn with that scale
     for row in range(count):
         panels = [("image", None), *columns.items()]
         for col, (title, maps) in enumerate(panels):
             ax = axes[row, col]
-            ax.imshow(images[row])
-            if maps is not None:
-                ax.imshow(maps[row], cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
+            if maps is None:
+                ax.imshow(images[row])
+            elif title in masks:
+                legend[MASK_LABEL] = ax.imshow(maps[row], cmap=MASK_CMAP, vmin=0.0, vmax=1.0)
+            else:
+                ax.imshow(images[row])
+                legend[MAP_LABEL] = ax.imshow(maps[row], cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
             for box in [] if gt_boxes is None else np.asarray(gt_boxes[row]).reshape(-1, 4):
                 _outline(ax, box, GT_COLOR)
             if boxes is not None and title in boxes:
@@ -113,7 +158,10 @@ def plot_map_grid(
                 ax.set_title(title, fontsize=9)
         if row_labels is not None:
             axes[row, 0].set_ylabel(row_labels[row], fontsize=8)
-    fig.tight_layout()
+    for label, image in legend.items():
+        colorbar = fig.colorbar(image, ax=axes, shrink=min(1.0, 3.0 / count), aspect=25, pad=0.02)
+        colorbar.set_label(label, fontsize=8)
+        colorbar.ax.tick_params(labelsize=7)
     return fig
 
 
@@ -122,7 +170,8 @@ def plot_histories(
     panels: Sequence[tuple[str, Sequence[str]]] = (("loss", ("train_loss",)), ("val accuracy (%)", ("val_acc",))),
 ) -> Figure:
     """Training curves of several runs: one panel per ``(ylabel, history columns)``, one line per run
-    and column; x = ``epoch``. ``histories[name]`` is a run's ``history.csv`` as a DataFrame."""
+    and column; x = ``epoch``. ``histories[name]`` is a run's ``history.csv`` as a DataFrame; its accuracy
+    columns (``FRACTION_COLUMNS``) hold fractions and are plotted in percent (x 100), as the rest of the suite."""
     if not histories:
         raise ValueError("plot_histories(histories): give at least one run's history")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
@@ -131,7 +180,8 @@ def plot_histories(
             for name in names:
                 if name in history and history[name].notna().any():
                     label = run if len(names) == 1 else f"{run}: {name}"
-                    ax.plot(history["epoch"], history[name], marker="o", markersize=3, label=label)
+                    values = history[name] * (100.0 if name in FRACTION_COLUMNS else 1.0)
+                    ax.plot(history["epoch"], values, marker="o", markersize=3, label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -152,13 +202,14 @@ PART_COLORS = {"head": "#00e5ff", "body": "#ffd60a"}
 
 
 def draw_boxes(ax: Axes, boxes: np.ndarray, color: str = GT_COLOR) -> Axes:
-    """Draw ``(N, 4)`` inclusive pixel boxes ``(x0, y0, x1, y1)`` on ``ax`` (around the covered pixels)."""
+    """Draw ``(N, 4)`` inclusive pixel boxes ``(x0, y0, x1, y1)`` on ``ax`` (around the covered pixels); call it
+    after the image is shown, so that a box on the image border is drawn just inside it (``BORDER_INSET``)."""
     for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
         _outline(ax, box, color)
     return ax
 
 
-def overlay_map(ax: Axes, image: np.ndarray, scoremap: np.ndarray, cmap: str = "jet", alpha: float = 0.5) -> Axes:
+def overlay_map(ax: Axes, image: np.ndarray, scoremap: np.ndarray, cmap: str = MAP_CMAP, alpha: float = 0.5) -> Axes:
     """Show ``image (H, W, 3)`` in [0, 1] with ``scoremap (h, w)`` in [0, 1] on top, stretched to the image."""
     height, width = image.shape[:2]
     ax.imshow(image, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
@@ -204,6 +255,11 @@ def show_samples(
             ax.set_title(name, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _knob_label(value: float, knob: str) -> str:
+    """Tick label of a knob value: pixel sizes (the knob's name says ``px``) as :func:`format_px`, else ``:g``."""
+    return format_px(value) if "px" in knob else f"{value:g}"
 
 
 def plot_regime_map(
@@ -252,8 +308,8 @@ def plot_regime_map(
                     )
                     if star:
                         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
-            ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], fontsize=7)
-            ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys], fontsize=7)
+            ax.set_xticks(range(len(xs)), [_knob_label(v, x) for v in xs], fontsize=7)
+            ax.set_yticks(range(len(ys)), [_knob_label(v, y) for v in ys], fontsize=7)
             ax.set_title(f"{method} − CAM\n{title}", fontsize=8)  # two lines: neighbouring titles never overlap
             ax.set_xlabel(x, fontsize=7)
             ax.set_ylabel(y, fontsize=7)
@@ -284,12 +340,14 @@ def plot_mean_curves(
     ``"split"``): the lines whose ``style`` value is in ``dashed`` are dashed, in their hue's colour, without band
     (e.g. val beside test). ``reference`` = ``(x, label)`` draws a dotted vertical line (e.g. the papers' tau = 0.2);
     ``mark_best`` puts a star on the highest point of each solid line. Labels: the hue value, plus ``" (<style>)"``
-    when ``style`` is given."""
+    when ``style`` is given. Each hue has its own marker; bands are faint and drawn below every line."""
     needed = {x, y, hue, *([band] if band else []), *([style] if style else [])}
     missing = needed - set(curves.columns)
     if missing:
         raise ValueError(f"plot_mean_curves(curves): missing columns {sorted(missing)}")
-    colors = {name: f"C{i}" for i, name in enumerate(pd.unique(curves[hue]))}
+    names = pd.unique(curves[hue])
+    colors = {name: f"C{i}" for i, name in enumerate(names)}
+    markers = {name: CURVE_MARKERS[i % len(CURVE_MARKERS)] for i, name in enumerate(names)}
     fig, ax = plt.subplots(figsize=(5.8, 3.8))
     keys = [hue, style] if style else [hue]
     for key, group in curves.groupby(keys, sort=False):
@@ -302,18 +360,19 @@ def plot_mean_curves(
             xs,
             ys,
             linestyle="--" if is_dashed else "-",
-            marker="" if is_dashed else "o",
-            markersize=3,
+            marker="" if is_dashed else markers[name],
+            markersize=4,
             color=colors[name],
             label=label,
+            zorder=3,
         )
         if band and not is_dashed:
             half = group[band].to_numpy(dtype=float)
             if not np.isnan(half).all():
-                ax.fill_between(xs, ys - half, ys + half, color=colors[name], alpha=0.2, linewidth=0)
+                ax.fill_between(xs, ys - half, ys + half, color=colors[name], alpha=BAND_ALPHA, linewidth=0, zorder=1)
         if mark_best and not is_dashed and not np.isnan(ys).all():
             best = int(np.nanargmax(ys))
-            ax.plot([xs[best]], [ys[best]], marker="*", markersize=11, color=colors[name], linestyle="")
+            ax.plot([xs[best]], [ys[best]], marker="*", markersize=11, color=colors[name], linestyle="", zorder=4)
     if reference is not None:
         ax.axvline(reference[0], color="grey", linestyle=":", linewidth=1, label=reference[1])
     ax.set_xlabel(xlabel or x)
