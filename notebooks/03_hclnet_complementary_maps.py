@@ -71,9 +71,7 @@ columns = {
     "B input: 1 - M_A": hcl.maps["b_input"],
     "B map (HCLNet)": hcl.maps["b"],
 }
-fig = viz.plot_map_grid(
-    acol.images, columns, gt_boxes=acol.gt_boxes, masks=["B input: M_A < 0.6", "B input: 1 - M_A"]
-)
+fig = viz.plot_map_grid(acol.images, columns, gt_boxes=acol.gt_boxes, masks=["B input: M_A < 0.6", "B input: 1 - M_A"])
 fig.suptitle(f"seed {first}", fontsize=9)
 suite.publish(fig, "complementary_maps.png", provenance=suite.provenance(runs["acol"][first], runs["hclnet"][first]))
 
