@@ -50,6 +50,21 @@ def find_chromium() -> str | None:
     return None
 
 
+def require_chromium() -> str:
+    """:func:`find_chromium`'s path; skips the calling test (with how to install it) when there is no Chromium or
+    no playwright package."""
+    import pytest
+
+    path = find_chromium()
+    if path is None:
+        pytest.skip(
+            "no system Chromium found (/usr/bin/chromium): run `make browser` (apt-get install chromium) "
+            "or set WSOL_CHROMIUM; Playwright cannot download its own browsers here"
+        )
+    pytest.importorskip("playwright.sync_api", reason="python package playwright is not installed")
+    return path
+
+
 def free_port() -> int:
     """A TCP port on loopback that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import JupyterLabServer, find_chromium, launch_chromium, train_tiny_run
+from browser_support import JupyterLabServer, launch_chromium, require_chromium, train_tiny_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # JupyterLab + Chromium + a whole notebook: make test-slow
 
@@ -31,14 +31,7 @@ RUN_TIMEOUT_MS = 300_000  # kernel start, imports and all cells on a loaded 2-co
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip(
-            "no system Chromium found (/usr/bin/chromium): run `make browser` (apt-get install chromium) "
-            "or set WSOL_CHROMIUM; Playwright cannot download its own browsers here"
-        )
-    pytest.importorskip("playwright.sync_api", reason="python package playwright is not installed")
-    return path
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")

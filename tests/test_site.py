@@ -22,7 +22,7 @@ import pytest
 from wsol_utils import site
 from wsol_utils.reproduce import SUITE
 
-from browser_support import LOOPBACK, find_chromium, launch_chromium
+from browser_support import LOOPBACK, launch_chromium, require_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 EXECUTED = SUITE[0]  # the one suite notebook given an executed copy
@@ -215,14 +215,7 @@ def test_a_previous_site_is_replaced(built: site.SiteReport, tmp_path: Path) -> 
 # -- in a real browser ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip(
-            "no system Chromium found (/usr/bin/chromium): run `make browser` (apt-get install chromium) "
-            "or set WSOL_CHROMIUM; Playwright cannot download its own browsers here"
-        )
-    pytest.importorskip("playwright.sync_api", reason="python package playwright is not installed")
-    return path
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")
