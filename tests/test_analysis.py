@@ -97,8 +97,12 @@ def test_chosen_on_val_scores_test_once_and_labels_the_oracle():
 def test_aggregate_summaries_means_and_half_widths():
     summaries = [{"gt_known_loc_acc": v, "run": f"r{i}", "branches": {}} for i, v in enumerate((1.0, 2.0, 3.0))]
     out = analysis.aggregate_summaries(summaries)
-    assert set(out) == {"seeds", "gt_known_loc_acc", "gt_known_loc_acc ±"} and out["seeds"] == 3
+    assert set(out) == {"seeds", *(f"gt_known_loc_acc{s}" for s in ("", " ±", " low", " high"))} and out["seeds"] == 3
     assert out["gt_known_loc_acc"] == 2.0 and out["gt_known_loc_acc ±"] == pytest.approx(2.4842, abs=1e-4)
+    # 2 ± 2.4842 leaves [0, 100] below: the low end is clipped to 0, the high end is the t interval's
+    assert out["gt_known_loc_acc low"] == 0.0 and out["gt_known_loc_acc high"] == pytest.approx(4.4842, abs=1e-4)
+    ratio = analysis.aggregate_summaries([{"delta": v} for v in (0.5, 0.6)])
+    assert set(ratio) == {"seeds", "delta", "delta ±"}  # not a percentage: no range, no ends
     with pytest.raises(ValueError, match="no summaries"):
         analysis.aggregate_summaries([])
 

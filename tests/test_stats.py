@@ -131,3 +131,58 @@ def test_describe_difference_sentences():
     assert stats.describe_difference("A", "B", nan, "PxAP", "wsoleval's protocol") == (
         "A's PxAP cannot be compared with B's under wsoleval's protocol: no value."
     )
+
+
+# -- bounded intervals, paired t test, Holm -------------------------------------------------------------------------
+
+
+def test_a_t_interval_leaving_the_metric_range_is_clipped_to_it_and_one_inside_is_not():
+    from wsol_utils.stats import PERCENT, seed_interval
+
+    # 75.5 / 24.4 / 31.8: 43.9 ± 68.6 by hand (sd 27.6154) -> [-24.7, 112.5] -> [0, 100]
+    wide = seed_interval([75.5, 24.4, 31.8], bounds=PERCENT)
+    assert (wide.low, wide.high) == (0.0, 100.0)
+    assert wide.half_width == pytest.approx(4.302653 * 27.615394 / 3**0.5, rel=1e-6)
+    narrow = seed_interval([50.0, 52.0, 54.0], bounds=PERCENT)
+    assert narrow.bounds is None and narrow.low == pytest.approx(52.0 - 4.302653 * 2 / 3**0.5)
+    high = seed_interval([99.0, 100.0, 100.0], bounds=PERCENT)
+    assert high.high == 100.0 and high.low == pytest.approx(99.6667 - high.half_width, abs=1e-3)
+
+
+def test_clip_interval_refuses_an_empty_range():
+    from wsol_utils.stats import Interval, clip_interval
+
+    with pytest.raises(ValueError, match="low < high"):
+        clip_interval(Interval(1.0, 5.0, 3, "t"), (1.0, 1.0))
+
+
+def test_paired_t_pvalue_matches_scipy_and_the_edge_cases():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from wsol_utils.stats import paired_t_pvalue
+
+    diffs = [3.0, -1.0, 4.5, 2.0, 0.5, 6.0, 1.0, -2.0, 3.5, 2.5]
+    assert paired_t_pvalue(diffs) == pytest.approx(float(scipy_stats.ttest_1samp(diffs, 0.0).pvalue), rel=1e-9)
+    assert paired_t_pvalue([1.0, 1.0]) == 0.0
+    assert paired_t_pvalue([0.0, 0.0, 0.0]) == 1.0
+    assert math.isnan(paired_t_pvalue([2.0]))
+
+
+def test_holm_adjust_by_hand():
+    from wsol_utils.stats import holm_adjust
+
+    assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    # monotone step-down: the second-smallest raw p x (m-1) is below the first's adjusted value -> carried up
+    assert holm_adjust([0.02, 0.021, 0.5, 0.9]) == pytest.approx([0.08, 0.08, 1.0, 1.0])
+    out = holm_adjust([float("nan"), 0.01, 0.2])
+    assert math.isnan(out[0]) and out[1:] == pytest.approx([0.02, 0.2])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        holm_adjust([1.5])
+
+
+def test_format_interval_and_sentences_show_clipped_ends():
+    from wsol_utils.stats import PERCENT_DIFFERENCE, describe_difference, format_interval, seed_interval
+
+    iv = seed_interval([90.0, -80.0, 95.0], bounds=PERCENT_DIFFERENCE)
+    assert iv.low == -100.0
+    assert format_interval(iv) == f"35.0 [-100.0, {iv.high:.1f}]"
+    assert "[-100.0, +" in describe_difference("A", "B", iv, "acc", "p")

@@ -140,3 +140,21 @@ def test_localization_table_carries_seed_intervals_and_baseline_rows():
     assert math.isnan(table.iloc[1]["paper CUB: loc err top-1"]) and table.iloc[0]["paper CUB: loc err top-1"] == 55.85
     with pytest.raises(ValueError, match="baseline:<name>"):
         tables.localization_table({"baseline:nope": {}})
+
+
+def test_markdown_shows_a_mean_with_its_bounded_ends_as_one_cell():
+    table = pd.DataFrame(
+        {
+            "method": ["CAM", "ACoL"],
+            "acc": [98.0, 50.0],
+            "acc ±": [5.0, 1.0],
+            "acc low": [93.0, 49.0],
+            "acc high": [100.0, 51.0],
+            "n": [3, 3],
+        }
+    )
+    lines = tables.to_markdown(table, digits=1).splitlines()
+    assert lines[0] == "| method | acc | n |"
+    assert lines[1] == "|:---|---:|---:|"
+    assert lines[2] == "| CAM | 98.0 [93.0, 100.0] | 3 |"
+    assert list(table.columns) == ["method", "acc", "acc ±", "acc low", "acc high", "n"]  # the CSV keeps them all

@@ -11,7 +11,7 @@ import pandas as pd
 
 from wsol_utils.data.synthetic import SyntheticConfig
 from wsol_utils.models import create_model, feature_stride, receptive_field
-from wsol_utils.stats import paired_seed_difference, seed_interval
+from wsol_utils.stats import PERCENT, PERCENT_DIFFERENCE, interval_columns, paired_seed_difference, seed_interval
 
 if TYPE_CHECKING:
     from wsol_utils.engine import EvalResult, RunConfig
@@ -146,17 +146,25 @@ def run_frame(
     return pd.DataFrame(rows)
 
 
-def seed_summary(frame: pd.DataFrame, by: Sequence[str], values: Sequence[str], seed: str = "seed") -> pd.DataFrame:
-    """Mean and 95% Student-t half width over seeds (:func:`wsol_utils.stats.seed_interval`) of each ``values``
-    column, per group of ``by`` (groups in order of appearance). Columns: ``by``, ``seeds`` (how many), then for
-    each value ``v``: ``v`` (mean) and ``"v ±"`` (half width, NaN from one seed)."""
+def seed_summary(
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    values: Sequence[str],
+    seed: str = "seed",
+    *,
+    bounds: tuple[float, float] | None = PERCENT,
+) -> pd.DataFrame:
+    """Mean and 95% Student-t interval over seeds (:func:`wsol_utils.stats.seed_interval`) of each ``values``
+    column, per group of ``by`` (groups in order of appearance), within ``bounds`` (default: a percentage's range;
+    ``None`` for unbounded values such as ratios). Columns: ``by``, ``seeds`` (how many), then for each value ``v``
+    the :func:`~wsol_utils.stats.interval_columns`: ``v`` (mean), ``"v ±"`` (t half width, NaN from one seed),
+    ``"v low"``, ``"v high"``."""
     rows = []
     for group, part in frame.groupby(list(by), sort=False):
         row: dict[str, Any] = dict(zip(by, group if isinstance(group, tuple) else (group,)))
         row["seeds"] = int(part[seed].nunique())
         for value in values:
-            interval = seed_interval(part[value].tolist())
-            row[value], row[f"{value} ±"] = interval.mean, interval.half_width
+            row.update(interval_columns(value, seed_interval(part[value].tolist(), bounds=bounds)))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -169,10 +177,13 @@ def paired_differences(
     against: str,
     column: str = "method",
     seed: str = "seed",
+    bounds: tuple[float, float] | None = PERCENT_DIFFERENCE,
 ) -> pd.DataFrame:
     """``X - against`` per seed (same seeds paired), for every other value of ``column`` within each group of
-    ``by``, as a mean and 95% t half width (:func:`wsol_utils.stats.paired_seed_difference`). Columns: ``by``,
-    ``column``, ``seeds``, then ``"v"`` (mean difference), ``"v ±"`` and ``"v excludes 0"`` per value."""
+    ``by``, as a mean and 95% t interval (:func:`wsol_utils.stats.paired_seed_difference`) within ``bounds``
+    (default: the range of a difference of two percentages). Columns: ``by``, ``column``, ``seeds``, then per value
+    ``v`` its :func:`~wsol_utils.stats.interval_columns` (``"v"`` the mean difference, ``"v ±"``, ``"v low"``,
+    ``"v high"``) and ``"v excludes 0"``."""
     rows = []
     for group, part in frame.groupby(list(by), sort=False):
         base = part[part[column] == against].set_index(seed)
@@ -181,8 +192,10 @@ def paired_differences(
             row: dict[str, Any] = dict(zip(by, group if isinstance(group, tuple) else (group,)))
             row.update({column: name, "seeds": len(paired)})
             for value in values:
-                interval = paired_seed_difference(paired[value].tolist(), paired[f"{value} (base)"].tolist())
-                row[value], row[f"{value} ±"] = interval.mean, interval.half_width
+                interval = paired_seed_difference(
+                    paired[value].tolist(), paired[f"{value} (base)"].tolist(), bounds=bounds
+                )
+                row.update(interval_columns(value, interval))
                 row[f"{value} excludes 0"] = interval.excludes_zero()
             rows.append(row)
     return pd.DataFrame(rows)
@@ -219,7 +232,8 @@ def chosen_on_val(val: pd.DataFrame, test: pd.DataFrame, by: Sequence[str], knob
 def aggregate_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Evaluation summaries of the same setting trained with different seeds -> one summary: every numeric flat
     key present in all of them becomes the mean over seeds, plus ``"<key> ±"``, the 95% Student-t half width
-    (:func:`wsol_utils.stats.seed_interval`; NaN from one seed), and ``"seeds"``, how many. Non-numeric keys
+    (:func:`wsol_utils.stats.seed_interval`; NaN from one seed), for a percentage (:func:`is_percent_metric`) also
+    ``"<key> low"`` / ``"<key> high"``, the interval's ends within [0, 100], and ``"seeds"``, how many. Non-numeric keys
     (``run``, ``branches`` ...) are left out. :func:`wsol_utils.tables.localization_table` and its siblings turn
     the ``±`` keys into columns."""
     if not summaries:
@@ -231,9 +245,21 @@ def aggregate_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any
     ]
     out: dict[str, Any] = {"seeds": len(summaries)}
     for key in keys:
-        interval = seed_interval([float(s[key]) for s in summaries])
+        interval = seed_interval([float(s[key]) for s in summaries], bounds=PERCENT if is_percent_metric(key) else None)
         out[key], out[f"{key} ±"] = interval.mean, interval.half_width
+        if is_percent_metric(key):
+            out[f"{key} low"], out[f"{key} high"] = interval.low, interval.high
     return out
+
+
+#: Prefixes of the evaluation summary keys that are percentages (accuracies, errors, MaxBoxAcc, PxAP).
+PERCENT_METRIC_PREFIXES: tuple[str, ...] = ("cls_", "loc_", "gt_known_", "maxboxacc", "pxap")
+
+
+def is_percent_metric(key: str) -> bool:
+    """Whether the evaluation summary key ``key`` is a percentage in [0, 100] (e.g. ``"maxboxacc_v2"``; not
+    ``"delta"``, ``"tau"`` or ``"num_images"``)."""
+    return key.startswith(PERCENT_METRIC_PREFIXES)
 
 
 # -- the regime map: receptive field x head size ------------------------------------------------------------------

@@ -36,6 +36,10 @@ from wsol_utils.provenance import read_manifest
 TABLE_GLOB = "table_*.csv"
 #: ``"x ±"`` is the half-width of the interval around the mean in column ``"x"`` (wsol_utils.tables).
 HALF_WIDTH_SUFFIX = " ±"
+#: ``"x low"`` / ``"x high"``: the ends of the (range-bounded) interval of the mean in column ``"x"``.
+LOW_SUFFIX = " low"
+HIGH_SUFFIX = " high"
+INTERVAL_SUFFIXES: tuple[str, ...] = (HALF_WIDTH_SUFFIX, LOW_SUFFIX, HIGH_SUFFIX)
 #: ``"x excludes 0"`` says whether the interval of the paired difference ``"x"`` excludes 0 (``True``/``False``).
 VERDICT_SUFFIX = " excludes 0"
 #: A column whose name holds one of these (lower case) is a difference; so is every column of a table whose file
@@ -163,7 +167,7 @@ def key_columns(columns: Sequence[str]) -> list[str]:
     for name in columns:
         if name in measured:
             break
-        if not name.endswith((HALF_WIDTH_SUFFIX, VERDICT_SUFFIX)) and CHOICE_MARKER not in name.lower():
+        if not name.endswith((*INTERVAL_SUFFIXES, VERDICT_SUFFIX)) and CHOICE_MARKER not in name.lower():
             keys.append(name)
     return keys
 
@@ -187,31 +191,39 @@ def parse_number(text: str) -> float | None:
 
 
 def interval(row: Row, column: str) -> tuple[float, float] | None:
-    """``(mean, half-width)`` of ``column`` in ``row``; a missing half-width counts as 0; ``None`` without a mean."""
+    """``(low, high)`` of the mean in ``column``: its ``"x low"`` / ``"x high"`` columns when the table has them (a
+    range-bounded interval), else ``mean ∓ "x ±"`` (a missing half width counts as 0); ``None`` without a mean."""
     mean = parse_number(row.get(column, ""))
     if mean is None:
         return None
+    low, high = parse_number(row.get(column + LOW_SUFFIX, "")), parse_number(row.get(column + HIGH_SUFFIX, ""))
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+        return min(low, mean), max(high, mean)
     half_width = parse_number(row.get(column + HALF_WIDTH_SUFFIX, ""))
-    return mean, abs(half_width) if half_width is not None and math.isfinite(half_width) else 0.0
+    reach = abs(half_width) if half_width is not None and math.isfinite(half_width) else 0.0
+    return mean - reach, mean + reach
 
 
 def overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """Whether ``[a_mean - a_hw, a_mean + a_hw]`` and ``[b_mean - b_hw, b_mean + b_hw]`` share a point:
-    ``|a_mean - b_mean| <= a_hw + b_hw`` (with a relative slack of 1e-12 for rounding)."""
-    gap = abs(a[0] - b[0])
-    reach = a[1] + b[1]
-    return gap <= reach + 1e-12 * max(1.0, abs(a[0]), abs(b[0]))
+    """Whether the intervals ``a = (low, high)`` and ``b`` share a point (with a relative slack of 1e-12 for
+    rounding)."""
+    slack = 1e-12 * max(1.0, *(abs(v) for v in (*a, *b)))
+    return a[0] <= b[1] + slack and b[0] <= a[1] + slack
 
 
 def derived_verdict(row: Row, column: str) -> str:
-    """``"True"`` when the interval of the difference in ``column`` excludes 0 (``|mean| > hw``), ``"False"`` when
-    it does not, ``""`` without a mean."""
+    """``"True"`` when the interval of the difference in ``column`` excludes 0, ``"False"`` when it does not,
+    ``""`` without a mean."""
     found = interval(row, column)
-    return "" if found is None else str(abs(found[0]) > found[1])
+    return "" if found is None else str(found[0] > 0 or found[1] < 0)
 
 
 def shown(row: Row, column: str) -> str:
-    """A mean cell as ``"mean ± hw"`` (``"mean"`` without a half-width column), as in the CSV's text."""
+    """A mean cell as ``"mean [low, high]"`` when the row has the interval's ends, else ``"mean ± hw"`` (``"mean"``
+    without a half-width column), as in the CSV's text."""
+    low, high = row.get(column + LOW_SUFFIX), row.get(column + HIGH_SUFFIX)
+    if low is not None and high is not None:
+        return f"{row.get(column, '')} [{low}, {high}]"
     half_width = row.get(column + HALF_WIDTH_SUFFIX)
     return row.get(column, "") if half_width is None else f"{row.get(column, '')} ± {half_width}"
 
@@ -241,7 +253,7 @@ def compare_rows(name: str, key: str, a: Row, b: Row, columns: Sequence[str], re
     measured = measured_columns(columns)
     verdicts = verdict_columns(columns)
     for column in measured:
-        if a.get(column) == b.get(column) and a.get(column + HALF_WIDTH_SUFFIX) == b.get(column + HALF_WIDTH_SUFFIX):
+        if all(a.get(column + suffix) == b.get(column + suffix) for suffix in ("", *INTERVAL_SUFFIXES)):
             continue
         cell = Cell(name, key, column, shown(a, column), shown(b, column))
         found_a, found_b = interval(a, column), interval(b, column)
@@ -256,7 +268,8 @@ def compare_rows(name: str, key: str, a: Row, b: Row, columns: Sequence[str], re
         before, after = derived_verdict(a, column), derived_verdict(b, column)
         if before != after:
             result.changed_verdicts.append(Cell(name, key, f"{column}{VERDICT_SUFFIX} (|x| > ±)", before, after))
-    judged = set(measured) | {c + HALF_WIDTH_SUFFIX for c in measured} | set(verdicts) | set(key_columns(columns))
+    judged = set(measured) | {c + suffix for c in measured for suffix in INTERVAL_SUFFIXES}
+    judged |= set(verdicts) | set(key_columns(columns))
     for column in columns:
         if column not in judged and a.get(column) != b.get(column):
             result.changed_without_interval.append(Cell(name, key, column, a.get(column, ""), b.get(column, "")))

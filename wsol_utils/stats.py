@@ -13,13 +13,19 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 __all__ = [
     "Interval",
     "seed_interval",
+    "clip_interval",
+    "interval_columns",
+    "paired_t_pvalue",
+    "holm_adjust",
+    "PERCENT",
+    "PERCENT_DIFFERENCE",
     "bootstrap_interval",
     "paired_seed_difference",
     "aggregate_seeds",
@@ -27,6 +33,11 @@ __all__ = [
     "describe_difference",
     "t_quantile",
 ]
+
+
+#: The range of a percentage (accuracies, errors, PxAP) and of the difference of two.
+PERCENT: tuple[float, float] = (0.0, 100.0)
+PERCENT_DIFFERENCE: tuple[float, float] = (-100.0, 100.0)
 
 
 # -- intervals over seeds and over images -----------------------------------------------------------------------
@@ -149,16 +160,23 @@ def _as_floats(values: Iterable[float], where: str) -> list[float]:
     return out
 
 
-def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
+def seed_interval(
+    values: Sequence[float], confidence: float = 0.95, *, bounds: tuple[float, float] | None = None
+) -> Interval:
     """Student-t interval of the mean over training seeds: ``mean ± t_{(1+c)/2, n-1} · sd / sqrt(n)``, ``sd`` with
-    ``ddof=1``. Values 1, 2, 3 give ``2 ± 4.302653 / sqrt(3) = 2 ± 2.4842``.
+    ``ddof=1``, intersected with ``bounds`` (the metric's range) when given. Values 1, 2, 3 give
+    ``2 ± 4.302653 / sqrt(3) = 2 ± 2.4842``, i.e. ``[-0.4842, 4.4842]``; with ``bounds=(0, 3)`` it is ``[0, 3]``. Only
+    ends outside the range move, so an interval inside the range is the plain t interval.
 
     Args:
         values: one number per seed (e.g. GT-known loc accuracy of each seed's run).
         confidence: the level, e.g. 0.95.
+        bounds: ``(low, high)`` the metric can take, e.g. :data:`PERCENT` for an accuracy, :data:`PERCENT_DIFFERENCE`
+            for a difference of two; ``None``: unbounded.
 
     Returns:
-        :class:`Interval` of kind ``"t"``; one seed gives a NaN half width, a NaN value a NaN interval.
+        :class:`Interval` of kind ``"t"`` (``half_width`` is always the t half width; ``bounds`` holds the ends
+        when the range clipped them); one seed gives a NaN half width, a NaN value a NaN interval.
     """
     confidence = _check_confidence(confidence, "seed_interval")
     data = _as_floats(values, "seed_interval")
@@ -169,18 +187,78 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval
     if n == 1:
         return Interval(mean, math.nan, n, "t", confidence)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in data) / (n - 1))
-    return Interval(mean, t_quantile(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n), n, "t", confidence)
+    half_width = t_quantile(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n)
+    return clip_interval(Interval(mean, half_width, n, "t", confidence), bounds)
 
 
-def paired_seed_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Interval:
+def clip_interval(iv: Interval, bounds: tuple[float, float] | None) -> Interval:
+    """``iv`` intersected with the metric's range ``bounds = (low, high)``: its ends are set in ``bounds`` only when
+    the range cuts them (so ``[-5, 40]`` in ``(0, 100)`` becomes ``[0, 40]``); ``None`` or a NaN interval: as is."""
+    if bounds is None or math.isnan(iv.half_width):
+        return iv
+    low, high = float(bounds[0]), float(bounds[1])
+    if not low < high:
+        raise ValueError(f"clip_interval: bounds={bounds!r} must be (low, high) with low < high")
+    if iv.low >= low and iv.high <= high:
+        return iv
+    return replace(iv, bounds=(max(iv.low, low), min(iv.high, high)))
+
+
+def interval_columns(label: str, iv: Interval) -> dict[str, float]:
+    """The table columns of one interval: ``label`` (mean), ``"<label> ±"`` (t half width), ``"<label> low"`` and
+    ``"<label> high"`` (the interval's ends, within the metric's range when it was given one)."""
+    return {label: iv.mean, f"{label} ±": iv.half_width, f"{label} low": iv.low, f"{label} high": iv.high}
+
+
+def paired_t_pvalue(differences: Sequence[float]) -> float:
+    """Two-sided p value of the paired t test that the mean of ``differences`` (one per seed) is 0:
+    ``2 · P(T_{n-1} > |mean| / (sd / sqrt(n)))``. NaN for fewer than 2 values or a NaN value; 1.0 when all are 0;
+    0.0 when all are equal and not 0 (zero spread)."""
+    data = _as_floats(differences, "paired_t_pvalue")
+    n = len(data)
+    if n < 2 or any(math.isnan(v) for v in data):
+        return math.nan
+    mean = math.fsum(data) / n
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in data) / (n - 1))
+    if sd == 0.0:
+        return 1.0 if mean == 0.0 else 0.0
+    t = abs(mean) / (sd / math.sqrt(n))
+    return min(1.0, 2.0 * (1.0 - _t_cdf(t, n - 1)))
+
+
+def holm_adjust(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p values (family-wise error control over the whole family), in the input order:
+    sorted ascending ``p_(1) <= ... <= p_(m)``, ``adj_(i) = max_{j <= i} min(1, (m - j + 1) · p_(j))``. A comparison
+    is declared at level alpha when its adjusted p is below alpha. NaN p values stay NaN and do not count in ``m``.
+    E.g. ``[0.01, 0.04, 0.03]`` -> ``[0.03, 0.06, 0.06]``."""
+    values = [float(p) for p in pvalues]
+    if any(not math.isnan(p) and not 0.0 <= p <= 1.0 for p in values):
+        raise ValueError(f"holm_adjust: p values must lie in [0, 1]; got {values}")
+    order = sorted((i for i, p in enumerate(values) if not math.isnan(p)), key=lambda i: values[i])
+    out = [math.nan] * len(values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * values[index]))
+        out[index] = running
+    return out
+
+
+def paired_seed_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    confidence: float = 0.95,
+    *,
+    bounds: tuple[float, float] | None = None,
+) -> Interval:
     """The t interval (:func:`seed_interval`) of the per-seed differences ``a_i - b_i``: method A minus method B
-    trained with the same seeds (e.g. "HCLNet minus CAM"). Pairing removes what a seed does to both methods."""
+    trained with the same seeds (e.g. "HCLNet minus CAM"), within ``bounds`` (e.g. :data:`PERCENT_DIFFERENCE`).
+    Pairing removes what a seed does to both methods."""
     if len(a) != len(b):
         raise ValueError(
             f"paired_seed_difference: {len(a)} values for A but {len(b)} for B; pass one value per "
             "seed for both methods, the same seeds in the same order"
         )
-    return seed_interval([float(x) - float(y) for x, y in zip(a, b)], confidence)
+    return seed_interval([float(x) - float(y) for x, y in zip(a, b)], confidence, bounds=bounds)
 
 
 #: Elements of the resampled index matrix drawn at once by :func:`bootstrap_interval` (memory bound).
@@ -243,12 +321,20 @@ def aggregate_seeds(
 
 
 def format_interval(iv: Interval, digits: int = 1) -> str:
-    """``"52.3 ± 4.1"`` (mean ± half width); ``"52.3"`` when the half width is NaN; ``"n/a"`` for a NaN mean."""
+    """``"52.3 ± 4.1"`` (mean ± half width), ``"52.3 [48.0, 100.0]"`` when the metric's range clipped a t
+    interval; ``"52.3"`` when the half width is NaN; ``"n/a"`` for a NaN mean."""
     if math.isnan(iv.mean):
         return "n/a"
     if math.isnan(iv.half_width):
         return f"{iv.mean:.{digits}f}"
+    if _clipped(iv):
+        return f"{iv.mean:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
     return f"{iv.mean:.{digits}f} ± {iv.half_width:.{digits}f}"
+
+
+def _clipped(iv: Interval) -> bool:
+    """Whether a t interval's ends were cut by the metric's range (shown as ``[low, high]``, not ``± half width``)."""
+    return iv.kind == "t" and iv.bounds is not None
 
 
 def _interval_kind(iv: Interval) -> str:
@@ -279,7 +365,8 @@ def describe_difference(name_a: str, name_b: str, iv: Interval, metric: str, pro
             f"{name_a}'s {metric} is not shown to differ from {name_b}'s under {protocol} ({diff} from "
             f"{iv.n} {'seed' if iv.kind == 't' else 'sample'}; an interval needs at least 2)."
         )
-    detail = f"{diff} ± {iv.half_width:.{digits}f}; {_interval_kind(iv)}"
+    spread = f"[{iv.low:+.{digits}f}, {iv.high:+.{digits}f}]" if _clipped(iv) else f"± {iv.half_width:.{digits}f}"
+    detail = f"{diff} {spread}; {_interval_kind(iv)}"
     if iv.excludes_zero():
         where = "above" if iv.mean > 0 else "below"
         return (

@@ -86,13 +86,19 @@ def paper_column(label: str, source: str) -> str:
 
 def _ours(summary: Mapping[str, float], columns: Mapping[str, str]) -> dict[str, float]:
     """Pick ``columns``' keys from a summary dict; a missing key becomes NaN. A summary aggregated over seeds
-    (:func:`wsol_utils.analysis.aggregate_summaries`) also gives each column its ``"<label> ±"`` half width."""
+    (:func:`wsol_utils.analysis.aggregate_summaries`) also gives each column its ``"<label> ±"`` half width and,
+    for a percentage, its ``"<label> low"`` / ``"<label> high"`` ends."""
     out: dict[str, float] = {}
     for key, label in columns.items():
         out[label] = float(summary.get(key, NAN))
-        if f"{key} ±" in summary:
-            out[f"{label} ±"] = float(summary[f"{key} ±"])
+        for suffix in INTERVAL_SUFFIXES:
+            if f"{key}{suffix}" in summary:
+                out[f"{label}{suffix}"] = float(summary[f"{key}{suffix}"])
     return out
+
+
+#: Suffixes of the columns that carry a mean's interval: the t half width and the (range-bounded) ends.
+INTERVAL_SUFFIXES: tuple[str, ...] = (" ±", " low", " high")
 
 
 def _paper(numbers: Mapping[str, float], columns: Mapping[str, str], source: str) -> dict[str, float]:
@@ -316,11 +322,32 @@ def format_cell(value: object, digits: int = 2) -> str:
     return str(value)
 
 
+def with_interval_cells(table: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """The reader's view of ``table``: each mean ``x`` that has ``"x low"`` and ``"x high"`` columns becomes the
+    text ``"mean [low, high]"`` (``–`` for NaN ends) and its ``"x ±"``, ``"x low"``, ``"x high"`` columns go."""
+    out = table.copy()
+    for column in map(str, table.columns):
+        low, high = f"{column} low", f"{column} high"
+        if low not in table.columns or high not in table.columns:
+            continue
+        out[column] = [
+            format_cell(mean, digits)
+            if isinstance(lo, float) and math.isnan(lo)
+            else f"{format_cell(mean, digits)} [{format_cell(lo, digits)}, {format_cell(hi, digits)}]"
+            for mean, lo, hi in zip(table[column], table[low], table[high])
+        ]
+        out = out.drop(columns=[c for c in (f"{column} ±", low, high) if c in out.columns])
+    return out
+
+
 def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
-    """A GitHub-flavoured Markdown table (no third-party formatter): text left, numbers right."""
+    """A GitHub-flavoured Markdown table (no third-party formatter): text left, numbers right; a mean with its
+    interval's ends is one cell ``"mean [low, high]"`` (:func:`with_interval_cells`), right-aligned."""
     if table.columns.empty:
         raise ValueError("to_markdown(table): the table has no columns")
-    numeric = [pd.api.types.is_numeric_dtype(table[column]) for column in table.columns]
+    merged = {str(c) for c in table.columns if f"{c} low" in table.columns and f"{c} high" in table.columns}
+    table = with_interval_cells(table, digits)
+    numeric = [pd.api.types.is_numeric_dtype(table[column]) or str(column) in merged for column in table.columns]
     header = "| " + " | ".join(str(column) for column in table.columns) + " |"
     rule = "|" + "|".join("---:" if is_num else ":---" for is_num in numeric) + "|"
     body = [
