@@ -49,11 +49,26 @@ def test_config_applies_smoke_then_epochs_then_changes(in_notebooks):
     full = Suite.from_parameters(device="cpu").config("acol", delta=0.7)
     smoke = Suite.from_parameters(smoke=True).config("acol", delta=0.7)
     assert (full.method, full.delta, full.device) == ("acol", 0.7, "cpu")
-    assert smoke.epochs == suite.SMOKE_EPOCHS and smoke.dataset_kwargs == suite.SMOKE_DATASET_KWARGS
-    assert full.dataset_kwargs == {} and full.epochs > suite.SMOKE_EPOCHS
+    assert smoke.epochs == suite.SMOKE_EPOCHS and smoke.dataset_kwargs == {**suite.SMOKE_DATASET_KWARGS, "seed": 0}
+    assert full.dataset_kwargs == {"seed": 0} and full.epochs > suite.SMOKE_EPOCHS
     assert smoke.key() != full.key()  # smoke runs never overwrite the full runs in the cache
     assert Suite.from_parameters(smoke=True, epochs=3).config("cam").epochs == 3
     assert Suite.from_parameters().config("cam", epochs=2).epochs == 2
+
+
+def test_each_training_seed_draws_its_own_synthetic_data_and_paired_runs_share_it(in_notebooks):
+    pytest.importorskip("wsol_utils.engine")
+    full = Suite.from_parameters(device="cpu")
+    cam3, hcl3 = full.config("cam", seed=3), full.config("hclnet", seed=3)
+    assert cam3.dataset_kwargs == hcl3.dataset_kwargs == {"seed": 3}
+    from wsol_utils.data.synthetic import SyntheticConfig
+
+    test_key = SyntheticConfig(**cam3.dataset_kwargs).key("test")
+    assert test_key != SyntheticConfig(**full.config("cam", seed=4).dataset_kwargs).key("test")
+    assert full.config("cam", seed=3, dataset_kwargs={"seed": 0}).dataset_kwargs == {"seed": 0}  # named: kept
+    assert full.seeds == tuple(range(10)) and full.exploratory_seeds == (0, 1, 2, 3, 4)
+    smoke = Suite.from_parameters(smoke=True)
+    assert smoke.seeds == smoke.exploratory_seeds == suite.SMOKE_SEEDS
 
 
 def test_config_for_real_data_uses_the_paper_setting(in_notebooks):
@@ -84,10 +99,10 @@ def test_config_merges_dataset_and_model_kwargs(in_notebooks):
     smoke = Suite.from_parameters(smoke=True).config(
         "cam", dataset_kwargs={"head_size": 0.22, "num_test": 7}, model_kwargs={"head_kernel": 3}
     )
-    assert smoke.dataset_kwargs == {**suite.SMOKE_DATASET_KWARGS, "head_size": 0.22, "num_test": 7}
+    assert smoke.dataset_kwargs == {**suite.SMOKE_DATASET_KWARGS, "head_size": 0.22, "num_test": 7, "seed": 0}
     assert smoke.model_kwargs == {**INSTRUMENT["model_kwargs"], "head_kernel": 3}  # merged into the instrument's
     full = Suite.from_parameters().config("cam", dataset_kwargs={"head_size": 0.22})
-    assert full.dataset_kwargs == {"head_size": 0.22}
+    assert full.dataset_kwargs == {"head_size": 0.22, "seed": 0}
     assert full.key() != Suite.from_parameters().config("cam").key()
 
 
