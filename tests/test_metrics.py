@@ -504,3 +504,20 @@ def test_reference_pxap_rejects_bad_masks():
         reference_pxap(scores, [np.zeros((3, 2), np.uint8)])
     with pytest.raises(ValueError, match="no foreground"):
         reference_pxap(scores, [np.zeros((2, 2), np.uint8)])
+
+
+def test_box_steps_show_the_papers_rule_and_end_in_the_same_box():
+    from wsol_utils.metrics import box_steps, map_to_box
+
+    scoremap = np.zeros((6, 8))
+    scoremap[1:3, 1:3] = 1.0  # 4 px at the max
+    scoremap[4, 4:8] = 0.5  # 4 px at half the max...
+    scoremap[5, 4:6] = 0.3  # ...plus 2 px below it: the larger component at tau 0.2
+    steps = box_steps(scoremap, tau=0.2)
+    assert steps["map"].max() == 1.0 and steps["map"].min() == 0.0
+    assert steps["foreground"].sum() == 10 and steps["component"].sum() == 6
+    assert steps["box"].tolist() == [4.0, 4.0, 7.0, 5.0] == map_to_box(scoremap, 0.2).tolist()
+    high = box_steps(scoremap, tau=0.6)  # only the max survives
+    assert high["component"].sum() == 4 and high["box"].tolist() == [1.0, 1.0, 2.0, 2.0]
+    flat = box_steps(np.full((3, 3), 2.0))
+    assert not flat["foreground"].any() and flat["box"].tolist() == [0.0, 0.0, 0.0, 0.0]

@@ -278,11 +278,27 @@ RECEPTIVE_FIELDS: dict[int, dict[str, Any]] = {
 
 def head_area_share(config: RunConfig, split: str = "val") -> float:
     """Mean share (%) of the image that the head part covers on ``split`` of a synthetic-data config."""
+    return part_area_share(config, split, "head")
+
+
+def object_area_share(config: RunConfig, split: str = "test") -> float:
+    """Mean share (%) of the image that the whole object (head and body) covers on ``split`` of a synthetic-data
+    config: the mass share a uniform map puts on the object (the reference of
+    :data:`wsol_utils.experiments.COLLAPSE_RULE`)."""
+    return part_area_share(config, split, "object")
+
+
+def part_area_share(config: RunConfig, split: str, part: str) -> float:
+    """Mean share (%) of the image that ``part`` (``"head"``, ``"body"`` or ``"object"``, their union) covers on
+    ``split`` of a synthetic-data config."""
     dataset = config.dataset_for(split)
     if not hasattr(dataset, "part_masks"):
-        raise ValueError(f"head_area_share: the {config.dataset!r} data set has no part masks (synthetic only)")
-    head, _body = dataset.part_masks(slice(None))
-    return 100.0 * float(head.mean())
+        raise ValueError(f"part_area_share: the {config.dataset!r} data set has no part masks (synthetic only)")
+    head, body = dataset.part_masks(slice(None))
+    masks = {"head": head, "body": body, "object": head | body}
+    if part not in masks:
+        raise ValueError(f"part_area_share: part={part!r}; choose one of {sorted(masks)}")
+    return 100.0 * float(masks[part].mean())
 
 
 # -- naming the protocol of every column --------------------------------------------------------------------------

@@ -150,14 +150,18 @@ def _check_iou_levels(iou_levels: Sequence[int]) -> list[int]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _largest_component_box(foreground: np.ndarray) -> np.ndarray:
-    """Inclusive box ``(x0, y0, x1, y1)`` of the largest 8-connected component of a non-empty bool mask.
+def _largest_component(foreground: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(labels, stats, label)`` of ``cv2.connectedComponentsWithStats`` (8-connected) of a non-empty bool mask, and
+    the label of its largest component. Ties in pixel count go to the first label (the component whose first pixel
+    comes first in row-major order)."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(foreground.astype(np.uint8), connectivity=8)
+    return labels, stats, 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))  # label 0 is the background
 
-    Ties in pixel count go to the first label of ``cv2.connectedComponentsWithStats`` (the component whose
-    first pixel comes first in row-major order).
-    """
-    _, _, stats, _ = cv2.connectedComponentsWithStats(foreground.astype(np.uint8), connectivity=8)
-    label = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))  # label 0 is the background
+
+def _largest_component_box(foreground: np.ndarray) -> np.ndarray:
+    """Inclusive box ``(x0, y0, x1, y1)`` of the largest 8-connected component of a non-empty bool mask
+    (:func:`_largest_component`)."""
+    _, stats, label = _largest_component(foreground)
     x0, y0 = stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]
     width, height = stats[label, cv2.CC_STAT_WIDTH], stats[label, cv2.CC_STAT_HEIGHT]
     return np.array([x0, y0, x0 + width - 1, y0 + height - 1], dtype=np.float64)
@@ -205,6 +209,23 @@ def maps_to_boxes_at(scoremaps: Tensor | np.ndarray, taus: Sequence[float]) -> n
             for j, tau in enumerate(taus):
                 boxes[j, i] = _largest_component_box(norm >= tau * peak)
     return boxes
+
+
+def box_steps(scoremap: np.ndarray | Tensor, tau: float = 0.2) -> dict[str, np.ndarray]:
+    """The papers' box rule of one map (docs/methods.md §2.1, :func:`maps_to_boxes`) step by step, for a figure:
+    ``"map"`` the min-max normalized ``(H, W)`` map in [0, 1], ``"foreground"`` the bool mask ``map >= tau * max``,
+    ``"component"`` its largest 8-connected component (bool), ``"box"`` the ``(4,)`` inclusive box around that
+    component, equal to :func:`map_to_box` (all zeros, with empty masks, for a map without information)."""
+    box = map_to_box(scoremap, tau)
+    values = torch.as_tensor(np.asarray(scoremap, dtype=np.float64) if not isinstance(scoremap, Tensor) else scoremap)
+    normalized = normalize_minmax(values.detach()[None].double())[0].cpu().numpy()
+    peak = normalized.max()
+    foreground = normalized >= _check_tau(tau) * peak if peak > 0 else np.zeros(normalized.shape, dtype=bool)
+    component = np.zeros_like(foreground)
+    if foreground.any():
+        labels, _, label = _largest_component(foreground)
+        component = labels == label
+    return {"map": normalized, "foreground": foreground, "component": component, "box": box}
 
 
 def map_to_box(scoremap: np.ndarray | Tensor, tau: float = 0.2) -> np.ndarray:
