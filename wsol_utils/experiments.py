@@ -22,12 +22,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from wsol_utils.analysis import object_area_share, seed_summary
+from wsol_utils.engine import EvalResult
+from wsol_utils.methods import get_method
 from wsol_utils.stats import PERCENT_DIFFERENCE, holm_adjust, interval_columns, paired_seed_difference, paired_t_pvalue
+from wsol_utils.suite import Suite
 
 __all__ = [
     "ALPHA",
@@ -44,6 +49,16 @@ __all__ = [
     "main_variants",
     "per_seed_values",
     "primary_table",
+    "MainComparison",
+    "SEED_METRICS",
+    "SEED_METRIC_LABELS",
+    "delta_sweep",
+    "main_table",
+    "run_main_comparison",
+    "sweep_frame",
+    "baseline_frame",
+    "primary_readings",
+    "exploratory_differences",
 ]
 
 #: Family-wise error rate of the primary family (Holm).
@@ -100,7 +115,7 @@ def choose_delta(val_scores: pd.DataFrame, criterion: str = DELTA_CRITERION) -> 
     missing = [delta for delta in DELTA_GRID if not np.isclose(val_scores["delta"], delta).any()]
     if missing:
         raise ValueError(f"choose_delta: no val scores for delta {missing}; score every delta of {DELTA_GRID}")
-    seeds = {float(d): frozenset(part["seed"]) for d, part in val_scores.groupby("delta")}
+    seeds = {str(d): frozenset(part["seed"]) for d, part in val_scores.groupby("delta")}
     if len(set(seeds.values())) != 1:
         raise ValueError(f"choose_delta: the deltas were scored with different seeds {seeds}; use the same seeds")
     means = val_scores.groupby("delta", sort=True)[criterion].mean()
@@ -167,7 +182,7 @@ def primary_table(
                 "comparison": f"{names.get(comparison.variant, comparison.variant)} - "
                 f"{names.get(comparison.against, comparison.against)}",
                 "protocol": comparison.protocol,
-                "metric": comparison.metric,
+                "metric": SEED_METRIC_LABELS.get(comparison.metric, comparison.metric),
                 "seeds": len(seeds),
                 **interval_columns("difference", interval),
                 "p": paired_t_pvalue(differences),
@@ -205,3 +220,182 @@ def branch_b_collapsed(records: pd.DataFrame, object_area_share: float) -> bool:
         raise ValueError("branch_b_collapsed: the records have no b_mass_object (a one-branch method, or no masks)")
     mass = float(np.nanmean(records["b_mass_object"].to_numpy(dtype=float)))
     return bool(100.0 * mass <= float(object_area_share))
+
+
+# -- running the design on a suite -------------------------------------------------------------------------------
+
+#: The evaluation summary keys of the per-seed frames (all percentages; docs/methods.md §2).
+SEED_METRICS: tuple[str, ...] = (
+    "cls_acc_top1",
+    "loc_acc_top1",
+    "gt_known_loc_acc",
+    "maxboxacc",
+    "maxboxacc_v2",
+    "pxap",
+)
+
+
+def delta_sweep(suite: Suite) -> dict[float, dict[int, Path]]:
+    """ACoL trained at every delta of :data:`DELTA_GRID` with the exploratory seeds, each run evaluated on val and
+    test (fusion max) by its worker; ``{delta: {seed: run dir}}``."""
+    options = [[{"fusion": "max", "split": "val"}, {"fusion": "max"}] for _ in DELTA_GRID]
+    grid = suite.train_many(
+        [("acol", {"delta": delta}) for delta in DELTA_GRID], evaluate=options, seeds=suite.exploratory_seeds
+    )
+    return dict(zip(DELTA_GRID, grid))
+
+
+def sweep_frame(suite: Suite, sweep: Mapping[float, Mapping[int, Path]], split: str) -> pd.DataFrame:
+    """One row per (``delta``, ``seed``) of a :func:`delta_sweep` scored on ``split`` (fusion max), with
+    :data:`SEED_METRICS` and the errors of the papers' tables."""
+    rows = []
+    for delta, runs in sweep.items():
+        for seed, run in runs.items():
+            summary = suite.evaluate(run, split=split, fusion="max").summary
+            keys = (*SEED_METRICS, "loc_err_top1", "loc_err_top5", "gt_known_loc_err")
+            rows.append({"delta": delta, "seed": seed, **{key: float(summary.get(key, math.nan)) for key in keys}})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class MainComparison:
+    """The main comparison run on a suite: its variants, their runs and evaluations per seed, and the per-seed frame
+    (one row per variant and seed: ``variant``, ``label``, ``seed``, ``delta``, :data:`SEED_METRICS`, and for
+    two-branch methods ``b_collapsed`` by :data:`COLLAPSE_RULE`)."""
+
+    variants: tuple[Variant, ...]
+    val_delta: float
+    runs: dict[str, dict[int, Path]]
+    results: dict[str, dict[int, EvalResult]]
+    frame: pd.DataFrame
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Variant key -> label."""
+        return {variant.key: variant.label for variant in self.variants}
+
+
+def run_main_comparison(suite: Suite, val_delta: float) -> MainComparison:
+    """Train (or find in the run cache) every :func:`main_variants` row at every seed of ``suite.seeds``, evaluate
+    each on test with its fusion (label-free), and build the per-seed frame. The ACoL row chosen on val reuses the
+    paper-delta runs when ``val_delta`` is 0.6."""
+    variants = main_variants(val_delta)
+    distinct = {v.key: v for v in variants if not (v.key == "acol_val" and val_delta == PAPER_DELTA)}
+    grid = suite.train_many(
+        [(v.method, dict(v.changes)) for v in distinct.values()],
+        evaluate=[[{"fusion": v.fusion}] for v in distinct.values()],
+    )
+    runs = dict(zip(distinct, grid))
+    if "acol_val" not in runs:
+        runs["acol_val"] = runs["acol"]
+    results = {v.key: suite.evaluate_seeds(runs[v.key], fusion=v.fusion) for v in variants}
+    rows = []
+    for variant in variants:
+        for seed, result in results[variant.key].items():
+            summary = result.summary
+            row: dict[str, Any] = {"variant": variant.key, "label": variant.label, "seed": seed}
+            row["delta"] = float(variant.changes["delta"]) if "delta" in variant.changes else math.nan
+            row.update({key: float(summary.get(key, math.nan)) for key in SEED_METRICS})
+            if get_method(variant.method).two_branch and suite.dataset == "synthetic":
+                share = object_area_share(suite.config(variant.method, seed=seed), "test")
+                row["object area (%)"] = share
+                row["b_collapsed"] = branch_b_collapsed(result.records, share)
+            rows.append(row)
+    return MainComparison(variants, float(val_delta), runs, results, pd.DataFrame(rows))
+
+
+def main_table(comparison: MainComparison, extra: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per variant (then per ``extra`` group, e.g. :func:`baseline_frame`'s rows): the seeds, each of
+    :data:`SEED_METRICS` as its mean with the 95% t interval within [0, 100] (``"x"``, ``"x ±"``, ``"x low"``,
+    ``"x high"``), and how many seeds' branch B collapsed (two-branch methods). Column labels name their protocol
+    (:data:`SEED_METRIC_LABELS`)."""
+    per_seed = pd.concat([comparison.frame, extra], ignore_index=True) if extra is not None else comparison.frame
+    table = seed_summary(per_seed.rename(columns=SEED_METRIC_LABELS), ["label"], list(SEED_METRIC_LABELS.values()))
+    if "b_collapsed" in per_seed:
+        table["branch B collapsed (seeds)"] = [
+            collapse_count(per_seed[per_seed["label"] == label]["b_collapsed"]) for label in table["label"]
+        ]
+    return table.rename(columns={"label": "method"})
+
+
+def exploratory_differences(
+    frame: pd.DataFrame, metrics: Sequence[str], labels: Mapping[str, str] | None = None, against: str = "cam"
+) -> pd.DataFrame:
+    """Every other variant minus ``against``, paired by seed, for summary keys outside the primary family (e.g.
+    classification): one row per variant with ``seeds`` and per metric its :func:`~wsol_utils.stats.interval_columns`
+    within [-100, 100] and ``"<metric> excludes 0"``. Labelled exploratory: not corrected for multiplicity."""
+    names = dict(labels or {})
+    rows = []
+    for variant in pd.unique(frame["variant"]):
+        if variant == against:
+            continue
+        row: dict[str, Any] = {"comparison": f"{names.get(variant, variant)} - {names.get(against, against)}"}
+        for metric in metrics:
+            mine, base = per_seed_values(frame, variant, metric), per_seed_values(frame, against, metric)
+            seeds = mine.index.intersection(base.index)
+            interval = paired_seed_difference(mine[seeds].tolist(), base[seeds].tolist(), bounds=PERCENT_DIFFERENCE)
+            row["seeds"] = len(seeds)
+            label = SEED_METRIC_LABELS.get(metric, metric)
+            row.update(interval_columns(label, interval))
+            row[f"{label} excludes 0"] = interval.excludes_zero()
+        rows.append(row)
+    return pd.DataFrame(rows).assign(family="exploratory")
+
+
+def collapse_count(flags: pd.Series) -> str:
+    """``"k/n"``: how many of ``n`` seeds' branch B collapsed (:data:`COLLAPSE_RULE`); ``""`` for a one-branch
+    method (all NaN)."""
+    known = flags.dropna()
+    return f"{int(known.astype(bool).sum())}/{len(known)}" if len(known) else ""
+
+
+#: Per-seed frame columns -> table labels, each naming its protocol (docs/methods.md §2.1, §2.2).
+SEED_METRIC_LABELS: dict[str, str] = {
+    "cls_acc_top1": "cls acc top-1",
+    "loc_acc_top1": "top-1 loc acc @0.2 (papers)",
+    "gt_known_loc_acc": "GT-known loc acc @0.2 (papers)",
+    "maxboxacc": "MaxBoxAcc (wsoleval)",
+    "maxboxacc_v2": "MaxBoxAccV2 (wsoleval)",
+    "pxap": "PxAP (wsoleval)",
+}
+
+
+def baseline_frame(suite: Suite, seeds: Sequence[int] | None = None) -> pd.DataFrame:
+    """The calibration baselines (docs/methods.md §2.4) scored on each seed's own test set (the same draws as the
+    main comparison's runs), one row per (baseline, seed): ``variant`` ``"baseline:<name>"``, ``label``, ``seed``,
+    :data:`SEED_METRICS` and the summary's errors."""
+    from wsol_utils.baselines import BASELINES, available_baselines, evaluate_baseline
+
+    rows = []
+    for seed in suite.seeds if seeds is None else seeds:
+        config = suite.config("cam", seed=seed)
+        for name in available_baselines(config):
+            summary = evaluate_baseline(name, config, progress=False).summary
+            row: dict[str, Any] = {"variant": f"baseline:{name}", "label": f"baseline: {BASELINES[name].label}"}
+            row["seed"] = seed
+            row.update({key: float(summary.get(key, math.nan)) for key in (*SEED_METRICS, *ERROR_KEYS)})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+#: The errors of the papers' tables (HCLNet Table 1), as evaluation summary keys.
+ERROR_KEYS: tuple[str, ...] = ("cls_err_top1", "loc_err_top1", "gt_known_loc_err")
+
+
+def primary_readings(table: pd.DataFrame, digits: int = 1) -> str:
+    """One Markdown line per row of :func:`primary_table`: the difference with its interval, the seeds on which it
+    was positive, the raw and Holm-adjusted p, and the verdict in words (a difference is stated only when Holm's
+    adjusted p is below :data:`ALPHA`)."""
+    lines = []
+    for row in table.to_dict("records"):
+        spread = f"[{row['difference low']:+.{digits}f}, {row['difference high']:+.{digits}f}]"
+        verdict = {
+            "higher": f"**higher**, after Holm's correction over the {len(table)} primary comparisons",
+            "lower": f"**lower**, after Holm's correction over the {len(table)} primary comparisons",
+        }.get(row["verdict"], f"**not shown** to differ (Holm over the {len(table)} primary comparisons)")
+        lines.append(
+            f"- {row['comparison']}, {row['metric']} under the {row['protocol']} protocol: "
+            f"{row['difference']:+.{digits}f} {spread} (95% t over {row['seeds']} seeds; higher on "
+            f"{row['higher in']} of {row['seeds']}); p = {row['p']:.3g}, Holm p = {row['p (Holm)']:.3g}: {verdict}."
+        )
+    return "\n".join(lines)

@@ -381,3 +381,81 @@ def plot_mean_curves(
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_seed_points(
+    frame: pd.DataFrame,
+    metrics: Mapping[str, str],
+    *,
+    group: str = "label",
+    flag: str | None = None,
+    flag_label: str = "flagged",
+) -> Figure:
+    """Every seed as a point, per group and metric, beside the mean and its interval (the spread a table's
+    ``mean [low, high]`` summarizes: a bimodal method shows two clusters).
+
+    ``frame``: one row per (group, seed) with a column per key of ``metrics`` (key -> axis title, e.g. the metric
+    with its protocol). One panel per metric; groups along x in order of appearance, points jittered
+    deterministically; the mean is a black bar with its 95% t interval within [0, 100]
+    (:func:`wsol_utils.stats.seed_interval`). ``flag`` names a bool column (e.g. ``"b_collapsed"``): those seeds are
+    drawn as red crosses, labelled ``flag_label``."""
+    from wsol_utils.stats import PERCENT, seed_interval
+
+    missing = {group, *metrics, *([flag] if flag else [])} - set(frame.columns)
+    if missing:
+        raise ValueError(f"plot_seed_points(frame): missing columns {sorted(missing)}")
+    names = list(pd.unique(frame[group]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(1.1 * len(names) * len(metrics) + 1.5, 3.6), squeeze=False)
+    for ax, (column, title) in zip(axes[0], metrics.items()):
+        labelled = False
+        for x, name in enumerate(names):
+            part = frame[frame[group] == name]
+            values = part[column].to_numpy(dtype=float)
+            jitter = np.linspace(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(1)
+            marked = part[flag].fillna(False).to_numpy(dtype=bool) if flag else np.zeros(len(values), dtype=bool)
+            ax.scatter(x + jitter[~marked], values[~marked], s=14, color=f"C{x}", alpha=0.8, zorder=2)
+            if marked.any():
+                label = None if labelled else flag_label
+                ax.scatter(
+                    x + jitter[marked], values[marked], s=22, marker="x", color=PRED_COLOR, zorder=3, label=label
+                )
+                labelled = True
+            interval = seed_interval(values.tolist(), bounds=PERCENT)
+            ax.errorbar(
+                [x + 0.32],
+                [interval.mean],
+                yerr=[[interval.mean - interval.low], [interval.high - interval.mean]],
+                fmt="_",
+                color="black",
+                markersize=12,
+                capsize=3,
+                zorder=4,
+            )
+        ax.set_xticks(range(len(names)), [str(n) for n in names], rotation=25, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("%")
+        ax.grid(axis="y", alpha=0.3)
+        if labelled:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_box_steps(
+    images: np.ndarray, maps: np.ndarray, gt_boxes: Sequence[np.ndarray] | None = None, *, tau: float = 0.2
+) -> Figure:
+    """The papers' box rule (docs/methods.md §2.1) step by step, one image per row
+    (:func:`wsol_utils.metrics.box_steps`): the normalized map, the pixels at or above ``tau`` of its max, the
+    largest connected region with its box (red; ``gt_boxes`` in white). ``images`` ``(N, H, W, 3)`` in [0, 1],
+    ``maps`` ``(N, H, W)``."""
+    from wsol_utils.metrics import box_steps
+
+    steps = [box_steps(scoremap, tau=tau) for scoremap in np.asarray(maps)]
+    kept, region = f"map >= {tau:g} max", "largest region"
+    columns = {
+        "map": np.stack([step["map"] for step in steps]),
+        kept: np.stack([step["foreground"] for step in steps]).astype(float),
+        region: np.stack([step["component"] for step in steps]).astype(float),
+    }
+    boxes = {region: np.stack([step["box"] for step in steps])}
+    return plot_map_grid(images, columns, gt_boxes=gt_boxes, boxes=boxes, masks=[kept, region])
