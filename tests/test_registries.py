@@ -129,4 +129,4 @@ def test_a_new_data_set_is_one_registered_loader(new_dataset, tmp_path):
     assert len(test_set) == SMALL_SYNTHETIC["num_test"]
     assert new_dataset == [{"root": str(tmp_path), "split": "test", "transform": None, "image_size": 32}]
     with pytest.raises(ValueError, match="already registered"):
-        register_dataset(TOY_DATASET, image_files=False)(lambda *a, **k: None)
+        register_dataset(TOY_DATASET, image_files=False)(get_dataset("synthetic").loader)
