@@ -95,12 +95,13 @@ def read_config_json(run_dir: str | Path, hint: str) -> dict[str, Any]:
     """The raw ``config.json`` of ``run_dir`` as a dict (older runs' keys kept as they are).
 
     Raises:
-        FileNotFoundError: no ``config.json`` there; the message names the path, then ``hint`` (what to pass instead).
+        FileNotFoundError: no ``config.json`` there; the message names the folder, then ``hint`` (what to pass
+            instead).
     """
-    path = run_files(run_dir).config
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {hint}")
-    return dict(json.loads(path.read_text(encoding="utf-8")))
+    files = run_files(run_dir)
+    if not files.config.is_file():
+        raise FileNotFoundError(f"no {CONFIG_FILE} in {files.root}: {hint}")
+    return dict(json.loads(files.config.read_text(encoding="utf-8")))
 
 
 def run_pretrained_backbone(run_dir: str | Path) -> bool | None:
