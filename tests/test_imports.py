@@ -237,9 +237,7 @@ def test_a_layer_never_imports_a_higher_one(layer):
     upward = sorted(
         (importer, imported)
         for importer, imported in edges()
-        if LAYERS.get(importer) == layer
-        and rank[imported] > rank[importer]
-        and (importer, imported) not in KNOWN_EDGES
+        if LAYERS.get(importer) == layer and rank[imported] > rank[importer] and (importer, imported) not in KNOWN_EDGES
     )
     assert upward == [], f"{layer} imports a higher layer: {upward}"
 
