@@ -8,7 +8,7 @@ One command on any CUDA machine::
 For every (backbone, method, precision, batch size) it measures, on the same GPU in one process:
 
 - **training images/s**: forward + backward + SGD step (the engine's model, optimizer groups and loss
-  ``CE(A) [+ CE(B)]``; :func:`wsol_utils.engine.train.build_model`, ``build_optimizer``, ``branch_losses``) on
+  ``CE(A) [+ CE(B)]``; :func:`wsol_utils.engine.run.build_model`, ``build_optimizer``, ``branch_losses``) on
   batches cycled from a pool of synthetic images rendered at 224 px (``wsol_utils.data.load("synthetic",
   image_size=224)``) and already on the GPU: the model's speed, not the data loader's;
 - **evaluation maps/s**: eval-mode forward with the GT labels, the class map of the paper's fusion
@@ -143,7 +143,8 @@ def measure(
 ) -> dict[str, object]:
     from wsol_utils.engine.config import RunConfig
     from wsol_utils.engine.optim import build_optimizer
-    from wsol_utils.engine.train import branch_losses, build_model
+    from wsol_utils.engine.run import build_model
+    from wsol_utils.engine.train import branch_losses
     from wsol_utils.models import class_map
 
     config = RunConfig(

@@ -60,7 +60,8 @@ from wsol_utils.engine import INSTRUMENT
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.optim import build_optimizer
-from wsol_utils.engine.train import backward_batch, build_model, micro_batches, train
+from wsol_utils.engine.run import build_model
+from wsol_utils.engine.train import backward_batch, micro_batches, train
 from wsol_utils.tables import to_markdown, write_table
 
 METHODS = ("cam", "acol", "hclnet")

@@ -377,7 +377,7 @@ def test_map_difference_is_zero_for_torchcam_cam_and_not_for_gradcam(cam_run: Pa
 
 def test_extractor_maps_are_example_maps_of_the_same_images(cam_run: Path) -> None:
     """The suite's CAM through extractor_maps is example_maps' branch A map (same images, upsampling and scale)."""
-    from wsol_utils.pipeline import example_maps
+    from wsol_utils.engine import example_maps
 
     maps = extractor_maps(cam_run, [SuiteCamExtractor()], count=5)
     assert list(maps) == ["suite CAM"] and maps["suite CAM"].shape == (5, 32, 32)

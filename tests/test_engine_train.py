@@ -17,6 +17,7 @@ from wsol_utils.engine import (
     RunConfig,
     RunDirMismatchError,
     TrainingDivergedError,
+    build_model,
     load_run,
     read_history,
     train,
@@ -213,7 +214,7 @@ def test_done_json_records_the_final_accuracy(tmp_path) -> None:
 # -- CPU micro-batches ---------------------------------------------------------------------------------
 def _model(method: str, **model_kwargs: Any) -> WSOLModel:
     torch.manual_seed(0)
-    return train_module.build_model(RunConfig(method=method, model_kwargs=model_kwargs), num_classes=10)
+    return build_model(RunConfig(method=method, model_kwargs=model_kwargs), num_classes=10)
 
 
 def test_micro_batches_keep_65536_feature_cells_per_chunk_on_the_cpu() -> None:

@@ -335,7 +335,8 @@ def _sgd_run(
     from wsol_utils.engine.config import RunConfig
     from wsol_utils.engine.distributed import DistContext
     from wsol_utils.engine.optim import build_optimizer
-    from wsol_utils.engine.train import backward_batch, build_model, micro_batches
+    from wsol_utils.engine.run import build_model
+    from wsol_utils.engine.train import backward_batch, micro_batches
 
     if before:
         monkeypatch.setattr(Branch, "forward", _branch_forward_before_issue_19)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from wsol_utils import data, reproduce, suite, tables
 from wsol_utils.engine import RunConfig, evaluate, load_run, paper_config, train
 from wsol_utils.engine.evaluate import ten_crop_outer_size, ten_crop_scores
+from wsol_utils.engine.run import run_pretrained_backbone
 from wsol_utils.models import WSOLOutput
 from wsol_utils.suite import Suite
 
@@ -236,11 +237,11 @@ def test_a_random_init_run_is_recorded_and_flags_its_table(tmp_path: Path, monke
     )
     with pytest.warns(UserWarning, match="weights not available"):
         run = train(config, runs_dir=tmp_path / "runs", progress=False)
-    assert tables.run_pretrained_backbone(run) is False
+    assert run_pretrained_backbone(run) is False
     (run / "done.json").unlink()  # an unfinished run: the checkpoint says it too
-    assert tables.run_pretrained_backbone(run) is False
+    assert run_pretrained_backbone(run) is False
     (run / "done.json").write_text("{cut sho", encoding="utf-8")  # a corrupt done.json is not believed either
-    assert tables.run_pretrained_backbone(run) is False
+    assert run_pretrained_backbone(run) is False
     provenance = Suite.from_parameters("cub", str(cub), figures_dir=tmp_path / "f").provenance(run)
     assert provenance["runs"][0]["pretrained_backbone"] is False
     table = pd.DataFrame({"method": ["CAM"], "x": [1.0]})

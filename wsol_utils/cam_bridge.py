@@ -49,7 +49,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from wsol_utils.data import collate
 from wsol_utils.engine.distributed import resolve_device
 from wsol_utils.engine.evaluate import EvalResult, score_map_stream, warn_if_unfinished
-from wsol_utils.engine.train import load_run
+from wsol_utils.engine.run import load_run
 from wsol_utils.maps import UPSAMPLE_MODES, normalize_minmax, upsample_maps
 from wsol_utils.methods import get_method
 from wsol_utils.models import WSOLModel
@@ -518,7 +518,7 @@ def extractor_maps(
 ) -> dict[str, np.ndarray]:
     """Each extractor's GT-class maps of the first ``count`` images of ``split`` (or ``dataset``) for figures:
     ``{name: (N, H, W)}`` in ``[0, 1]`` at image size, upsampled and normalized as :func:`score_extractor` scores
-    them. The images are those of :func:`wsol_utils.pipeline.example_maps` with the same ``count`` and split."""
+    them. The images are those of :func:`wsol_utils.engine.examples.example_maps` with the same ``count`` and split."""
     batch, maps = _first_maps(run_or_model, extractors, dataset, split, count, device)
     size = (int(batch.images.shape[-2]), int(batch.images.shape[-1]))
     names = [str(getattr(extractor, "name", extractor)) for extractor in extractors]

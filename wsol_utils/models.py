@@ -442,8 +442,8 @@ def create_model(
     """
     if method not in list_methods():
         raise ValueError(f"create_model: unknown method {method!r}; valid methods: {list(list_methods())}")
-    if backbone not in BACKBONES:
-        raise ValueError(f"create_model: unknown backbone {backbone!r}; valid backbones: {list(BACKBONES)}")
+    if backbone not in list_backbones():
+        raise ValueError(f"create_model: unknown backbone {backbone!r}; valid backbones: {list_backbones()}")
     if layout not in LAYOUTS:
         raise ValueError(f"create_model: unknown layout {layout!r}; valid layouts: {list(LAYOUTS)}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:

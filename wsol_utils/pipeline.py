@@ -1,6 +1,7 @@
 """The one map pipeline: model output -> chosen maps -> upsampled, normalized -> boxes -> scores.
 
-:func:`wsol_utils.engine.evaluate`, the suite's example figures (:func:`example_maps`) and the explorer
+:func:`wsol_utils.engine.evaluate`, the suite's example figures (:func:`wsol_utils.engine.examples.example_maps`)
+and the explorer
 (:class:`wsol_utils.widgets.Explorer`) all call these functions, so a map is made and boxed one way only:
 
 1. :func:`forward_maps`: one forward pass; the GT (or given) class's map of each branch the method has
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wsol_utils import metrics
-from wsol_utils.data import collate, denormalize
 from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.maps import upsample_maps
 from wsol_utils.methods import get_method
@@ -32,12 +31,10 @@ from wsol_utils.models import WSOLModel, WSOLOutput, class_map
 
 __all__ = [
     "BoxScores",
-    "ExampleMaps",
     "MapBatch",
     "branch_maps",
     "check_fusion",
     "classification_logits",
-    "example_maps",
     "forward_maps",
     "fusion_options",
     "gt_boxes_numpy",
@@ -160,62 +157,12 @@ def score_boxes(full: dict[str, Tensor], gt_boxes: Sequence[np.ndarray], tau: fl
     return BoxScores(boxes, {name: metrics.best_iou(value, list(gt_boxes)) for name, value in boxes.items()})
 
 
-@dataclass
-class ExampleMaps:
-    """Maps of a few images for figures: all ``(N, H, W)`` in [0, 1] at image resolution."""
+def __getattr__(name: str) -> Any:
+    """``example_maps`` / ``ExampleMaps`` moved to :mod:`wsol_utils.engine.examples` (they load a run, which is the
+    engine's job); this forwards the notebooks' old ``from wsol_utils.pipeline import example_maps`` until they
+    import it from :mod:`wsol_utils.engine`. (An arrow back up, allow-listed in tests/test_imports.py: drop both.)"""
+    if name in ("example_maps", "ExampleMaps"):
+        from wsol_utils.engine import examples
 
-    images: np.ndarray  # (N, H, W, 3) RGB in [0, 1]
-    labels: np.ndarray  # (N,)
-    predictions: np.ndarray  # (N,) top-1 of the run's classifier
-    gt_boxes: list[np.ndarray]  # N x (N_i, 4)
-    maps: dict[str, np.ndarray]  # "a", "b", "fused" -> (N, H, W); "b_input": what B's features were
-    # multiplied by (ACoL: M_A < delta, HCLNet: 1 - M_A), two-branch only
-    boxes: dict[str, np.ndarray]  # branch -> (N, 4) box at ``tau``
-    ious: dict[str, np.ndarray]  # branch -> (N,) best IoU with a GT box
-
-
-def example_maps(
-    run_dir: str | Path,
-    count: int = 6,
-    *,
-    split: str = "test",
-    fusion: str | None = None,
-    delta: float | None = None,
-    tau: float = 0.2,
-    device: str = "cpu",
-) -> ExampleMaps:
-    """Branch A, branch B and fused maps of the GT class for the first ``count`` images of ``split``,
-    made and boxed by this pipeline (so exactly as :func:`wsol_utils.engine.evaluate` does)."""
-    from wsol_utils.engine import load_run  # lazily: the engine imports this module
-
-    if count < 1:
-        raise ValueError(f"example_maps: count={count!r} must be a positive number of images")
-    config, model = load_run(run_dir, device=device)
-    if delta is not None:
-        model.delta = float(delta)
-    dataset = config.dataset_for(split)
-    batch = collate([dataset[i] for i in range(min(count, len(dataset)))])
-    fusion = config.fusion if fusion is None else fusion
-    out = forward_maps(
-        model,
-        batch.images.to(device),
-        batch.labels.to(device),
-        fusion=fusion,
-        fusion_kwargs=fusion_options(fusion, config.block_radius, config.fusion_weights),
-        with_b_input=True,
-    )
-    full = {name: value.cpu() for name, value in out.full.items()}
-    gt = gt_boxes_numpy(batch.boxes)
-    scores = score_boxes(full, gt, tau)
-    maps = {name: value.numpy() for name, value in full.items()}
-    if out.b_input is not None:
-        maps["b_input"] = out.b_input.cpu().numpy()
-    return ExampleMaps(
-        images=denormalize(batch.images).permute(0, 2, 3, 1).clamp(0, 1).numpy(),
-        labels=batch.labels.numpy(),
-        predictions=out.logits.argmax(dim=1).cpu().numpy(),
-        gt_boxes=gt,
-        maps=maps,
-        boxes=scores.boxes,
-        ious=scores.ious,
-    )
+        return getattr(examples, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,6 @@ committed ``figures/``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from wsol_utils.data import get_dataset
 from wsol_utils.engine import INSTRUMENT, EvalResult, RunConfig, evaluate_cached, paper_config, train, train_many
+from wsol_utils.engine.run import read_config_json, run_pretrained_backbone
 from wsol_utils.provenance import NOTEBOOK_ENV
-from wsol_utils.tables import run_pretrained_backbone
 from wsol_utils.viz import publish
 
 #: Smoke mode: synthetic sizes and epochs (the whole suite in a few minutes on 2 CPU cores).
@@ -107,7 +107,7 @@ class Suite:
         that nbval, which runs notebooks with their default parameters, runs them small."""
         if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
             raise ValueError(f"EPOCHS={epochs!r}: give a positive integer, or None for the engine's default")
-        if dataset != "synthetic" and data_root is None:
+        if get_dataset(dataset).image_files and data_root is None:
             raise ValueError(f"DATASET={dataset!r} needs DATA_ROOT (the data set folder); or use DATASET='synthetic'")
         smoke = bool(smoke) or os.environ.get(SMOKE_ENV, "0") == "1"
         figures = Path(figures_dir if figures_dir is not None else SMOKE_FIGURES_DIR if smoke else DEFAULT_FIGURES_DIR)
@@ -139,14 +139,14 @@ class Suite:
         run's ``seed`` unless ``dataset_kwargs`` names one: each training seed trains, chooses and is scored on its
         own draw of the data, and runs paired by seed (CAM and HCLNet seed 3) share it.
         """
-        if self.dataset == "synthetic":
+        if not get_dataset(self.dataset).image_files:
             config = RunConfig(method=method, device=self.device, **INSTRUMENT)
         else:
             config = paper_config(
                 method, str(self.data_root), dataset=self.dataset, device=self.device, **self._real_data_setting()
             )
         overrides: dict[str, Any] = {}
-        if self.dataset != "synthetic" and os.environ.get(ALLOW_RANDOM_INIT_ENV, "0") == "1":
+        if get_dataset(self.dataset).image_files and os.environ.get(ALLOW_RANDOM_INIT_ENV, "0") == "1":
             overrides["allow_random_init"] = True
         if self.smoke:
             overrides["epochs"] = SMOKE_EPOCHS
@@ -235,7 +235,7 @@ class Suite:
         """The options of :meth:`evaluate` (its defaults, the suite's device, then ``options``): what
         :func:`~wsol_utils.engine.evaluate_cached` gets, so a worker's evaluation hits the same cache entry."""
         defaults: dict[str, Any] = {"split": "test", "wsoleval": "main", "device": self.device}
-        if self.dataset != "synthetic":
+        if get_dataset(self.dataset).image_files:
             defaults["ten_crop"] = True
         return {**defaults, **options}
 
@@ -254,22 +254,17 @@ class Suite:
         """What made a table or figure, for ``write_table(..., provenance=...)`` / :meth:`publish`:
         ``{"notebook": name or None, "runs": [{"run": folder name, "config": its config.json,
         "pretrained_backbone": bool or None}], "seeds": [...]}`` with the runs' distinct seeds sorted.
-        ``pretrained_backbone`` is what training recorded (:func:`wsol_utils.tables.run_pretrained_backbone`):
+        ``pretrained_backbone`` is what training recorded (:func:`wsol_utils.engine.run.run_pretrained_backbone`):
         whether the ImageNet weights were really loaded; :func:`wsol_utils.tables.write_table` flags a table with a
         random-init row from it. (:func:`wsol_utils.provenance.stamp` adds the source hash, date and versions.)
         A run folder without ``config.json`` raises ``FileNotFoundError`` naming it."""
-        runs = []
+        runs: list[dict[str, Any]] = []
         for run_dir in run_dirs:
-            path = Path(run_dir) / "config.json"
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"Suite.provenance({str(run_dir)!r}): no {path.name} there; pass run "
-                    "folders as returned by suite.train(...)"
-                )
+            hint = f"Suite.provenance({str(run_dir)!r}) takes run folders as returned by suite.train(...)"
             runs.append(
                 {
                     "run": Path(run_dir).name,
-                    "config": json.loads(path.read_text(encoding="utf-8")),
+                    "config": read_config_json(run_dir, hint),
                     "pretrained_backbone": run_pretrained_backbone(run_dir),
                 }
             )

@@ -22,8 +22,9 @@ import pandas as pd
 
 from wsol_utils.atomic import write_text_atomic as atomic_write_text
 from wsol_utils.baselines import BASELINES
+from wsol_utils.engine.run import read_config_json, run_pretrained_backbone
 from wsol_utils.fusion import FUSION_METHODS
-from wsol_utils.methods import get_method
+from wsol_utils.methods import get_method, list_methods
 
 NAN = float("nan")
 
@@ -164,14 +165,15 @@ def localization_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFra
     """The methods side by side (HCLNet Table 1 layout) plus the wsoleval view.
 
     ``results[method]`` is an evaluation summary (one run's, or aggregated over seeds with ``±`` half widths)
-    for ``method`` in ``{"cam", "acol", "hclnet"}`` or a calibration baseline ``"baseline:<name>"`` (any subset,
-    in the order given; baselines get no paper columns). Columns: ``method``, our cls/loc errors, GT-known loc err,
+    for ``method`` a registered method (:func:`wsol_utils.methods.list_methods`) or a calibration baseline
+    ``"baseline:<name>"`` (any subset, in the order given; baselines and methods the papers did not report get NaN
+    paper columns). Columns: ``method``, our cls/loc errors, GT-known loc err,
     MaxBoxAcc, MaxBoxAccV2, then HCLNet Table 1's CUB errors and wsoleval's CUB MaxBoxAccV2 (NaN for HCLNet).
     """
-    unknown = [method for method in results if method not in HCLNET_TABLE1_CUB and _baseline(method) is None]
+    unknown = [method for method in results if method not in list_methods() and _baseline(method) is None]
     if unknown:
         raise ValueError(
-            f"localization_table(results): unknown methods {unknown}; use {list(HCLNET_TABLE1_CUB)} or "
+            f"localization_table(results): unknown methods {unknown}; use {list(list_methods())} or "
             f"'baseline:<name>' with a name of {list(BASELINES)}"
         )
     return pd.DataFrame(
@@ -226,23 +228,6 @@ class RunBackbone(NamedTuple):
         return meant and self.pretrained is not True
 
 
-def run_pretrained_backbone(run_dir: str | Path) -> bool | None:
-    """Whether run ``run_dir`` started from ImageNet weights, as training recorded it: the verified ``done.json``'s
-    ``pretrained_backbone`` (:func:`wsol_utils.engine.checkpoint.verify_done`), else its last checkpoint's (an
-    unfinished run, or a ``done.json`` that does not check out); ``None`` when neither says."""
-    from wsol_utils.engine import checkpoint as ckpt
-
-    record = ckpt.verify_done(run_dir)
-    if record is not None and "pretrained_backbone" in record.info:
-        return bool(record.info["pretrained_backbone"])
-    checkpoint = Path(run_dir) / ckpt.CHECKPOINT_FILE
-    if checkpoint.is_file():
-        state = ckpt.load_checkpoint(checkpoint)
-        if "pretrained_backbone" in state:
-            return bool(state["pretrained_backbone"])
-    return None
-
-
 #: What names a run for :func:`run_backbones`: a run folder, a provenance entry, or a :class:`RunBackbone`.
 RunLike: TypeAlias = str | Path | Mapping[str, Any] | RunBackbone
 
@@ -251,8 +236,6 @@ def run_backbones(runs: Iterable[RunLike]) -> list[RunBackbone]:
     """:class:`RunBackbone` of each run: a run folder (its ``config.json`` and ``done.json`` / checkpoint), an entry
     of :meth:`wsol_utils.suite.Suite.provenance`'s ``"runs"`` (``{"run", "config", "pretrained_backbone"}``), or a
     :class:`RunBackbone` (kept as is)."""
-    import json
-
     out = []
     for run in runs:
         if isinstance(run, RunBackbone):
@@ -262,10 +245,7 @@ def run_backbones(runs: Iterable[RunLike]) -> list[RunBackbone]:
             config = run.get("config") or {}
             name, pretrained = str(run.get("run", "")), run.get("pretrained_backbone")
         else:
-            path = Path(run) / "config.json"
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} not found: {run} is not a run folder (pass suite.train's run dirs)")
-            config = json.loads(path.read_text(encoding="utf-8"))
+            config = read_config_json(run, f"{run} is not a run folder (pass suite.train's run dirs)")
             name, pretrained = Path(run).name, run_pretrained_backbone(run)
         flag = None if pretrained is None else bool(pretrained)
         out.append(RunBackbone(name, config.get("method"), config.get("backbone"), flag))

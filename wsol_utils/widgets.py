@@ -35,8 +35,8 @@ from matplotlib.lines import Line2D
 from torch import Tensor
 
 from wsol_utils.data import collate, denormalize
-from wsol_utils.engine import load_run
 from wsol_utils.engine.distributed import resolve_device
+from wsol_utils.engine.run import check_run_dir, load_run
 from wsol_utils.erasing import check_delta
 from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.methods import MapMethod, MethodOptions, get_method
@@ -114,23 +114,6 @@ class ImageView:
 
 
 # -- the logic ----------------------------------------------------------------------------------------
-def check_run_dir(run_dir: str | Path) -> Path:
-    """``run_dir`` as a Path if it holds a run with a checkpoint, else ``FileNotFoundError`` saying what to do."""
-    path = Path(run_dir).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"run directory {path} does not exist: train a run first "
-            "(wsol_utils.engine.train or python -m wsol_utils train) and pass its folder"
-        )
-    for name, hint in (
-        ("config.json", "it is not a run directory"),
-        ("checkpoint.pt", "the run has no checkpoint yet (train it for at least one epoch)"),
-    ):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path / name} not found: {hint}")
-    return path
-
-
 class Explorer:
     """Maps, boxes and accuracy of a trained run as functions of the knobs, cached (no widgets).
 

@@ -1,6 +1,7 @@
 """Data for WSOL: the built-in synthetic set, CUB-200-2011 and wsoleval metadata folders (docs/methods.md §3).
 
-One entry point::
+One entry point, and one registry of data sets (:func:`register_dataset`, :func:`get_dataset`,
+:func:`list_datasets`; like :mod:`wsol_utils.methods` and :mod:`wsol_utils.backbones`)::
 
     from wsol_utils.data import load, collate
     train = load("synthetic", split="train")                       # generated (and cached) offline
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +45,12 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = frozenset({"base", "cli", "cub", "metadata", "synthetic", "transforms", "wsoleval"})
 
 __all__ = [
+    "DataSource",
+    "get_dataset",
+    "list_datasets",
     "load",
+    "register_dataset",
+    "unregister_dataset",
     "collate",
     "WSOLBatch",
     "WSOLDataset",
@@ -54,10 +61,62 @@ __all__ = [
     "write_wsoleval_metadata",
     "WsolevalMetadata",
     "ImageDecodeError",
-    "SOURCES",
 ]
 
-SOURCES = ("synthetic", "cub", "wsoleval")
+#: A data set's loader: ``(root, split, transform, image_size, **kwargs) -> WSOLDataset``.
+Loader = Callable[..., "WSOLDataset"]
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One registered data set: its loader and what the rest of the suite may rely on.
+
+    ``image_files``: read from image files under ``root`` (``root`` required and must exist; the papers' train /
+    test transforms, ten-crop and ImageNet-pretrained backbones apply, docs/methods.md §3-4). Otherwise generated:
+    ``root`` is only a cache folder (not part of a run's key) and the set brings its own transforms.
+    """
+
+    name: str
+    loader: Loader
+    image_files: bool
+
+    def default_transform(self, train: bool) -> str | None:
+        """The transform a run uses: the papers' ``"train"`` / ``"test"`` for image files, else ``None`` (the
+        set's own)."""
+        return ("train" if train else "test") if self.image_files else None
+
+
+_DATASETS: dict[str, DataSource] = {}
+
+
+def register_dataset(name: str, *, image_files: bool) -> Callable[[Loader], Loader]:
+    """Decorator: register ``loader`` as data set ``name`` (a second registration of a name is an error)."""
+
+    def decorate(loader: Loader) -> Loader:
+        if name in _DATASETS:
+            raise ValueError(f"data set {name!r} is already registered")
+        _DATASETS[name] = DataSource(name, loader, image_files)
+        return loader
+
+    return decorate
+
+
+def unregister_dataset(name: str) -> None:
+    """Remove a registered data set (for tests that register a toy one)."""
+    get_dataset(name)
+    del _DATASETS[name]
+
+
+def get_dataset(name: str) -> DataSource:
+    """The registered :class:`DataSource` ``name``; ``ValueError`` naming the registered ones otherwise."""
+    if name not in _DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(_DATASETS)}")
+    return _DATASETS[name]
+
+
+def list_datasets() -> tuple[str, ...]:
+    """Names of the registered data sets, in registration order (``synthetic``, ``cub``, ``wsoleval`` first)."""
+    return tuple(_DATASETS)
 
 
 def __getattr__(name: str) -> Any:
@@ -100,28 +159,21 @@ def load(
     Returns:
         A :class:`WSOLDataset` with ``num_classes`` and ``class_names``.
     """
-    if name == "synthetic":
-        return _load_synthetic(root, split, transform, image_size, kwargs)
-    if root is None:
+    source = get_dataset(name)
+    if source.image_files and root is None:
         raise ValueError(f"load({name!r}) needs root= (the data set's folder on disk)")
-    if name == "cub":
-        from wsol_utils.data.cub import load_cub
-
-        return load_cub(root, split, transform, image_size or 224, **kwargs)
-    if name == "wsoleval":
-        from wsol_utils.data.wsoleval import load_wsoleval
-
-        return load_wsoleval(root, split, transform, image_size or 224, **kwargs)
-    raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(SOURCES)}")
+    return source.loader(root, split, transform, image_size, **kwargs)
 
 
-def _load_synthetic(
+@register_dataset("synthetic", image_files=False)
+def load_synthetic(
     root: str | Path | None,
     split: str,
     transform: str | Callable | None,
     image_size: int | None,
-    kwargs: dict[str, Any],
+    **kwargs: Any,
 ) -> WSOLDataset:
+    """The built-in synthetic set (:class:`~wsol_utils.data.synthetic.SyntheticWSOL`, 64 px by default)."""
     import dataclasses
 
     from wsol_utils.data.synthetic import SyntheticConfig, SyntheticWSOL
@@ -135,3 +187,23 @@ def _load_synthetic(
         )
     config = SyntheticConfig(image_size=image_size or 64, **{k: v for k, v in kwargs.items() if k in fields})
     return SyntheticWSOL(config, split, transform, cache_dir=root, **{k: v for k, v in kwargs.items() if k in options})
+
+
+@register_dataset("cub", image_files=True)
+def load_cub(
+    root: str | Path, split: str, transform: str | Callable | None, image_size: int | None, **kwargs: Any
+) -> WSOLDataset:
+    """CUB-200-2011 in the official archive layout (:func:`wsol_utils.data.cub.load_cub`, 224 px by default)."""
+    from wsol_utils.data import cub
+
+    return cub.load_cub(root, split, transform, image_size or 224, **kwargs)
+
+
+@register_dataset("wsoleval", image_files=True)
+def load_wsoleval(
+    root: str | Path, split: str, transform: str | Callable | None, image_size: int | None, **kwargs: Any
+) -> WSOLDataset:
+    """A wsoleval metadata folder over an image root (:func:`wsol_utils.data.wsoleval.load_wsoleval`, 224 px)."""
+    from wsol_utils.data import wsoleval
+
+    return wsoleval.load_wsoleval(root, split, transform, image_size or 224, **kwargs)

@@ -15,22 +15,29 @@ from __future__ import annotations
 from wsol_utils.engine.checkpoint import CheckpointError, RunDirError, RunDirMismatchError
 from wsol_utils.engine.config import INSTRUMENT, RunConfig, paper_config
 from wsol_utils.engine.evaluate import EvalResult, evaluate, evaluate_cached, tau_curve
+from wsol_utils.engine.examples import ExampleMaps, example_maps
 from wsol_utils.engine.pool import train_many
-from wsol_utils.engine.train import TrainingDivergedError, load_run, read_history, train
+from wsol_utils.engine.run import RunFiles, build_model, load_run, run_files
+from wsol_utils.engine.train import TrainingDivergedError, read_history, train
 
 __all__ = [
     "INSTRUMENT",
     "CheckpointError",
     "EvalResult",
+    "ExampleMaps",
     "RunConfig",
     "RunDirError",
     "RunDirMismatchError",
+    "RunFiles",
     "TrainingDivergedError",
+    "build_model",
     "evaluate",
     "evaluate_cached",
+    "example_maps",
     "load_run",
     "paper_config",
     "read_history",
+    "run_files",
     "tau_curve",
     "train",
     "train_many",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wsol_utils import data
 from wsol_utils.backbones import list_backbones
 from wsol_utils.erasing import check_delta
 from wsol_utils.fusion import FUSION_METHODS
@@ -38,7 +39,6 @@ LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
 FUSION_WEIGHTS: tuple[str, ...] = ("ratio", "softmax")
 OPTIMIZERS: tuple[str, ...] = ("acol", "wsoleval")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "step", "constant")
-DATASETS: tuple[str, ...] = ("synthetic", "cub", "wsoleval")
 
 #: Fields that do not change the trained weights: excluded from :meth:`RunConfig.key` (``val_split`` only adds
 #: the per-epoch val accuracy: the val loader has its own random generator; tests/test_engine_train.py checks it).
@@ -177,9 +177,9 @@ class RunConfig:
         """
         for name, allowed in (
             ("method", list_methods()),
-            ("backbone", BACKBONES),
+            ("backbone", list_backbones()),
             ("layout", LAYOUTS),
-            ("dataset", DATASETS),
+            ("dataset", data.list_datasets()),
             ("optimizer", OPTIMIZERS),
             ("schedule", SCHEDULES),
             ("fusion_weights", FUSION_WEIGHTS),
@@ -213,12 +213,12 @@ class RunConfig:
             raise ValueError(f"RunConfig.device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
         if self.data_root is not None:
             self.data_root = str(self.data_root)
-            if self.dataset != "synthetic" and not Path(self.data_root).expanduser().exists():
+            if data.get_dataset(self.dataset).image_files and not Path(self.data_root).expanduser().exists():
                 raise FileNotFoundError(
                     f"RunConfig.data_root={self.data_root!r} does not exist; point it at the {self.dataset} "
                     "data set folder (see docs) or use dataset='synthetic'"
                 )
-        if self.dataset != "synthetic" and self.data_root is None:
+        if data.get_dataset(self.dataset).image_files and self.data_root is None:
             raise ValueError(f"RunConfig.data_root is required for dataset={self.dataset!r}")
 
     # -- serialization -------------------------------------------------------------------------
@@ -265,10 +265,10 @@ class RunConfig:
 
     # -- identity --------------------------------------------------------------------------------
     def training_fields(self) -> dict[str, Any]:
-        """The fields that change the trained weights: all but :data:`TEST_TIME_FIELDS`, and for the synthetic
-        set also ``data_root`` (only its cache folder; the images are fixed by ``dataset_kwargs``)."""
+        """The fields that change the trained weights: all but :data:`TEST_TIME_FIELDS`, and for a generated set
+        (the synthetic one) also ``data_root`` (only its cache folder; the images are fixed by ``dataset_kwargs``)."""
         fields = {k: v for k, v in self.to_dict().items() if k not in TEST_TIME_FIELDS}
-        if self.dataset == "synthetic":
+        if not data.get_dataset(self.dataset).image_files:
             fields.pop("data_root")
         if not fields.get("allow_random_init"):  # keeps the keys of runs made before the field existed
             fields.pop("allow_random_init", None)
@@ -289,9 +289,7 @@ class RunConfig:
     def dataset_for(self, split: str, *, train: bool = False) -> WSOLDataset:
         """:func:`wsol_utils.data.load` of ``split`` for this run: the synthetic set's own transforms (flip when
         ``train``, identity otherwise), for image files the ``"train"`` / ``"test"`` protocol (docs/methods.md §3)."""
-        from wsol_utils import data
-
-        transform = None if self.dataset == "synthetic" else ("train" if train else "test")
+        transform = data.get_dataset(self.dataset).default_transform(train)
         return data.load(
             self.dataset,
             root=self.data_root,

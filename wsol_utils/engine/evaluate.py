@@ -54,9 +54,11 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from wsol_utils import atomic, boxeval, metrics
+from wsol_utils.data import get_dataset
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.distributed import DistContext, resolve_device
-from wsol_utils.engine.train import load_run, make_loader
+from wsol_utils.engine.run import MAP_CACHE_DIR, load_run
+from wsol_utils.engine.train import make_loader
 from wsol_utils.erasing import check_delta
 from wsol_utils.maps import UPSAMPLE_MODES, upsample_maps
 from wsol_utils.methods import get_method
@@ -71,7 +73,6 @@ from wsol_utils.pipeline import (
 )
 
 ERASE_WITH: tuple[str, ...] = ("gt", "pred")
-MAP_CACHE_DIR = "maps"
 #: Key of a suite_eval summary JSON holding what its entry is checked against on read:
 #: ``{"checkpoint_sha256", "records_sha256", "num_records"}``.
 CACHE_STAMP = "cache"
@@ -607,7 +608,7 @@ def _ten_crop_loader(
     config: Any, split: str, limit: int | None, batch_size: int | None, device: torch.device
 ) -> DataLoader:
     """The images of :func:`_eval_loader`, in the same order, resized to :func:`ten_crop_outer_size` (no crop)."""
-    if config.dataset == "synthetic":
+    if not get_dataset(config.dataset).image_files:
         raise ValueError(
             "evaluate: ten_crop=True needs image files (cub, wsoleval); the synthetic set is generated "
             "at one size, so it has no larger image to crop from"

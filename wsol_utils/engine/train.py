@@ -34,10 +34,12 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
+from wsol_utils import data
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine import distributed as ddp
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.optim import build_optimizer, build_scheduler
+from wsol_utils.engine.run import build_model
 from wsol_utils.models import WSOLModel
 from wsol_utils.pipeline import classification_logits
 
@@ -63,32 +65,10 @@ class TrainingDivergedError(RuntimeError):
 
 
 # -- building blocks ------------------------------------------------------------------------------
-def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None = None) -> WSOLModel:
-    """:func:`wsol_utils.models.create_model` for the config (weights initialised from the global torch RNG).
-
-    ``pretrained`` (when not ``None``) overrides ``config.model_kwargs["pretrained"]``: :func:`load_run` passes
-    ``False`` since the checkpoint replaces the ImageNet weights anyway.
-    """
-    from wsol_utils import models
-
-    kwargs = dict(config.model_kwargs)
-    if pretrained is not None:
-        kwargs["pretrained"] = pretrained
-    return models.create_model(
-        config.method,
-        num_classes=num_classes,
-        backbone=config.backbone,
-        layout=config.layout,
-        delta=config.delta,
-        detach_complement=config.detach_complement,
-        **kwargs,
-    )
-
-
 def check_backbone_weights(config: RunConfig, model: nn.Module) -> None:
     """Refuse a run on real data with a randomly initialised vgg16 / resnet50 (docs/methods.md §1.2, §4).
 
-    The papers' numbers need the ImageNet weights; a random backbone is allowed on the synthetic set, for the small
+    The papers' numbers need the ImageNet weights; a random backbone is allowed on a generated set, for the small
     backbone (never pretrained), and with ``config.allow_random_init`` (``--allow-random-init``, smoke tests).
 
     Raises:
@@ -97,7 +77,7 @@ def check_backbone_weights(config: RunConfig, model: nn.Module) -> None:
     from wsol_utils import backbones
 
     if (
-        config.dataset == "synthetic"
+        not data.get_dataset(config.dataset).image_files
         or config.allow_random_init
         or getattr(model, "pretrained_backbone", False)
         or not backbones.has_pretrained_weights(config.backbone)
@@ -705,29 +685,3 @@ def _resumed_history(run_dir: Path, state: dict[str, Any], epochs: int) -> list[
             "with restart=True / --restart) to start the run over"
         )
     return [dict(row) for row in rows]
-
-
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, WSOLModel]:
-    """``(config, model)`` of a run directory, the model in eval mode on ``device`` with its last weights.
-
-    A finished run is checked first (:func:`~wsol_utils.engine.checkpoint.check_done`: ``done.json`` intact, the
-    config's epochs, the checkpoint's recorded sha256); an unfinished one loads its last completed epoch.
-
-    Raises:
-        FileNotFoundError: no ``config.json`` or no checkpoint yet.
-        CheckpointError: ``done.json`` or the checkpoint cannot be trusted (corrupt, changed since the run finished,
-            pickled code, another architecture); the message names the file and the fix.
-    """
-    run_dir = Path(run_dir)
-    config = ckpt.read_config(run_dir)
-    path = run_dir / ckpt.CHECKPOINT_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the run has not completed an epoch yet (train it first)")
-    record = ckpt.check_done(run_dir, config)
-    state = ckpt.load_checkpoint(path)
-    ckpt.check_checkpoint_epoch(state, record, path)
-    with torch.random.fork_rng(devices=[]):  # no ImageNet file read: the checkpoint replaces those weights
-        model = build_model(config, int(state["num_classes"]), pretrained=False)
-    ckpt.load_model_state(model, state, path)
-    model.pretrained_backbone = bool(state.get("pretrained_backbone", False))
-    return config, model.to(device).eval()
