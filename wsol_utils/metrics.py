@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from wsol_utils.maps import normalize_minmax, upsample_maps
+from wsol_utils.protocol import check_tau
 
 __all__ = [
     "normalize_minmax",
@@ -81,12 +82,6 @@ def _paired(first: Iterable, second: Iterable, names: tuple[str, str]) -> Iterat
         if a is missing or b is missing:
             raise ValueError(f"`{names[0]}` and `{names[1]}` have different lengths (one ends at item {index})")
         yield a, b
-
-
-def _check_tau(tau: float) -> float:
-    if not (isinstance(tau, (int, float, np.floating)) and 0.0 < float(tau) <= 1.0):
-        raise ValueError(f"`tau` must be a number in (0, 1] (a fraction of the map's max); got {tau!r}")
-    return float(tau)
 
 
 def _check_boxes(boxes: ArrayLike | Sequence, name: str) -> np.ndarray:
@@ -187,7 +182,7 @@ def maps_to_boxes(scoremaps: Tensor | np.ndarray, tau: float = 0.2) -> np.ndarra
 
 def maps_to_boxes_at(scoremaps: Tensor | np.ndarray, taus: Sequence[float]) -> np.ndarray:
     """:func:`maps_to_boxes` at several thresholds, the maps normalized once: ``(T, B, 4)`` float64 boxes."""
-    taus = [_check_tau(tau) for tau in taus]
+    taus = [check_tau(tau, "maps_to_boxes_at") for tau in taus]
     if isinstance(scoremaps, Tensor):
         maps = scoremaps
     else:
