@@ -101,7 +101,7 @@ def check_upsample(upsample: object, where: str = "upsample") -> str:
 def check_wsoleval(wsoleval: object, where: str = "wsoleval") -> bool | str:
     """``wsoleval`` if it is ``True``, ``False`` or ``"main"``, else a ValueError naming ``where``."""
     if isinstance(wsoleval, bool) or wsoleval == "main":
-        return wsoleval  # type: ignore[return-value]
+        return wsoleval
     raise ValueError(f"{where}: wsoleval={wsoleval!r}; choose True, False or 'main'")
 
 
