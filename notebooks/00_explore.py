@@ -40,7 +40,7 @@ import torch
 from IPython.display import Markdown, display
 
 from wsol_utils import tables, viz
-from wsol_utils.pipeline import example_maps
+from wsol_utils.engine import example_maps
 from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)

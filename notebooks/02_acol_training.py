@@ -30,7 +30,7 @@ import torch
 from IPython.display import Markdown, display
 
 from wsol_utils import tables, viz
-from wsol_utils.pipeline import example_maps
+from wsol_utils.engine import example_maps
 from wsol_utils.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
@@ -110,7 +110,7 @@ suite.publish(fig, "training_curves.png", provenance=suite.provenance(*first.val
 
 # %%
 cam_examples = example_maps(first["cam"], count=3)
-fig = viz.plot_box_steps(cam_examples.images, cam_examples.maps["fused"], cam_examples.gt_boxes, tau=0.2)
+fig = viz.plot_box_steps(cam_examples.images, cam_examples.maps["a"], cam_examples.gt_boxes, tau=0.2)
 suite.publish(fig, "box_from_map.png", provenance=suite.provenance(first["cam"]))
 
 # %% [markdown]

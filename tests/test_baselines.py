@@ -19,10 +19,11 @@ from wsol_utils.baselines import (
 )
 from wsol_utils.data.base import tight_boxes
 from wsol_utils.engine import RunConfig, evaluate, load_run, train
-from wsol_utils.engine.evaluate import _Accumulators, _score_batch, _summaries
 from wsol_utils.maps import normalize_minmax
 from wsol_utils.models import WSOLModel
-from wsol_utils.pipeline import MapBatch, forward_maps
+from wsol_utils.pipeline import forward_maps
+from wsol_utils.protocol import PAPERS
+from wsol_utils.scorer import MapScorer
 
 N_TEST = 12
 SIZE = 32
@@ -207,9 +208,9 @@ def test_model_numbers_unchanged_and_the_same_code_without_logits(cam_run) -> No
     assert summary["maxboxacc"] == expected["maxboxacc"] and summary["maxboxacc_v2"] == expected["maxboxacc_v2"]
     assert summary["pxap"] == pytest.approx(pxap.compute())
     # the same maps without a classifier (NaN logits): the same localization numbers, classification NaN
-    acc = _Accumulators(("a",), ("a",), True, torch.device("cpu"))
-    _score_batch(acc, batch, MapBatch(maps.low, maps.full, torch.full_like(maps.logits, math.nan), None), 0.2, None)
-    blind = _summaries(acc)["a"]
+    scorer = MapScorer(PAPERS, ("a",), has_masks=True)
+    scorer.add(batch, maps.full, logits=torch.full_like(maps.logits, math.nan))
+    blind = scorer.summary()["a"]
     assert list(blind) == list(summary["branches"]["a"])
     for key, value in summary["branches"]["a"].items():
         if key in CLASSIFICATION_KEYS:

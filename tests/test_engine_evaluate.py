@@ -21,6 +21,7 @@ from wsol_utils.__main__ import main as wsol_main
 from wsol_utils.atomic import file_sha256
 from wsol_utils.engine import RunConfig, evaluate, evaluate_cached, load_run, tau_curve, train
 from wsol_utils.engine.evaluate import is_cached, load_map_cache, summary_json
+from wsol_utils.models import WSOLModel
 
 N_TEST = 24
 
@@ -111,6 +112,35 @@ def _branch_a_top1(run) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
         logits_a = model(torch.stack([item[0] for item in items])).logits_a
     return np.array([item[1] for item in items]), logits_a.argmax(1).numpy()
+
+
+def test_the_default_is_label_free_no_label_reaches_branch_b(runs, monkeypatch) -> None:
+    seen: list[torch.Tensor | None] = []
+    forward = WSOLModel.forward
+
+    def recording(self, images, labels=None, **options):
+        seen.append(labels)
+        return forward(self, images, labels, **options)
+
+    monkeypatch.setattr(WSOLModel, "forward", recording)
+    default = evaluate(runs["acol"], wsoleval=False, progress=False, cache_maps=False)
+    assert default.summary["erase_with"] == "pred" and seen and all(labels is None for labels in seen)
+    pred = evaluate(runs["acol"], wsoleval=False, progress=False, cache_maps=False, erase_with="pred")
+    pd.testing.assert_frame_equal(default.records, pred.records)
+    seen.clear()
+    evaluate(runs["acol"], wsoleval=False, progress=False, cache_maps=False, erase_with="gt")
+    assert seen and all(labels is not None for labels in seen)  # the official variant: the label reaches B
+    seen.clear()
+    curve = tau_curve(runs["acol"], taus=[0.2], progress=False)
+    assert seen == [] or all(labels is None for labels in seen)
+    assert curve["tau"].tolist() == [0.2, 0.2, 0.2]
+
+
+def test_an_evaluation_cache_entry_is_keyed_by_its_erasing_class(runs) -> None:
+    result = evaluate_cached(runs["cam"], wsoleval=False, progress=False)
+    assert is_cached(runs["cam"], wsoleval=False, erase_with="pred")  # the default, filled into the key
+    assert not is_cached(runs["cam"], wsoleval=False, erase_with="gt")
+    assert result.summary["erase_with"] == "pred"
 
 
 def test_erasing_with_the_prediction_changes_only_images_where_branch_a_is_wrong(runs) -> None:

@@ -57,6 +57,7 @@ LAYERS: dict[str, str] = {
     "wsol_utils.stats": "studies",
     "wsol_utils.tables": "studies",
     "wsol_utils.suite": "ui",
+    "wsol_utils.experiments": "ui",  # runs the design on a Suite (the notebooks' front door, which publishes figures)
     "wsol_utils.viz": "ui",
     "wsol_utils.widgets": "ui",
     "wsol_utils.reproduce": "ui",
@@ -68,31 +69,16 @@ LAYERS: dict[str, str] = {
     "wsol_utils.engine.cli_eval": "ui",
 }
 #: Mapped before they exist: the ``protocol`` branch adds them (drop from here once merged).
-PENDING_MODULES = {"wsol_utils.protocol", "wsol_utils.scorer"}
+PENDING_MODULES: set[str] = set()
 
 #: Known arrows still to remove, each ``(importer, imported)``; the lead drops them as they go:
 KNOWN_EDGES = {
-    # the notebooks still import example_maps from wsol_utils.pipeline: pipeline.__getattr__ forwards it to the
-    # engine until they import it from wsol_utils.engine (then delete the forwarder and this line)
-    ("wsol_utils.pipeline", "wsol_utils.engine.examples"),
-    ("wsol_utils.pipeline", "wsol_utils.engine"),  # the package that import runs first
     # evaluate_scoremaps reads wsoleval metadata files: the files-in front door belongs above the data layer
     ("wsol_utils.boxeval", "wsol_utils.data.metadata"),
     ("wsol_utils.boxeval", "wsol_utils.data"),
 }
 #: Known private imports, ``(importer, imported module, name)``: baselines.py's go with the ``protocol`` branch.
-KNOWN_PRIVATE = {
-    ("wsol_utils.baselines", "wsol_utils.engine.evaluate", name)
-    for name in (
-        "_Accumulators",
-        "_check_eval_args",
-        "_score_batch",
-        "_show",
-        "_summaries",
-        "_to_device",
-        "_wsoleval_branches",
-    )
-}
+KNOWN_PRIVATE: set[tuple[str, str, str]] = set()
 
 
 def module_name(path: Path) -> str:

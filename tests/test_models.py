@@ -116,11 +116,24 @@ def test_changing_delta_changes_only_branch_b():
     images, labels = _batch()
     with torch.no_grad():
         before = model(images, labels)
-        model.delta = 0.9
-        after = model(images, labels)
+        after = model(images, labels, delta=0.9)
     torch.testing.assert_close(after.logits_a, before.logits_a, rtol=0, atol=0)
     torch.testing.assert_close(after.erased, erase_by_threshold(before.features, before.maps_a[_rows(4), labels], 0.9))
     assert not torch.equal(after.erased, before.erased)
+    assert model.delta == 0.6  # a test-time delta is an argument: the model is left as it was built
+
+
+@pytest.mark.parametrize("method", ["acol", "hclnet"])
+def test_delta_argument_equals_a_model_built_with_that_delta(method):
+    # parity: forward(..., delta=d) is bit-identical to the same weights in a model created with delta=d
+    model, built = _small(method, delta=0.6).eval(), _small(method, seed=1, delta=0.8).eval()
+    built.load_state_dict(model.state_dict())
+    images, labels = _batch()
+    with torch.no_grad():
+        for chosen in (labels, None):
+            argument, reference = model(images, chosen, delta=0.8), built(images, chosen)
+            for name in ("logits_a", "logits_b", "maps_b", "erased"):
+                torch.testing.assert_close(getattr(argument, name), getattr(reference, name), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,7 @@ class CropProbe(nn.Module):
         super().__init__()
         self.labels: list[Tensor | None] = []
 
-    def forward(self, images: Tensor, labels: Tensor | None = None) -> WSOLOutput:
+    def forward(self, images: Tensor, labels: Tensor | None = None, *, delta: float | None = None) -> WSOLOutput:
         self.labels.append(labels)
         value = images[:, 0, 0, 0]
         logits = torch.stack([value, torch.zeros_like(value)], dim=1)
@@ -164,7 +164,7 @@ def test_evaluate_ten_crop_changes_classification_only(tmp_path: Path) -> None:
     _, model = load_run(run)
     outer = data.load("cub", root=cub, split="test", transform="test", image_size=ten_crop_outer_size(32))
     batch = data.collate([outer[i] for i in range(len(outer))])
-    expected = ten_crop_scores(model, batch.images, 32, batch.labels).argmax(dim=1).numpy()
+    expected = ten_crop_scores(model, batch.images, 32, None).argmax(dim=1).numpy()  # label-free, as evaluate
     np.testing.assert_array_equal(crops.records["pred"].to_numpy(), expected)
     assert crops.summary["cls_err_top1"] == pytest.approx(100 * np.mean(expected != batch.labels.numpy()))
     synthetic = RunConfig(

@@ -69,11 +69,11 @@ def test_test_time_delta_moves_branch_b_only(explorer) -> None:
 def test_b_input_is_what_branch_b_saw(explorer) -> None:
     from wsol_utils.maps import normalize_minmax
 
-    images, labels = explorer.sample.images[:4], explorer.sample.labels[:4]
-    explorer.model.delta = 0.55
+    images = explorer.sample.images[:4]
     with torch.no_grad():
-        output = explorer.model(images, labels)
-    mask = (normalize_minmax(output.maps_a[torch.arange(4), labels]) < 0.55).float()  # docs/methods.md §1.3, by hand
+        output = explorer.model(images, None, delta=0.55)  # label-free: A's top-1 drives the erasing (PAPERS)
+    predicted = output.logits_a.argmax(dim=1)
+    mask = (normalize_minmax(output.maps_a[torch.arange(4), predicted]) < 0.55).float()  # docs/methods.md §1.3
     torch.testing.assert_close(output.erased, output.features * mask[:, None])
     upsampled = torch.nn.functional.interpolate(mask[:, None], size=images.shape[-2:], mode="nearest")[:, 0]
     torch.testing.assert_close(explorer.sample_maps(Knobs(0, 0.55, "max", TAU)).b_input[:4], upsampled)

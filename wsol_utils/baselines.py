@@ -10,10 +10,9 @@ Three maps put a trained method's numbers on a scale:
   map can reach on boxes (100 where the GT box is the mask's tight box, as in the synthetic set).
 
 Each map is a small function returning ``(B, H, W)`` maps at image resolution; :func:`evaluate_baseline` feeds them
-as a :class:`wsol_utils.pipeline.MapBatch` (``low = full``, logits all NaN) through the engine's per-batch scoring
-(``_score_batch`` / ``_summaries`` of :mod:`wsol_utils.engine.evaluate`), so a baseline's GT-known loc at ``tau``
-(docs/methods.md §2.1) and its MaxBoxAcc / MaxBoxAccV2 / PxAP (docs/methods.md §2.2) are computed exactly as a
-model's. Classification metrics are NaN: there is no classifier.
+(without logits) to the scorer that scores a model's maps (:class:`wsol_utils.scorer.MapScorer`), so a baseline's
+GT-known loc at ``tau`` (docs/methods.md §2.1) and its MaxBoxAcc / MaxBoxAccV2 / PxAP (docs/methods.md §2.2) are
+computed exactly as a model's. Classification metrics are NaN: there is no classifier.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -33,19 +31,10 @@ from tqdm.auto import tqdm
 from wsol_utils.data import WSOLBatch, collate
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import resolve_device
-from wsol_utils.engine.evaluate import (
-    EvalResult,
-    _Accumulators,
-    _check_eval_args,
-    _score_batch,
-    _show,
-    _summaries,
-    _to_device,
-    _wsoleval_branches,
-    head_masks,
-)
+from wsol_utils.engine.evaluate import EvalResult, batch_to_device, head_masks, show_progress
 from wsol_utils.maps import upsample_maps
-from wsol_utils.pipeline import MapBatch
+from wsol_utils.protocol import PAPERS, Protocol
+from wsol_utils.scorer import MapScorer
 
 __all__ = [
     "BASELINES",
@@ -237,11 +226,11 @@ def evaluate_baseline(
     name: str,
     dataset_or_config: Dataset | RunConfig,
     split: str = "test",
-    tau: float = 0.2,
+    tau: float = PAPERS.tau,
     limit: int | None = None,
     *,
     sigma: float = DEFAULT_SIGMA,
-    wsoleval: bool | str = True,
+    wsoleval: bool | str = PAPERS.wsoleval,
     batch_size: int = 64,
     device: str = "cpu",
     progress: bool | None = None,
@@ -269,7 +258,7 @@ def evaluate_baseline(
     if name not in BASELINES:
         raise ValueError(f"evaluate_baseline: unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")
     baseline = BASELINES[name]
-    _check_eval_args(tau, "gt", "bicubic")
+    protocol = Protocol(tau=tau, wsoleval=wsoleval)  # erasing and upsampling play no part: no model, maps at size
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"evaluate_baseline: batch_size={batch_size!r} must be a positive int")
     if name == "centre_gaussian":
@@ -286,28 +275,25 @@ def evaluate_baseline(
     if baseline.needs_masks and not has_masks:
         gt_mask_maps(None)  # raises the explanation
     torch_device = resolve_device(device)
-    acc = _Accumulators((BRANCH,), _wsoleval_branches(wsoleval, (BRANCH,)), has_masks, torch_device, keep_maps=False)
+    scorer = MapScorer(protocol, (BRANCH,), has_masks=has_masks, device=torch_device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
-    for batch in tqdm(loader, desc=f"baseline {name}", disable=not _show(progress), unit="batch"):
-        batch = _to_device(batch, torch_device)
+    for batch in tqdm(loader, desc=f"baseline {name}", disable=not show_progress(progress), unit="batch"):
+        batch = batch_to_device(batch, torch_device)
         size_hw = (int(batch.images.shape[-2]), int(batch.images.shape[-1]))
         full = upsample_maps(baseline.maps(batch, sigma), size_hw)  # same size: the engine's normalization only
-        maps = MapBatch(
-            low={BRANCH: full}, full={BRANCH: full}, logits=torch.full((len(batch.labels), 1), math.nan), b_input=None
-        )
-        head = head_masks(loader.dataset, len(acc.gt_boxes), len(batch.labels), size_hw)
-        _score_batch(acc, batch, maps, tau, head)
-    branches = _summaries(acc)
+        head = head_masks(loader.dataset, scorer.num_images, len(batch.labels), size_hw)
+        scorer.add(batch, {BRANCH: full}, head=head)
+    branches = scorer.summary()
     summary = {
         "run": None,
         "method": f"baseline:{name}",
         "split": split,
         "fusion": None,
         "delta": None,
-        "tau": tau,
+        "tau": protocol.tau,
         "erase_with": None,
-        "num_images": len(acc.gt_boxes),
+        "num_images": scorer.num_images,
         **branches[BRANCH],
         "branches": branches,
     }
-    return EvalResult(pd.concat(acc.records, ignore_index=True), summary)
+    return EvalResult(scorer.records(), summary)

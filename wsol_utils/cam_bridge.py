@@ -50,10 +50,11 @@ from wsol_utils.data import collate
 from wsol_utils.engine.distributed import resolve_device
 from wsol_utils.engine.evaluate import EvalResult, score_map_stream, warn_if_unfinished
 from wsol_utils.engine.run import load_run
-from wsol_utils.maps import UPSAMPLE_MODES, normalize_minmax, upsample_maps
+from wsol_utils.maps import normalize_minmax, upsample_maps
 from wsol_utils.methods import get_method
 from wsol_utils.models import WSOLModel
 from wsol_utils.pipeline import MapBatch, branch_maps, classification_logits
+from wsol_utils.protocol import PAPERS
 
 __all__ = [
     "HOOK_ATTRIBUTES",
@@ -150,7 +151,8 @@ class SuiteCamExtractor:
             raise ValueError(f"{self.name}: needs a suite model (WSOLModel); got {type(wsol).__name__}")
         spec = get_method(wsol.method)
         with torch.no_grad():
-            maps = branch_maps(wsol(images, classes), classes, wsol.method, self.fusion, self.fusion_kwargs)
+            output = wsol(images)  # label-free: branch B erased with A's top-1, as evaluate's default (PAPERS)
+            maps = branch_maps(output, classes, wsol.method, self.fusion, self.fusion_kwargs)
         return maps[self.branch or spec.main_branch]
 
 
@@ -318,11 +320,10 @@ def _restored(model: nn.Module) -> Iterator[None]:
 
 # -- scoring ---------------------------------------------------------------------------------------------------------
 def _logits(model: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
-    """``(B, C)`` classification logits: a suite model's as :func:`wsol_utils.engine.evaluate` computes them
-    (branch B erasing with the GT class), else ``model(images)``."""
+    """``(B, C)`` classification logits ``model(images)``: for a suite model (:class:`ClassifierView`) those
+    :func:`wsol_utils.engine.evaluate` computes under :data:`~wsol_utils.protocol.PAPERS` (branch B erasing with
+    branch A's predicted class: no label reaches the model). ``labels`` only checks the batch size."""
     with torch.no_grad():
-        if isinstance(model, ClassifierView):
-            return classification_logits(model.model(images, labels))
         logits = model(images)
     if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != len(labels):
         raise ValueError(
@@ -354,7 +355,7 @@ def score_extractor(
     *,
     split: str = "test",
     dataset: Dataset | None = None,
-    tau: float = 0.2,
+    tau: float = PAPERS.tau,
     wsoleval: bool = True,
     limit: int | None = None,
     batch_size: int = 32,
@@ -388,8 +389,7 @@ def score_extractor(
     name = str(getattr(extractor, "name", "") or type(extractor).__name__)
     if not callable(extractor):
         raise ValueError(f"score_extractor: extractor {name!r} is not callable (see MapExtractor)")
-    if upsample not in UPSAMPLE_MODES:
-        raise ValueError(f"score_extractor: upsample={upsample!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
+    protocol = PAPERS.replace(tau=tau, wsoleval=wsoleval, upsample=upsample)  # validates them
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"score_extractor: batch_size={batch_size!r} must be a positive int")
     torch_device = resolve_device(device)
@@ -413,7 +413,7 @@ def score_extractor(
 
     with _restored(model):
         records, branches = score_map_stream(
-            loader, maps_of, tau=tau, wsoleval=wsoleval, device=torch_device, progress=progress, desc=name
+            loader, maps_of, protocol=protocol, device=torch_device, progress=progress, desc=name
         )
     records["map_finite"] = torch.cat(finite_flags).numpy()
     summary = {
@@ -422,8 +422,8 @@ def score_extractor(
         "split": split if dataset is None else str(getattr(dataset, "split", split)),
         "fusion": None,
         "delta": None,
-        "tau": tau,
-        "erase_with": "gt",
+        "tau": protocol.tau,
+        "erase_with": protocol.erase_with,
         "num_images": len(records),
         **branches[BRANCH],
         "branches": branches,

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from wsol_utils.maps import normalize_minmax, upsample_maps
+from wsol_utils.protocol import check_tau
 
 __all__ = [
     "normalize_minmax",
@@ -81,12 +82,6 @@ def _paired(first: Iterable, second: Iterable, names: tuple[str, str]) -> Iterat
         if a is missing or b is missing:
             raise ValueError(f"`{names[0]}` and `{names[1]}` have different lengths (one ends at item {index})")
         yield a, b
-
-
-def _check_tau(tau: float) -> float:
-    if not (isinstance(tau, (int, float, np.floating)) and 0.0 < float(tau) <= 1.0):
-        raise ValueError(f"`tau` must be a number in (0, 1] (a fraction of the map's max); got {tau!r}")
-    return float(tau)
 
 
 def _check_boxes(boxes: ArrayLike | Sequence, name: str) -> np.ndarray:
@@ -191,7 +186,7 @@ def maps_to_boxes(scoremaps: Tensor | np.ndarray, tau: float = 0.2) -> np.ndarra
 
 def maps_to_boxes_at(scoremaps: Tensor | np.ndarray, taus: Sequence[float]) -> np.ndarray:
     """:func:`maps_to_boxes` at several thresholds, the maps normalized once: ``(T, B, 4)`` float64 boxes."""
-    taus = [_check_tau(tau) for tau in taus]
+    taus = [check_tau(tau, "maps_to_boxes_at") for tau in taus]
     if isinstance(scoremaps, Tensor):
         maps = scoremaps
     else:
@@ -220,7 +215,7 @@ def box_steps(scoremap: np.ndarray | Tensor, tau: float = 0.2) -> dict[str, np.n
     values = torch.as_tensor(np.asarray(scoremap, dtype=np.float64) if not isinstance(scoremap, Tensor) else scoremap)
     normalized = normalize_minmax(values.detach()[None].double())[0].cpu().numpy()
     peak = normalized.max()
-    foreground = normalized >= _check_tau(tau) * peak if peak > 0 else np.zeros(normalized.shape, dtype=bool)
+    foreground = normalized >= check_tau(tau) * peak if peak > 0 else np.zeros(normalized.shape, dtype=bool)
     component = np.zeros_like(foreground)
     if foreground.any():
         labels, _, label = _largest_component(foreground)

@@ -285,7 +285,8 @@ class WSOLModel(nn.Module):
     Attributes:
         method: the method's registry name (``"cam"``, ``"acol"``, ``"hclnet"``, ...).
         num_classes: ``C``.
-        delta: ACoL threshold in ``(0, 1)``; may be changed on a trained model (changes branch B's input only).
+        delta: ACoL threshold in ``(0, 1)`` the model was trained with; a test-time value is an argument of
+            :meth:`forward` (``delta=``), never set here.
         detach_complement: HCLNet: stop the gradient through ``1 - M_A`` (default) or let it flow.
         backbone_name: ``"small"``, ``"vgg16"`` or ``"resnet50"`` (:func:`wsol_utils.backbones.list_backbones`).
         pretrained_backbone: whether ImageNet weights were loaded into the backbone.
@@ -336,13 +337,15 @@ class WSOLModel(nn.Module):
                 f"`images` must be at least {stride}x{stride} px for this backbone; got {tuple(images.shape[-2:])}"
             )
 
-    def forward(self, images: Tensor, labels: Tensor | None = None) -> WSOLOutput:
+    def forward(self, images: Tensor, labels: Tensor | None = None, *, delta: float | None = None) -> WSOLOutput:
         """Run the backbone, branch A and (for ``acol`` / ``hclnet``) the erasing and branch B.
 
         Args:
             images: ``(B, 3, H, W)`` float, ImageNet-normalized.
             labels: ``(B,)`` int class per sample whose map drives the erasing (training, GT-known metrics);
                 ``None`` -> branch A's top-1 prediction. Ignored by ``cam``.
+            delta: test-time erasing threshold in ``(0, 1)`` for this call (``None``: :attr:`delta`, training's);
+                validated by the caller (:func:`wsol_utils.erasing.check_delta`); changes branch B's input only.
 
         Returns:
             :class:`WSOLOutput` with maps at the features' resolution ``(h, w)``.
@@ -358,14 +361,18 @@ class WSOLModel(nn.Module):
             return WSOLOutput(logits_a=logits_a, maps_a=maps_a, features=features)
         chosen = logits_a.argmax(dim=1) if labels is None else labels
         chosen_map = maps_a[torch.arange(maps_a.shape[0], device=maps_a.device), chosen]
-        erased = get_method(self.method).erase(features, chosen_map, self.options)
+        erased = get_method(self.method).erase(features, chosen_map, self.options_at(delta))
         logits_b, maps_b = self.branch_b(erased)
         return WSOLOutput(logits_a, maps_a, logits_b, maps_b, features, erased)
 
     @property
     def options(self) -> MethodOptions:
-        """The method options at their current values (``delta`` may be changed on a trained model)."""
-        return MethodOptions(delta=self.delta, detach_complement=self.detach_complement)
+        """The method options the model was built with (:meth:`options_at` ``(None)``)."""
+        return self.options_at(None)
+
+    def options_at(self, delta: float | None) -> MethodOptions:
+        """The method options with test-time ``delta`` (``None``: the model's own :attr:`delta`)."""
+        return MethodOptions(delta=self.delta if delta is None else delta, detach_complement=self.detach_complement)
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         """The backbone's parameters (the ``lr`` / ``2 lr`` groups when it is pretrained)."""

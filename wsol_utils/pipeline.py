@@ -8,26 +8,30 @@ and the explorer
    (``a``, and for two-branch methods ``b`` and the ``fused`` map, docs/methods.md §1.5), normalized per sample
    at feature resolution, then upsampled to the image and normalized again (:func:`wsol_utils.maps.upsample_maps`);
    optionally what branch B's features were multiplied by (:meth:`wsol_utils.methods.MapMethod.branch_b_weights`).
-2. :func:`score_boxes`: the box at ``tau`` of the max (largest 8-connected component, docs/methods.md §2.1) and its
-   best IoU with the GT boxes.
+2. :func:`wsol_utils.scorer.score_boxes` (re-exported here): the box at ``tau`` of the max (largest 8-connected
+   component, docs/methods.md §2.1) and its best IoU with the GT boxes; :class:`wsol_utils.scorer.MapScorer` turns
+   them into a protocol's metrics.
+
+Test-time options (``delta``, ``erase_with``, fusion, upsampling) are arguments of :func:`forward_maps`, never
+attributes set on the model; the caller validates them once (:func:`wsol_utils.erasing.check_delta`,
+:class:`wsol_utils.protocol.Protocol`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wsol_utils import metrics
 from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.maps import upsample_maps
 from wsol_utils.methods import get_method
 from wsol_utils.models import WSOLModel, WSOLOutput, class_map
+from wsol_utils.protocol import PAPERS
+from wsol_utils.scorer import BoxScores, gt_boxes_numpy, score_boxes
 
 __all__ = [
     "BoxScores",
@@ -104,18 +108,23 @@ def forward_maps(
     images: Tensor,
     labels: Tensor,
     *,
+    delta: float | None = None,
     fusion: str | None = None,
     fusion_kwargs: dict[str, Any] | None = None,
-    erase_with: str = "gt",
-    upsample: str = "bicubic",
+    erase_with: str = PAPERS.erase_with,
+    upsample: str = PAPERS.upsample,
     with_b_input: bool = False,
 ) -> MapBatch:
     """Steps 1 of the pipeline for a batch ``images`` ``(B, 3, H, W)`` with GT ``labels`` ``(B,)``, without gradient.
 
     Args:
-        model: a :class:`~wsol_utils.models.WSOLModel` (its ``delta`` is the test-time threshold).
+        model: a :class:`~wsol_utils.models.WSOLModel`.
+        labels: the GT classes: their maps are returned; they reach branch B only with ``erase_with="gt"``.
+        delta: test-time erasing threshold in ``(0, 1)`` (``None``: the model's training delta), already validated
+            (:func:`wsol_utils.erasing.check_delta`); changes branch B's input only.
         fusion, fusion_kwargs: test-time fusion (``None``: the method's default) and its options.
-        erase_with: ``"gt"`` (the official code's choice) or ``"pred"``: the class whose branch-A map drives erasing.
+        erase_with: ``"pred"`` (branch A's top-1, label-free, the default) or ``"gt"`` (the official code's choice,
+            label-informed): the class whose branch-A map drives erasing.
         upsample: ``"bicubic"`` or ``"bilinear"`` (:func:`wsol_utils.maps.upsample_maps`).
         with_b_input: also return what branch B's features were multiplied by (figures, explorer).
 
@@ -124,7 +133,7 @@ def forward_maps(
     """
     size = (int(images.shape[-2]), int(images.shape[-1]))
     with torch.no_grad():
-        output = model(images, labels if erase_with == "gt" else None)
+        output = model(images, labels if erase_with == "gt" else None, delta=delta)
         low = branch_maps(output, labels, model.method, fusion, fusion_kwargs)
         full = {name: upsample_maps(value, size, upsample) for name, value in low.items()}
         b_input = None
@@ -132,37 +141,6 @@ def forward_maps(
         if with_b_input and spec.two_branch and output.features is not None:
             chosen = labels if erase_with == "gt" else output.logits_a.argmax(dim=1)
             chosen_map = output.maps_a[torch.arange(len(labels), device=labels.device), chosen]
-            weights = spec.branch_b_weights(output.features, chosen_map, model.options)
+            weights = spec.branch_b_weights(output.features, chosen_map, model.options_at(delta))
             b_input = F.interpolate(weights.float(), size=size, mode="nearest")[:, 0]
     return MapBatch(low, full, classification_logits(output), b_input)
-
-
-def gt_boxes_numpy(boxes: Sequence[Tensor]) -> list[np.ndarray]:
-    """A batch's GT boxes as float64 ``(N_i, 4)`` arrays, as the metrics score them."""
-    return [b.detach().cpu().numpy().astype(np.float64).reshape(-1, 4) for b in boxes]
-
-
-@dataclass
-class BoxScores:
-    """Boxes and their IoU, per branch."""
-
-    boxes: dict[str, np.ndarray]  # branch -> (B, 4) inclusive pixel boxes
-    ious: dict[str, np.ndarray]  # branch -> (B,) best IoU with a GT box
-
-
-def score_boxes(full: dict[str, Tensor], gt_boxes: Sequence[np.ndarray], tau: float) -> BoxScores:
-    """Step 2: each map ``(B, H, W)`` in ``[0, 1]`` -> its box at ``tau`` of the max (docs/methods.md §2.1) and the
-    best IoU with the image's GT boxes ``(N_i, 4)``."""
-    boxes = {name: metrics.maps_to_boxes(value, tau) for name, value in full.items()}
-    return BoxScores(boxes, {name: metrics.best_iou(value, list(gt_boxes)) for name, value in boxes.items()})
-
-
-def __getattr__(name: str) -> Any:
-    """``example_maps`` / ``ExampleMaps`` moved to :mod:`wsol_utils.engine.examples` (they load a run, which is the
-    engine's job); this forwards the notebooks' old ``from wsol_utils.pipeline import example_maps`` until they
-    import it from :mod:`wsol_utils.engine`. (An arrow back up, allow-listed in tests/test_imports.py: drop both.)"""
-    if name in ("example_maps", "ExampleMaps"):
-        from wsol_utils.engine import examples
-
-        return getattr(examples, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,9 @@ Logic and display are split:
   localization accuracy over a fixed sample of the first ``sample_size`` images of the split. The sample
   goes through the model in one batched forward per ``(delta, fusion)``; maps and scores are cached per
   knob value, so moving a slider back is instant. The numbers are those of
-  :func:`wsol_utils.engine.evaluate` (same maps, same upsampling, same boxes; GT-class erasing).
+  :func:`wsol_utils.engine.evaluate` under the explorer's :class:`~wsol_utils.protocol.Protocol` (same maps, same
+  upsampling, same boxes, scored by :class:`wsol_utils.scorer.MapScorer`; by default
+  :data:`~wsol_utils.protocol.PAPERS`: label-free erasing with branch A's predicted class).
 * :func:`explore` wires ipywidgets (``continuous_update=False``) to an :class:`Explorer` and draws with
   :func:`render_view`; :func:`compare_runs` / :func:`explore_comparison` put runs trained with different
   deltas side by side on one image.
@@ -40,14 +42,14 @@ from wsol_utils.engine.run import check_run_dir, load_run
 from wsol_utils.erasing import check_delta
 from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.methods import MapMethod, MethodOptions, get_method
-from wsol_utils.pipeline import check_fusion, forward_maps, fusion_options, gt_boxes_numpy, score_boxes
+from wsol_utils.pipeline import check_fusion, forward_maps, fusion_options
+from wsol_utils.protocol import PAPERS, TAU_GRID, TAU_GRID_STEP, Protocol, check_tau
+from wsol_utils.scorer import MapScorer, gt_boxes_numpy, score_boxes
 from wsol_utils.viz import draw_boxes, overlay_map
 
 #: Branch key -> label shown to the user.
 BRANCH_LABELS: dict[str, str] = {"a": "A", "b": "B", "fused": "fused"}
 BOX_COLORS: dict[str, str] = {"gt": "white", "a": "tab:orange", "b": "tab:cyan", "fused": "lime"}
-#: IoU at which a box counts as a correct localization (docs/methods.md §2.1).
-IOU_THRESHOLD = 0.5
 #: CSS classes of the explorer's parts (the browser test reads them).
 STATS_CLASS = "wsol-explorer-stats"
 ERROR_CLASS = "wsol-explorer-error"
@@ -73,7 +75,7 @@ class Knobs:
     image_index: int = 0
     delta: float | None = None
     fusion: str | None = None
-    tau: float = 0.2
+    tau: float = PAPERS.tau
     branches: tuple[str, ...] = ("a", "b", "fused")
 
 
@@ -124,6 +126,8 @@ class Explorer:
             the split is smaller); they are kept in memory, ``(n, 3, H, W)``.
         device: where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``...).
         batch_size: images per forward pass over the sample.
+        protocol: how maps become numbers (``erase_with``, ``upsample``, ``iou_threshold``; the knobs' ``tau``
+            replaces its ``tau``); default :data:`~wsol_utils.protocol.PAPERS`.
     """
 
     def __init__(
@@ -134,6 +138,7 @@ class Explorer:
         sample_size: int = 64,
         device: str = "cpu",
         batch_size: int = 64,
+        protocol: Protocol = PAPERS,
     ) -> None:
         if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 1:
             raise ExplorerInputError(f"sample_size={sample_size!r} must be a positive number of images")
@@ -141,6 +146,7 @@ class Explorer:
         self.device = resolve_device(device)
         self.config, self.model = load_run(self.run_dir, device=self.device)  # CheckpointError: another model
         self.batch_size = int(batch_size)
+        self.protocol = protocol
         self.dataset = self.config.dataset_for(split)
         self.split = split
         count = min(sample_size, len(self.dataset))
@@ -188,11 +194,9 @@ class Explorer:
         try:
             delta = check_delta(self.config.delta if knobs.delta is None else knobs.delta, "explorer")
             fusion = check_fusion(self.config.fusion if knobs.fusion is None else knobs.fusion, self.method, "explorer")
+            tau = check_tau(knobs.tau, "explorer")
         except ValueError as err:
             raise ExplorerInputError(str(err)) from None
-        tau = float(knobs.tau)
-        if not 0.0 < tau <= 1.0:
-            raise ExplorerInputError(f"tau={tau!r} must lie in (0, 1] (a fraction of the map's max; papers: 0.2)")
         unknown = set(knobs.branches) - set(BRANCH_LABELS)
         if unknown:
             raise ExplorerInputError(f"unknown branch(es) {sorted(unknown)}; choose from {list(BRANCH_LABELS)}")
@@ -204,16 +208,19 @@ class Explorer:
         return (knobs.delta if self.spec.uses("delta") else None, knobs.fusion if self.spec.two_branch else None)
 
     # -- computation ------------------------------------------------------------------------------
-    def _forward_batch(self, images: Tensor, labels: Tensor, fusion: str | None) -> dict[str, Tensor]:
+    def _forward_batch(self, images: Tensor, labels: Tensor, delta: float, fusion: str | None) -> dict[str, Tensor]:
         """One batch ``(B, 3, H, W)`` with GT ``labels`` ``(B,)`` through :func:`wsol_utils.pipeline.forward_maps`
-        (so exactly as :func:`wsol_utils.engine.evaluate`): branch maps ``(B, H, W)``, ``b_input`` ``(B, H, W)``
-        (two-branch runs) and ``predictions`` ``(B,)``, all on the CPU."""
+        at test-time ``delta`` (so exactly as :func:`wsol_utils.engine.evaluate`): branch maps ``(B, H, W)``,
+        ``b_input`` ``(B, H, W)`` (two-branch runs) and ``predictions`` ``(B,)``, all on the CPU."""
         out = forward_maps(
             self.model,
             images.to(self.device),
             labels.to(self.device),
+            delta=delta,
             fusion=fusion,
             fusion_kwargs=fusion_options(fusion, self.config.block_radius, self.config.fusion_weights),
+            erase_with=self.protocol.erase_with,
+            upsample=self.protocol.upsample,
             with_b_input=True,
         )
         result = {**out.full, "predictions": out.logits.argmax(dim=1)}
@@ -223,9 +230,8 @@ class Explorer:
 
     def _forward(self, images: Tensor, labels: Tensor, delta: float, fusion: str | None) -> SampleMaps:
         """:meth:`_forward_batch` over ``images`` ``(N, 3, H, W)`` in batches, at test-time ``delta``."""
-        self.model.delta = delta
         batches = [
-            self._forward_batch(images[i : i + self.batch_size], labels[i : i + self.batch_size], fusion)
+            self._forward_batch(images[i : i + self.batch_size], labels[i : i + self.batch_size], delta, fusion)
             for i in range(0, len(labels), self.batch_size)
         ]
         joined = {name: torch.cat([batch[name] for batch in batches]) for name in batches[0]}
@@ -241,12 +247,15 @@ class Explorer:
         return self._maps[key]
 
     def sample_scores(self, knobs: Knobs) -> SampleScores:
-        """Boxes at ``tau``, IoUs and GT-known loc accuracy (%) of every branch over the sample (cached)."""
+        """Boxes at ``tau``, IoUs and GT-known loc accuracy (%) of every branch over the sample (cached), scored by
+        :class:`wsol_utils.scorer.MapScorer` under the explorer's protocol at the knobs' ``tau``."""
         knobs = self.resolve(knobs)
         key = (*self._map_key(knobs), knobs.tau)
         if key not in self._scores:
-            scores = score_boxes(self.sample_maps(knobs).maps, gt_boxes_numpy(self.sample.boxes), knobs.tau)
-            accuracy = {b: 100.0 * float(np.mean(iou >= IOU_THRESHOLD)) for b, iou in scores.ious.items()}
+            protocol = self.protocol.replace(tau=knobs.tau, wsoleval=False)
+            scorer = MapScorer(protocol, self.branches, has_masks=False)
+            scores = scorer.add(self.sample, self.sample_maps(knobs).maps)
+            accuracy = {b: float(summary["gt_known_loc_acc"]) for b, summary in scorer.summary().items()}
             self._scores[key] = SampleScores(scores.boxes, scores.ious, accuracy)
         return self._scores[key]
 
@@ -274,7 +283,7 @@ class Explorer:
         knobs = self.resolve(knobs)
         maps, b_input, prediction, image, gt = self._image_maps(knobs)
         gt_np = gt_boxes_numpy([gt])
-        scores = score_boxes(maps, gt_np, knobs.tau)
+        scores = score_boxes(maps, gt_np, knobs.tau)  # one image: its box and IoU (the accuracy is the sample's)
         boxes, ious = scores.boxes, {b: float(iou[0]) for b, iou in scores.ious.items()}
         label = (
             int(self.dataset[knobs.image_index][1])
@@ -394,7 +403,7 @@ def compare_runs(
     run_dirs: Sequence[str | Path] | Sequence[Explorer],
     image_index: int = 0,
     *,
-    tau: float = 0.2,
+    tau: float = PAPERS.tau,
     fusion: str | None = None,
     sample_size: int = 64,
     panel_size: float = 2.2,
@@ -476,9 +485,9 @@ class ExplorerWidget:
         )
         self.tau = w.FloatSlider(
             value=start.tau,
-            min=0.05,
+            min=TAU_GRID[0],
             max=1.0,
-            step=0.05,
+            step=TAU_GRID_STEP,
             description="tau",
             continuous_update=False,
             readout_format=".2f",
@@ -538,7 +547,7 @@ def explore(
     image_index: int = 0,
     delta: float | None = None,
     fusion: str | None = None,
-    tau: float = 0.2,
+    tau: float = PAPERS.tau,
     branches: Sequence[str] = ("a", "b", "fused"),
     *,
     sample_size: int = 64,
@@ -567,7 +576,7 @@ def explore(
 def explore_comparison(
     run_dirs: Sequence[str | Path],
     image_index: int = 0,
-    tau: float = 0.2,
+    tau: float = PAPERS.tau,
     *,
     sample_size: int = 64,
     device: str = "cpu",
@@ -583,7 +592,13 @@ def explore_comparison(
         explorers.append(explorer)
     index = w.IntText(value=image_index, description="image", layout=w.Layout(width="150px"))
     tau_slider = w.FloatSlider(
-        value=tau, min=0.05, max=1.0, step=0.05, description="tau", continuous_update=False, readout_format=".2f"
+        value=tau,
+        min=TAU_GRID[0],
+        max=1.0,
+        step=TAU_GRID_STEP,
+        description="tau",
+        continuous_update=False,
+        readout_format=".2f",
     )
     error, figure = w.HTML(), w.Image(format="png")
 

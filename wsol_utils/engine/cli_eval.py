@@ -21,6 +21,7 @@ from wsol_utils.engine.evaluate import (
     summary_json,
 )
 from wsol_utils.fusion import FUSION_METHODS
+from wsol_utils.protocol import ERASE_WITH, PAPERS
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "cls_err_top1",
@@ -42,8 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="test", help="train, val or test (default: test)")
     parser.add_argument("--fusion", choices=tuple(FUSION_METHODS), help="test-time fusion (default: the run's)")
     parser.add_argument("--delta", type=float, help="test-time erasing threshold in (0, 1) (default: the run's)")
-    parser.add_argument("--tau", type=float, default=0.2, help="box threshold, fraction of max (default: 0.2)")
-    parser.add_argument("--erase-with", choices=("gt", "pred"), default="gt", help="class that drives erasing")
+    parser.add_argument(
+        "--tau", type=float, default=PAPERS.tau, help=f"box threshold, fraction of max (default: {PAPERS.tau:g})"
+    )
+    parser.add_argument(
+        "--erase-with",
+        choices=ERASE_WITH,
+        default=PAPERS.erase_with,
+        help=f"class whose map drives branch B's erasing: pred (label-free) or gt (label-informed); "
+        f"default: {PAPERS.erase_with}",
+    )
     parser.add_argument("--limit", type=int, help="evaluate only the first N images")
     parser.add_argument("--no-wsoleval", action="store_true", help="skip MaxBoxAcc/MaxBoxAccV2/PxAP")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
@@ -61,6 +70,7 @@ def format_summary(result: EvalResult) -> str:
     head = (
         f"{s['method']} on {s['split']} ({s['num_images']} images), fusion={s['fusion']}, "
         f"delta={s['delta']:g}, tau={s['tau']:g}, erase_with={s['erase_with']}"
+        + (" (GT-erased: label-informed)" if s["erase_with"] == "gt" else "")
     )
     return head + "\n" + table[columns].to_string(float_format=lambda v: f"{v:6.2f}")
 

@@ -1,8 +1,9 @@
 """``evaluate(run_dir, split) -> EvalResult``: per-image records and the papers' + wsoleval's metrics.
 
 Per batch: one forward pass; for each branch (``a``, ``b`` and the ``fused`` map; CAM has only ``a``) the GT
-class's map is normalized (docs/methods.md §1.5), upsampled to the image in torch, normalized again, boxed at ``tau``
-(largest 8-connected component, docs/methods.md §2.1) and scored against the GT boxes. MaxBoxAccV2 streams through
+class's map is normalized (docs/methods.md §1.5), upsampled to the image in torch, normalized again and scored by
+:class:`wsol_utils.scorer.MapScorer` under a :class:`wsol_utils.protocol.Protocol`: boxed at ``tau`` (largest
+8-connected component, docs/methods.md §2.1) and scored against the GT boxes; MaxBoxAccV2 streams through
 :class:`wsol_utils.boxeval.BoxEvaluator` and PxAP through :class:`wsol_utils.boxeval.PxAPEvaluator` when the
 data set has masks (docs/methods.md §2.2).
 
@@ -15,10 +16,11 @@ images) of side ``S`` of the image resized to ``R = round(S * 256 / 224)`` (256 
 :func:`wsol_utils.metrics.ten_crop_logits`); the maps and boxes stay those of the single ``S x S`` view. Image files
 only (the synthetic set is generated at one size).
 
-Erasing class at test (``erase_with``): ``"gt"`` (default, the official code's choice) or ``"pred"`` (branch A's
-top-1). The maps differ only on images whose branch-A top-1 is not the GT class. The classification top-1 of a
-two-branch method is that of ``logits_a + logits_b``, and branch B's logits depend on the erased class, so
-every classification and localization column can differ.
+Erasing class at test (``erase_with``): ``"pred"`` (default: branch A's top-1, label-free) or ``"gt"`` (the
+official code's choice: the ground-truth class, so the label reaches branch B). The maps differ only on images whose
+branch-A top-1 is not the GT class. The classification top-1 of a two-branch method is that of
+``logits_a + logits_b``, and branch B's logits depend on the erased class, so every classification and localization
+column can differ; GT-erased numbers are label-informed and labelled so (:meth:`wsol_utils.protocol.Protocol.label`).
 
 The per-image maps (at feature resolution) of a run + split + delta + fusion are cached in
 ``<run>/maps/*.npz``, so :func:`tau_curve` sweeps ``tau`` without re-running the model.
@@ -53,26 +55,19 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from wsol_utils import atomic, boxeval, metrics
+from wsol_utils import atomic, metrics
 from wsol_utils.data import get_dataset
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.run import MAP_CACHE_DIR, load_run
 from wsol_utils.engine.train import make_loader
 from wsol_utils.erasing import check_delta
-from wsol_utils.maps import UPSAMPLE_MODES, upsample_maps
+from wsol_utils.maps import upsample_maps
 from wsol_utils.methods import get_method
-from wsol_utils.pipeline import (
-    MapBatch,
-    check_fusion,
-    classification_logits,
-    forward_maps,
-    fusion_options,
-    gt_boxes_numpy,
-    score_boxes,
-)
+from wsol_utils.pipeline import MapBatch, check_fusion, classification_logits, forward_maps, fusion_options
+from wsol_utils.protocol import PAPERS, Protocol
+from wsol_utils.scorer import MapScorer, localized_at
 
-ERASE_WITH: tuple[str, ...] = ("gt", "pred")
 #: Key of a suite_eval summary JSON holding what its entry is checked against on read:
 #: ``{"checkpoint_sha256", "records_sha256", "num_records"}``.
 CACHE_STAMP = "cache"
@@ -118,31 +113,6 @@ class MapBundle:
 
 
 # -- map helpers ------------------------------------------------------------------------------------
-def mass_fractions(maps: Tensor, regions: dict[str, Tensor]) -> dict[str, np.ndarray]:
-    """Fraction of each map's mass inside each region: ``sum(map * region) / sum(map)``; ``(B,)`` each.
-
-    ``maps`` ``(B, H, W)`` in ``[0, 1]``; ``regions`` name -> bool ``(B, H, W)``. A zero map gives NaN.
-    """
-    total = maps.sum(dim=(-2, -1))
-    out = {}
-    for name, region in regions.items():
-        inside = (maps * region.to(maps.dtype)).sum(dim=(-2, -1))
-        out[name] = torch.where(total > 0, inside / total.clamp_min(1e-12), torch.nan).cpu().numpy()
-    return out
-
-
-def _regions(batch: Any, head: Tensor | None, device: torch.device) -> dict[str, Tensor]:
-    """Bool ``(B, H, W)`` regions: ``object`` / ``background`` from the masks (ignore pixels in neither), and
-    ``head`` when the data set has part masks."""
-    regions: dict[str, Tensor] = {}
-    if batch.masks is not None:
-        masks = batch.masks.to(device)
-        regions["object"], regions["background"] = masks == 1, masks == 0
-    if head is not None:
-        regions["head"] = head.to(device)
-    return regions
-
-
 def head_masks(dataset: Any, start: int, count: int, size: tuple[int, int]) -> Tensor | None:
     """Head-part masks ``(count, H, W)`` bool of items ``start..start+count`` when the data set has
     ``part_masks`` (the synthetic set) and they are aligned with the images (same size), else ``None``."""
@@ -156,164 +126,39 @@ def head_masks(dataset: Any, start: int, count: int, size: tuple[int, int]) -> T
 
 
 # -- evaluation --------------------------------------------------------------------------------------
-@dataclass
-class _Accumulators:
-    """Streaming state of one evaluation: of a model's maps (:func:`evaluate`) or of maps made without a model
-    (:func:`wsol_utils.baselines.evaluate_baseline`, docs/methods.md §2.4)."""
-
-    branches: tuple[str, ...]
-    wsoleval: tuple[str, ...]  # the branches scored with MaxBoxAcc / V2 / PxAP
-    has_masks: bool
-    device: torch.device
-    keep_maps: bool = True  # keep MapBatch.low for the map cache (False: image-resolution baseline maps)
-    records: list[pd.DataFrame] = field(default_factory=list)
-    logits: list[Tensor] = field(default_factory=list)
-    labels: list[Tensor] = field(default_factory=list)
-    ious: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    box_evals: dict[str, Any] = field(default_factory=dict)
-    pxap_evals: dict[str, Any] = field(default_factory=dict)
-    cached: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    gt_boxes: list[np.ndarray] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for b in self.branches:
-            self.ious[b], self.cached[b] = [], []
-            if b in self.wsoleval:
-                self.box_evals[b] = boxeval.BoxEvaluator()
-                if self.has_masks:
-                    self.pxap_evals[b] = boxeval.PxAPEvaluator(device=self.device)
-
-
-def _classifier_logits(maps: MapBatch) -> Tensor | None:
-    """The batch's ``(B, C)`` logits as float32 on the CPU, or ``None`` when the maps come without a classifier:
-    logits absent, of width 0 or all NaN (a calibration baseline, docs/methods.md §2.4)."""
-    logits: Tensor | None = getattr(maps, "logits", None)
-    if logits is None or logits.numel() == 0 or bool(torch.isnan(logits).all()):
-        return None
-    return logits.float().cpu()
-
-
-def _score_batch(acc: _Accumulators, batch: Any, maps: MapBatch, tau: float, head: Tensor | None) -> None:
-    """Score one batch of maps ``maps.full[branch]`` ``(B, H, W)`` in ``[0, 1]`` against ``batch``'s GT boxes
-    (and masks): box at ``tau`` and its IoU (docs/methods.md §2.1), MaxBoxAcc / V2 / PxAP accumulators
-    (docs/methods.md §2.2), map mass per region, and the classification columns when ``maps`` has logits
-    (otherwise ``pred`` is -1 and ``correct_top1`` / ``correct_top5`` are NaN)."""
-    gt_boxes = gt_boxes_numpy(batch.boxes)
-    logits = _classifier_logits(maps)
-    labels = batch.labels.cpu()
-    columns: dict[str, Any] = {"image_id": list(batch.image_ids), "label": labels.numpy()}
-    if logits is None:
-        columns.update(
-            {
-                "pred": np.full(len(labels), -1, dtype=np.int64),
-                "correct_top1": np.full(len(labels), np.nan),
-                "correct_top5": np.full(len(labels), np.nan),
-            }
-        )
-    else:
-        top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        columns.update(
-            {
-                "pred": top5[:, 0].numpy(),
-                "correct_top1": (top5[:, 0] == labels).numpy(),
-                "correct_top5": (top5 == labels[:, None]).any(1).numpy(),
-            }
-        )
-    regions = _regions(batch, head, batch.images.device)
-    scores = score_boxes(maps.full, gt_boxes, tau)
-    for name in acc.branches:
-        full, boxes, iou = maps.full[name], scores.boxes[name], scores.ious[name]
-        acc.ious[name].append(iou)
-        if acc.keep_maps:
-            acc.cached[name].append(maps.low[name].cpu().numpy().astype(np.float32))
-        columns.update(
-            {
-                f"{name}_x0": boxes[:, 0],
-                f"{name}_y0": boxes[:, 1],
-                f"{name}_x1": boxes[:, 2],
-                f"{name}_y1": boxes[:, 3],
-                f"{name}_iou": iou,
-            }
-        )
-        for region, frac in mass_fractions(full, regions).items():
-            columns[f"{name}_mass_{region}"] = frac
-        if name in acc.wsoleval:
-            acc.box_evals[name].accumulate_batch(full, gt_boxes)  # int() truncation of GT boxes as wsoleval
-            if name in acc.pxap_evals:
-                acc.pxap_evals[name].accumulate(full, batch.masks.to(full.device))
-    if logits is not None:
-        acc.logits.append(logits)
-    acc.labels.append(labels)
-    acc.gt_boxes.extend(gt_boxes)
-    acc.records.append(pd.DataFrame(columns))
-
-
 def score_map_stream(
     loader: DataLoader,
     maps_of: Callable[[Any, int], MapBatch],
     *,
-    tau: float = 0.2,
-    wsoleval: bool | str = True,
+    protocol: Protocol = PAPERS,
     branches: tuple[str, ...] = ("a",),
     device: torch.device | str = "cpu",
     progress: bool | None = None,
     desc: str = "score",
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """Score maps made batch by batch by any source with the code :func:`evaluate` scores a model's maps with.
+    """Score maps made batch by batch by any source with the scorer :func:`evaluate` scores a model's maps with.
 
     For each batch of ``loader`` (moved to ``device``), ``maps_of(batch, start)`` (``start``: the data set index
     of the batch's first image) gives a :class:`~wsol_utils.pipeline.MapBatch` whose ``full[branch]`` are
     ``(B, H, W)`` maps in ``[0, 1]`` at the images' resolution and whose ``logits`` are ``(B, C)`` (all NaN: no
-    classifier); each batch is then scored as :func:`evaluate` does (``_score_batch``: box at ``tau``, docs/methods.md
-    §2.1; MaxBoxAcc / V2 and PxAP, §2.2).
+    classifier); each batch is then scored by :class:`wsol_utils.scorer.MapScorer` under ``protocol`` (box at
+    ``protocol.tau``, docs/methods.md §2.1; MaxBoxAcc / V2 and PxAP on ``protocol.wsoleval``'s branches, §2.2).
 
     Returns:
         ``(records, summaries)``: the per-image records (columns as :func:`evaluate`'s) and, per branch, the metrics
         dict of :func:`evaluate`'s ``summary["branches"]``.
     """
-    _check_eval_args(tau, "gt", "bicubic")
     torch_device = torch.device(device)
-    acc = _Accumulators(branches, _wsoleval_branches(wsoleval, branches), _has_masks(loader), torch_device, False)
-    for batch in tqdm(loader, desc=desc, disable=not _show(progress), unit="batch"):
-        batch = _to_device(batch, torch_device)
-        start = len(acc.gt_boxes)
+    scorer = MapScorer(protocol, branches, has_masks=_has_masks(loader), device=torch_device)
+    for batch in tqdm(loader, desc=desc, disable=not show_progress(progress), unit="batch"):
+        batch = batch_to_device(batch, torch_device)
+        start = scorer.num_images
         maps = maps_of(batch, start)
         head = head_masks(loader.dataset, start, len(batch.labels), tuple(batch.images.shape[-2:]))
-        _score_batch(acc, batch, maps, tau, head)
-    if not acc.records:
+        scorer.add(batch, maps.full, logits=maps.logits, head=head)
+    if not scorer.num_images:
         raise ValueError(f"{desc}: the data set is empty")
-    return pd.concat(acc.records, ignore_index=True), _summaries(acc)
-
-
-def _localization_summary(acc: _Accumulators, labels: Tensor, ious: np.ndarray) -> dict[str, float]:
-    """:func:`wsol_utils.metrics.localization_summary` of the accumulated logits; without a classifier the same
-    keys, GT-known loc computed by the same function and every classification-dependent value NaN."""
-    if acc.logits:
-        logits = torch.cat(acc.logits)
-        if len(logits) != len(labels):
-            raise ValueError(
-                f"evaluate: {len(logits)} of {len(labels)} images came with logits; score maps "
-                "either all with a classifier or all without (docs/methods.md §2.4)"
-            )
-        return dict(metrics.localization_summary(logits, labels, ious))
-    blind = metrics.localization_summary(torch.zeros(len(labels), 1), torch.zeros_like(labels), ious)
-    return {key: value if key.startswith("gt_known_loc") else math.nan for key, value in blind.items()}
-
-
-def _summaries(acc: _Accumulators) -> dict[str, dict[str, Any]]:
-    """Per branch: the papers' metrics (docs/methods.md §2.1) and, for the ``wsoleval`` branches, MaxBoxAcc,
-    MaxBoxAccV2 and (with masks) PxAP (docs/methods.md §2.2)."""
-    labels = torch.cat(acc.labels)
-    out = {}
-    for name in acc.branches:
-        summary: dict[str, Any] = _localization_summary(acc, labels, np.concatenate(acc.ious[name]))
-        if name in acc.wsoleval:
-            box = acc.box_evals[name].compute()
-            summary.update({"maxboxacc": box["maxboxacc"], "maxboxacc_v2": box["maxboxacc_v2"]})
-            if name in acc.pxap_evals:
-                summary["pxap"] = float(acc.pxap_evals[name].compute())
-        out[name] = summary
-    return out
+    return scorer.records(), scorer.summary()
 
 
 def evaluate(
@@ -321,15 +166,15 @@ def evaluate(
     split: str = "test",
     fusion: str | None = None,
     delta: float | None = None,
-    tau: float = 0.2,
-    wsoleval: bool | str = True,
+    tau: float = PAPERS.tau,
+    wsoleval: bool | str = PAPERS.wsoleval,
     limit: int | None = None,
     progress: bool | None = None,
     *,
-    erase_with: str = "gt",
+    erase_with: str = PAPERS.erase_with,
     block_radius: int | None = None,
     fusion_weights: str | None = None,
-    upsample: str = "bicubic",
+    upsample: str = PAPERS.upsample,
     device: str = "auto",
     batch_size: int | None = None,
     cache_maps: bool = True,
@@ -337,6 +182,9 @@ def evaluate(
     keep_maps: bool = False,
 ) -> EvalResult:
     """Evaluate a trained run on ``split``; see the module docstring for the protocol.
+
+    ``tau``, ``wsoleval``, ``erase_with`` and ``upsample`` make the :class:`~wsol_utils.protocol.Protocol` the maps
+    are scored under (defaults: :data:`~wsol_utils.protocol.PAPERS`'s); it validates them.
 
     Args:
         run_dir: a directory written by :func:`wsol_utils.engine.train`.
@@ -347,7 +195,8 @@ def evaluate(
         wsoleval: also compute MaxBoxAcc, MaxBoxAccV2 and (with masks) PxAP: ``True`` for every branch,
             ``"main"`` for the main map only (fused; branch A for CAM: a third of the cost), ``False`` for none.
         limit: evaluate only the first ``limit`` images.
-        erase_with: ``"gt"`` or ``"pred"``: the class whose branch-A map drives test-time erasing.
+        erase_with: ``"pred"`` (default: branch A's top-1, label-free) or ``"gt"`` (the official code's choice: the
+            GT class, label-informed): the class whose branch-A map drives test-time erasing.
         upsample: ``"bicubic"`` (wsoleval's cv2 INTER_CUBIC, in torch) or ``"bilinear"``.
         ten_crop: classification numbers (``cls_*``, ``loc_*_top1`` / ``top5``, ``pred``, ``correct_top*``) from the
             softmax averaged over 10 crops of the ``round(S * 256 / 224)`` px image (see the module docstring);
@@ -360,59 +209,62 @@ def evaluate(
         branch ``{branch}_x0.._y1`` (box, inclusive pixels), ``{branch}_iou``, and where the data set has masks
         ``{branch}_mass_object`` / ``_mass_background`` (and ``_mass_head`` with part masks).
     """
+    protocol = Protocol(tau=tau, wsoleval=wsoleval, erase_with=erase_with, upsample=upsample)
+    delta = None if delta is None else check_delta(delta, "evaluate")
     digest = checkpoint_sha256(run_dir)  # before loading: a checkpoint replaced meanwhile leaves a stale-marked cache
-    config, model, run_dir = _load_for_eval(run_dir, device, delta)
+    config, model, run_dir = _load_for_eval(run_dir, device)
     warn_if_unfinished(run_dir, config.epochs)
-    _check_eval_args(tau, erase_with, upsample)
+    delta_used = float(model.delta if delta is None else delta)
     fusion = check_fusion(config.fusion if fusion is None else fusion, config.method, "evaluate")
     fusion_kwargs = _fusion_kwargs(fusion, config, block_radius, fusion_weights)
     loader = _eval_loader(config, split, limit, batch_size, model_device(model))
     crops = iter(_ten_crop_loader(config, split, limit, batch_size, model_device(model))) if ten_crop else None
     method = get_method(config.method)
-    acc = _Accumulators(
-        method.branches, _wsoleval_branches(wsoleval, method.branches), _has_masks(loader), model_device(model)
+    scorer = MapScorer(
+        protocol, method.branches, has_masks=_has_masks(loader), device=model_device(model), keep_low=True
     )
-    for batch in tqdm(loader, desc=f"eval {run_dir.name} [{split}]", disable=not _show(progress), unit="batch"):
-        batch = _to_device(batch, model_device(model))
+    desc = f"eval {run_dir.name} [{split}]"
+    for batch in tqdm(loader, desc=desc, disable=not show_progress(progress), unit="batch"):
+        batch = batch_to_device(batch, model_device(model))
         maps = forward_maps(
             model,
             batch.images,
             batch.labels,
+            delta=delta,
             fusion=fusion,
             fusion_kwargs=fusion_kwargs,
-            erase_with=erase_with,
-            upsample=upsample,
+            erase_with=protocol.erase_with,
+            upsample=protocol.upsample,
         )
         if crops is not None:
             outer = next(crops)
             if list(outer.image_ids) != list(batch.image_ids):
                 raise RuntimeError("evaluate(ten_crop=True): the crop loader lost step with the test loader")
-            labels = batch.labels if erase_with == "gt" else None
-            maps.logits = ten_crop_scores(model, outer.images.to(batch.images.device), batch.images.shape[-1], labels)
-        head = head_masks(loader.dataset, len(acc.gt_boxes), len(batch.labels), tuple(batch.images.shape[-2:]))
-        _score_batch(acc, batch, maps, tau, head)
-    branches = _summaries(acc)
-    main = branches[method.main_branch]
+            labels = batch.labels if protocol.gt_erased else None
+            images = outer.images.to(batch.images.device)
+            maps.logits = ten_crop_scores(model, images, batch.images.shape[-1], labels, delta=delta)
+        head = head_masks(loader.dataset, scorer.num_images, len(batch.labels), tuple(batch.images.shape[-2:]))
+        scorer.add(batch, maps.full, logits=maps.logits, low=maps.low, head=head)
+    branches = scorer.summary()
     summary = {
         "run": str(run_dir),
         "method": config.method,
         "split": split,
         "fusion": fusion,
-        "delta": float(model.delta),
-        "tau": tau,
-        "erase_with": erase_with,
-        "num_images": len(acc.gt_boxes),
-        **main,
+        "delta": delta_used,
+        "tau": protocol.tau,
+        "erase_with": protocol.erase_with,
+        "num_images": scorer.num_images,
+        **branches[method.main_branch],
         "branches": branches,
     }
     bundle = None
     if cache_maps or keep_maps:
-        bundle = _map_bundle(acc, tuple(loader.dataset[0][0].shape[-2:]), digest)
+        bundle = _map_bundle(scorer, tuple(loader.dataset[0][0].shape[-2:]), digest)
     if cache_maps and bundle is not None:
-        name = _cache_name(split, model.delta, fusion, fusion_kwargs, erase_with, limit)
+        name = _cache_name(split, delta_used, fusion, fusion_kwargs, protocol.erase_with, limit)
         _save_map_cache(run_dir / MAP_CACHE_DIR / name, bundle)
-    records = pd.concat(acc.records, ignore_index=True)
-    return EvalResult(records, summary, digest, bundle if keep_maps else None)
+    return EvalResult(scorer.records(), summary, digest, bundle if keep_maps else None)
 
 
 def checkpoint_sha256(run_dir: str | Path) -> str | None:
@@ -454,8 +306,10 @@ def _write_cache(path: Path, write: Callable[[Path], object]) -> bool:
 
 def _cache_entry(run_dir: Path, cache: str, options: dict[str, Any]) -> tuple[Path, Path, dict[str, Any]]:
     """``(summary .json, records .csv, the keyed options)`` of an evaluation cache entry; ``progress`` and
-    ``device`` are not part of the key."""
+    ``device`` are not part of the key, ``erase_with`` always is (its default filled in: an entry computed under
+    another default is not believed)."""
     keyed = {k: v for k, v in options.items() if k not in ("progress", "device")}
+    keyed.setdefault("erase_with", PAPERS.erase_with)
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
     summary_path = run_dir / cache / f"{key}.json"
     return summary_path, summary_path.with_suffix(".csv"), keyed
@@ -523,26 +377,16 @@ def evaluate_cached(run_dir: str | Path, cache: str = "suite_eval", **options: A
     return result
 
 
-def _wsoleval_branches(wsoleval: bool | str, branches: tuple[str, ...]) -> tuple[str, ...]:
-    if wsoleval == "main":
-        return branches[-1:]  # the method's main map: ("a",) for one-branch methods, else ("fused",)
-    if isinstance(wsoleval, bool):
-        return branches if wsoleval else ()
-    raise ValueError(f"evaluate: wsoleval={wsoleval!r}; choose True, False or 'main'")
-
-
 def model_device(model: torch.nn.Module) -> torch.device:
     """Device of the model's first parameter."""
     return next(model.parameters()).device
 
 
-def _load_for_eval(run_dir: str | Path, device: str, delta: float | None) -> tuple[Any, Any, Path]:
+def _load_for_eval(run_dir: str | Path, device: str) -> tuple[Any, Any, Path]:
     run_dir = Path(run_dir)
     if not (run_dir / ckpt.CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{run_dir / ckpt.CONFIG_FILE} not found: {run_dir} is not a run directory")
     config, model = load_run(run_dir, device=resolve_device(device))
-    if delta is not None:
-        model.delta = check_delta(delta, "evaluate")
     return config, model, run_dir
 
 
@@ -553,15 +397,6 @@ def _fusion_kwargs(fusion: str | None, config: Any, block_radius: int | None, we
         config.block_radius if block_radius is None else block_radius,
         config.fusion_weights if weights is None else weights,
     )
-
-
-def _check_eval_args(tau: float, erase_with: str, upsample: str) -> None:
-    if not 0.0 < float(tau) <= 1.0:
-        raise ValueError(f"evaluate: tau={tau!r} must lie in (0, 1] (a fraction of the map's max; papers use 0.2)")
-    if erase_with not in ERASE_WITH:
-        raise ValueError(f"evaluate: erase_with={erase_with!r}; choose 'gt' or 'pred'")
-    if upsample not in UPSAMPLE_MODES:
-        raise ValueError(f"evaluate: upsample={upsample!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
 
 
 def _eval_loader(
@@ -582,7 +417,9 @@ def ten_crop_outer_size(size: int) -> int:
     return round(size * 256 / 224)
 
 
-def ten_crop_scores(model: torch.nn.Module, images: Tensor, size: int, labels: Tensor | None = None) -> Tensor:
+def ten_crop_scores(
+    model: torch.nn.Module, images: Tensor, size: int, labels: Tensor | None = None, *, delta: float | None = None
+) -> Tensor:
     """10-crop class scores: the softmax of the model's classification logits averaged over the 10 crops.
 
     Args:
@@ -590,6 +427,7 @@ def ten_crop_scores(model: torch.nn.Module, images: Tensor, size: int, labels: T
         images: ``(B, 3, R, R)`` normalized images at the outer size (:func:`ten_crop_outer_size`).
         size: crop side ``S <= R``.
         labels: ``(B,)`` class whose branch-A map drives branch B's erasing (``None``: A's top-1), as ``erase_with``.
+        delta: test-time erasing threshold (``None``: the model's), as :func:`~wsol_utils.pipeline.forward_maps`.
 
     Returns:
         ``(B, C)`` mean probabilities (:func:`wsol_utils.metrics.ten_crop_logits` of the ``(B, 10, C)`` logits) on
@@ -600,7 +438,8 @@ def ten_crop_scores(model: torch.nn.Module, images: Tensor, size: int, labels: T
     if images.shape[-1] < size or images.shape[-2] < size:
         raise ValueError(f"ten_crop_scores: crops of {size} px do not fit {tuple(images.shape[-2:])} images")
     with torch.no_grad():
-        logits = [classification_logits(model(crop, labels)).float().cpu() for crop in ten_crop(images, [size, size])]
+        crops = ten_crop(images, [size, size])
+        logits = [classification_logits(model(crop, labels, delta=delta)).float().cpu() for crop in crops]
     return metrics.ten_crop_logits(torch.stack(logits, dim=1), num_crops=NUM_CROPS, softmax=True)
 
 
@@ -622,11 +461,13 @@ def _has_masks(loader: DataLoader) -> bool:
     return loader.dataset[0][3] is not None
 
 
-def _to_device(batch: Any, device: torch.device) -> Any:
+def batch_to_device(batch: Any, device: torch.device) -> Any:
+    """``batch`` (a :class:`wsol_utils.data.WSOLBatch`) with its images and labels on ``device``."""
     return batch._replace(images=batch.images.to(device), labels=batch.labels.to(device))
 
 
-def _show(progress: bool | None) -> bool:
+def show_progress(progress: bool | None) -> bool:
+    """Whether to show a progress bar: ``progress``, or when ``None`` whether stderr is a terminal."""
     return sys.stderr.isatty() if progress is None else bool(progress)
 
 
@@ -639,10 +480,10 @@ def _cache_name(
     return "-".join(p for p in parts if p) + ".npz"
 
 
-def _map_bundle(acc: _Accumulators, image_size: tuple[int, int], digest: str | None) -> MapBundle:
-    """The accumulated feature-resolution maps of every branch, with the GT boxes and the checkpoint digest."""
-    maps = {b: np.concatenate(acc.cached[b]) for b in acc.branches}
-    return MapBundle(maps, (int(image_size[0]), int(image_size[1])), list(acc.gt_boxes), digest)
+def _map_bundle(scorer: MapScorer, image_size: tuple[int, int], digest: str | None) -> MapBundle:
+    """The scorer's feature-resolution maps of every branch, with the GT boxes and the checkpoint digest."""
+    size = (int(image_size[0]), int(image_size[1]))
+    return MapBundle(scorer.low_maps(), size, list(scorer.gt_boxes), digest)
 
 
 def _save_map_cache(path: Path, bundle: MapBundle) -> None:
@@ -693,25 +534,27 @@ def _fresh_map_cache(path: Path, digest: str | None) -> MapBundle | None:
 
 def tau_curve(
     run_dir: str | Path,
-    taus: Iterable[float] = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)),
+    taus: Iterable[float] = PAPERS.tau_grid,
     split: str = "test",
     fusion: str | None = None,
     delta: float | None = None,
     *,
     branches: Sequence[str] | None = None,
-    erase_with: str = "gt",
+    erase_with: str = PAPERS.erase_with,
     limit: int | None = None,
-    upsample: str = "bicubic",
+    upsample: str = PAPERS.upsample,
     batch_size: int = 256,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """GT-known loc accuracy (%) vs the box threshold ``tau`` for each branch, from cached maps.
 
+    ``taus`` defaults to the protocol's grid (:data:`wsol_utils.protocol.TAU_GRID`: 0.01 to 0.95 in steps of 0.01).
     The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
-    ``tau`` then only re-boxes them (docs/methods.md §2.1). A cache of another checkpoint (the run trained on since)
-    or a damaged one is recomputed; when the cache cannot be written the maps just computed are used.
-    Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
+    ``tau`` then only re-boxes them (docs/methods.md §2.1, :func:`wsol_utils.scorer.localized_at`). A cache of
+    another checkpoint (the run trained on since) or a damaged one is recomputed; when the cache cannot be written
+    the maps just computed are used. Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
     """
+    protocol = PAPERS.replace(tau_grid=tuple(float(t) for t in taus), erase_with=erase_with, upsample=upsample)
     run_dir = Path(run_dir)
     config = ckpt.read_config(run_dir)
     fusion = check_fusion(config.fusion if fusion is None else fusion, config.method, "tau_curve")
@@ -732,22 +575,19 @@ def tau_curve(
             keep_maps=True,
         ).maps
         assert bundle is not None  # keep_maps=True
-    taus = [float(t) for t in taus]
     rows = []
     for branch in branches or list(bundle.maps):
         if branch not in bundle.maps:
             raise ValueError(f"tau_curve: branch {branch!r} not in this run's maps ({sorted(bundle.maps)})")
-        hits = np.zeros(len(taus))
+        hits = np.zeros(len(protocol.tau_grid))
         for start in range(0, len(bundle.gt_boxes), batch_size):
             full = upsample_maps(
                 torch.from_numpy(bundle.maps[branch][start : start + batch_size]), bundle.image_size, upsample
             )
-            gt = list(bundle.gt_boxes[start : start + batch_size])
-            for j, boxes in enumerate(metrics.maps_to_boxes_at(full, taus)):
-                hits[j] += (metrics.best_iou(boxes, gt) >= 0.5).sum()
+            hits += localized_at(full, bundle.gt_boxes[start : start + batch_size], protocol).sum(axis=1)
         rows += [
             {"tau": t, "branch": branch, "gt_known_loc_acc": 100.0 * h / len(bundle.gt_boxes)}
-            for t, h in zip(taus, hits)
+            for t, h in zip(protocol.tau_grid, hits)
         ]
     return pd.DataFrame(rows)
 

@@ -9,7 +9,10 @@ import numpy as np
 
 from wsol_utils.data import collate, denormalize
 from wsol_utils.engine.run import load_run
-from wsol_utils.pipeline import forward_maps, fusion_options, gt_boxes_numpy, score_boxes
+from wsol_utils.erasing import check_delta
+from wsol_utils.pipeline import forward_maps, fusion_options
+from wsol_utils.protocol import PAPERS, Protocol
+from wsol_utils.scorer import gt_boxes_numpy, score_boxes
 
 
 @dataclass
@@ -33,16 +36,16 @@ def example_maps(
     split: str = "test",
     fusion: str | None = None,
     delta: float | None = None,
-    tau: float = 0.2,
+    protocol: Protocol = PAPERS,
     device: str = "cpu",
 ) -> ExampleMaps:
     """Branch A, branch B and fused maps of the GT class for the first ``count`` images of ``split``,
-    made and boxed by :mod:`wsol_utils.pipeline` (so exactly as :func:`wsol_utils.engine.evaluate` does)."""
+    made and boxed by :mod:`wsol_utils.pipeline` (so exactly as :func:`wsol_utils.engine.evaluate` does) under
+    ``protocol`` (its ``tau``, ``erase_with`` and ``upsample``; label-free by default)."""
     if count < 1:
         raise ValueError(f"example_maps: count={count!r} must be a positive number of images")
+    delta = None if delta is None else check_delta(delta, "example_maps")
     config, model = load_run(run_dir, device=device)
-    if delta is not None:
-        model.delta = float(delta)
     dataset = config.dataset_for(split)
     batch = collate([dataset[i] for i in range(min(count, len(dataset)))])
     fusion = config.fusion if fusion is None else fusion
@@ -52,11 +55,14 @@ def example_maps(
         batch.labels.to(device),
         fusion=fusion,
         fusion_kwargs=fusion_options(fusion, config.block_radius, config.fusion_weights),
+        delta=delta,
+        erase_with=protocol.erase_with,
+        upsample=protocol.upsample,
         with_b_input=True,
     )
     full = {name: value.cpu() for name, value in out.full.items()}
     gt = gt_boxes_numpy(batch.boxes)
-    scores = score_boxes(full, gt, tau)
+    scores = score_boxes(full, gt, protocol.tau)
     maps = {name: value.numpy() for name, value in full.items()}
     if out.b_input is not None:
         maps["b_input"] = out.b_input.cpu().numpy()
