@@ -91,9 +91,27 @@ def test_plot_regime_map_annotates_means_and_stars_intervals_that_exclude_zero()
     assert [ax.get_title() for ax in panels] == ["ACoL − CAM\nGT-known (papers)", "HCLNet − CAM\nGT-known (papers)"]
     texts = sorted(t.get_text() for t in panels[1].texts)
     assert texts == ["+9.0*\n±2.0", "-1.0\n±2.0", "-1.0\n±2.0", "-1.0\n±2.0"]
-    outlined = [p for p in panels[1].patches if isinstance(p, Rectangle)]
+    outlined = [p for p in panels[1].patches if isinstance(p, Rectangle) and p.get_linewidth() > 1]
     assert len(outlined) == 1 and outlined[0].get_xy() == (-0.5, -0.5)  # rf 8, head 7: the first column and row
-    assert not [p for p in panels[0].patches if isinstance(p, Rectangle)]
+    assert not [p for p in panels[0].patches if p.get_linewidth() > 1]
+    # significance is visible in the colour: the three cells whose interval contains 0 are muted and hatched
+    muted = [p for p in panels[1].patches if p.get_hatch() == "///"]
+    assert len(muted) == 3 and all(p.get_alpha() == 0.3 for p in muted) and outlined[0].get_alpha() is None
+
+
+def test_plot_regime_map_greys_out_a_cell_whose_cam_did_not_converge_and_keeps_it_off_the_scale():
+    rows = [
+        {"method": "ACoL", "rf": rf, "head": 7.0, "acc": value, "acc ±": 1.0, "acc excludes 0": True, "ok": ok}
+        for rf, value, ok in ((8, 4.0, True), (34, -40.0, False))
+    ]
+    fig = viz.plot_regime_map(
+        pd.DataFrame(rows), x="rf", y="head", methods=["ACoL"], metrics={"GT-known": "acc"}, converged="ok"
+    )
+    panel = next(ax for ax in fig.axes if ax.get_title())
+    assert any("not\nconverged" in t.get_text() for t in panel.texts)
+    assert [p.get_hatch() for p in panel.patches] == [None, "xx"]
+    colorbar = next(ax for ax in fig.axes if not ax.get_title())
+    assert max(abs(v) for v in colorbar.get_ylim()) == 4.0  # the scale spans the converged cell only
 
 
 def test_plot_mean_curves_bands_dashes_and_colours():

@@ -270,52 +270,69 @@ def plot_regime_map(
     methods: Sequence[str],
     metrics: Mapping[str, str],
     column: str = "method",
+    converged: str | None = None,
     cell_inches: float = 2.6,
 ) -> Figure:
     """Heat maps of "method minus CAM" over a grid of two knobs, one panel per (metric, method).
 
     ``differences``: :func:`wsol_utils.analysis.paired_differences` output with the knob columns ``x`` and ``y``,
-    ``column`` naming the method, and for each metric column ``m`` its ``"m ±"`` half width and ``"m excludes 0"``.
-    ``metrics``: panel-row title (e.g. ``"GT-known loc @0.2 (papers' protocol)"``) -> metric column. Each cell shows
-    the mean difference and its 95% half width; a cell whose interval excludes 0 is outlined in black and starred.
-    The colour scale is symmetric about 0 (red: the method is better than CAM, blue: worse), shared by all panels.
-    """
+    ``column`` naming the method, and for each metric column ``m`` its interval (``"m low"`` / ``"m high"``, else
+    ``"m ±"``) and ``"m excludes 0"``; ``converged`` optionally names a bool column. ``metrics``: panel-row title
+    (e.g. ``"GT-known loc @0.2 (papers' protocol)"``) -> metric column. Each cell shows the mean difference and its
+    95% interval. Colour shows significance: a cell whose interval excludes 0 is filled at full strength, outlined
+    and starred; one whose interval contains 0 is muted and hatched; a cell whose CAM did not converge is grey,
+    crossed and left out of the colour scale; a grid point without a cell stays blank. The colour scale is symmetric
+    about 0 (red: the method is better than CAM, blue: worse), shared by all panels."""
     rows, cols = list(metrics.items()), list(methods)
     xs, ys = sorted(differences[x].unique()), sorted(differences[y].unique())
-    limit = max(1.0, float(np.nanmax(np.abs(differences[[c for _, c in rows]].to_numpy(dtype=float)))))
+    ok = differences[converged].astype(bool) if converged else pd.Series(True, index=differences.index)
+    scale = differences.loc[ok, [c for _, c in rows]].to_numpy(dtype=float)
+    limit = max(1.0, float(np.nanmax(np.abs(scale)))) if scale.size and not np.isnan(scale).all() else 1.0
     fig = Figure(figsize=(cell_inches * len(cols) + 1.2, cell_inches * 0.8 * len(rows) + 0.8), layout="constrained")
     axes = fig.subplots(len(rows), len(cols), squeeze=False)
-    image = None
+    cmap = plt.get_cmap("RdBu_r")
     for r, (title, metric) in enumerate(rows):
         for c, method in enumerate(cols):
             ax = axes[r][c]
             part = differences[differences[column] == method].set_index([y, x])
-            values = np.array([[part[metric].get((yv, xv), np.nan) for xv in xs] for yv in ys], dtype=float)
-            image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower", aspect="auto")
             for i, yv in enumerate(ys):
                 for j, xv in enumerate(xs):
-                    if (yv, xv) not in part.index:
-                        continue
-                    cell = part.loc[(yv, xv)]
-                    star = "*" if bool(cell[f"{metric} excludes 0"]) else ""
-                    ax.text(
-                        j,
-                        i,
-                        f"{cell[metric]:+.1f}{star}\n±{cell[f'{metric} ±']:.1f}",
-                        ha="center",
-                        va="center",
-                        fontsize=7,
-                    )
-                    if star:
-                        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
+                    if (yv, xv) in part.index:
+                        _regime_cell(ax, part.loc[(yv, xv)], metric, (j, i), cmap, limit, converged)
+            ax.set_xlim(-0.5, len(xs) - 0.5)
+            ax.set_ylim(-0.5, len(ys) - 0.5)
             ax.set_xticks(range(len(xs)), [_knob_label(v, x) for v in xs], fontsize=7)
             ax.set_yticks(range(len(ys)), [_knob_label(v, y) for v in ys], fontsize=7)
             ax.set_title(f"{method} − CAM\n{title}", fontsize=8)  # two lines: neighbouring titles never overlap
             ax.set_xlabel(x, fontsize=7)
             ax.set_ylabel(y, fontsize=7)
-    if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.8, label="difference (points)")
+    mappable = plt.cm.ScalarMappable(norm=plt.Normalize(-limit, limit), cmap=cmap)
+    fig.colorbar(mappable, ax=axes, shrink=0.8, label="difference (points); muted + hatched: interval contains 0")
     return fig
+
+
+def _regime_cell(
+    ax: Axes, cell: pd.Series, metric: str, at: tuple[int, int], cmap: Any, limit: float, converged: str | None
+) -> None:
+    """One cell of :func:`plot_regime_map` at grid position ``at = (x, y)``."""
+    j, i = at
+    mean = float(cell[metric])
+    if f"{metric} low" in cell.index:
+        spread = f"[{float(cell[f'{metric} low']):+.1f}, {float(cell[f'{metric} high']):+.1f}]"
+    else:
+        spread = f"±{float(cell[f'{metric} ±']):.1f}"
+    corner = (j - 0.5, i - 0.5)
+    if converged and not bool(cell[converged]):
+        ax.add_patch(Rectangle(corner, 1, 1, facecolor="0.85", hatch="xx", edgecolor="0.6", linewidth=0))
+        ax.text(j, i, f"{mean:+.1f}\nCAM not\nconverged", ha="center", va="center", fontsize=6, color="0.3")
+        return
+    significant = bool(cell[f"{metric} excludes 0"])
+    colour = cmap(0.5 + 0.5 * float(np.clip(mean / limit, -1.0, 1.0)))
+    if significant:
+        ax.add_patch(Rectangle(corner, 1, 1, facecolor=colour, edgecolor="black", linewidth=1.5))
+    else:
+        ax.add_patch(Rectangle(corner, 1, 1, facecolor=colour, alpha=0.3, hatch="///", edgecolor="0.7", linewidth=0))
+    ax.text(j, i, f"{mean:+.1f}{'*' if significant else ''}\n{spread}", ha="center", va="center", fontsize=7)
 
 
 def plot_mean_curves(
