@@ -16,6 +16,16 @@ and prints / writes ``benchmarks/results/bench_boxeval.{csv,md}``. Each row also
 versions and the 1-minute load average before and after the row (timings under load are not comparable).
 
     .venv/bin/python benchmarks/bench_boxeval.py --n 1000 5000 --interval 0.001 --reference-subset 40
+
+``--whole-process`` (issue 19 item 4) times instead the whole ``python -m wsol_utils evaluate`` command (interpreter
+start, imports, worker start-up, file reads, scoring; no masks: MaxBoxAcc and MaxBoxAccV2, as the issue's 116.5 s
+for wsoleval's V1 + V2) on the N maps, in ``--rounds`` interleaved rounds against the reference on its subset
+(extrapolated to N; it is measured in the first ``--reference-rounds`` rounds only, being slow) and, with
+``--before COMMIT``, against the same command from that commit's ``wsol_utils``; the command's JSON on the subset
+must equal the reference's. Writes per-round rows and a summary (medians, min-max ranges, the CPU model and torch's
+CPU capability) to ``benchmarks/results/bench_boxeval_process.{csv,md}``:
+
+    .venv/bin/python benchmarks/bench_boxeval.py --whole-process --n 1000 --rounds 3 --before HEAD~1
 """
 
 from __future__ import annotations
@@ -23,15 +33,18 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -243,14 +256,101 @@ def run_one(count: int, args: argparse.Namespace, scratch: Path) -> dict:
     }
 
 
+def evaluate_command(meta: Path, maps: Path, interval: float, pythonpath: Path | None = None) -> tuple[dict, float]:
+    """Run ``python -m wsol_utils evaluate`` (all cores, no bar) as a fresh process, ``OMP_NUM_THREADS=1``; its
+    result dict and its wall time (interpreter start to exit), seconds. ``pythonpath``: a folder holding another
+    ``wsol_utils`` to run instead of this checkout's."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
+    command = [sys.executable, "-m", "wsol_utils", "evaluate", "--metadata-dir", str(meta)]
+    command += ["--scoremap-dir", str(maps), "--interval", str(interval), "--no-progress"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"evaluate failed ({pythonpath or 'this checkout'}):\n{done.stderr}")
+    return json.loads(done.stdout), seconds
+
+
+def reference_boxes_on(meta_dir: Path, maps_dir: Path, interval: float) -> dict:
+    """The literal reference's MaxBoxAcc and MaxBoxAccV2 (no PxAP), loading maps as wsoleval does (float64)."""
+    meta = read_wsoleval_metadata(meta_dir)
+    maps = [np.load(maps_dir / f"{i}.npy").astype(np.float64) for i in meta.image_ids]
+    gts = [rescale_gt_boxes(meta.boxes[i], meta.sizes[i], MAP_SIZE) for i in meta.image_ids]
+    return reference_box_metrics(maps, gts, interval=interval)
+
+
+def _spread(values: list[float]) -> str:
+    """``median [min-max]`` of ``values`` with 2 decimals."""
+    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def whole_process(count: int, args: argparse.Namespace, scratch: Path) -> tuple[list[dict], list[dict]]:
+    """Interleaved rounds of the reference (first ``--reference-rounds`` rounds; on the subset, extrapolated),
+    the ``evaluate`` command of this checkout and, with ``--before``, that commit's; ``(per-round rows, summary)``."""
+    from bench_train_throughput import checkout_engine, cpu_description
+
+    meta, maps, _ = write_dataset(scratch / f"n{count}", count, args.seed)
+    subset = min(args.reference_subset, count)
+    restrict_metadata(meta, scratch / "meta_subset", subset)
+    before = None if args.before is None else checkout_engine(args.before, scratch / "before")
+    variants = {"now": None} if before is None else {"now": None, "before": before}
+    for name, path in variants.items():  # exactness of the command itself, and a warm file cache
+        if evaluate_command(scratch / "meta_subset", maps, args.interval, path)[0] != reference_boxes_on(
+            scratch / "meta_subset", maps, args.interval
+        ):
+            raise SystemExit(f"MISMATCH: the {name} command differs from the reference on the subset")
+    rows = []
+    for round_index in range(args.rounds):
+        row: dict[str, Any] = {
+            "round": round_index + 1,
+            "n_images": count,
+            "load1_before": round(os.getloadavg()[0], 2),
+        }
+        if round_index < args.reference_rounds:
+            _, seconds = timed(lambda: reference_boxes_on(scratch / "meta_subset", maps, args.interval))
+            row["reference_s_extrapolated"] = round(seconds / subset * count, 1)
+        for name, path in variants.items():
+            result, row[f"{name}_process_s"] = evaluate_command(meta, maps, args.interval, path)
+            row[f"{name}_process_s"] = round(row[f"{name}_process_s"], 2)
+            row[f"{name}_maxboxacc_v2"] = round(result["maxboxacc_v2"], 3)
+        row["load1_after"] = round(os.getloadavg()[0], 2)
+        rows.append(row)
+        print(f"[n={count}] round {round_index + 1}: {row}", file=sys.stderr, flush=True)
+    reference = [row["reference_s_extrapolated"] for row in rows if "reference_s_extrapolated" in row]
+    summary = []
+    for name in variants:
+        process_s = [row[f"{name}_process_s"] for row in rows]
+        ratios = [statistics.median(reference) / value for value in process_s]
+        summary.append(
+            {
+                "command": f"evaluate ({name}{'' if name == 'now' else ': ' + args.before})",
+                "n_images": count,
+                "interval": args.interval,
+                "rounds": args.rounds,
+                "process_s_median_range": _spread(process_s),
+                "reference_rounds": len(reference),
+                "reference_subset": subset,
+                "reference_s_median_range": _spread(reference),
+                "ratio_median_range": _spread(ratios),
+                "cpu": cpu_description(),
+                "opencv": cv2.__version__,
+                "numpy": np.__version__,
+                "load1_range": f"{min(r['load1_before'] for r in rows)}-{max(r['load1_after'] for r in rows)}",
+            }
+        )
+    return rows, summary
+
+
 def write_results(rows: list[dict], stem: str, results: Path = RESULTS) -> None:
     results.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
     writer.writeheader()
     writer.writerows(rows)
     header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
-    markdown = header + "".join("| " + " | ".join(str(v) for v in row.values()) + " |\n" for row in rows)
+    markdown = header + "".join("| " + " | ".join(str(row.get(k, "")) for k in rows[0]) + " |\n" for row in rows)
     for suffix, text in ((".csv", buffer.getvalue()), (".md", markdown)):
         target = results / f"{stem}{suffix}"
         temporary = target.with_name(f".{target.name}.tmp")
@@ -275,7 +375,15 @@ def main(argv: list[str] | None = None) -> int:
         "--results-dir", type=Path, default=RESULTS, help="folder of the result files (default benchmarks/results/)"
     )
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--whole-process", action="store_true", help="time the whole evaluate command (see above)")
+    parser.add_argument("--rounds", type=int, default=3, help="--whole-process: interleaved rounds (default 3)")
+    parser.add_argument(
+        "--reference-rounds", type=int, default=1, help="--whole-process: rounds that also time the reference"
+    )
+    parser.add_argument("--before", default=None, help="--whole-process: also time this commit's evaluate command")
     args = parser.parse_args(argv)
+    if args.whole_process:
+        return main_whole_process(args)
     rows = []
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bench_boxeval_") as scratch:
@@ -292,6 +400,26 @@ def main(argv: list[str] | None = None) -> int:
             )
     write_results(rows, args.stem, args.results_dir)
     print(f"wrote {args.results_dir / args.stem}.csv and .md")
+    return 0
+
+
+def main_whole_process(args: argparse.Namespace) -> int:
+    """``--whole-process``: per-round rows to ``<stem>_process_rounds`` and the summary to ``<stem>_process``."""
+    rounds, summary = [], []
+    with tempfile.TemporaryDirectory(prefix="bench_boxeval_") as scratch:
+        for count in args.n:
+            count_rounds, count_summary = whole_process(count, args, Path(scratch))
+            rounds += count_rounds
+            summary += count_summary
+    for row in summary:
+        print(
+            f"n={row['n_images']} {row['command']}: {row['process_s_median_range']} s whole process vs reference "
+            f"{row['reference_s_median_range']} s -> {row['ratio_median_range']}x (median [range]); {row['cpu']}",
+            flush=True,
+        )
+    write_results(rounds, f"{args.stem}_process_rounds", args.results_dir)
+    write_results(summary, f"{args.stem}_process", args.results_dir)
+    print(f"wrote {args.results_dir / args.stem}_process.csv / .md and _process_rounds")
     return 0
 
 

@@ -204,3 +204,32 @@ def test_the_evaluate_command_scores_without_importing_torch(tmp_path: Path) -> 
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "NO TORCH", result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's start method here")
+def test_the_worker_server_starts_before_the_evaluator_is_imported_and_workers_agree(tmp_path: Path) -> None:
+    """Issue 19 item 4: the fork server of the workers is started before this process imports numpy and OpenCV,
+    so both start-ups overlap; it runs as a child process afterwards, and the command's numbers with two workers over
+    several chunks (40 maps, chunks of 16) are the reference's."""
+    probe = (
+        "import sys, psutil\n"
+        "from wsol_utils.boxeval_cli import start_worker_server\n"
+        "start_worker_server()\n"
+        "server = [c for c in psutil.Process().children() if 'forkserver' in ' '.join(c.cmdline())]\n"
+        "print(sorted({'numpy', 'cv2', 'wsol_utils.boxeval'} & set(sys.modules)), len(server))\n"
+    )
+    started = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    assert started.stdout.split() == ["[]", "1"], started.stdout + started.stderr
+    ids = [f"val/{index:03d}.C/img_{index}.jpg" for index in range(40)]
+    rng = np.random.default_rng(0)
+    maps = [np.clip(rng.normal(0.5, 0.3, (6, 6)).repeat(4, 0).repeat(4, 1), 0, 1) for _ in ids]
+    boxes = {image_id: [[int(rng.integers(0, 10)), 2, 20, 22]] for image_id in ids}
+    write_wsoleval_metadata(tmp_path / "meta", ids, dict.fromkeys(ids, 0), dict.fromkeys(ids, (24, 24)), boxes)
+    for image_id, scoremap in zip(ids, maps):
+        (tmp_path / "maps" / image_id).parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "maps" / f"{image_id}.npy", scoremap)
+    command = [sys.executable, "-m", "wsol_utils", "evaluate", "--metadata-dir", str(tmp_path / "meta")]
+    command += ["--scoremap-dir", str(tmp_path / "maps"), "--interval", "0.01", "--workers", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == reference_box_metrics(maps, [np.array(boxes[i]) for i in ids], interval=0.01)
