@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wsol_utils.analysis import object_area_share, seed_summary
-from wsol_utils.engine import EvalResult
+from wsol_utils.analysis import RECEPTIVE_FIELDS, head_area_share, object_area_share, run_frame, seed_summary
+from wsol_utils.data.synthetic import SyntheticConfig
+from wsol_utils.engine import EvalResult, example_maps, read_history
 from wsol_utils.methods import get_method
 from wsol_utils.stats import PERCENT_DIFFERENCE, holm_adjust, interval_columns, paired_seed_difference, paired_t_pvalue
 from wsol_utils.suite import Suite
@@ -59,6 +60,16 @@ __all__ = [
     "baseline_frame",
     "primary_readings",
     "exploratory_differences",
+    "CONVERGED_VAL_ACC",
+    "REGIME_CELLS",
+    "REGIME_METHODS",
+    "final_val_accuracy",
+    "regime_changes",
+    "RegimeMap",
+    "run_regime_map",
+    "RegimeExamples",
+    "describe_regime",
+    "regime_examples",
 ]
 
 #: Family-wise error rate of the primary family (Holm).
@@ -399,3 +410,149 @@ def primary_readings(table: pd.DataFrame, digits: int = 1) -> str:
             f"{row['higher in']} of {row['seeds']}); p = {row['p']:.3g}, Holm p = {row['p (Holm)']:.3g}: {verdict}."
         )
     return "\n".join(lines)
+
+
+# -- the regime map (exploratory) ------------------------------------------------------------------------------
+
+#: The regime map's cells, ``(receptive field px, head size as a share of the image side)``: field over head from
+#: 0.57 (8 px field, 14 px head) through 1.1 (the main instrument: 8 px, 7 px; its runs are the main comparison's) to
+#: 2.6 (18 px, 7 px), each at the instrument's budget (5,000 training images, 6 epochs). The 5 px field (97 s per
+#: CAM run, 75% val top-1 at 6 epochs) and the 34 px field (78%) did not reach :data:`CONVERGED_VAL_ACC` in a
+#: seed-0 pilot on val and would need twice the epochs; they were cut to fit the suite's budget.
+REGIME_CELLS: tuple[tuple[int, float], ...] = ((8, 0.22), (8, 0.11), (18, 0.11))
+#: A cell counts only when its CAM runs reach this mean val top-1 accuracy (%) at their last epoch; otherwise it is
+#: marked not converged and left out of the colour scale.
+CONVERGED_VAL_ACC = 90.0
+#: The methods of every cell and their test-time fusion (ACoL at the paper's delta).
+REGIME_METHODS: dict[str, tuple[dict[str, Any], str | None]] = {
+    "cam": ({}, None),
+    "acol": ({"delta": PAPER_DELTA}, "max"),
+    "hclnet": ({}, "add"),
+}
+
+
+def regime_changes(field: int, head_size: float) -> dict[str, Any]:
+    """The :meth:`~wsol_utils.suite.Suite.config` changes of one regime cell: the receptive field's
+    ``model_kwargs`` (:data:`wsol_utils.analysis.RECEPTIVE_FIELDS`) and, unless it is the data set's default, the
+    head size (so the main instrument's cell is exactly the main comparison's runs)."""
+    changes: dict[str, Any] = {"model_kwargs": RECEPTIVE_FIELDS[field]}
+    if not math.isclose(head_size, SyntheticConfig().head_size):
+        changes["dataset_kwargs"] = {"head_size": head_size}
+    return changes
+
+
+def final_val_accuracy(run_dir: str | Path) -> float:
+    """The run's val top-1 accuracy (%) after its last epoch, from ``history.csv`` (NaN without a val column)."""
+    rows = read_history(run_dir)
+    value = rows[-1].get("val_acc", "") if rows else ""
+    return 100.0 * float(value) if value not in ("", None) else math.nan
+
+
+@dataclass(frozen=True)
+class RegimeMap:
+    """The regime map run on a suite: ``runs[(field, head_size, method)] = {seed: run dir}`` and the per-seed frame
+    (one row per cell, method and seed: ``receptive field (px)``, ``head (px)``, ``method``, ``seed``, the metrics of
+    :func:`wsol_utils.analysis.run_frame` with branch masses, ``head area (%)``, ``CAM val top-1 (%)`` of the same
+    cell and seed, and ``converged``: whether the cell's CAM reaches :data:`CONVERGED_VAL_ACC` on mean)."""
+
+    runs: dict[tuple[int, float, str], dict[int, Path]]
+    frame: pd.DataFrame
+
+    @property
+    def all_runs(self) -> list[Path]:
+        return [run for seeds in self.runs.values() for run in seeds.values()]
+
+
+def run_regime_map(suite: Suite) -> RegimeMap:
+    """Train (or find cached) every :data:`REGIME_CELLS` x :data:`REGIME_METHODS` run with the exploratory seeds,
+    each evaluated on its own test set (label-free) by its worker, and build the per-seed frame."""
+    requests = [
+        (rf, head, method, {**changes, **regime_changes(rf, head)}, fusion)
+        for rf, head in REGIME_CELLS
+        for method, (changes, fusion) in REGIME_METHODS.items()
+    ]
+    grid = suite.train_many(
+        [(method, changes) for _, _, method, changes, _ in requests],
+        evaluate=[[{"fusion": fusion}] for *_, fusion in requests],
+        seeds=suite.exploratory_seeds,
+    )
+    runs = {(rf, head, method): seeds for (rf, head, method, _, _), seeds in zip(requests, grid)}
+    parts = []
+    for (rf, head, method, _, fusion), seeds in zip(requests, grid):
+        results = {
+            (rf, round(head * suite.config(method).image_size, 2), method, seed): result
+            for seed, result in suite.evaluate_seeds(seeds, fusion=fusion).items()
+        }
+        part = run_frame(results, ("receptive field (px)", "head (px)", "method", "seed"), masses=("a", "b"))
+        part["head area (%)"] = [
+            head_area_share(suite.config(method, seed=seed, **regime_changes(rf, head)), "test") for seed in seeds
+        ]
+        part["CAM val top-1 (%)"] = [final_val_accuracy(runs[(rf, head, "cam")][seed]) for seed in seeds]
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    cells = ["receptive field (px)", "head (px)"]
+    frame["converged"] = frame.groupby(cells)["CAM val top-1 (%)"].transform("mean") >= CONVERGED_VAL_ACC
+    return RegimeMap(runs, frame)
+
+
+def describe_regime(differences: pd.DataFrame, protocols: Mapping[str, str]) -> str:
+    """Markdown sentences over :func:`wsol_utils.analysis.paired_differences` of the regime map (with a
+    ``converged`` column): per protocol and method, the converged cells where the method is above or below CAM
+    beyond the seed noise, and the cells left out because CAM did not converge. Exploratory: no correction."""
+    names = {"acol": "ACoL", "hclnet": "HCLNet"}
+    lines = []
+    for protocol, column in protocols.items():
+        for method, part in differences.groupby("method", sort=False):
+            counted = part[part["converged"].astype(bool)]
+            above = _cells(counted[counted[f"{column} excludes 0"] & (counted[column] > 0)], column)
+            below = _cells(counted[counted[f"{column} excludes 0"] & (counted[column] < 0)], column)
+            left_out = _cells(part[~part["converged"].astype(bool)], column)
+            line = (
+                f"**{names.get(str(method), method)} vs CAM, {protocol}** (exploratory): above CAM beyond the seed "
+                f"noise "
+                f"in {above or 'no cell'}; below in {below or 'no cell'}; elsewhere no difference is shown."
+            )
+            lines.append(line + (f" Not converged, not read: {left_out}." if left_out else ""))
+    return "\n\n".join(lines)
+
+
+def _cells(rows: pd.DataFrame, column: str) -> str:
+    """``"RF 8 px / head 7 px (+9.1 [+4.9, +13.3])"``, ... for rows of a regime differences table."""
+    return ", ".join(
+        f"RF {row['receptive field (px)']:g} px / head {row['head (px)']:.0f} px ({row[column]:+.1f} "
+        f"[{row[f'{column} low']:+.1f}, {row[f'{column} high']:+.1f}])"
+        for row in rows.to_dict("records")
+    )
+
+
+@dataclass(frozen=True)
+class RegimeExamples:
+    """One test image per regime cell with the maps of each method: ``images`` ``(N, H, W, 3)``, ``maps[title]``
+    ``(N, H, W)`` in [0, 1], ``gt_boxes`` N x ``(N_i, 4)``, ``labels`` one per row (the cell)."""
+
+    images: np.ndarray
+    maps: dict[str, np.ndarray]
+    gt_boxes: list[np.ndarray]
+    labels: list[str]
+
+
+def regime_examples(regime: RegimeMap, seed: int) -> RegimeExamples:
+    """The first test image of each cell (its own data draw for ``seed``) with CAM's map, ACoL's branch B and
+    fused (max) maps and HCLNet's fused (add) map, made as every evaluation makes them (label-free)."""
+    images, gt_boxes, labels = [], [], []
+    maps: dict[str, list[np.ndarray]] = {"CAM": [], "ACoL branch B": [], "ACoL fused": [], "HCLNet fused": []}
+    for rf, head in REGIME_CELLS:
+        cam = example_maps(regime.runs[(rf, head, "cam")][seed], count=1)
+        acol = example_maps(regime.runs[(rf, head, "acol")][seed], count=1, fusion="max")
+        hclnet = example_maps(regime.runs[(rf, head, "hclnet")][seed], count=1, fusion="add")
+        images.append(cam.images[0])
+        gt_boxes.append(cam.gt_boxes[0])
+        labels.append(f"RF {rf} px\nhead {head * cam.images.shape[1]:.0f} px")
+        for title, source, key in (
+            ("CAM", cam, "a"),
+            ("ACoL branch B", acol, "b"),
+            ("ACoL fused", acol, "fused"),
+            ("HCLNet fused", hclnet, "fused"),
+        ):
+            maps[title].append(source.maps[key][0])
+    return RegimeExamples(np.stack(images), {k: np.stack(v) for k, v in maps.items()}, gt_boxes, labels)
