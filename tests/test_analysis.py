@@ -138,3 +138,18 @@ def test_name_protocols_names_ours_and_the_papers_and_drops_only_our_top5():
     ]
     kept = analysis.name_protocols(table)
     assert ["cls err top-5", "cls err top-5 ±"] == [c for c in kept.columns if c.startswith("cls err top-5")]
+
+
+def test_paired_readings_pair_common_seeds_and_state_only_what_the_interval_shows():
+    frame = pd.DataFrame(
+        [{"variant": "B", "seed": s, "acc": 50.0 + s} for s in range(4)]
+        + [{"variant": "A", "seed": s, "acc": 60.0 + s + (0.5 if s % 2 else -0.5)} for s in range(5)]
+    )
+    text = analysis.paired_readings(frame, ("A", "B"), [("acc", "accuracy", "the papers' protocol")])
+    # differences 9.5, 10.5, 9.5, 10.5 over the 4 common seeds: 10 ± 3.182 * 0.57735 / 2 = 10 ± 0.92
+    assert text.startswith("A's accuracy is 10.0 points above B's under the papers' protocol (+10.0 ± 0.9; 95%")
+    assert "over 4 seeds" in text
+    same = analysis.paired_readings(frame, ("B", "B"), [("acc", "accuracy", "p")], names=("X", "Y"))
+    assert "not shown to differ" in same and same.startswith("X's accuracy")
+    with pytest.raises(ValueError, match="seed twice"):
+        analysis.paired_readings(pd.concat([frame, frame.iloc[[0]]]), ("B", "A"), [("acc", "a", "p")])

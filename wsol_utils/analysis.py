@@ -11,7 +11,14 @@ import pandas as pd
 
 from wsol_utils.data.synthetic import SyntheticConfig
 from wsol_utils.models import create_model, feature_stride, receptive_field
-from wsol_utils.stats import PERCENT, PERCENT_DIFFERENCE, interval_columns, paired_seed_difference, seed_interval
+from wsol_utils.stats import (
+    PERCENT,
+    PERCENT_DIFFERENCE,
+    describe_difference,
+    interval_columns,
+    paired_seed_difference,
+    seed_interval,
+)
 
 if TYPE_CHECKING:
     from wsol_utils.engine import EvalResult, RunConfig
@@ -340,3 +347,38 @@ def name_protocols(table: pd.DataFrame, *, drop_top5: bool = False) -> pd.DataFr
         elif base in PROTOCOL_COLUMNS:
             names[column] = PROTOCOL_COLUMNS[base] + suffix
     return table.drop(columns=dropped).rename(columns=names)
+
+
+def paired_readings(
+    frame: pd.DataFrame,
+    pair: tuple[str, str],
+    readings: Sequence[tuple[str, str, str]],
+    *,
+    column: str = "variant",
+    seed: str = "seed",
+    names: tuple[str, str] | None = None,
+) -> str:
+    """Markdown sentences on ``pair[0] - pair[1]`` (values of ``column``), paired by ``seed``: one per reading
+    ``(value column, metric name, protocol)`` of ``frame``, with the 95% t interval within [-100, 100]
+    (:func:`wsol_utils.stats.paired_seed_difference`), stating a difference only when the interval excludes 0
+    (:func:`wsol_utils.stats.describe_difference`). ``names`` prints the two (default: the values). Only the seeds
+    both have are paired; a repeated seed is an error."""
+    first, second = (frame[frame[column] == value].set_index(seed).sort_index() for value in pair)
+    for value, part in zip(pair, (first, second)):
+        if part.empty or part.index.duplicated().any():
+            raise ValueError(f"paired_readings: {column}={value!r} has no rows or a seed twice in the frame")
+    common = first.index.intersection(second.index)
+    shown = names or (str(pair[0]), str(pair[1]))
+    lines = [
+        describe_difference(
+            shown[0],
+            shown[1],
+            paired_seed_difference(
+                first.loc[common, value].tolist(), second.loc[common, value].tolist(), bounds=PERCENT_DIFFERENCE
+            ),
+            metric,
+            protocol,
+        )
+        for value, metric, protocol in readings
+    ]
+    return "\n\n".join(lines)
