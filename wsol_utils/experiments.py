@@ -30,7 +30,7 @@ import pandas as pd
 
 from wsol_utils.analysis import RECEPTIVE_FIELDS, head_area_share, object_area_share, run_frame, seed_summary
 from wsol_utils.data.synthetic import SyntheticConfig
-from wsol_utils.engine import EvalResult, example_maps, read_history
+from wsol_utils.engine import EvalResult, RunConfig, example_maps, read_history, train_many
 from wsol_utils.methods import get_method
 from wsol_utils.stats import PERCENT_DIFFERENCE, holm_adjust, interval_columns, paired_seed_difference, paired_t_pvalue
 from wsol_utils.suite import Suite
@@ -70,6 +70,8 @@ __all__ = [
     "RegimeExamples",
     "describe_regime",
     "regime_examples",
+    "planned_runs",
+    "train_suite_runs",
 ]
 
 #: Family-wise error rate of the primary family (Holm).
@@ -556,3 +558,49 @@ def regime_examples(regime: RegimeMap, seed: int) -> RegimeExamples:
         ):
             maps[title].append(source.maps[key][0])
     return RegimeExamples(np.stack(images), {k: np.stack(v) for k, v in maps.items()}, gt_boxes, labels)
+
+
+# -- every run of the suite, trained in one pool ---------------------------------------------------------------
+
+
+def planned_runs(suite: Suite) -> list[tuple[RunConfig, list[dict[str, Any]]]]:
+    """Every run the notebooks train before the val-chosen delta is known, once each, with the evaluations their
+    workers run right after training: the delta sweep (:func:`delta_sweep`), the main comparison at the paper's
+    delta (:data:`MAIN_VARIANTS` less the val row) and, on the synthetic set, the regime map
+    (:func:`run_regime_map`). Two-branch runs first (they take longest), seeds alternating, so that both workers
+    rarely generate the same data draw at once."""
+    requests: list[tuple[str, dict[str, Any], Sequence[int], list[dict[str, Any]]]] = [
+        ("acol", {"delta": delta}, suite.exploratory_seeds, [{"fusion": "max", "split": "val"}, {"fusion": "max"}])
+        for delta in DELTA_GRID
+    ]
+    requests += [
+        (v.method, dict(v.changes), suite.seeds, [{"fusion": v.fusion}]) for v in MAIN_VARIANTS if v.key != "acol_val"
+    ]
+    if suite.dataset == "synthetic":
+        requests += [
+            (method, {**changes, **regime_changes(rf, head)}, suite.exploratory_seeds, [{"fusion": fusion}])
+            for rf, head in REGIME_CELLS
+            for method, (changes, fusion) in REGIME_METHODS.items()
+        ]
+    planned: dict[str, tuple[RunConfig, list[dict[str, Any]]]] = {}
+    for method, changes, seeds, evaluations in requests:
+        for seed in seeds:
+            config = suite.config(method, **{**changes, "seed": seed})
+            entry = planned.setdefault(config.key(), (config, []))
+            options = [suite.evaluation_options(**o) for o in evaluations]
+            entry[1].extend(o for o in options if o not in entry[1])
+    return sorted(planned.values(), key=lambda item: not get_method(item[0].method).two_branch)
+
+
+def train_suite_runs(suite: Suite) -> float:
+    """Train every run of the suite in one pool of workers (``WSOL_TRAIN_JOBS``, default one per core), so that the
+    cores stay busy whichever notebook needs a run: :func:`planned_runs`, then the delta chosen on val from the sweep
+    (:func:`choose_delta`) and the main comparison's ACoL row at that delta. The notebooks then find every run in the
+    cache. Returns the val-chosen delta."""
+    planned = planned_runs(suite)
+    configs = [config for config, _ in planned]
+    train_many(configs, runs_dir=suite.runs_dir, progress=suite.progress, evaluations=[e for _, e in planned])
+    val_delta = choose_delta(sweep_frame(suite, delta_sweep(suite), "val"))
+    if val_delta != PAPER_DELTA:
+        suite.train_many([("acol", {"delta": val_delta})], evaluate=[[{"fusion": "max"}]])
+    return val_delta

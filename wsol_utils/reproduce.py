@@ -566,6 +566,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             return stop.exit_status
 
 
+def pretrain_suite(args: argparse.Namespace, paths: SuitePaths) -> None:
+    """Train every run the notebooks need in one pool of workers before any notebook starts
+    (:func:`wsol_utils.experiments.train_suite_runs`): lanes of notebooks would otherwise each train their own runs
+    with a share of the cores and wait for each other. SIGINT / SIGTERM end the workers; finished runs stay cached
+    and an unfinished one resumes from its last epoch on the next call."""
+    from wsol_utils.experiments import planned_runs, train_suite_runs
+    from wsol_utils.suite import Suite
+
+    suite = Suite.from_parameters(
+        args.dataset,
+        str(Path(args.data_root).resolve()) if args.data_root else None,
+        args.epochs,
+        args.device,
+        bool(args.smoke),
+        str(paths.runs),
+        str(paths.figures),
+    )
+    start = time.perf_counter()
+    print(f"Training the suite's runs in one pool: {len(planned_runs(suite))} runs, then ACoL at the val-chosen delta")
+    previous, INTERRUPT.on_signal = INTERRUPT.on_signal, lambda signum: end_child_processes()
+    try:
+        val_delta = train_suite_runs(suite)
+    except Exception:
+        INTERRUPT.check("stopped while training the suite's runs (finished runs are cached; the rest resume)")
+        raise
+    finally:
+        INTERRUPT.on_signal = previous
+    INTERRUPT.check("stopped while training the suite's runs (finished runs are cached; the rest resume)")
+    print(f"Trained in {time.perf_counter() - start:.0f} s (delta chosen on val: {val_delta:g}).")
+
+
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     """:func:`main` after parsing, with SIGINT / SIGTERM watched."""
     # the notebook kernels inherit this process's environment (wsol_utils.backbones / the suite read these)
@@ -606,6 +637,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequen
         print(
             f"Samples of the synthetic set: {_relative(Path(save_samples(SyntheticConfig(), paths.figures / SAMPLES)))}"
         )
+    if args.only is None:  # the whole suite: train every run in one pool first, so both cores stay busy
+        pretrain_suite(args, paths)
     lanes = split_lanes(names, args.jobs)
     if len(lanes) > 1:
         return run_lanes(lanes, list(argv if argv is not None else sys.argv[1:]), args.jobs, paths.outputs)
