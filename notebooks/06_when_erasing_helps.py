@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import experiments, tables, viz
+from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
 from wsol_utils.suite import Suite
 
@@ -52,6 +52,7 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 # `head_geometry` reads the receptive field and stride off the model; "cells seeing the head" is $(R + p) / s$.
 
 # %%
+from wsol_utils import experiments
 from wsol_utils.analysis import head_geometry
 
 SYNTHETIC = suite.dataset == "synthetic"

@@ -189,9 +189,16 @@ def test_smoke_run_of_the_real_notebook_writes_the_localization_table(tmp_path, 
     assert table[gt_known].between(0, 100).all() and table[v2].between(0, 100).all()
     assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == [
         "acol_maps.png",
+        "box_from_map.png",
         "loss_curves.png",
+        "main_per_seed.png",
         "training_curves.png",
     ]
+    primary = pd.read_csv(tmp_path / "figs" / "table_primary_comparisons.csv")
+    assert len(primary) == 6 and set(primary["verdict"]) <= {"higher", "lower", "not shown"}
+    assert (primary["p (Holm)"] >= primary["p"]).all()  # the correction never lowers a p value
+    per_seed = pd.read_csv(tmp_path / "figs" / "table_main_comparison_per_seed.csv")
+    assert set(per_seed["variant"]) >= {"cam", "acol", "acol_val", "hclnet"} and set(per_seed["seed"]) == {0, 1}
 
 
 def test_split_lanes_keeps_notebooks_that_share_runs_together():
