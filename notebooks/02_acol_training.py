@@ -189,8 +189,7 @@ summaries = {
     method: aggregate_summaries([r.summary for r in main.results[method].values()])
     for method in ("cam", "acol", "hclnet")
 }
-for variant, part in baselines.groupby("variant", sort=False):
-    summaries[str(variant)] = aggregate_summaries(part.to_dict("records"))
+summaries.update(experiments.baseline_summaries(baselines))
 localization = name_protocols(tables.localization_table(summaries), drop_top5=suite.dataset == "synthetic")
 tables.write_table(
     localization,

@@ -72,7 +72,8 @@ else:
 # training (label-free maps: branch B erased with the predicted class).
 
 # %%
-regime = experiments.run_regime_map(suite) if SYNTHETIC else None
+if SYNTHETIC:
+    regime = experiments.run_regime_map(suite)
 
 # %% [markdown]
 # ## Each cell, every method

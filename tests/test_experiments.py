@@ -60,12 +60,13 @@ def test_primary_table_pairs_by_seed_and_corrects_the_family_with_holm():
     table = primary_table(frame_with({"hclnet": clear, "acol": marginal, "acol_val": null}))
     assert table["seeds"].tolist() == [10] * 6
     raw = float(scipy_stats.ttest_1samp(marginal, 0.0).pvalue)
-    assert table.loc[2, "p"] == pytest.approx(raw)
+    rows = table.to_dict("records")
+    assert rows[2]["p"] == pytest.approx(raw)
     # Holm over six: the marginal p (third smallest of six, two equal ones) is multiplied by 4 (ranks 3, 4 of 6)
-    assert table.loc[2, "p (Holm)"] == pytest.approx(min(1.0, 4 * raw)) and table.loc[2, "p"] < 0.05
+    assert rows[2]["p (Holm)"] == pytest.approx(min(1.0, 4 * raw)) and rows[2]["p"] < 0.05
     assert table["verdict"].tolist() == ["higher", "higher", "not shown", "not shown", "not shown", "not shown"]
-    assert table.loc[0, "difference"] == pytest.approx(np.mean(clear)) and table.loc[0, "higher in"] == 10
-    assert table.loc[4, "difference low"] < 0 < table.loc[4, "difference high"]
+    assert rows[0]["difference"] == pytest.approx(np.mean(clear)) and rows[0]["higher in"] == 10
+    assert rows[4]["difference low"] < 0 < rows[4]["difference high"]
 
 
 def test_primary_table_refuses_a_seed_twice_and_pairs_only_common_seeds():

@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wsol_utils.analysis import RECEPTIVE_FIELDS, head_area_share, object_area_share, run_frame, seed_summary
+from wsol_utils.analysis import (
+    RECEPTIVE_FIELDS,
+    aggregate_summaries,
+    head_area_share,
+    object_area_share,
+    run_frame,
+    seed_summary,
+)
 from wsol_utils.data.synthetic import SyntheticConfig
 from wsol_utils.engine import EvalResult, RunConfig, example_maps, read_history, train_many
 from wsol_utils.methods import get_method
@@ -74,6 +81,7 @@ __all__ = [
     "train_suite_runs",
     "has_val_split",
     "val_chosen_delta",
+    "baseline_summaries",
 ]
 
 #: Family-wise error rate of the primary family (Holm).
@@ -620,3 +628,14 @@ def train_suite_runs(suite: Suite) -> float:
     if val_delta != PAPER_DELTA:
         suite.train_many([("acol", {"delta": val_delta})], evaluate=[[{"fusion": "max"}]])
     return val_delta
+
+
+def baseline_summaries(baselines: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """``{"baseline:<name>": summary}`` over seeds of :func:`baseline_frame`'s rows
+    (:func:`wsol_utils.analysis.aggregate_summaries`: means with their intervals), for
+    :func:`wsol_utils.tables.localization_table`."""
+    metrics = [column for column in baselines.columns if column not in ("variant", "label", "seed")]
+    return {
+        str(variant): aggregate_summaries([{key: float(row[key]) for key in metrics} for _, row in part.iterrows()])
+        for variant, part in baselines.groupby("variant", sort=False)
+    }
