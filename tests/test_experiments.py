@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from wsol_utils import experiments
-from wsol_utils.experiments import PRIMARY_FAMILY, branch_b_collapsed, choose_delta, main_variants, primary_table
+from wsol_utils.experiments import (
+    PRIMARY_FAMILY,
+    branch_b_collapsed,
+    choose_delta,
+    main_table,
+    main_variants,
+    primary_table,
+)
 
 
 def val_frame(means: dict[float, float], seeds=(0, 1, 2)) -> pd.DataFrame:
@@ -84,3 +91,92 @@ def test_the_collapse_rule_compares_b_object_mass_with_a_uniform_maps():
     with pytest.raises(ValueError, match="b_mass_object"):
         branch_b_collapsed(pd.DataFrame({"a_mass_object": [0.5]}), 20.0)
     assert math.isclose(experiments.ALPHA, 0.05)
+
+
+def comparison_with(frame: pd.DataFrame) -> experiments.MainComparison:
+    variants = main_variants(0.6)
+    return experiments.MainComparison(variants, 0.6, {}, {}, frame)
+
+
+def main_frame() -> pd.DataFrame:
+    rows = []
+    for variant in main_variants(0.6):
+        for seed in range(3):
+            row = {"variant": variant.key, "label": variant.label, "seed": seed}
+            row.update(dict.fromkeys(experiments.SEED_METRICS, 40.0 + 10 * seed))
+            if variant.method != "cam":
+                row["b_collapsed"] = seed == 0
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_main_table_bounds_each_mean_and_counts_collapsed_seeds():
+    table = main_table(comparison_with(main_frame()))
+    assert table["method"].tolist() == [v.label for v in main_variants(0.6)]
+    gt = "GT-known loc acc @0.2 (papers)"
+    row = table.iloc[0]
+    assert row[gt] == 50.0 and row[f"{gt} ±"] == pytest.approx(4.302653 * 10 / 3**0.5)  # 40, 50, 60
+    assert row[f"{gt} low"] == pytest.approx(50.0 - row[f"{gt} ±"]) and row[f"{gt} high"] == pytest.approx(
+        74.8414, 1e-4
+    )
+    assert table["branch B collapsed (seeds)"].tolist() == ["", "1/3", "1/3", "1/3"]
+
+
+def test_exploratory_differences_are_paired_and_labelled_exploratory():
+    frame = main_frame()
+    frame.loc[frame["variant"] == "hclnet", "cls_acc_top1"] += [2.0, 2.5, 3.0]  # 2.5 ± 4.303 * 0.5 / sqrt(3)
+    table = experiments.exploratory_differences(frame, ["cls_acc_top1"], labels={"hclnet": "H", "cam": "C"})
+    row = table[table["comparison"] == "H - C"].iloc[0]
+    assert row["cls acc top-1"] == pytest.approx(2.5) and bool(row["cls acc top-1 excludes 0"])
+    assert set(table["family"]) == {"exploratory"} and len(table) == 3
+
+
+def test_describe_regime_reads_converged_cells_only():
+    rows = []
+    for rf, head, value, ok in ((8, 7.0, 5.0, True), (18, 7.0, -4.0, True), (34, 7.0, 9.0, False)):
+        rows.append(
+            {
+                "receptive field (px)": rf,
+                "head (px)": head,
+                "method": "acol",
+                "acc": value,
+                "acc low": value - 1,
+                "acc high": value + 1,
+                "acc excludes 0": True,
+                "converged": ok,
+            }
+        )
+    text = experiments.describe_regime(pd.DataFrame(rows), {"papers": "acc"})
+    assert "above CAM beyond the seed noise in RF 8 px / head 7 px (+5.0 [+4.0, +6.0])" in text
+    assert "below in RF 18 px / head 7 px (-4.0 [-5.0, -3.0])" in text
+    assert "Not converged, not read: RF 34 px" in text
+
+
+def test_regime_changes_leave_the_main_instrument_cell_identical_to_the_main_runs():
+    from wsol_utils.engine import INSTRUMENT
+
+    assert experiments.regime_changes(8, 0.11) == {"model_kwargs": INSTRUMENT["model_kwargs"]}
+    assert experiments.regime_changes(8, 0.22)["dataset_kwargs"] == {"head_size": 0.22}
+
+
+def test_planned_runs_hold_every_run_once_with_its_evaluations(tmp_path, monkeypatch):
+    from wsol_utils.suite import Suite
+
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    monkeypatch.delenv("WSOL_SMOKE", raising=False)
+    suite = Suite.from_parameters(device="cpu")
+    planned = experiments.planned_runs(suite)
+    keys = [config.key() for config, _ in planned]
+    assert len(keys) == len(set(keys))
+    # 25 sweep runs, CAM / ACoL 0.6 / HCLNet at ten seeds (ACoL 0.6 seeds 0-4 are sweep runs), 2 new regime cells
+    assert len(planned) == 25 + 10 + 5 + 10 + 2 * 3 * 5
+    sweep_06 = next(e for c, e in planned if c.method == "acol" and c.delta == 0.6 and c.seed == 0)
+    assert [o["split"] for o in sweep_06] == ["val", "test"]
+    assert [get_two_branch(c) for c, _ in planned] == sorted((get_two_branch(c) for c, _ in planned), reverse=True)
+
+
+def get_two_branch(config) -> bool:
+    from wsol_utils.methods import get_method
+
+    return get_method(config.method).two_branch

@@ -252,3 +252,35 @@ def test_pixel_sizes_print_as_the_data_set_draws_them():
     fig = viz.plot_regime_map(pd.DataFrame(rows), x="rf", y="head (px)", methods=["ACoL"], metrics={"m": "acc"})
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["7", "14"]
     plt.close(fig)
+
+
+def test_plot_seed_points_draws_every_seed_and_marks_flagged_ones():
+    frame = pd.DataFrame(
+        {
+            "label": ["CAM"] * 3 + ["ACoL"] * 3,
+            "acc": [50.0, 52.0, 54.0, 20.0, 70.0, 75.0],
+            "b_collapsed": [None, None, None, True, False, False],
+        }
+    )
+    fig = viz.plot_seed_points(frame, {"acc": "accuracy"}, flag="b_collapsed", flag_label="collapsed")
+    from matplotlib.collections import PathCollection
+
+    ax = fig.axes[0]
+    points = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert sum(len(c.get_offsets()) for c in points) == 6  # 3 + 2 unflagged points and 1 cross
+    crosses = [c.get_offsets() for c in points if c.get_label() == "collapsed"]
+    assert len(crosses) == 1 and crosses[0][0][1] == 20.0
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["CAM", "ACoL"]
+    with pytest.raises(ValueError, match="missing columns"):
+        viz.plot_seed_points(frame, {"nope": "x"})
+
+
+def test_plot_box_steps_shows_the_rule_with_the_box_on_the_last_column():
+    images = np.zeros((2, 8, 8, 3))
+    maps = np.zeros((2, 8, 8))
+    maps[:, 2:4, 2:5] = 1.0
+    fig = viz.plot_box_steps(images, maps, [np.array([[1, 1, 5, 5]])] * 2, tau=0.2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["image", "map", "map >= 0.2 max", "largest region"]
+    red = [p for p in fig.axes[3].patches if p.get_edgecolor()[:3] != (1.0, 1.0, 1.0)]
+    assert len(red) == 1  # the predicted box, beside the white GT box
