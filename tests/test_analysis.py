@@ -153,3 +153,12 @@ def test_paired_readings_pair_common_seeds_and_state_only_what_the_interval_show
     assert "not shown to differ" in same and same.startswith("X's accuracy")
     with pytest.raises(ValueError, match="seed twice"):
         analysis.paired_readings(pd.concat([frame, frame.iloc[[0]]]), ("B", "A"), [("acc", "a", "p")])
+
+
+def test_name_protocols_renames_an_intervals_ends_with_its_mean():
+    table = pd.DataFrame(
+        columns=["method", "loc err top-1", "loc err top-1 ±", "loc err top-1 low", "loc err top-1 high"]
+    )
+    named = analysis.name_protocols(table)
+    mean = "top-1 loc err @0.2 (papers)"
+    assert list(named.columns) == ["method", mean, f"{mean} ±", f"{mean} low", f"{mean} high"]

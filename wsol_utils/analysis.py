@@ -12,6 +12,7 @@ import pandas as pd
 from wsol_utils.data.synthetic import SyntheticConfig
 from wsol_utils.models import create_model, feature_stride, receptive_field
 from wsol_utils.stats import (
+    INTERVAL_SUFFIXES,
     PERCENT,
     PERCENT_DIFFERENCE,
     describe_difference,
@@ -341,7 +342,8 @@ def name_protocols(table: pd.DataFrame, *, drop_top5: bool = False) -> pd.DataFr
             if label in PROTOCOL_COLUMNS:
                 names[column] = f"{prefix}: {PROTOCOL_COLUMNS[label].replace(' @0.2 (papers)', ' (papers)')}"
             continue
-        base, suffix = (column.removesuffix(" ±"), " ±") if column.endswith(" ±") else (column, "")
+        suffix = next((end for end in INTERVAL_SUFFIXES if column.endswith(end)), "")
+        base = column.removesuffix(suffix) if suffix else column
         if drop_top5 and "top-5" in base:
             dropped.append(column)
         elif base in PROTOCOL_COLUMNS:

@@ -361,8 +361,11 @@ def summary_lines(results: Sequence[NotebookResult], paths: SuitePaths) -> list[
 #: The synthetic set's sample grid that a full ``reproduce`` writes beside the notebooks' figures.
 SAMPLES = "synthetic_samples.png"
 
-#: Groups of notebooks that share no training runs, so they may run in parallel (``--jobs``); within a group the
-#: order is the suite's and later notebooks reuse the earlier ones' runs from the cache.
+#: Groups of notebooks that may run in parallel (``--jobs``); within a group the order is the suite's and later
+#: notebooks reuse the earlier ones' runs from the cache. A whole ``reproduce`` trains every run first
+#: (:func:`pretrain_suite`), so the lanes only evaluate; with ``--only`` a lane trains what it needs, and a run two
+#: lanes need is trained once (the other waits on its lock). 07 scores the main instrument's first five seeds, which
+#: are also the regime map's 8 px / 7 px cell (06), so it runs after 06.
 LANES: tuple[tuple[str, ...], ...] = (
     (
         "01_cam_equivalence",
@@ -370,9 +373,8 @@ LANES: tuple[tuple[str, ...], ...] = (
         "03_hclnet_complementary_maps",
         "04_fusion_ablation",
         "05_threshold_sweep",
-        "07_posthoc_cams",  # scores the runs notebook 02 trained (main table), so after it in the same lane
     ),
-    ("06_when_erasing_helps",),
+    ("06_when_erasing_helps", "07_posthoc_cams"),
 )
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "seed_interval",
     "clip_interval",
     "interval_columns",
+    "INTERVAL_SUFFIXES",
     "paired_t_pvalue",
     "holm_adjust",
     "PERCENT",
@@ -202,6 +203,10 @@ def clip_interval(iv: Interval, bounds: tuple[float, float] | None) -> Interval:
     if iv.low >= low and iv.high <= high:
         return iv
     return replace(iv, bounds=(max(iv.low, low), min(iv.high, high)))
+
+
+#: Suffixes of the columns :func:`interval_columns` writes beside a mean: the t half width and the interval's ends.
+INTERVAL_SUFFIXES: tuple[str, ...] = (" ±", " low", " high")
 
 
 def interval_columns(label: str, iv: Interval) -> dict[str, float]:

@@ -25,6 +25,7 @@ from wsol_utils.baselines import BASELINES
 from wsol_utils.engine.run import read_config_json, run_pretrained_backbone
 from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.methods import get_method, list_methods
+from wsol_utils.stats import INTERVAL_SUFFIXES
 
 NAN = float("nan")
 
@@ -96,10 +97,6 @@ def _ours(summary: Mapping[str, float], columns: Mapping[str, str]) -> dict[str,
             if f"{key}{suffix}" in summary:
                 out[f"{label}{suffix}"] = float(summary[f"{key}{suffix}"])
     return out
-
-
-#: Suffixes of the columns that carry a mean's interval: the t half width and the (range-bounded) ends.
-INTERVAL_SUFFIXES: tuple[str, ...] = (" ±", " low", " high")
 
 
 def _paper(numbers: Mapping[str, float], columns: Mapping[str, str], source: str) -> dict[str, float]:
