@@ -137,24 +137,25 @@ print(f"{len(results)} scorings of {images} test images each")
 # %% [markdown]
 # ## The table, under both protocols
 #
-# Mean over the training seeds with the 95% Student-t half width (`±`). `@0.2 (papers)`: the box at $\tau$ = 0.2
-# of the map's max (docs/methods.md §2.1); `(wsoleval)`: the best threshold per metric (§2.2); PxAP where the data
-# set has masks.
+# Mean over the training seeds with the 95% Student-t interval, cut to [0, 100]. `@0.2 (papers)`: the box at
+# $\tau$ = 0.2 of the map's max (docs/methods.md §2.1); `(wsoleval)`: the best threshold per metric (§2.2); PxAP
+# where the data set has masks.
 
 # %%
 table = seed_summary(per_seed, ["model", "maps"], values)
 provenance = suite.provenance(*run_dirs)
 note = (
     f"All numbers measured by this suite on the first {images} test images, GT-class maps; mean over the training "
-    f"seeds {seeds} and the 95% Student-t half width ('±'). 'own map': the method's own map (ACoL fused with max, "
-    "HCLNet with add); the other rows are post-hoc maps from torchcam / pytorch-grad-cam on branch A's body of the "
-    "same runs. '@0.2 (papers)': a box at tau = 0.2 of the max; '(wsoleval)': the best threshold per metric."
+    f"seeds {seeds} [95% Student-t interval within 0-100]; label-free maps. 'own map': the method's own map (ACoL "
+    "fused with max, HCLNet with add); the other rows are post-hoc maps from torchcam / pytorch-grad-cam on "
+    "branch A's body of the same runs. '@0.2 (papers)': a box at tau = 0.2 of the max; '(wsoleval)': the best "
+    "threshold per metric."
 )
-title = f"Post-hoc CAMs vs. the methods' own maps (ours; mean ± 95% t-interval over {len(seeds)} seeds)"
+title = f"Post-hoc CAMs vs. the methods' own maps (ours; {len(seeds)} seeds)"
 tables.write_table(table, suite.figures_dir, "table_posthoc_cams", title=title, note=note, provenance=provenance)
 per_seed_title = "Post-hoc CAMs vs. the methods' own maps, per seed (ours)"
 tables.write_table(per_seed, suite.figures_dir, "table_posthoc_cams_per_seed", title=per_seed_title, note=note)
-display(table.round(2))
+display(tables.with_interval_cells(table, digits=1))
 
 # %% [markdown]
 # ## Reading
@@ -164,39 +165,26 @@ display(table.round(2))
 # runs in words; a difference is stated only when its interval excludes 0. See the tables for the levels.
 
 # %%
-from wsol_utils.analysis import paired_differences
-from wsol_utils.stats import describe_difference, paired_seed_difference
+from wsol_utils.analysis import paired_differences, paired_readings
 
 differences = paired_differences(per_seed, ["model"], values, against="own map", column="maps")
 tables.write_table(
     differences,
     suite.figures_dir,
     "table_posthoc_cams_differences",
-    title="Post-hoc map minus the method's own map, paired by seed (ours; mean ± 95% t-interval)",
+    title="Exploratory: post-hoc map minus the method's own map, paired by seed (ours; 95% t interval)",
     note=note,
     provenance=provenance,
 )
-display(differences.round(2))
-
-
-def seed_values(maps: str, label: str, model: str = "cam") -> list[float]:
-    part = per_seed[(per_seed["model"] == model) & (per_seed["maps"] == maps)]
-    return part.sort_values("seed")[label].tolist()
-
+display(tables.with_interval_cells(differences, digits=1))
 
 READ = [
     ("GT-known loc @0.2 (papers)", "GT-known loc accuracy", "the papers' protocol (tau 0.2)"),
     ("MaxBoxAccV2 (wsoleval)", "MaxBoxAccV2", "wsoleval's protocol"),
 ]
+cam_runs = per_seed[per_seed["model"] == "cam"]
 lines = [
-    describe_difference(
-        maps,
-        "CAM's own map",
-        paired_seed_difference(seed_values(maps, label), seed_values("own map", label)),
-        metric,
-        protocol,
-    )
+    paired_readings(cam_runs, (maps, "own map"), READ, column="maps", names=(maps, "CAM's own map"))
     for maps in [extractor.name for extractor in EXTRACTORS[("cam",)][1:]]
-    for label, metric, protocol in READ
 ]
-display(Markdown("On the CAM runs:\n\n" + "\n\n".join(lines)))
+display(Markdown("On the CAM runs (exploratory, not corrected):\n\n" + "\n\n".join(lines)))
