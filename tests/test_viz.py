@@ -267,9 +267,10 @@ def test_plot_seed_points_draws_every_seed_and_marks_flagged_ones():
 
     ax = fig.axes[0]
     points = [c for c in ax.collections if isinstance(c, PathCollection)]
-    assert sum(len(c.get_offsets()) for c in points) == 6  # 3 + 2 unflagged points and 1 cross
-    crosses = [c.get_offsets() for c in points if c.get_label() == "collapsed"]
-    assert len(crosses) == 1 and crosses[0][0][1] == 20.0
+    offsets = [np.asarray(c.get_offsets(), dtype=float) for c in points]
+    assert sum(len(o) for o in offsets) == 6  # 3 + 2 unflagged points and 1 cross
+    crosses = [o for c, o in zip(points, offsets) if c.get_label() == "collapsed"]
+    assert len(crosses) == 1 and crosses[0][0, 1] == 20.0
     assert [t.get_text() for t in ax.get_xticklabels()] == ["CAM", "ACoL"]
     with pytest.raises(ValueError, match="missing columns"):
         viz.plot_seed_points(frame, {"nope": "x"})
