@@ -14,7 +14,7 @@ DATASET ?=
 DATA_ROOT ?=
 REPRODUCE_ARGS ?=
 SITE_ARGS ?=
-# two lanes of notebooks in parallel, one CPU thread each (wsol_utils.reproduce.LANES): faster on 2 cores, and the
+# two lanes of notebooks in parallel, one CPU thread each (wsol_utils.ui.reproduce.LANES): faster on 2 cores, and the
 # thread count, hence the numbers, does not depend on the machine
 JOBS ?= 2
 # --dataset / --data-root only when set, so that a bare `make reproduce` stays the synthetic suite

@@ -1,4 +1,4 @@
-"""Benchmark: the fast wsoleval evaluator (wsol_utils.boxeval) against the literal reference (issue 7).
+"""Benchmark: the fast wsoleval evaluator (wsol_utils.scoring.boxeval) against the literal reference (issue 7).
 
 For each N in ``--n``, writes N realistic 224x224 score maps (smooth blobs from summed Gaussians on a
 CAM-like upsampled 14x14 grid, several components, holes, some empty / constant maps) with GT boxes and
@@ -50,9 +50,9 @@ import cv2
 import numpy as np
 import psutil
 
-from wsol_utils.boxeval import evaluate_scoremaps
 from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
-from wsol_utils.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
+from wsol_utils.scoring.boxeval import evaluate_scoremaps
+from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
 
 _T = TypeVar("_T")
 RESULTS = Path(__file__).resolve().parent / "results"

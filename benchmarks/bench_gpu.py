@@ -12,7 +12,7 @@ For every (backbone, method, precision, batch size) it measures, on the same GPU
   batches cycled from a pool of synthetic images rendered at 224 px (``wsol_utils.data.load("synthetic",
   image_size=224)``) and already on the GPU: the model's speed, not the data loader's;
 - **evaluation maps/s**: eval-mode forward with the GT labels, the class map of the paper's fusion
-  (:func:`wsol_utils.models.class_map`: ACoL max, HCLNet add, CAM branch A) and its bicubic upsampling to 224 px,
+  (:func:`wsol_utils.nets.models.class_map`: ACoL max, HCLNet add, CAM branch A) and its bicubic upsampling to 224 px,
   all on the GPU (boxes and MaxBoxAcc are computed on the CPU afterwards and are not included);
 - **peak memory** (``torch.cuda.max_memory_allocated``) of training and of evaluation;
 - **projected wall time of the CUB recipe**: 60 epochs x 5,994 training images / training images/s (model
@@ -145,7 +145,7 @@ def measure(
     from wsol_utils.engine.optim import build_optimizer
     from wsol_utils.engine.run import build_model
     from wsol_utils.engine.train import branch_losses
-    from wsol_utils.models import class_map
+    from wsol_utils.nets.models import class_map
 
     config = RunConfig(
         method=setting.method,
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "images/s (model time only). Evaluation = eval forward + fused class map + bicubic upsampling to the "
         "image size, on the device (box extraction on the CPU not included)."
     )
-    from wsol_utils.tables import to_markdown, write_table
+    from wsol_utils.studies.tables import to_markdown, write_table
 
     print(title)
     print(to_markdown(table, digits=1))

@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from torch.nn.functional import cross_entropy
 
-from wsol_utils.models import WSOLModel, create_model, receptive_field
-from wsol_utils.tables import write_table
+from wsol_utils.nets.models import WSOLModel, create_model, receptive_field
+from wsol_utils.studies.tables import write_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: (label, method, create_model keyword arguments)

@@ -15,7 +15,7 @@ Writes ``benchmarks/results/train_throughput.csv`` and ``.md`` (median over roun
 
     OMP_NUM_THREADS=1 python benchmarks/bench_train_throughput.py --micro-batch
 
-``--malloc`` compares glibc's default allocator with :func:`wsol_utils.allocator.reuse_freed_memory` on real
+``--malloc`` compares glibc's default allocator with :func:`wsol_utils.base.allocator.reuse_freed_memory` on real
 engine runs (one epoch per receptive field and method, fresh processes) and writes
 ``benchmarks/results/train_malloc.{csv,md}``:
 
@@ -52,16 +52,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from wsol_utils.allocator import ENV as ALLOCATOR_ENV
-from wsol_utils.allocator import reuse_freed_memory
-from wsol_utils.analysis import RECEPTIVE_FIELDS
+from wsol_utils.base.allocator import ENV as ALLOCATOR_ENV
+from wsol_utils.base.allocator import reuse_freed_memory
 from wsol_utils.engine import INSTRUMENT
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.optim import build_optimizer
 from wsol_utils.engine.run import build_model
 from wsol_utils.engine.train import backward_batch, micro_batches, train
-from wsol_utils.tables import to_markdown, write_table
+from wsol_utils.studies.analysis import RECEPTIVE_FIELDS
+from wsol_utils.studies.tables import to_markdown, write_table
 
 METHODS = ("cam", "acol", "hclnet")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -169,7 +169,7 @@ def epoch_rates(args: argparse.Namespace) -> dict[str, float]:
 
 
 def malloc_table(args: argparse.Namespace) -> pd.DataFrame:
-    """glibc's default allocator against :func:`wsol_utils.allocator.reuse_freed_memory` (a process-wide setting,
+    """glibc's default allocator against :func:`wsol_utils.base.allocator.reuse_freed_memory` (a process-wide setting,
     so each measurement is a fresh subprocess, the two settings alternating for ``--rounds`` rounds); one row per
     (field, method) with the median images/s of each and their ratio."""
     import json
@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         table = malloc_table(args)
         title = (
             f"CPU training throughput of engine runs, glibc's default allocator against "
-            f"wsol_utils.allocator.reuse_freed_memory: one epoch of {args.malloc_images} synthetic images (64 px, "
+            f"wsol_utils.base.allocator.reuse_freed_memory: one epoch of {args.malloc_images} synthetic images (64 px, "
             f"batch 64, engine micro-batches) per field and method, OMP_NUM_THREADS="
             f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, median of {args.rounds} rounds (fresh processes, "
             "alternating)"

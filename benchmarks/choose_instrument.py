@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from wsol_utils.analysis import RECEPTIVE_FIELDS, head_area_share, head_geometry, seed_summary
 from wsol_utils.engine import RunConfig, evaluate, read_history, train_many
-from wsol_utils.suite import Suite
-from wsol_utils.tables import write_table
+from wsol_utils.studies.analysis import RECEPTIVE_FIELDS, head_area_share, head_geometry, seed_summary
+from wsol_utils.studies.tables import write_table
+from wsol_utils.ui.suite import Suite
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Candidate backbones: the regime map's receptive fields (px -> ``model_kwargs`` of the small backbone).

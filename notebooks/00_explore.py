@@ -39,9 +39,10 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
-from wsol_utils.suite import Suite
+from wsol_utils.studies import tables
+from wsol_utils.ui import viz
+from wsol_utils.ui.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -52,7 +53,7 @@ from pathlib import Path
 
 from IPython.display import Image
 
-from wsol_utils.widgets import Explorer, Knobs, compare_runs, explore, explore_comparison, figure_png, render_view
+from wsol_utils.ui.widgets import Explorer, Knobs, compare_runs, explore, explore_comparison, figure_png, render_view
 
 run_dir = Path(RUN_DIR) if RUN_DIR is not None else suite.train(METHOD)
 explorer = Explorer(run_dir, sample_size=SAMPLE_SIZE, device=DEVICE)

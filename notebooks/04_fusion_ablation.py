@@ -35,17 +35,18 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
-from wsol_utils.suite import Suite
+from wsol_utils.studies import tables
+from wsol_utils.ui import viz
+from wsol_utils.ui.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
 print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {suite.figures_dir}")
 
 # %%
-from wsol_utils.analysis import aggregate_summaries, name_protocols
 from wsol_utils.engine import load_run
+from wsol_utils.studies.analysis import aggregate_summaries, name_protocols
 
 runs = {"threshold": suite.train_seeds("acol", delta=0.6), "C-CAM": suite.train_seeds("hclnet")}
 run_dirs = [run for per_seed in runs.values() for run in per_seed.values()]
@@ -111,7 +112,7 @@ suite.publish(fig, "fusion_maps.png", provenance=suite.provenance(runs["C-CAM"][
 # Exploratory: not part of the primary family.
 
 # %%
-from wsol_utils.analysis import paired_differences, paired_readings, run_frame
+from wsol_utils.studies.analysis import paired_differences, paired_readings, run_frame
 
 READ = [
     ("top-1 loc @0.2 (papers)", "top-1 loc accuracy", "the papers' protocol (tau 0.2)"),

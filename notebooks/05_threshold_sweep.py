@@ -33,17 +33,18 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
-from wsol_utils.suite import Suite
+from wsol_utils.studies import tables
+from wsol_utils.ui import viz
+from wsol_utils.ui.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
 print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {suite.figures_dir}")
 
 # %%
-from wsol_utils import experiments
-from wsol_utils.analysis import (
+from wsol_utils.engine import load_run
+from wsol_utils.studies.analysis import (
     PROTOCOL_METRICS,
     aggregate_summaries,
     chosen_on_val,
@@ -51,7 +52,7 @@ from wsol_utils.analysis import (
     run_frame,
     seed_summary,
 )
-from wsol_utils.engine import load_run
+from wsol_utils.ui import experiments
 
 seeds = list(suite.exploratory_seeds)
 sweep_runs = experiments.delta_sweep(suite)  # the runs notebook 02 chose its val delta from
@@ -339,7 +340,7 @@ display(best_tau.round(2))
 # over the seeds excludes 0.
 
 # %%
-from wsol_utils.stats import describe_difference, format_interval, paired_seed_difference, seed_interval
+from wsol_utils.studies.stats import describe_difference, format_interval, paired_seed_difference, seed_interval
 
 
 def sweep_values(delta: float, label: str) -> list[float]:

@@ -24,7 +24,7 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # question; this notebook measures, per cell, what the methods do and where branch B's map goes, and claims no
 # mechanism beyond what those numbers show.
 #
-# **Design (exploratory, fixed in `wsol_utils.experiments.REGIME_CELLS`)**: three cells spanning field / head from
+# **Design (exploratory, fixed in `wsol_utils.ui.experiments.REGIME_CELLS`)**: three cells spanning field / head from
 # 0.57 to 2.6, each trained to the instrument's standard (5,000 images, 6 epochs, 5 seeds, each seed its own data
 # draw), for CAM, ACoL ($\delta$ = 0.6, the paper's value) and HCLNet; the 8 px / 7 px cell *is* the main
 # comparison's runs. A cell counts only when its CAM reaches 90% val top-1; otherwise it is marked not converged and
@@ -38,9 +38,10 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
-from wsol_utils.suite import Suite
+from wsol_utils.studies import tables
+from wsol_utils.ui import viz
+from wsol_utils.ui.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -52,8 +53,8 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 # `head_geometry` reads the receptive field and stride off the model; "cells seeing the head" is $(R + p) / s$.
 
 # %%
-from wsol_utils import experiments
-from wsol_utils.analysis import head_geometry
+from wsol_utils.studies.analysis import head_geometry
+from wsol_utils.ui import experiments
 
 SYNTHETIC = suite.dataset == "synthetic"
 CELLS = experiments.REGIME_CELLS
@@ -83,7 +84,7 @@ if SYNTHETIC:
 # Every per-seed value is in `table_when_erasing_helps_per_seed.csv`.
 
 # %%
-from wsol_utils.analysis import paired_differences, seed_summary
+from wsol_utils.studies.analysis import paired_differences, seed_summary
 
 CELL = ["receptive field (px)", "head (px)"]
 if SYNTHETIC:

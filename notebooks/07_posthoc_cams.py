@@ -20,7 +20,7 @@ PROGRESS = False  # progress bars (off under test: nbval compares stderr)
 # **LayerCAM** weights every cell by its own positive gradient. On a GAP + linear head, Grad-CAM's weights are
 # $W_{c,k}/(hw)$, so Grad-CAM is CAM with a ReLU (tests/test_cam_bridge.py checks this).
 #
-# The libraries (torchcam, pytorch-grad-cam) compute maps but do not score them. `wsol_utils.cam_bridge` feeds
+# The libraries (torchcam, pytorch-grad-cam) compute maps but do not score them. `wsol_utils.engine.cam_bridge` feeds
 # their maps through the suite's own scoring (`score_extractor`): the same upsampling, normalization and boxes as
 # every other table, under both protocols.
 
@@ -29,9 +29,10 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from wsol_utils import tables, viz
 from wsol_utils.engine import example_maps
-from wsol_utils.suite import Suite
+from wsol_utils.studies import tables
+from wsol_utils.ui import viz
+from wsol_utils.ui.suite import Suite
 
 suite = Suite.from_parameters(DATASET, DATA_ROOT, EPOCHS, DEVICE, SMOKE, RUNS_DIR, FIGURES_DIR, PROGRESS)
 torch.manual_seed(0)
@@ -64,7 +65,7 @@ print(f"seeds: {seeds}")
 # %%
 from torchcam import methods as torchcam
 
-from wsol_utils.cam_bridge import SuiteCamExtractor, TorchCamExtractor, map_difference
+from wsol_utils.engine.cam_bridge import SuiteCamExtractor, TorchCamExtractor, map_difference
 
 difference = map_difference(
     runs["cam"][seeds[0]], TorchCamExtractor(torchcam.CAM), SuiteCamExtractor(), count=64, device=suite.device
@@ -81,7 +82,7 @@ assert difference < 1e-4, "the libraries' CAM differs from the suite's: the comp
 # %%
 from pytorch_grad_cam import GradCAM as PgcGradCAM
 
-from wsol_utils.cam_bridge import GradCamExtractor, MapExtractor, extractor_maps
+from wsol_utils.engine.cam_bridge import GradCamExtractor, MapExtractor, extractor_maps
 
 POSTHOC: list[MapExtractor] = [
     TorchCamExtractor(torchcam.CAM, name="CAM (torchcam)"),
@@ -112,8 +113,8 @@ suite.publish(fig, "posthoc_cams.png", provenance=suite.provenance(first))
 # upsampled bicubically by the suite as every other map.
 
 # %%
-from wsol_utils.analysis import run_frame, seed_summary
-from wsol_utils.cam_bridge import score_extractors
+from wsol_utils.engine.cam_bridge import score_extractors
+from wsol_utils.studies.analysis import run_frame, seed_summary
 
 LIMIT = 500
 EXTRACTORS: dict[tuple[str, ...], list[MapExtractor]] = {
@@ -165,7 +166,7 @@ display(tables.with_interval_cells(table, digits=1))
 # runs in words; a difference is stated only when its interval excludes 0. See the tables for the levels.
 
 # %%
-from wsol_utils.analysis import paired_differences, paired_readings
+from wsol_utils.studies.analysis import paired_differences, paired_readings
 
 differences = paired_differences(per_seed, ["model"], values, against="own map", column="maps")
 tables.write_table(

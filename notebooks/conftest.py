@@ -1,7 +1,7 @@
 """pytest/nbval settings for the notebooks (``make test-slow`` runs them with ``--nbval-lax``).
 
 nbval executes each notebook with its *default* parameters, so this sets ``WSOL_SMOKE=1`` before any
-kernel starts: the notebooks then train on the tiny smoke slice (see ``wsol_utils.suite``) and write their
+kernel starts: the notebooks then train on the tiny smoke slice (see ``wsol_utils.ui.suite``) and write their
 figures to ``outputs/smoke/figures``, never to the committed ``figures/``. Notebook items are marked
 ``slow`` (they train small models): ``make test`` and ``make test-fast`` skip them, ``make test-slow`` and
 ``make test-all`` (CI) run them.

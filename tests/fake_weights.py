@@ -1,7 +1,7 @@
 """Fake torchvision ImageNet checkpoints for tests that must never touch the network.
 
 A fake file has torchvision's exact keys and shapes (read from ``torchvision.models.vgg16()`` / ``resnet50()`` built
-on the meta device, so nothing is allocated) and small random values; ``wsol_utils.backbones`` loads it as the real
+on the meta device, so nothing is allocated) and small random values; ``wsol_utils.nets.backbones`` loads it as the real
 one. The ``fake_weights`` fixture of ``tests/conftest.py`` writes them once per session; :func:`install` puts them
 where torchvision's cache of a ``TORCH_HOME`` expects them (as symlinks: no copy of the 60-100 MB).
 """

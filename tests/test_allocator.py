@@ -1,4 +1,5 @@
-"""wsol_utils.allocator: glibc's mmap and trim thresholds are set where there is a glibc, refused cleanly elsewhere."""
+"""wsol_utils.base.allocator: glibc's mmap and trim thresholds are set where there is a glibc, refused cleanly
+elsewhere."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from wsol_utils import allocator
+from wsol_utils.base import allocator
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
@@ -29,7 +30,7 @@ def test_the_environment_names_both_thresholds() -> None:
 
 
 def test_reproduce_passes_the_thresholds_to_its_kernels(monkeypatch, tmp_path) -> None:
-    from wsol_utils import reproduce
+    from wsol_utils.ui import reproduce
 
     for name in allocator.ENV:
         monkeypatch.setenv(name, "0")  # recorded, so that teardown restores the environment

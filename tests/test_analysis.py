@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.analysis: table helpers, part mass shares and the head geometry, hand-computed."""
+"""Tests for wsol_utils.studies.analysis: table helpers, part mass shares and the head geometry, hand-computed."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from wsol_utils import analysis
 from wsol_utils.engine import RunConfig, paper_config
+from wsol_utils.studies import analysis
 
 
 def test_part_mass_splits_object_into_head_and_body():

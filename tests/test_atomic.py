@@ -1,4 +1,4 @@
-"""wsol_utils.atomic: writes land whole or not at all."""
+"""wsol_utils.base.atomic: writes land whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from wsol_utils.atomic import write_atomic, write_bytes_atomic, write_text_atomic
+from wsol_utils.base.atomic import write_atomic, write_bytes_atomic, write_text_atomic
 
 
 def test_writes_create_the_folder_and_return_the_path(tmp_path) -> None:
@@ -61,7 +61,7 @@ def test_replacing_a_file_keeps_its_mode(tmp_path, umask) -> None:
 
 
 def test_the_umask_is_read_without_changing_it(umask) -> None:
-    from wsol_utils.atomic import _umask
+    from wsol_utils.base.atomic import _umask
 
     umask(0o027)
     assert _umask() == 0o027

@@ -1,4 +1,4 @@
-"""Backbones and their ImageNet weights (wsol_utils.backbones, docs/methods.md §1.2), and the engine's refusal of a
+"""Backbones and their ImageNet weights (wsol_utils.nets.backbones, docs/methods.md §1.2), and the engine's refusal of a
 random VGG16 / ResNet50 on real data.
 
 Never touches the network: every test runs with an empty temporary ``TORCH_HOME`` and either ``WSOL_OFFLINE=1``,
@@ -22,11 +22,11 @@ import torchvision
 from fake_weights import RESNET50_FILE, VGG16_FILE
 from torch import nn
 
-from wsol_utils import backbones
-from wsol_utils.backbones import PretrainedWeightsWarning, create_backbone, vgg16_backbone
 from wsol_utils.engine import CheckpointError, RunConfig, load_run, train
 from wsol_utils.engine import checkpoint as ckpt
-from wsol_utils.models import create_model, feature_stride, receptive_field
+from wsol_utils.nets import backbones
+from wsol_utils.nets.backbones import PretrainedWeightsWarning, create_backbone, vgg16_backbone
+from wsol_utils.nets.models import create_model, feature_stride, receptive_field
 
 # --------------------------------------------------------------------------------------------------------------
 # fixtures (the session's fake ImageNet files: the ``fake_weights`` fixture of conftest.py, tests/fake_weights.py)
@@ -507,7 +507,7 @@ def test_load_run_names_a_checkpoint_of_another_backbone(tmp_path):
 
 
 def test_train_cli_flags(monkeypatch):
-    from wsol_utils.engine import cli
+    from wsol_utils.ui import train_cli as cli
 
     parser = cli.build_parser()
     args = parser.parse_args(["--allow-random-init", "--offline", "--backbone", "resnet50"])
@@ -521,7 +521,7 @@ def test_train_cli_flags(monkeypatch):
 
 
 def test_reproduce_cli_flags_set_the_environment(monkeypatch):
-    from wsol_utils import reproduce
+    from wsol_utils.ui import reproduce
 
     monkeypatch.delenv(backbones.OFFLINE_ENV, raising=False)
     monkeypatch.delenv("WSOL_ALLOW_RANDOM_INIT", raising=False)

@@ -1,4 +1,4 @@
-"""Calibration baselines (wsol_utils.baselines) and the engine's scoring of maps that come without a model."""
+"""Calibration baselines (wsol_utils.engine.baselines) and the engine's scoring of maps that come without a model."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from wsol_utils import boxeval, data, metrics
-from wsol_utils.baselines import (
+from wsol_utils import data
+from wsol_utils.data.base import tight_boxes
+from wsol_utils.engine import RunConfig, evaluate, load_run, train
+from wsol_utils.engine.baselines import (
     BASELINES,
     DEFAULT_SIGMA,
     centre_gaussian_maps,
@@ -17,13 +19,12 @@ from wsol_utils.baselines import (
     gt_mask_maps,
     whole_image_maps,
 )
-from wsol_utils.data.base import tight_boxes
-from wsol_utils.engine import RunConfig, evaluate, load_run, train
-from wsol_utils.maps import normalize_minmax
-from wsol_utils.models import WSOLModel
-from wsol_utils.pipeline import forward_maps
-from wsol_utils.protocol import PAPERS
-from wsol_utils.scorer import MapScorer
+from wsol_utils.nets.maps import normalize_minmax
+from wsol_utils.nets.models import WSOLModel
+from wsol_utils.scoring import boxeval, metrics
+from wsol_utils.scoring.pipeline import forward_maps
+from wsol_utils.scoring.protocol import PAPERS
+from wsol_utils.scoring.scorer import MapScorer
 
 N_TEST = 12
 SIZE = 32

@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.boxeval: the fast evaluator must give the literal reference's numbers exactly."""
+"""Tests for wsol_utils.scoring.boxeval: the fast evaluator must give the literal reference's numbers exactly."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from wsol_utils.boxeval import (
+from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
+from wsol_utils.scoring.boxeval import (
     BoxEvaluator,
     PxAPEvaluator,
     _contours_of_levels,
@@ -23,8 +24,7 @@ from wsol_utils.boxeval import (
     quantize_scoremap,
     rescale_boxes,
 )
-from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
-from wsol_utils.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
+from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
 
 # ------------------------------------------------------------------ generated maps with the corner cases
 

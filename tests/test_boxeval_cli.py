@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.boxeval_cli: ``python -m wsol_utils evaluate`` end to end and its errors."""
+"""Tests for wsol_utils.ui.boxeval_cli: ``python -m wsol_utils evaluate`` end to end and its errors."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wsol_utils.boxeval import evaluate_scoremaps
-from wsol_utils.boxeval_cli import main
 from wsol_utils.data.metadata import write_wsoleval_metadata
-from wsol_utils.metrics import reference_box_metrics, reference_pxap
+from wsol_utils.scoring.boxeval import evaluate_scoremaps
+from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap
+from wsol_utils.ui.boxeval_cli import main
 
 IDS = ["val/001.Aa/a_1.jpg", "val/001.Aa/a_2.jpg", "val/002.Bb/b_3.jpg"]
 
@@ -213,10 +213,10 @@ def test_the_worker_server_starts_before_the_evaluator_is_imported_and_workers_a
     several chunks (40 maps, chunks of 16) are the reference's."""
     probe = (
         "import sys, psutil\n"
-        "from wsol_utils.boxeval_cli import start_worker_server\n"
+        "from wsol_utils.ui.boxeval_cli import start_worker_server\n"
         "start_worker_server()\n"
         "server = [c for c in psutil.Process().children() if 'forkserver' in ' '.join(c.cmdline())]\n"
-        "print(sorted({'numpy', 'cv2', 'wsol_utils.boxeval'} & set(sys.modules)), len(server))\n"
+        "print(sorted({'numpy', 'cv2', 'wsol_utils.scoring.boxeval'} & set(sys.modules)), len(server))\n"
     )
     started = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
     assert started.stdout.split() == ["[]", "1"], started.stdout + started.stderr

@@ -1,4 +1,4 @@
-"""The bridge to the CAM libraries (wsol_utils.cam_bridge): parity with the suite's CAM and scoring, bad input,
+"""The bridge to the CAM libraries (wsol_utils.engine.cam_bridge): parity with the suite's CAM and scoring, bad input,
 and no hook, gradient or map left behind."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import torch
 from tiny_data import tiny_run_config
 from torch import Tensor, nn
 
-from wsol_utils.cam_bridge import (
+from wsol_utils.data import WSOLDataset, collate
+from wsol_utils.engine import evaluate, load_run, train
+from wsol_utils.engine.cam_bridge import (
     ClassifierView,
     GradCamExtractor,
     MapExtractor,
@@ -28,10 +30,8 @@ from wsol_utils.cam_bridge import (
     score_extractor,
     score_extractors,
 )
-from wsol_utils.data import WSOLDataset, collate
-from wsol_utils.engine import evaluate, load_run, train
-from wsol_utils.maps import normalize_minmax
-from wsol_utils.models import WSOLModel
+from wsol_utils.nets.maps import normalize_minmax
+from wsol_utils.nets.models import WSOLModel
 
 METRICS = ("gt_known_loc_acc", "maxboxacc", "maxboxacc_v2", "pxap", "cls_acc_top1", "loc_acc_top1")
 

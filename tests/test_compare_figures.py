@@ -1,4 +1,4 @@
-"""compare-figures: what "reproduced" means, on hand-built figure folders (wsol_utils/compare_figures.py)."""
+"""compare-figures: what "reproduced" means, on hand-built figure folders (wsol_utils/studies/compare_figures.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from wsol_utils import compare_figures
 from wsol_utils.__main__ import main as cli
+from wsol_utils.studies import compare_figures
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from wsol_utils.data import collate, load
-from wsol_utils.data.cli import main as data_cli
 from wsol_utils.data.synthetic import SyntheticConfig, synthetic_arrays
+from wsol_utils.ui.data_cli import main as data_cli
 
 
 def _item(boxes: int, mask: bool, image_id: str, size: int = 4):

@@ -18,7 +18,7 @@ import torch
 from tiny_data import tiny_run_config, train_stopped
 
 from wsol_utils.__main__ import main as wsol_main
-from wsol_utils.atomic import file_sha256
+from wsol_utils.base.atomic import file_sha256
 from wsol_utils.engine import CheckpointError, load_run, train
 from wsol_utils.engine import checkpoint as ckpt
 

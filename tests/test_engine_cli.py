@@ -1,4 +1,4 @@
-"""``python -m wsol_utils train`` (wsol_utils.engine.cli): bad input ends with one line naming the field or file and
+"""``python -m wsol_utils train`` (wsol_utils.ui.train_cli): bad input ends with one line naming the field or file and
 the fix, exit 2, and nothing written."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""evaluate() / tau_curve() and the two CLIs on tiny trained runs (wsol_utils.engine.evaluate, cli, cli_eval)."""
+"""evaluate() / tau_curve() and the two CLIs on tiny trained runs (engine.evaluate, ui.train_cli, ui.eval_cli)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import torch
 from tiny_data import tiny_run_config, train_stopped
 
 from wsol_utils.__main__ import main as wsol_main
-from wsol_utils.atomic import file_sha256
+from wsol_utils.base.atomic import file_sha256
 from wsol_utils.engine import RunConfig, evaluate, evaluate_cached, load_run, tau_curve, train
 from wsol_utils.engine.evaluate import is_cached, load_map_cache, summary_json
-from wsol_utils.models import WSOLModel
+from wsol_utils.nets.models import WSOLModel
 
 N_TEST = 24
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.optim import build_optimizer, build_scheduler, one_cycle_factor, parameter_groups
-from wsol_utils.models import create_model
+from wsol_utils.nets.models import create_model
 
 
 class TwoPartNet(nn.Module):

@@ -23,7 +23,7 @@ from wsol_utils.engine import (
     train,
 )
 from wsol_utils.engine.checkpoint import load_checkpoint
-from wsol_utils.models import WSOLModel
+from wsol_utils.nets.models import WSOLModel
 
 train_module = importlib.import_module("wsol_utils.engine.train")  # the package's `train` is the function
 

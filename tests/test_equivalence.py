@@ -1,12 +1,12 @@
-"""Tests for wsol_utils.equivalence: the CAM / 1x1-conv forms agree at float tolerance (ACoL §3.1)."""
+"""Tests for wsol_utils.engine.equivalence: the CAM / 1x1-conv forms agree at float tolerance (ACoL §3.1)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from wsol_utils import equivalence
-from wsol_utils.models import create_model
+from wsol_utils.engine import equivalence
+from wsol_utils.nets.models import create_model
 
 
 def test_equivalence_tolerance_and_check_line():

@@ -1,11 +1,11 @@
-"""ACoL threshold erasing and HCLNet complementary map (wsol_utils.erasing, docs/methods.md §1.3-§1.4)."""
+"""ACoL threshold erasing and HCLNet complementary map (wsol_utils.nets.erasing, docs/methods.md §1.3-§1.4)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from wsol_utils.erasing import erase_by_threshold, erase_complementary, erasing_mask, normalized_attention
+from wsol_utils.nets.erasing import erase_by_threshold, erase_complementary, erasing_mask, normalized_attention
 
 # 0..8 normalizes to k/8: 0, .125, .25 / .375, .5, .625 / .75, .875, 1
 RAMP_3X3 = torch.arange(9, dtype=torch.float32).reshape(1, 3, 3)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wsol_utils import experiments
-from wsol_utils.experiments import (
+from wsol_utils.ui import experiments
+from wsol_utils.ui.experiments import (
     PRIMARY_FAMILY,
     branch_b_collapsed,
     choose_delta,
@@ -160,7 +160,7 @@ def test_regime_changes_leave_the_main_instrument_cell_identical_to_the_main_run
 
 
 def test_planned_runs_hold_every_run_once_with_its_evaluations(tmp_path, monkeypatch):
-    from wsol_utils.suite import Suite
+    from wsol_utils.ui.suite import Suite
 
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")
@@ -177,6 +177,6 @@ def test_planned_runs_hold_every_run_once_with_its_evaluations(tmp_path, monkeyp
 
 
 def get_two_branch(config) -> bool:
-    from wsol_utils.methods import get_method
+    from wsol_utils.nets.methods import get_method
 
     return get_method(config.method).two_branch

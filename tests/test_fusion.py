@@ -1,4 +1,4 @@
-"""Fusion of the two branches' maps (wsol_utils.fusion, docs/methods.md §1.5, HCLNet eqs. 1-5)."""
+"""Fusion of the two branches' maps (wsol_utils.nets.fusion, docs/methods.md §1.5, HCLNet eqs. 1-5)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from wsol_utils.fusion import fuse, fuse_add, fuse_l1, fuse_max, l1_fusion_weights
+from wsol_utils.nets.fusion import fuse, fuse_add, fuse_l1, fuse_max, l1_fusion_weights
 
 
 def _maps(*classes: list[float]) -> torch.Tensor:

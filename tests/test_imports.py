@@ -3,7 +3,7 @@ no import circle, no private name taken from another module, and a lower layer n
 
 The layers (docs/ARCHITECTURE.md): base < networks < scoring < data < engine < studies < ui. ``base`` is the
 plain utilities that import nothing of the package; ``ui`` holds every front door (figures, the explorer, the
-notebooks' :class:`~wsol_utils.suite.Suite`, the command lines, the notebook runner and the site).
+notebooks' :class:`~wsol_utils.ui.suite.Suite`, the command lines, the notebook runner and the site).
 """
 
 from __future__ import annotations
@@ -15,67 +15,32 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wsol_utils"
 LAYER_ORDER = ("base", "networks", "scoring", "data", "engine", "studies", "ui")
-LAYERS: dict[str, str] = {
-    "wsol_utils": "base",
-    "wsol_utils.atomic": "base",
-    "wsol_utils.allocator": "base",
-    "wsol_utils.maps": "networks",
-    "wsol_utils.backbones": "networks",
-    "wsol_utils.pretrained": "networks",
-    "wsol_utils.erasing": "networks",
-    "wsol_utils.fusion": "networks",
-    "wsol_utils.methods": "networks",
-    "wsol_utils.models": "networks",
-    "wsol_utils.metrics": "scoring",
-    "wsol_utils.boxeval": "scoring",
-    "wsol_utils.pipeline": "scoring",
-    "wsol_utils.protocol": "scoring",
-    "wsol_utils.scorer": "scoring",
-    "wsol_utils.data": "data",
-    "wsol_utils.data.base": "data",
-    "wsol_utils.data.cub": "data",
-    "wsol_utils.data.metadata": "data",
-    "wsol_utils.data.synthetic": "data",
-    "wsol_utils.data.transforms": "data",
-    "wsol_utils.data.wsoleval": "data",
-    "wsol_utils.engine": "engine",
-    "wsol_utils.engine.checkpoint": "engine",
-    "wsol_utils.engine.config": "engine",
-    "wsol_utils.engine.distributed": "engine",
-    "wsol_utils.engine.evaluate": "engine",
-    "wsol_utils.engine.examples": "engine",
-    "wsol_utils.engine.optim": "engine",
-    "wsol_utils.engine.pool": "engine",
-    "wsol_utils.engine.run": "engine",
-    "wsol_utils.engine.train": "engine",
-    "wsol_utils.baselines": "engine",
-    "wsol_utils.cam_bridge": "engine",
-    "wsol_utils.equivalence": "engine",
-    "wsol_utils.analysis": "studies",
-    "wsol_utils.compare_figures": "studies",
-    "wsol_utils.provenance": "studies",
-    "wsol_utils.stats": "studies",
-    "wsol_utils.tables": "studies",
-    "wsol_utils.suite": "ui",
-    "wsol_utils.experiments": "ui",  # runs the design on a Suite (the notebooks' front door, which publishes figures)
-    "wsol_utils.viz": "ui",
-    "wsol_utils.widgets": "ui",
-    "wsol_utils.reproduce": "ui",
-    "wsol_utils.site": "ui",
-    "wsol_utils.__main__": "ui",
-    "wsol_utils.boxeval_cli": "ui",
-    "wsol_utils.data.cli": "ui",
-    "wsol_utils.engine.cli": "ui",
-    "wsol_utils.engine.cli_eval": "ui",
+#: Each layer is one subpackage of ``wsol_utils`` (the layout shows the layers); a module's layer is its folder's.
+SUBPACKAGE_LAYERS: dict[str, str] = {
+    "base": "base",
+    "nets": "networks",
+    "scoring": "scoring",
+    "data": "data",
+    "engine": "engine",
+    "studies": "studies",
+    "ui": "ui",
 }
-#: Mapped before they exist: the ``protocol`` branch adds them (drop from here once merged).
-PENDING_MODULES: set[str] = set()
+#: The two modules at the top: the package (imports nothing) and ``python -m wsol_utils``'s dispatcher.
+TOP_LEVEL_LAYERS = {"wsol_utils": "base", "wsol_utils.__main__": "ui"}
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of ``wsol_utils.<subpackage>[.<module>]``: its subpackage's (None for a folder outside the map)."""
+    if module in TOP_LEVEL_LAYERS:
+        return TOP_LEVEL_LAYERS[module]
+    return SUBPACKAGE_LAYERS.get(module.split(".")[1])
+
 
 #: Known arrows still to remove, each ``(importer, imported)``; the lead drops them as they go:
 KNOWN_EDGES = {
     # evaluate_scoremaps reads wsoleval metadata files: the files-in front door belongs above the data layer
-    ("wsol_utils.boxeval", "wsol_utils.data.metadata"),
-    ("wsol_utils.boxeval", "wsol_utils.data"),
+    ("wsol_utils.scoring.boxeval", "wsol_utils.data.metadata"),
+    ("wsol_utils.scoring.boxeval", "wsol_utils.data"),
 }
 #: Known private imports, ``(importer, imported module, name)``: baselines.py's go with the ``protocol`` branch.
 KNOWN_PRIVATE: set[tuple[str, str, str]] = set()
@@ -184,19 +149,20 @@ def test_find_cycle_finds_a_planted_circle_and_passes_a_tree():
 
 
 def test_edges_see_function_level_imports_and_the_parent_package():
-    """``viz`` imports ``wsol_utils.metrics`` only inside a function, ``suite`` imports ``wsol_utils.data.wsoleval``
+    """``viz`` imports ``wsol_utils.scoring.metrics`` only inside a function, ``suite`` imports
+    ``wsol_utils.data.wsoleval``
     only inside a function: both are arrows (the check sees lazy imports), and so is the package a submodule's
-    import runs (``wsol_utils.engine.cli`` -> ``wsol_utils.data`` for ``wsol_utils.data.synthetic``...)."""
+    import runs (``wsol_utils.ui.train_cli`` -> ``wsol_utils.data`` for ``wsol_utils.data.synthetic``...)."""
     arrows = edges()
-    assert ("wsol_utils.viz", "wsol_utils.metrics") in arrows
-    assert ("wsol_utils.suite", "wsol_utils.data.wsoleval") in arrows
+    assert ("wsol_utils.ui.viz", "wsol_utils.scoring.metrics") in arrows
+    assert ("wsol_utils.ui.suite", "wsol_utils.data.wsoleval") in arrows
     # every arrow into a subpackage's module comes with one into that subpackage, unless it is the importer's own
     parents = {
         (m, t.rpartition(".")[0])
         for m, t in arrows
         if t.count(".") == 2 and t.rpartition(".")[0] not in (*ancestors(m), m)
     }
-    assert ("wsol_utils.suite", "wsol_utils.data") in parents and parents <= arrows
+    assert ("wsol_utils.ui.suite", "wsol_utils.data") in parents and parents <= arrows
     assert ("wsol_utils.engine.evaluate", "wsol_utils.engine") not in arrows  # its own package
 
 
@@ -219,19 +185,33 @@ def test_no_module_imports_a_private_name_of_another():
     assert found <= KNOWN_PRIVATE, f"private names imported: {sorted(found - KNOWN_PRIVATE)}"
 
 
-def test_every_module_has_a_layer():
-    assert set(MODULES) - set(LAYERS) == set(), "map the new module to a layer in LAYERS"
-    assert set(LAYERS) - set(MODULES) <= PENDING_MODULES, "LAYERS names a module that is gone"
-    assert set(LAYERS.values()) <= set(LAYER_ORDER)
+def test_every_module_lives_in_a_layer_folder():
+    """No module beside the layer subpackages but the package itself and ``__main__``; every folder is a layer."""
+    assert {module for module in MODULES if layer_of(module) is None} == set(), "move it into a layer's subpackage"
+    assert {m for m in MODULES if m.count(".") == 1} - set(TOP_LEVEL_LAYERS) <= {
+        f"wsol_utils.{sub}" for sub in SUBPACKAGE_LAYERS
+    }, "a module sits at the top of the package: move it into its layer's subpackage"
+    assert set(SUBPACKAGE_LAYERS.values()) == set(LAYER_ORDER)
+    for sub in SUBPACKAGE_LAYERS:
+        assert (PACKAGE / sub / "__init__.py").is_file(), f"wsol_utils/{sub}/__init__.py is missing"
+
+
+def test_layer_of_reads_the_folder():
+    assert layer_of("wsol_utils.nets.models") == "networks"
+    assert layer_of("wsol_utils.data") == "data"
+    assert layer_of("wsol_utils.__main__") == "ui"
+    assert layer_of("wsol_utils.somewhere.else") is None
 
 
 @pytest.mark.parametrize("layer", LAYER_ORDER)
 def test_a_layer_never_imports_a_higher_one(layer):
-    rank = {name: LAYER_ORDER.index(value) for name, value in LAYERS.items()}
+    def rank(module: str) -> int:
+        return LAYER_ORDER.index(layer_of(module) or "ui")
+
     upward = sorted(
         (importer, imported)
         for importer, imported in edges()
-        if LAYERS.get(importer) == layer and rank[imported] > rank[importer] and (importer, imported) not in KNOWN_EDGES
+        if layer_of(importer) == layer and rank(imported) > rank(importer) and (importer, imported) not in KNOWN_EDGES
     )
     assert upward == [], f"{layer} imports a higher layer: {upward}"
 

@@ -1,4 +1,4 @@
-"""Per-map min-max normalization (wsol_utils.maps, ARCHITECTURE "Conventions", docs/methods.md §2.2)."""
+"""Per-map min-max normalization (wsol_utils.nets.maps, ARCHITECTURE "Conventions", docs/methods.md §2.2)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsol_utils.maps import normalize_minmax
+from wsol_utils.nets.maps import normalize_minmax
 
 
 def _wsoleval_normalize(cam: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.methods: the registry of map methods, the papers' three methods' branch-B inputs
+"""Tests for wsol_utils.nets.methods: the registry of map methods, the papers' three methods' branch-B inputs
 (hand-computed), and a toy fourth method registered here that trains, evaluates and shows in the explorer
 without any other module knowing its name."""
 
@@ -12,16 +12,16 @@ import torch
 from torch import Tensor
 
 from wsol_utils.engine import RunConfig, evaluate, train
-from wsol_utils.erasing import normalized_attention
-from wsol_utils.methods import (
+from wsol_utils.nets.erasing import normalized_attention
+from wsol_utils.nets.methods import (
     MethodOptions,
     get_method,
     list_methods,
     register_method,
     unregister_method,
 )
-from wsol_utils.models import create_model
-from wsol_utils.widgets import Explorer, Knobs, stats_html
+from wsol_utils.nets.models import create_model
+from wsol_utils.ui.widgets import Explorer, Knobs, stats_html
 
 TOY = "toy_half"
 

@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.metrics: every expected number below is computed by hand in the comments."""
+"""Tests for wsol_utils.scoring.metrics: every expected number below is computed by hand in the comments."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from wsol_utils import metrics
-from wsol_utils.metrics import (
+from wsol_utils.scoring import metrics
+from wsol_utils.scoring.metrics import (
     best_iou,
     box_iou,
     localization_summary,
@@ -32,7 +32,7 @@ from wsol_utils.metrics import (
 
 
 def test_normalize_minmax_is_reexported_from_maps():
-    from wsol_utils.maps import normalize_minmax
+    from wsol_utils.nets.maps import normalize_minmax
 
     assert metrics.normalize_minmax is normalize_minmax
 
@@ -507,7 +507,7 @@ def test_reference_pxap_rejects_bad_masks():
 
 
 def test_box_steps_show_the_papers_rule_and_end_in_the_same_box():
-    from wsol_utils.metrics import box_steps, map_to_box
+    from wsol_utils.scoring.metrics import box_steps, map_to_box
 
     scoremap = np.zeros((6, 8))
     scoremap[1:3, 1:3] = 1.0  # 4 px at the max

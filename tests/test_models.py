@@ -1,4 +1,4 @@
-"""Backbones, branches and the cam / acol / hclnet models (wsol_utils.models, docs/methods.md §1.1-§1.4)."""
+"""Backbones, branches and the cam / acol / hclnet models (wsol_utils.nets.models, docs/methods.md §1.1-§1.4)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from wsol_utils.erasing import erase_by_threshold, erase_complementary
-from wsol_utils.fusion import fuse_l1, fuse_max
-from wsol_utils.maps import normalize_minmax
-from wsol_utils.models import (
+from wsol_utils.nets.erasing import erase_by_threshold, erase_complementary
+from wsol_utils.nets.fusion import fuse_l1, fuse_max
+from wsol_utils.nets.maps import normalize_minmax
+from wsol_utils.nets.models import (
     Branch,
     WSOLModel,
     cam_to_conv1x1,
@@ -416,7 +416,7 @@ def test_the_pool_gradient_keeps_the_layout_each_head_needs(method):
 def test_sgd_steps_are_bit_identical_to_torch_mean_pooling(method, field, monkeypatch):
     """Same seed, same batches, two engine SGD steps: every parameter and the logits equal (torch.equal) with
     spatial_mean and with PyTorch's mean, at every receptive field of the regime map (analysis.RECEPTIVE_FIELDS)."""
-    from wsol_utils.analysis import RECEPTIVE_FIELDS
+    from wsol_utils.studies.analysis import RECEPTIVE_FIELDS
 
     kwargs = dict(RECEPTIVE_FIELDS[field])
     old_params, old_logits = _sgd_run(method, monkeypatch, True, kwargs)

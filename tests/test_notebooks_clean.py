@@ -18,7 +18,7 @@ import jupytext.config
 import nbformat
 import pytest
 
-from wsol_utils.reproduce import SUITE, VOLATILE_CELL_METADATA, VOLATILE_NOTEBOOK_METADATA
+from wsol_utils.ui.reproduce import SUITE, VOLATILE_CELL_METADATA, VOLATILE_NOTEBOOK_METADATA
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))

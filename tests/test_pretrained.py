@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.pretrained: TF SAME padding, the Lite0 architecture, offline ImageNet weights."""
+"""Tests for wsol_utils.nets.pretrained: TF SAME padding, the Lite0 architecture, offline ImageNet weights."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsol_utils import pretrained
+from wsol_utils.nets import pretrained
 
 
 @pytest.mark.parametrize(

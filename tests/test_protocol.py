@@ -1,4 +1,4 @@
-"""The Protocol value (wsol_utils.protocol): its tau grid, validation, labels and import layer."""
+"""The Protocol value (wsol_utils.scoring.protocol): its tau grid, validation, labels and import layer."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import inspect
 import numpy as np
 import pytest
 
-from wsol_utils import protocol as protocol_module
-from wsol_utils import scorer as scorer_module
-from wsol_utils.protocol import (
+from wsol_utils.scoring import protocol as protocol_module
+from wsol_utils.scoring import scorer as scorer_module
+from wsol_utils.scoring.protocol import (
     PAPERS,
     TAU_GRID,
     TAU_GRID_STEP,
@@ -96,8 +96,14 @@ def test_the_scoring_modules_import_no_higher_layer(module) -> None:
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     ours = {name for name in imported if name.startswith("wsol_utils")}
-    higher = ("wsol_utils.engine", "wsol_utils.suite", "wsol_utils.tables", "wsol_utils.widgets", "wsol_utils.data")
+    higher = (
+        "wsol_utils.engine",
+        "wsol_utils.ui.suite",
+        "wsol_utils.studies.tables",
+        "wsol_utils.ui.widgets",
+        "wsol_utils.data",
+    )
     assert not [name for name in ours if name.startswith(higher)], ours
     if module is protocol_module:
-        assert ours == {"wsol_utils.maps"}
+        assert ours == {"wsol_utils.nets.maps"}
     assert Protocol is protocol_module.Protocol

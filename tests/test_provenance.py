@@ -1,4 +1,4 @@
-"""wsol_utils.provenance: the source hash, the PROVENANCE.json manifest, and the gate on the committed figures/.
+"""wsol_utils.studies.provenance: the source hash, the PROVENANCE.json manifest, and the gate on the committed figures/.
 
 The last test (marker ``figures``) is the gate: it fails when the committed ``figures/`` were made by another
 library source than the one on disk. Deselect it with ``-m "not figures"`` while figures are being regenerated.
@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from wsol_utils import provenance, tables, viz
+from wsol_utils.studies import provenance, tables
+from wsol_utils.ui import viz
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -129,7 +130,7 @@ def test_hash_of_a_copied_real_package_ignores_reformatting(tmp_path):
         shutil.copy2(notebook, tmp_path / "notebooks" / notebook.name)
     reference = provenance.source_hash(tmp_path)
     assert reference == provenance.source_hash(REPO)
-    copied = tmp_path / "wsol_utils" / "provenance.py"
+    copied = tmp_path / "wsol_utils" / "studies" / "provenance.py"
     text = copied.read_text(encoding="utf-8")
     import ast
 
@@ -329,7 +330,7 @@ def test_publish_passes_provenance_through(tmp_path):
 
 
 def test_suite_provenance_and_publish(tmp_path, monkeypatch):
-    from wsol_utils.suite import NOTEBOOK_ENV, Suite
+    from wsol_utils.ui.suite import NOTEBOOK_ENV, Suite
 
     monkeypatch.setenv(NOTEBOOK_ENV, "04_fusion_ablation")
     suite = Suite.from_parameters(figures_dir=tmp_path / "figs", runs_dir=tmp_path / "runs")

@@ -22,12 +22,14 @@ from fake_weights import install
 from tiny_data import TinyImage, make_cub_folder, make_wsoleval_folder
 from torch import Tensor, nn
 
-from wsol_utils import data, reproduce, suite, tables
+from wsol_utils import data
 from wsol_utils.engine import RunConfig, evaluate, load_run, paper_config, train
 from wsol_utils.engine.evaluate import ten_crop_outer_size, ten_crop_scores
 from wsol_utils.engine.run import run_pretrained_backbone
-from wsol_utils.models import WSOLOutput
-from wsol_utils.suite import Suite
+from wsol_utils.nets.models import WSOLOutput
+from wsol_utils.studies import tables
+from wsol_utils.ui import reproduce, suite
+from wsol_utils.ui.suite import Suite
 
 #: Environment variables the suite, the backbones and the runner read; every test starts without them.
 ENV = ("TORCH_HOME", "WSOL_OFFLINE", "WSOL_ALLOW_RANDOM_INIT", "WSOL_BACKBONE", "WSOL_SMOKE", "WSOL_NOTEBOOK")
@@ -359,7 +361,7 @@ def test_ilsvrc_wsoleval_folder_through_the_suite(
     assert result.summary["num_images"] == 3 and math.isfinite(result.summary["cls_err_top1"])
     cached = [json.loads(path.read_text()) for path in (run / "suite_eval").glob("*.json")]
     assert [entry["options"]["ten_crop"] for entry in cached] == [True]  # the papers' 10-crop classification
-    from wsol_utils.baselines import available_baselines, evaluate_baseline
+    from wsol_utils.engine.baselines import available_baselines, evaluate_baseline
 
     names = available_baselines(smoke.config("cam"))
     assert names == ["centre_gaussian", "whole_image"]

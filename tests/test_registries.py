@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 import torch
 
-from wsol_utils import data, tables
-from wsol_utils.backbones import backbone_defaults, list_backbones
+from wsol_utils import data
 from wsol_utils.data import get_dataset, list_datasets, register_dataset, unregister_dataset
 from wsol_utils.engine import RunConfig
-from wsol_utils.methods import MethodOptions, get_method, list_methods, register_method, unregister_method
-from wsol_utils.models import create_model
-from wsol_utils.pipeline import classification_logits
+from wsol_utils.nets.backbones import backbone_defaults, list_backbones
+from wsol_utils.nets.methods import MethodOptions, get_method, list_methods, register_method, unregister_method
+from wsol_utils.nets.models import create_model
+from wsol_utils.scoring.pipeline import classification_logits
+from wsol_utils.studies import tables
 
 NUM_CLASSES = 3
 SMALL_SYNTHETIC = {"num_train": 4, "num_val": 4, "num_test": 4}
@@ -97,7 +98,7 @@ def test_a_fourth_method_is_one_registration(fourth_method):
 
 
 def test_a_new_metric_column_is_one_entry(monkeypatch):
-    """A summary key added to :data:`wsol_utils.tables.EXTRA_COLUMNS` becomes a column of every row."""
+    """A summary key added to :data:`wsol_utils.studies.tables.EXTRA_COLUMNS` becomes a column of every row."""
     monkeypatch.setitem(tables.EXTRA_COLUMNS, "toy_metric", "toy metric")
     table = tables.localization_table({"cam": {"toy_metric": 12.5}, "acol": {}})
     assert table["toy metric"].tolist()[0] == 12.5

@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.reproduce: selection, paths, metadata stripping, and the runner end to end
+"""Tests for wsol_utils.ui.reproduce: selection, paths, metadata stripping, and the runner end to end
 on tiny stand-in notebooks (the real suite runs under nbval and in the slow smoke test)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from wsol_utils import reproduce
+from wsol_utils.ui import reproduce
 
 PARAMETERS = """DATASET = "synthetic"
 DATA_ROOT = None
@@ -166,7 +166,7 @@ def test_smoke_run_of_the_real_notebook_writes_the_localization_table(tmp_path, 
     """The real 02 notebook in smoke mode: the table has one row per method and our columns beside the
     paper's. Uses the checkout's run cache (runs/, git-ignored), shared with the nbval run of the notebooks,
     so the three tiny runs are trained at most once per machine."""
-    pytest.importorskip("wsol_utils.models")
+    pytest.importorskip("wsol_utils.nets.models")
     code = reproduce.main(
         ["--smoke", "--only", "02", "--output-dir", str(tmp_path / "out"), "--figures-dir", str(tmp_path / "figs")]
     )
@@ -202,7 +202,7 @@ def test_smoke_run_of_the_real_notebook_writes_the_localization_table(tmp_path, 
 
 
 def test_split_lanes_keeps_notebooks_that_share_runs_together():
-    from wsol_utils.reproduce import SUITE, split_lanes
+    from wsol_utils.ui.reproduce import SUITE, split_lanes
 
     assert split_lanes(SUITE, 1) == [list(SUITE)]
     assert split_lanes(SUITE, 2) == [list(SUITE[:5]), ["06_when_erasing_helps", "07_posthoc_cams"]]
@@ -210,7 +210,7 @@ def test_split_lanes_keeps_notebooks_that_share_runs_together():
 
 
 def test_lane_arguments_drop_only_and_jobs():
-    from wsol_utils.reproduce import _without_option
+    from wsol_utils.ui.reproduce import _without_option
 
     argv = ["--smoke", "--jobs", "2", "--only", "02", "04", "--dataset=cub", "--jobs=3"]
     once = _without_option(argv, "--only", takes_values=True)

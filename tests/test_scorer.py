@@ -1,4 +1,4 @@
-"""The map scorer (wsol_utils.scorer) on hand-made maps: boxes, IoUs, records and a protocol's metrics."""
+"""The map scorer (wsol_utils.scoring.scorer) on hand-made maps: boxes, IoUs, records and a protocol's metrics."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from wsol_utils import boxeval
 from wsol_utils.data import WSOLBatch
-from wsol_utils.protocol import PAPERS
-from wsol_utils.scorer import MapScorer, localized_at, mass_fractions, score_boxes, wsoleval_branches
+from wsol_utils.scoring import boxeval
+from wsol_utils.scoring.protocol import PAPERS
+from wsol_utils.scoring.scorer import MapScorer, localized_at, mass_fractions, score_boxes, wsoleval_branches
 
 SIZE = 8
 

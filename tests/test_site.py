@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.site: link rewriting by hand, a site built from the real README / docs plus one tiny
+"""Tests for wsol_utils.ui.site: link rewriting by hand, a site built from the real README / docs plus one tiny
 notebook executed here (nbclient) standing in for ``outputs/01_cam_equivalence.ipynb`` (the other suite notebooks
 have no executed copy: banner pages), every href and src of that site resolving to a file and an element id,
 and -- marked ``browser`` -- the site in Debian's headless Chromium served from loopback: every page reached
@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from wsol_utils import site
-from wsol_utils.reproduce import SUITE
+from wsol_utils.ui import site
+from wsol_utils.ui.reproduce import SUITE
 
 from browser_support import LOOPBACK, launch_chromium, require_chromium
 

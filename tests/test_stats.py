@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.stats: the noise level of a difference, intervals over seeds and images, and sentences
+"""Tests for wsol_utils.studies.stats: the noise level of a difference, intervals over seeds and images, and sentences
 that never overclaim."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from wsol_utils import stats
+from wsol_utils.studies import stats
 
 
 # -- intervals over seeds and images ---------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_describe_difference_sentences():
 
 
 def test_a_t_interval_leaving_the_metric_range_is_clipped_to_it_and_one_inside_is_not():
-    from wsol_utils.stats import PERCENT, seed_interval
+    from wsol_utils.studies.stats import PERCENT, seed_interval
 
     # 75.5 / 24.4 / 31.8: 43.9 ± 68.6 by hand (sd 27.6154) -> [-24.7, 112.5] -> [0, 100]
     wide = seed_interval([75.5, 24.4, 31.8], bounds=PERCENT)
@@ -150,7 +150,7 @@ def test_a_t_interval_leaving_the_metric_range_is_clipped_to_it_and_one_inside_i
 
 
 def test_clip_interval_refuses_an_empty_range():
-    from wsol_utils.stats import Interval, clip_interval
+    from wsol_utils.studies.stats import Interval, clip_interval
 
     with pytest.raises(ValueError, match="low < high"):
         clip_interval(Interval(1.0, 5.0, 3, "t"), (1.0, 1.0))
@@ -158,7 +158,7 @@ def test_clip_interval_refuses_an_empty_range():
 
 def test_paired_t_pvalue_matches_scipy_and_the_edge_cases():
     scipy_stats = pytest.importorskip("scipy.stats")
-    from wsol_utils.stats import paired_t_pvalue
+    from wsol_utils.studies.stats import paired_t_pvalue
 
     diffs = [3.0, -1.0, 4.5, 2.0, 0.5, 6.0, 1.0, -2.0, 3.5, 2.5]
     assert paired_t_pvalue(diffs) == pytest.approx(float(scipy_stats.ttest_1samp(diffs, 0.0).pvalue), rel=1e-9)
@@ -168,7 +168,7 @@ def test_paired_t_pvalue_matches_scipy_and_the_edge_cases():
 
 
 def test_holm_adjust_by_hand():
-    from wsol_utils.stats import holm_adjust
+    from wsol_utils.studies.stats import holm_adjust
 
     assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     # monotone step-down: the second-smallest raw p x (m-1) is below the first's adjusted value -> carried up
@@ -180,7 +180,7 @@ def test_holm_adjust_by_hand():
 
 
 def test_format_interval_and_sentences_show_clipped_ends():
-    from wsol_utils.stats import PERCENT_DIFFERENCE, describe_difference, format_interval, seed_interval
+    from wsol_utils.studies.stats import PERCENT_DIFFERENCE, describe_difference, format_interval, seed_interval
 
     iv = seed_interval([90.0, -80.0, 95.0], bounds=PERCENT_DIFFERENCE)
     assert iv.low == -100.0

@@ -1,12 +1,12 @@
-"""Tests for wsol_utils.suite: notebook parameters -> run configs, smoke isolation, honest sentences."""
+"""Tests for wsol_utils.ui.suite: notebook parameters -> run configs, smoke isolation, honest sentences."""
 
 from __future__ import annotations
 
 import pytest
 
-from wsol_utils import suite
 from wsol_utils.engine import INSTRUMENT
-from wsol_utils.suite import Suite
+from wsol_utils.ui import suite
+from wsol_utils.ui.suite import Suite
 
 
 @pytest.fixture(autouse=True)

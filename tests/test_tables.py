@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.tables: reference numbers, table shapes, Markdown and atomic writing."""
+"""Tests for wsol_utils.studies.tables: reference numbers, table shapes, Markdown and atomic writing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from wsol_utils import tables
+from wsol_utils.studies import tables
 
 
 def _summary(base: float) -> dict[str, float]:

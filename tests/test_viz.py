@@ -1,4 +1,4 @@
-"""Tests for wsol_utils.viz."""
+"""Tests for wsol_utils.ui.viz."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.patches import Rectangle
 
-from wsol_utils import viz
+from wsol_utils.ui import viz
 
 # -- suite figures (issue 5) ---------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The explorer without a browser (wsol_utils.widgets): set knob / widget values in Python and compare what the
+"""The explorer without a browser (wsol_utils.ui.widgets): set knob / widget values in Python and compare what the
 callback computed with direct library calls (wsol_utils.engine.evaluate, erasing, metrics)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from wsol_utils import widgets
 from wsol_utils.engine import evaluate
-from wsol_utils.widgets import Explorer, ExplorerInputError, Knobs, compare_runs, explore, stats_html
+from wsol_utils.ui import widgets
+from wsol_utils.ui.widgets import Explorer, ExplorerInputError, Knobs, compare_runs, explore, stats_html
 
 from browser_support import TINY_DATASET_KWARGS, train_tiny_run
 
@@ -67,7 +67,7 @@ def test_test_time_delta_moves_branch_b_only(explorer) -> None:
 
 
 def test_b_input_is_what_branch_b_saw(explorer) -> None:
-    from wsol_utils.maps import normalize_minmax
+    from wsol_utils.nets.maps import normalize_minmax
 
     images = explorer.sample.images[:4]
     with torch.no_grad():

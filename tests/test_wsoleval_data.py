@@ -132,7 +132,7 @@ def test_is_ilsvrc_reads_the_training_ids(make_wsoleval, tiny_images, tmp_path: 
 
 
 def test_available_baselines_leave_out_the_mask_baseline_without_masks(tiny_wsoleval: Path) -> None:
-    from wsol_utils.baselines import BASELINES, available_baselines
+    from wsol_utils.engine.baselines import BASELINES, available_baselines
 
     without = load("wsoleval", root=tiny_wsoleval, split="test", image_size=32)
     with_masks = load("wsoleval", root=tiny_wsoleval, split="test", image_size=32, mask_dir=tiny_wsoleval / "masks")

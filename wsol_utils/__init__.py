@@ -1,17 +1,15 @@
 """wsol_utils: a small, typed library for weakly supervised object localization (WSOL).
 
-Modules (one job each):
+One subpackage per layer; a lower layer never imports a higher one (``tests/test_imports.py``,
+docs/ARCHITECTURE.md):
 
-- :mod:`wsol_utils.models`   -- backbones, classifier branches, the ``cam``/``acol``/``hclnet`` heads
-  behind :func:`wsol_utils.models.create_model`.
-- :mod:`wsol_utils.erasing`  -- ACoL threshold erasing and the HCLNet complementary map.
-- :mod:`wsol_utils.fusion`   -- fusing the maps of two branches (``max``, ``add``, ``l1``).
-- :mod:`wsol_utils.maps`     -- ``normalize_minmax``, the one per-map min-max normalization (wsoleval's).
-- :mod:`wsol_utils.metrics`  -- map -> box -> score, the papers' protocol and a literal wsoleval reference.
-- :mod:`wsol_utils.boxeval`  -- the fast, wsoleval-identical MaxBoxAcc / MaxBoxAccV2 / PxAP evaluator.
-- :mod:`wsol_utils.data`     -- the built-in synthetic data set, CUB-200-2011 and wsoleval metadata.
-- :mod:`wsol_utils.engine`   -- one run API (train / evaluate) for all methods.
-- :mod:`wsol_utils.viz`, :mod:`wsol_utils.widgets` -- figures and the JupyterLab explorer.
+0. :mod:`wsol_utils.base`    -- plain utilities (atomic writes, digests).
+1. :mod:`wsol_utils.nets`    -- backbones, map methods, models (``create_model``), erasing, fusion, maps.
+2. :mod:`wsol_utils.scoring` -- the Protocol, the map scorer, the papers' metrics, the fast wsoleval evaluator.
+3. :mod:`wsol_utils.data`    -- the built-in synthetic data set, CUB-200-2011, ILSVRC / wsoleval metadata.
+4. :mod:`wsol_utils.engine`  -- one run API (train / evaluate), run folders, baselines, other CAM libraries.
+5. :mod:`wsol_utils.studies` -- statistics, analyses, tables, provenance.
+6. :mod:`wsol_utils.ui`      -- the notebooks' Suite and study design, figures, the explorer, the command lines.
 
 Submodules are imported lazily so that ``import wsol_utils`` stays cheap.
 """

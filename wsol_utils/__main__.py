@@ -10,13 +10,16 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "evaluate": ("wsol_utils.boxeval_cli", "score saved maps in wsoleval's layout (MaxBoxAcc, V2, PxAP)"),
-    "train": ("wsol_utils.engine.cli", "train a CAM / ACoL / HCLNet run"),
-    "eval": ("wsol_utils.engine.cli_eval", "evaluate a trained run directory"),
-    "reproduce": ("wsol_utils.reproduce", "run the notebook suite and regenerate figures/"),
-    "data": ("wsol_utils.data.cli", "generate / export the built-in synthetic data set"),
-    "site": ("wsol_utils.site", "build a static HTML site of the executed suite (after reproduce)"),
-    "compare-figures": ("wsol_utils.compare_figures", "does a fresh figures folder reproduce the committed one?"),
+    "evaluate": ("wsol_utils.ui.boxeval_cli", "score saved maps in wsoleval's layout (MaxBoxAcc, V2, PxAP)"),
+    "train": ("wsol_utils.ui.train_cli", "train a CAM / ACoL / HCLNet run"),
+    "eval": ("wsol_utils.ui.eval_cli", "evaluate a trained run directory"),
+    "reproduce": ("wsol_utils.ui.reproduce", "run the notebook suite and regenerate figures/"),
+    "data": ("wsol_utils.ui.data_cli", "generate / export the built-in synthetic data set"),
+    "site": ("wsol_utils.ui.site", "build a static HTML site of the executed suite (after reproduce)"),
+    "compare-figures": (
+        "wsol_utils.studies.compare_figures",
+        "does a fresh figures folder reproduce the committed one?",
+    ),
 }
 
 

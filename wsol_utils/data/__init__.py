@@ -1,7 +1,8 @@
-"""Data for WSOL: the built-in synthetic set, CUB-200-2011 and wsoleval metadata folders (docs/methods.md §3).
+"""Layer 3, data. Data for WSOL: the built-in synthetic set, CUB-200-2011 and wsoleval metadata folders
+(docs/methods.md §3).
 
 One entry point, and one registry of data sets (:func:`register_dataset`, :func:`get_dataset`,
-:func:`list_datasets`; like :mod:`wsol_utils.methods` and :mod:`wsol_utils.backbones`)::
+:func:`list_datasets`; like :mod:`wsol_utils.nets.methods` and :mod:`wsol_utils.nets.backbones`)::
 
     from wsol_utils.data import load, collate
     train = load("synthetic", split="train")                       # generated (and cached) offline

@@ -35,7 +35,7 @@ from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
-from wsol_utils.atomic import write_text_atomic
+from wsol_utils.base.atomic import write_text_atomic
 
 __all__ = [
     "WsolevalMetadata",

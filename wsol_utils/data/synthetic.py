@@ -53,7 +53,7 @@ import cv2
 import numpy as np
 import torch
 
-from wsol_utils.atomic import write_atomic, write_bytes_atomic
+from wsol_utils.base.atomic import write_atomic, write_bytes_atomic
 from wsol_utils.data.base import WSOLDataset, WSOLItem, resolve_transform, tight_boxes
 from wsol_utils.data.transforms import BoxTransform, WSOLTransform
 

@@ -9,7 +9,7 @@ Masks (for PxAP), optional:
 
 - box-style metadata with ``mask_dir``: ``<mask_dir>/<image_id>.png`` (greyscale, > 127 foreground) and an
   optional ``<mask_dir>/<image_id>.ignore.png`` (> 127 ignored, 255 in the returned mask) -- the layout
-  :mod:`wsol_utils.boxeval` reads and ``python -m wsol_utils data export`` writes;
+  :mod:`wsol_utils.scoring.boxeval` reads and ``python -m wsol_utils data export`` writes;
 - mask-style metadata (OpenImages: ``<image_id>,<mask_path>,<ignore_path>`` lines): the listed masks,
   relative to ``mask_dir`` (default ``root``), merged by union; those images get the box around the union
   of their foreground as their single box (``[0, 0, 0, 0]`` for an empty mask), computed when read.

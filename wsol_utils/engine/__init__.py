@@ -1,4 +1,4 @@
-"""One run API for all methods: :class:`RunConfig`, :func:`train`, :func:`load_run`, :func:`evaluate`.
+"""Layer 4, engine. One run API for all methods: :class:`RunConfig`, :func:`train`, :func:`load_run`, :func:`evaluate`.
 
 Example::
 
@@ -7,7 +7,11 @@ Example::
     result = evaluate(run, split="test", fusion="max")         # records DataFrame + summary dict
 
 The function :func:`evaluate` shadows the submodule of the same name on purpose (imported eagerly below);
-reach the module as ``sys.modules["wsol_utils.engine.evaluate"]`` if ever needed.
+reach the module as ``sys.modules["wsol_utils.engine.evaluate"]`` if ever needed. Besides the run API: the
+baselines (:mod:`~wsol_utils.engine.baselines`), other CAM libraries' maps (:mod:`~wsol_utils.engine.cam_bridge`)
+and the CAM equivalence check (:mod:`~wsol_utils.engine.equivalence`).
+
+May import: base, nets, scoring, data.
 """
 
 from __future__ import annotations

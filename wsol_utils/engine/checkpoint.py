@@ -7,7 +7,7 @@ epoch: temp file in the same folder, then :func:`os.replace`), ``train.lock`` (t
 Trust: a checkpoint is untrusted input. It is read with ``torch.load(weights_only=True)`` only, so a pickled object
 in it never runs; everything the checkpoint holds is tensors, numbers, strings, lists and dicts (the NumPy RNG state
 as a tensor, see :func:`rng_state`). A finished run's ``done.json`` records the config's epochs, the checkpoint's
-epoch and its sha256 (:func:`~wsol_utils.atomic.file_sha256`); :func:`verify_done` / :func:`check_done` check them.
+epoch and its sha256 (:func:`~wsol_utils.base.atomic.file_sha256`); :func:`verify_done` / :func:`check_done` check them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wsol_utils.atomic import file_sha256, write_atomic, write_text_atomic
+from wsol_utils.base.atomic import file_sha256, write_atomic, write_text_atomic
 from wsol_utils.engine.config import RunConfig
 
 CONFIG_FILE = "config.json"

@@ -26,15 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wsol_utils import data
-from wsol_utils.backbones import list_backbones
-from wsol_utils.erasing import check_delta
-from wsol_utils.fusion import FUSION_METHODS
-from wsol_utils.methods import get_method, list_methods
+from wsol_utils.nets.backbones import list_backbones
+from wsol_utils.nets.erasing import check_delta
+from wsol_utils.nets.fusion import FUSION_METHODS
+from wsol_utils.nets.methods import get_method, list_methods
 
 if TYPE_CHECKING:
     from wsol_utils.data.base import WSOLDataset
 
-BACKBONES: tuple[str, ...] = tuple(list_backbones())  # small, vgg16, resnet50 (wsol_utils.backbones)
+BACKBONES: tuple[str, ...] = tuple(list_backbones())  # small, vgg16, resnet50 (wsol_utils.nets.backbones)
 LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
 FUSION_WEIGHTS: tuple[str, ...] = ("ratio", "softmax")
 OPTIMIZERS: tuple[str, ...] = ("acol", "wsoleval")
@@ -118,7 +118,7 @@ class RunConfig:
     Fields
     ------
     method: ``"cam"``, ``"acol"`` (threshold erasing, docs/methods.md §1.3) or ``"hclnet"`` (complementary map, §1.4).
-    backbone, layout: :func:`wsol_utils.models.create_model` arguments (``layout`` matters for vgg16 and resnet50).
+    backbone, layout: :func:`wsol_utils.nets.models.create_model` arguments (``layout`` matters for vgg16 and resnet50).
     delta: ACoL erasing threshold in the open interval (0, 1) (official 0.6, wsoleval 0.7).
     detach_complement: no gradient through ``1 - M_A`` (HCLNet, docs/methods.md §1.4).
     fusion, block_radius, fusion_weights: test-time fusion of the two branches (docs/methods.md §1.5);

@@ -2,9 +2,11 @@
 
 Per batch: one forward pass; for each branch (``a``, ``b`` and the ``fused`` map; CAM has only ``a``) the GT
 class's map is normalized (docs/methods.md §1.5), upsampled to the image in torch, normalized again and scored by
-:class:`wsol_utils.scorer.MapScorer` under a :class:`wsol_utils.protocol.Protocol`: boxed at ``tau`` (largest
+:class:`wsol_utils.scoring.scorer.MapScorer` under a :class:`wsol_utils.scoring.protocol.Protocol`: boxed at ``tau``
+(largest
 8-connected component, docs/methods.md §2.1) and scored against the GT boxes; MaxBoxAccV2 streams through
-:class:`wsol_utils.boxeval.BoxEvaluator` and PxAP through :class:`wsol_utils.boxeval.PxAPEvaluator` when the
+:class:`wsol_utils.scoring.boxeval.BoxEvaluator` and PxAP through :class:`wsol_utils.scoring.boxeval.PxAPEvaluator`
+when the
 data set has masks (docs/methods.md §2.2).
 
 Test-time ``delta`` and ``fusion`` may differ from training's: ``delta`` changes only branch B's input and
@@ -13,20 +15,23 @@ Test-time ``delta`` and ``fusion`` may differ from training's: ``delta`` changes
 10-crop classification (``ten_crop=True``, as HCLNet reports its classification errors; docs/methods.md §4.1): the
 classification columns come from the softmax averaged over the 10 crops (4 corners and the centre, and their mirror
 images) of side ``S`` of the image resized to ``R = round(S * 256 / 224)`` (256 for 224,
-:func:`wsol_utils.metrics.ten_crop_logits`); the maps and boxes stay those of the single ``S x S`` view. Image files
+:func:`wsol_utils.scoring.metrics.ten_crop_logits`); the maps and boxes stay those of the single ``S x S`` view. Image
+files
 only (the synthetic set is generated at one size).
 
 Erasing class at test (``erase_with``): ``"pred"`` (default: branch A's top-1, label-free) or ``"gt"`` (the
 official code's choice: the ground-truth class, so the label reaches branch B). The maps differ only on images whose
 branch-A top-1 is not the GT class. The classification top-1 of a two-branch method is that of
 ``logits_a + logits_b``, and branch B's logits depend on the erased class, so every classification and localization
-column can differ; GT-erased numbers are label-informed and labelled so (:meth:`wsol_utils.protocol.Protocol.label`).
+column can differ; GT-erased numbers are label-informed and labelled so
+(:meth:`wsol_utils.scoring.protocol.Protocol.label`).
 
 The per-image maps (at feature resolution) of a run + split + delta + fusion are cached in
 ``<run>/maps/*.npz``, so :func:`tau_curve` sweeps ``tau`` without re-running the model.
 
 Derived caches (``<run>/maps/*.npz`` and :func:`evaluate_cached`'s ``<run>/suite_eval/<key>.json/.csv``) record
-the sha256 of the ``checkpoint.pt`` they were computed from (:func:`wsol_utils.atomic.file_sha256`, taken before the
+the sha256 of the ``checkpoint.pt`` they were computed from (:func:`wsol_utils.base.atomic.file_sha256`, taken before
+the
 model is loaded) and their size; an entry is believed only when that digest equals the checkpoint's digest now and
 the entry is whole (row count and records digest; a readable, consistent ``.npz``), else it is recomputed and
 overwritten. A cache that cannot be written (read-only folder, full disk) is a :class:`CacheWriteWarning` naming
@@ -55,18 +60,19 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from wsol_utils import atomic, metrics
+from wsol_utils.base import atomic
 from wsol_utils.data import get_dataset
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.run import MAP_CACHE_DIR, load_run
 from wsol_utils.engine.train import make_loader
-from wsol_utils.erasing import check_delta
-from wsol_utils.maps import upsample_maps
-from wsol_utils.methods import get_method
-from wsol_utils.pipeline import MapBatch, check_fusion, classification_logits, forward_maps, fusion_options
-from wsol_utils.protocol import PAPERS, Protocol
-from wsol_utils.scorer import MapScorer, localized_at
+from wsol_utils.nets.erasing import check_delta
+from wsol_utils.nets.maps import upsample_maps
+from wsol_utils.nets.methods import get_method
+from wsol_utils.scoring import metrics
+from wsol_utils.scoring.pipeline import MapBatch, check_fusion, classification_logits, forward_maps, fusion_options
+from wsol_utils.scoring.protocol import PAPERS, Protocol
+from wsol_utils.scoring.scorer import MapScorer, localized_at
 
 #: Key of a suite_eval summary JSON holding what its entry is checked against on read:
 #: ``{"checkpoint_sha256", "records_sha256", "num_records"}``.
@@ -139,9 +145,9 @@ def score_map_stream(
     """Score maps made batch by batch by any source with the scorer :func:`evaluate` scores a model's maps with.
 
     For each batch of ``loader`` (moved to ``device``), ``maps_of(batch, start)`` (``start``: the data set index
-    of the batch's first image) gives a :class:`~wsol_utils.pipeline.MapBatch` whose ``full[branch]`` are
+    of the batch's first image) gives a :class:`~wsol_utils.scoring.pipeline.MapBatch` whose ``full[branch]`` are
     ``(B, H, W)`` maps in ``[0, 1]`` at the images' resolution and whose ``logits`` are ``(B, C)`` (all NaN: no
-    classifier); each batch is then scored by :class:`wsol_utils.scorer.MapScorer` under ``protocol`` (box at
+    classifier); each batch is then scored by :class:`wsol_utils.scoring.scorer.MapScorer` under ``protocol`` (box at
     ``protocol.tau``, docs/methods.md §2.1; MaxBoxAcc / V2 and PxAP on ``protocol.wsoleval``'s branches, §2.2).
 
     Returns:
@@ -183,8 +189,9 @@ def evaluate(
 ) -> EvalResult:
     """Evaluate a trained run on ``split``; see the module docstring for the protocol.
 
-    ``tau``, ``wsoleval``, ``erase_with`` and ``upsample`` make the :class:`~wsol_utils.protocol.Protocol` the maps
-    are scored under (defaults: :data:`~wsol_utils.protocol.PAPERS`'s); it validates them.
+    ``tau``, ``wsoleval``, ``erase_with`` and ``upsample`` make the :class:`~wsol_utils.scoring.protocol.Protocol` the
+    maps
+    are scored under (defaults: :data:`~wsol_utils.scoring.protocol.PAPERS`'s); it validates them.
 
     Args:
         run_dir: a directory written by :func:`wsol_utils.engine.train`.
@@ -268,7 +275,7 @@ def evaluate(
 
 
 def checkpoint_sha256(run_dir: str | Path) -> str | None:
-    """sha256 of ``<run_dir>/checkpoint.pt`` (:func:`wsol_utils.atomic.file_sha256`), ``None`` when there is none:
+    """sha256 of ``<run_dir>/checkpoint.pt`` (:func:`wsol_utils.base.atomic.file_sha256`), ``None`` when there is none:
     what every derived cache of the run records and is checked against."""
     path = Path(run_dir) / ckpt.CHECKPOINT_FILE
     return atomic.file_sha256(path) if path.is_file() else None
@@ -290,7 +297,7 @@ def warn_if_unfinished(run_dir: Path, epochs: int) -> None:
 
 
 def _write_cache(path: Path, write: Callable[[Path], object]) -> bool:
-    """:func:`wsol_utils.atomic.write_atomic` of a cache file; an ``OSError`` (read-only folder, full disk) is a
+    """:func:`wsol_utils.base.atomic.write_atomic` of a cache file; an ``OSError`` (read-only folder, full disk) is a
     :class:`CacheWriteWarning` naming ``path`` instead. Returns whether the file was written."""
     try:
         atomic.write_atomic(path, write)
@@ -423,14 +430,17 @@ def ten_crop_scores(
     """10-crop class scores: the softmax of the model's classification logits averaged over the 10 crops.
 
     Args:
-        model: a :class:`~wsol_utils.models.WSOLModel` (its :func:`~wsol_utils.pipeline.classification_logits`).
+        model: a :class:`~wsol_utils.nets.models.WSOLModel` (its
+            :func:`~wsol_utils.scoring.pipeline.classification_logits`).
         images: ``(B, 3, R, R)`` normalized images at the outer size (:func:`ten_crop_outer_size`).
         size: crop side ``S <= R``.
         labels: ``(B,)`` class whose branch-A map drives branch B's erasing (``None``: A's top-1), as ``erase_with``.
-        delta: test-time erasing threshold (``None``: the model's), as :func:`~wsol_utils.pipeline.forward_maps`.
+        delta: test-time erasing threshold (``None``: the model's), as
+            :func:`~wsol_utils.scoring.pipeline.forward_maps`.
 
     Returns:
-        ``(B, C)`` mean probabilities (:func:`wsol_utils.metrics.ten_crop_logits` of the ``(B, 10, C)`` logits) on
+        ``(B, C)`` mean probabilities (:func:`wsol_utils.scoring.metrics.ten_crop_logits` of the ``(B, 10, C)``
+        logits) on
         the CPU, float32.
     """
     from torchvision.transforms.functional import ten_crop
@@ -548,9 +558,10 @@ def tau_curve(
 ) -> pd.DataFrame:
     """GT-known loc accuracy (%) vs the box threshold ``tau`` for each branch, from cached maps.
 
-    ``taus`` defaults to the protocol's grid (:data:`wsol_utils.protocol.TAU_GRID`: 0.01 to 0.95 in steps of 0.01).
+    ``taus`` defaults to the protocol's grid (:data:`wsol_utils.scoring.protocol.TAU_GRID`: 0.01 to 0.95 in steps of
+    0.01).
     The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
-    ``tau`` then only re-boxes them (docs/methods.md §2.1, :func:`wsol_utils.scorer.localized_at`). A cache of
+    ``tau`` then only re-boxes them (docs/methods.md §2.1, :func:`wsol_utils.scoring.scorer.localized_at`). A cache of
     another checkpoint (the run trained on since) or a damaged one is recomputed; when the cache cannot be written
     the maps just computed are used. Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.
     """

@@ -9,10 +9,10 @@ import numpy as np
 
 from wsol_utils.data import collate, denormalize
 from wsol_utils.engine.run import load_run
-from wsol_utils.erasing import check_delta
-from wsol_utils.pipeline import forward_maps, fusion_options
-from wsol_utils.protocol import PAPERS, Protocol
-from wsol_utils.scorer import gt_boxes_numpy, score_boxes
+from wsol_utils.nets.erasing import check_delta
+from wsol_utils.scoring.pipeline import forward_maps, fusion_options
+from wsol_utils.scoring.protocol import PAPERS, Protocol
+from wsol_utils.scoring.scorer import gt_boxes_numpy, score_boxes
 
 
 @dataclass
@@ -40,7 +40,7 @@ def example_maps(
     device: str = "cpu",
 ) -> ExampleMaps:
     """Branch A, branch B and fused maps of the GT class for the first ``count`` images of ``split``,
-    made and boxed by :mod:`wsol_utils.pipeline` (so exactly as :func:`wsol_utils.engine.evaluate` does) under
+    made and boxed by :mod:`wsol_utils.scoring.pipeline` (so exactly as :func:`wsol_utils.engine.evaluate` does) under
     ``protocol`` (its ``tau``, ``erase_with`` and ``upsample``; label-free by default)."""
     if count < 1:
         raise ValueError(f"example_maps: count={count!r} must be a positive number of images")

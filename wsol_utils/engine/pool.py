@@ -1,6 +1,6 @@
 """``train_many(configs) -> run directories``: several independent runs (seeds, cells of a grid) trained at once
 in worker processes, one CPU thread each (and glibc's allocator set to keep freed memory for reuse,
-:func:`wsol_utils.allocator.reuse_freed_memory`).
+:func:`wsol_utils.base.allocator.reuse_freed_memory`).
 
 The small models of the synthetic suite gain little from a second thread, so on a machine with ``N`` cores ``N``
 runs side by side finish about ``N`` times sooner than one run after the other with ``N`` threads, and a notebook
@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from wsol_utils.allocator import reuse_freed_memory
+from wsol_utils.base.allocator import reuse_freed_memory
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import resolve_device
@@ -39,13 +39,13 @@ _START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 #: torch._dynamo (which ``torch.optim``'s first optimizer imports: 1.6 s per process on an idle core), this package
 #: and the evaluator (the same server forks ``boxeval``'s workers). The first pool of a process starts the server,
 #: so its list wins; the workers' numbers do not depend on it (tests/test_engine_pool.py).
-FORKSERVER_PRELOAD: tuple[str, ...] = ("torch", "torch._dynamo", "wsol_utils.engine", "wsol_utils.boxeval")
+FORKSERVER_PRELOAD: tuple[str, ...] = ("torch", "torch._dynamo", "wsol_utils.engine", "wsol_utils.scoring.boxeval")
 
 
 def default_jobs() -> int:
     """Worker processes of :func:`train_many` when not given: ``WSOL_TRAIN_JOBS`` if set, else the number of
     cores this process may use. ``reproduce --jobs N`` sets it for each of its parallel lanes to the cores divided
-    among the lanes (:func:`wsol_utils.reproduce.lane_train_jobs`), so the lanes' workers together fill the cores
+    among the lanes (:func:`wsol_utils.ui.reproduce.lane_train_jobs`), so the lanes' workers together fill the cores
     once."""
     wanted = os.environ.get("WSOL_TRAIN_JOBS", "")
     if wanted:

@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from wsol_utils import models
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.config import RunConfig
-from wsol_utils.models import WSOLModel
+from wsol_utils.nets import models
+from wsol_utils.nets.models import WSOLModel
 
 CONFIG_FILE = ckpt.CONFIG_FILE
 HISTORY_FILE = ckpt.HISTORY_FILE
@@ -120,7 +120,7 @@ def run_pretrained_backbone(run_dir: str | Path) -> bool | None:
 
 
 def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None = None) -> WSOLModel:
-    """:func:`wsol_utils.models.create_model` for the config (weights initialised from the global torch RNG).
+    """:func:`wsol_utils.nets.models.create_model` for the config (weights initialised from the global torch RNG).
 
     ``pretrained`` (when not ``None``) overrides ``config.model_kwargs["pretrained"]``: :func:`load_run` passes
     ``False`` since the checkpoint replaces the ImageNet weights anyway.

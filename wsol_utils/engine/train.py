@@ -40,8 +40,8 @@ from wsol_utils.engine import distributed as ddp
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.optim import build_optimizer, build_scheduler
 from wsol_utils.engine.run import build_model
-from wsol_utils.models import WSOLModel
-from wsol_utils.pipeline import classification_logits
+from wsol_utils.nets.models import WSOLModel
+from wsol_utils.scoring.pipeline import classification_logits
 
 if TYPE_CHECKING:
     from wsol_utils.data.base import WSOLDataset
@@ -74,7 +74,7 @@ def check_backbone_weights(config: RunConfig, model: nn.Module) -> None:
     Raises:
         ValueError: naming the missing weights file, its URL, how to get it and ``--allow-random-init``.
     """
-    from wsol_utils import backbones
+    from wsol_utils.nets import backbones
 
     if (
         not data.get_dataset(config.dataset).image_files
@@ -144,7 +144,7 @@ def micro_batches(model: nn.Module, ctx: ddp.DistContext, images: torch.Tensor) 
     on the CPU; the whole batch on CUDA, under DistributedDataParallel (which syncs gradients on every backward),
     or when the model holds a batch-norm layer (its statistics depend on the batch, so chunks would change the
     result)."""
-    from wsol_utils.models import feature_stride
+    from wsol_utils.nets.models import feature_stride
 
     batch_size = images.shape[0]
     batch_norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)

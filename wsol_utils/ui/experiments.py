@@ -5,8 +5,8 @@ exploratory and says so.
 
 * **Main comparison** (:data:`MAIN_VARIANTS`): CAM, ACoL at the paper's delta 0.6, ACoL at the delta chosen on
   **val** (:data:`DELTA_CRITERION` over :data:`DELTA_GRID`, mean over the exploratory seeds), and HCLNet (add), each
-  trained with every seed of :attr:`wsol_utils.suite.Suite.seeds` (ten) on the main instrument. On the synthetic set
-  each seed trains and is scored on its own draw of the data (:meth:`wsol_utils.suite.Suite.config`), so the spread
+  trained with every seed of :attr:`wsol_utils.ui.suite.Suite.seeds` (ten) on the main instrument. On the synthetic set
+  each seed trains and is scored on its own draw of the data (:meth:`wsol_utils.ui.suite.Suite.config`), so the spread
   over seeds includes the test set's sampling noise. Test-time maps are label-free (branch B erased with branch A's
   *predicted* class).
 * **Primary family** (:data:`PRIMARY_FAMILY`): each ACoL variant and HCLNet minus CAM, paired by seed, under each
@@ -28,7 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wsol_utils.analysis import (
+from wsol_utils.data.synthetic import SyntheticConfig
+from wsol_utils.engine import EvalResult, RunConfig, example_maps, read_history, train_many
+from wsol_utils.nets.methods import get_method
+from wsol_utils.studies.analysis import (
     RECEPTIVE_FIELDS,
     aggregate_summaries,
     head_area_share,
@@ -36,11 +39,14 @@ from wsol_utils.analysis import (
     run_frame,
     seed_summary,
 )
-from wsol_utils.data.synthetic import SyntheticConfig
-from wsol_utils.engine import EvalResult, RunConfig, example_maps, read_history, train_many
-from wsol_utils.methods import get_method
-from wsol_utils.stats import PERCENT_DIFFERENCE, holm_adjust, interval_columns, paired_seed_difference, paired_t_pvalue
-from wsol_utils.suite import Suite
+from wsol_utils.studies.stats import (
+    PERCENT_DIFFERENCE,
+    holm_adjust,
+    interval_columns,
+    paired_seed_difference,
+    paired_t_pvalue,
+)
+from wsol_utils.ui.suite import Suite
 
 __all__ = [
     "ALPHA",
@@ -188,8 +194,9 @@ def primary_table(
 
     ``frame``: the per-seed frame of the main comparison, one row per (``variant``, ``seed``) with a column per
     summary key (``gt_known_loc_acc``, ``maxboxacc_v2`` ...). Per comparison: the seeds both variants have, the mean
-    difference with its 95% t interval within [-100, 100] (:func:`wsol_utils.stats.paired_seed_difference`), the
-    paired t test's two-sided p, Holm's adjusted p over the whole ``family`` (:func:`wsol_utils.stats.holm_adjust`)
+    difference with its 95% t interval within [-100, 100] (:func:`wsol_utils.studies.stats.paired_seed_difference`), the
+    paired t test's two-sided p, Holm's adjusted p over the whole ``family``
+    (:func:`wsol_utils.studies.stats.holm_adjust`)
     and the verdict: ``"higher"`` / ``"lower"`` when the adjusted p is below :data:`ALPHA`, else ``"not shown"``.
     ``labels`` maps variant keys to the names printed (default: the keys)."""
     names = dict(labels or {})
@@ -238,7 +245,7 @@ COLLAPSE_RULE = (
 def branch_b_collapsed(records: pd.DataFrame, object_area_share: float) -> bool:
     """:data:`COLLAPSE_RULE` for one run: ``records`` of its evaluation (column ``b_mass_object``, fractions in
     [0, 1]), ``object_area_share`` the object's mean area share of the same images in percent
-    (:func:`wsol_utils.analysis.object_area_share`). A run without branch B's masses is an error."""
+    (:func:`wsol_utils.studies.analysis.object_area_share`). A run without branch B's masses is an error."""
     if "b_mass_object" not in records.columns:
         raise ValueError("branch_b_collapsed: the records have no b_mass_object (a one-branch method, or no masks)")
     mass = float(np.nanmean(records["b_mass_object"].to_numpy(dtype=float)))
@@ -359,7 +366,8 @@ def exploratory_differences(
     frame: pd.DataFrame, metrics: Sequence[str], labels: Mapping[str, str] | None = None, against: str = "cam"
 ) -> pd.DataFrame:
     """Every other variant minus ``against``, paired by seed, for summary keys outside the primary family (e.g.
-    classification): one row per variant with ``seeds`` and per metric its :func:`~wsol_utils.stats.interval_columns`
+    classification): one row per variant with ``seeds`` and per metric its
+    :func:`~wsol_utils.studies.stats.interval_columns`
     within [-100, 100] and ``"<metric> excludes 0"``. Labelled exploratory: not corrected for multiplicity."""
     names = dict(labels or {})
     rows = []
@@ -401,7 +409,7 @@ def baseline_frame(suite: Suite, seeds: Sequence[int] | None = None) -> pd.DataF
     """The calibration baselines (docs/methods.md §2.4) scored on each seed's own test set (the same draws as the
     main comparison's runs), one row per (baseline, seed): ``variant`` ``"baseline:<name>"``, ``label``, ``seed``,
     :data:`SEED_METRICS` and the summary's errors."""
-    from wsol_utils.baselines import BASELINES, available_baselines, evaluate_baseline
+    from wsol_utils.engine.baselines import BASELINES, available_baselines, evaluate_baseline
 
     rows = []
     for seed in suite.seeds if seeds is None else seeds:
@@ -458,8 +466,9 @@ REGIME_METHODS: dict[str, tuple[dict[str, Any], str | None]] = {
 
 
 def regime_changes(field: int, head_size: float) -> dict[str, Any]:
-    """The :meth:`~wsol_utils.suite.Suite.config` changes of one regime cell: the receptive field's
-    ``model_kwargs`` (:data:`wsol_utils.analysis.RECEPTIVE_FIELDS`) and, unless it is the data set's default, the
+    """The :meth:`~wsol_utils.ui.suite.Suite.config` changes of one regime cell: the receptive field's
+    ``model_kwargs`` (:data:`wsol_utils.studies.analysis.RECEPTIVE_FIELDS`) and, unless it is the data set's default,
+    the
     head size (so the main instrument's cell is exactly the main comparison's runs)."""
     changes: dict[str, Any] = {"model_kwargs": RECEPTIVE_FIELDS[field]}
     if not math.isclose(head_size, SyntheticConfig().head_size):
@@ -478,7 +487,8 @@ def final_val_accuracy(run_dir: str | Path) -> float:
 class RegimeMap:
     """The regime map run on a suite: ``runs[(field, head_size, method)] = {seed: run dir}`` and the per-seed frame
     (one row per cell, method and seed: ``receptive field (px)``, ``head (px)``, ``method``, ``seed``, the metrics of
-    :func:`wsol_utils.analysis.run_frame` with branch masses, ``head area (%)``, ``CAM val top-1 (%)`` of the same
+    :func:`wsol_utils.studies.analysis.run_frame` with branch masses, ``head area (%)``, ``CAM val top-1 (%)`` of the
+    same
     cell and seed, and ``converged``: whether the cell's CAM reaches :data:`CONVERGED_VAL_ACC` on mean)."""
 
     runs: dict[tuple[int, float, str], dict[int, Path]]
@@ -522,7 +532,7 @@ def run_regime_map(suite: Suite) -> RegimeMap:
 
 
 def describe_regime(differences: pd.DataFrame, protocols: Mapping[str, str]) -> str:
-    """Markdown sentences over :func:`wsol_utils.analysis.paired_differences` of the regime map (with a
+    """Markdown sentences over :func:`wsol_utils.studies.analysis.paired_differences` of the regime map (with a
     ``converged`` column): per protocol and method, the converged cells where the method is above or below CAM
     beyond the seed noise, and the cells left out because CAM did not converge. Exploratory: no correction."""
     names = {"acol": "ACoL", "hclnet": "HCLNet"}
@@ -632,8 +642,8 @@ def train_suite_runs(suite: Suite) -> float:
 
 def baseline_summaries(baselines: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """``{"baseline:<name>": summary}`` over seeds of :func:`baseline_frame`'s rows
-    (:func:`wsol_utils.analysis.aggregate_summaries`: means with their intervals), for
-    :func:`wsol_utils.tables.localization_table`."""
+    (:func:`wsol_utils.studies.analysis.aggregate_summaries`: means with their intervals), for
+    :func:`wsol_utils.studies.tables.localization_table`."""
     metrics = [column for column in baselines.columns if column not in ("variant", "label", "seed")]
     return {
         str(variant): aggregate_summaries([{key: float(row[key]) for key in metrics} for _, row in part.iterrows()])

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wsol_utils.allocator import ENV as ALLOCATOR_ENV
-from wsol_utils.provenance import NOTEBOOK_ENV
+from wsol_utils.base.allocator import ENV as ALLOCATOR_ENV
+from wsol_utils.studies.provenance import NOTEBOOK_ENV
 
 #: The suite, in reading order (file stems in ``notebooks/``).
 SUITE: tuple[str, ...] = (
@@ -41,8 +41,8 @@ SUITE: tuple[str, ...] = (
     "06_when_erasing_helps",
     "07_posthoc_cams",
 )
-REPO_ROOT = Path(__file__).resolve().parents[1]
-#: ``--backbone`` sets this for the notebook kernels; :meth:`wsol_utils.suite.Suite.config` reads it on real data
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: ``--backbone`` sets this for the notebook kernels; :meth:`wsol_utils.ui.suite.Suite.config` reads it on real data
 #: (the names of ``suite.BACKBONE_ENV`` / ``suite.REAL_DATA_BACKBONES``, kept here so the CLI starts without torch).
 BACKBONE_ENV = "WSOL_BACKBONE"
 BACKBONES: tuple[str, ...] = ("vgg16", "resnet50")
@@ -112,7 +112,7 @@ def strip_notebook_file(path: Path) -> None:
     """Strip volatile metadata from the notebook file at ``path`` (atomic rewrite)."""
     import nbformat
 
-    from wsol_utils.atomic import write_atomic
+    from wsol_utils.base.atomic import write_atomic
 
     notebook = strip_volatile_metadata(nbformat.read(path, as_version=4))
     write_atomic(path, lambda temp: nbformat.write(notebook, str(temp)))
@@ -570,11 +570,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def pretrain_suite(args: argparse.Namespace, paths: SuitePaths) -> None:
     """Train every run the notebooks need in one pool of workers before any notebook starts
-    (:func:`wsol_utils.experiments.train_suite_runs`): lanes of notebooks would otherwise each train their own runs
+    (:func:`wsol_utils.ui.experiments.train_suite_runs`): lanes of notebooks would otherwise each train their own runs
     with a share of the cores and wait for each other. SIGINT / SIGTERM end the workers; finished runs stay cached
     and an unfinished one resumes from its last epoch on the next call."""
-    from wsol_utils.experiments import planned_runs, train_suite_runs
-    from wsol_utils.suite import Suite
+    from wsol_utils.ui.experiments import planned_runs, train_suite_runs
+    from wsol_utils.ui.suite import Suite
 
     suite = Suite.from_parameters(
         args.dataset,
@@ -601,8 +601,8 @@ def pretrain_suite(args: argparse.Namespace, paths: SuitePaths) -> None:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     """:func:`main` after parsing, with SIGINT / SIGTERM watched."""
-    # the notebook kernels inherit this process's environment (wsol_utils.backbones / the suite read these)
-    for name, value in ALLOCATOR_ENV.items():  # glibc keeps freed memory for reuse (wsol_utils.allocator)
+    # the notebook kernels inherit this process's environment (wsol_utils.nets.backbones / the suite read these)
+    for name, value in ALLOCATOR_ENV.items():  # glibc keeps freed memory for reuse (wsol_utils.base.allocator)
         os.environ.setdefault(name, value)
     if args.offline:
         os.environ["WSOL_OFFLINE"] = "1"
@@ -632,8 +632,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequen
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: give a positive number of processes")
     if args.dataset == "synthetic" and args.only is None:  # the whole suite: also the data set's sample grid
-        from wsol_utils.data.cli import save_samples
         from wsol_utils.data.synthetic import SyntheticConfig
+        from wsol_utils.ui.data_cli import save_samples
 
         paths.figures.mkdir(parents=True, exist_ok=True)
         print(

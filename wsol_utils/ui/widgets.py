@@ -9,9 +9,10 @@ Logic and display are split:
   localization accuracy over a fixed sample of the first ``sample_size`` images of the split. The sample
   goes through the model in one batched forward per ``(delta, fusion)``; maps and scores are cached per
   knob value, so moving a slider back is instant. The numbers are those of
-  :func:`wsol_utils.engine.evaluate` under the explorer's :class:`~wsol_utils.protocol.Protocol` (same maps, same
-  upsampling, same boxes, scored by :class:`wsol_utils.scorer.MapScorer`; by default
-  :data:`~wsol_utils.protocol.PAPERS`: label-free erasing with branch A's predicted class).
+  :func:`wsol_utils.engine.evaluate` under the explorer's :class:`~wsol_utils.scoring.protocol.Protocol` (same maps,
+  same
+  upsampling, same boxes, scored by :class:`wsol_utils.scoring.scorer.MapScorer`; by default
+  :data:`~wsol_utils.scoring.protocol.PAPERS`: label-free erasing with branch A's predicted class).
 * :func:`explore` wires ipywidgets (``continuous_update=False``) to an :class:`Explorer` and draws with
   :func:`render_view`; :func:`compare_runs` / :func:`explore_comparison` put runs trained with different
   deltas side by side on one image.
@@ -39,13 +40,13 @@ from torch import Tensor
 from wsol_utils.data import collate, denormalize
 from wsol_utils.engine.distributed import resolve_device
 from wsol_utils.engine.run import check_run_dir, load_run
-from wsol_utils.erasing import check_delta
-from wsol_utils.fusion import FUSION_METHODS
-from wsol_utils.methods import MapMethod, MethodOptions, get_method
-from wsol_utils.pipeline import check_fusion, forward_maps, fusion_options
-from wsol_utils.protocol import PAPERS, TAU_GRID, TAU_GRID_STEP, Protocol, check_tau
-from wsol_utils.scorer import MapScorer, gt_boxes_numpy, score_boxes
-from wsol_utils.viz import draw_boxes, overlay_map
+from wsol_utils.nets.erasing import check_delta
+from wsol_utils.nets.fusion import FUSION_METHODS
+from wsol_utils.nets.methods import MapMethod, MethodOptions, get_method
+from wsol_utils.scoring.pipeline import check_fusion, forward_maps, fusion_options
+from wsol_utils.scoring.protocol import PAPERS, TAU_GRID, TAU_GRID_STEP, Protocol, check_tau
+from wsol_utils.scoring.scorer import MapScorer, gt_boxes_numpy, score_boxes
+from wsol_utils.ui.viz import draw_boxes, overlay_map
 
 #: Branch key -> label shown to the user.
 BRANCH_LABELS: dict[str, str] = {"a": "A", "b": "B", "fused": "fused"}
@@ -127,7 +128,7 @@ class Explorer:
         device: where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``...).
         batch_size: images per forward pass over the sample.
         protocol: how maps become numbers (``erase_with``, ``upsample``, ``iou_threshold``; the knobs' ``tau``
-            replaces its ``tau``); default :data:`~wsol_utils.protocol.PAPERS`.
+            replaces its ``tau``); default :data:`~wsol_utils.scoring.protocol.PAPERS`.
     """
 
     def __init__(
@@ -162,7 +163,7 @@ class Explorer:
 
     @property
     def spec(self) -> MapMethod:
-        """The run's method, from the registry (:mod:`wsol_utils.methods`)."""
+        """The run's method, from the registry (:mod:`wsol_utils.nets.methods`)."""
         return get_method(self.method)
 
     @property
@@ -209,7 +210,8 @@ class Explorer:
 
     # -- computation ------------------------------------------------------------------------------
     def _forward_batch(self, images: Tensor, labels: Tensor, delta: float, fusion: str | None) -> dict[str, Tensor]:
-        """One batch ``(B, 3, H, W)`` with GT ``labels`` ``(B,)`` through :func:`wsol_utils.pipeline.forward_maps`
+        """One batch ``(B, 3, H, W)`` with GT ``labels`` ``(B,)`` through
+        :func:`wsol_utils.scoring.pipeline.forward_maps`
         at test-time ``delta`` (so exactly as :func:`wsol_utils.engine.evaluate`): branch maps ``(B, H, W)``,
         ``b_input`` ``(B, H, W)`` (two-branch runs) and ``predictions`` ``(B,)``, all on the CPU."""
         out = forward_maps(
@@ -248,7 +250,7 @@ class Explorer:
 
     def sample_scores(self, knobs: Knobs) -> SampleScores:
         """Boxes at ``tau``, IoUs and GT-known loc accuracy (%) of every branch over the sample (cached), scored by
-        :class:`wsol_utils.scorer.MapScorer` under the explorer's protocol at the knobs' ``tau``."""
+        :class:`wsol_utils.scoring.scorer.MapScorer` under the explorer's protocol at the knobs' ``tau``."""
         knobs = self.resolve(knobs)
         key = (*self._map_key(knobs), knobs.tau)
         if key not in self._scores:

@@ -1,7 +1,8 @@
 """What the notebooks of the suite share: their parameters, turned into run configs, shared training runs and
 evaluations, and where their figures go. (The rest of what notebooks call lives in the library's modules:
-:mod:`wsol_utils.pipeline` for example maps, :mod:`wsol_utils.analysis` for tables, :mod:`wsol_utils.stats` for
-honest sentences, :mod:`wsol_utils.equivalence` for notebook 01.)
+:mod:`wsol_utils.scoring.pipeline` for example maps, :mod:`wsol_utils.studies.analysis` for tables,
+:mod:`wsol_utils.studies.stats` for
+honest sentences, :mod:`wsol_utils.engine.equivalence` for notebook 01.)
 
 Every notebook starts with the same papermill ``parameters`` cell and turns it into a :class:`Suite`::
 
@@ -26,14 +27,15 @@ from matplotlib.figure import Figure
 from wsol_utils.data import get_dataset
 from wsol_utils.engine import INSTRUMENT, EvalResult, RunConfig, evaluate_cached, paper_config, train, train_many
 from wsol_utils.engine.run import read_config_json, run_pretrained_backbone
-from wsol_utils.provenance import NOTEBOOK_ENV
-from wsol_utils.viz import publish
+from wsol_utils.studies.provenance import NOTEBOOK_ENV
+from wsol_utils.ui.viz import publish
 
 #: Smoke mode: synthetic sizes and epochs (the whole suite in a few minutes on 2 CPU cores).
 SMOKE_DATASET_KWARGS: dict[str, int] = {"num_train": 300, "num_val": 60, "num_test": 100}
 SMOKE_EPOCHS = 1
 SMOKE_ENV = "WSOL_SMOKE"
-#: Training seeds of the main comparison (the primary family, :mod:`wsol_utils.experiments`) and of every table on its
+#: Training seeds of the main comparison (the primary family, :mod:`wsol_utils.ui.experiments`) and of every table on
+#: its
 #: runs; on the synthetic set each seed also draws its own data set (train, val and test: :meth:`Suite.config`), so
 #: the spread over seeds includes the test set's own sampling noise. Smoke mode uses the first two.
 SEEDS: tuple[int, ...] = tuple(range(10))
@@ -244,7 +246,7 @@ class Suite:
         return self.figures_dir / name
 
     def publish(self, fig: Figure, name: str, *, provenance: dict[str, Any] | None = None) -> Path:
-        """Save ``fig`` as ``figures_dir / name`` and show it once in the notebook (:func:`wsol_utils.viz.publish`).
+        """Save ``fig`` as ``figures_dir / name`` and show it once in the notebook (:func:`wsol_utils.ui.viz.publish`).
 
         ``provenance`` (usually ``suite.provenance(*runs)``) goes into ``PROVENANCE.json``; ``None`` records
         the notebook's name only (with the source hash and date, as always)."""
@@ -255,8 +257,9 @@ class Suite:
         ``{"notebook": name or None, "runs": [{"run": folder name, "config": its config.json,
         "pretrained_backbone": bool or None}], "seeds": [...]}`` with the runs' distinct seeds sorted.
         ``pretrained_backbone`` is what training recorded (:func:`wsol_utils.engine.run.run_pretrained_backbone`):
-        whether the ImageNet weights were really loaded; :func:`wsol_utils.tables.write_table` flags a table with a
-        random-init row from it. (:func:`wsol_utils.provenance.stamp` adds the source hash, date and versions.)
+        whether the ImageNet weights were really loaded; :func:`wsol_utils.studies.tables.write_table` flags a table
+        with a
+        random-init row from it. (:func:`wsol_utils.studies.provenance.stamp` adds the source hash, date and versions.)
         A run folder without ``config.json`` raises ``FileNotFoundError`` naming it."""
         runs: list[dict[str, Any]] = []
         for run_dir in run_dirs:

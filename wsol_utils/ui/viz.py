@@ -1,4 +1,4 @@
-"""Pure matplotlib helpers for the notebooks and the explorer (ARCHITECTURE ``wsol_utils.viz``).
+"""Pure matplotlib helpers for the notebooks and the explorer (ARCHITECTURE ``wsol_utils.ui.viz``).
 
 Each function returns a :class:`~matplotlib.figure.Figure` or draws on a given Axes; none calls
 ``plt.show()``. Images are ``(N, H, W, 3)`` RGB in [0, 1]; maps ``(N, H, W)`` in [0, 1]; boxes are
@@ -41,13 +41,13 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120, *, provenance: Ma
     """Save ``fig`` as PNG at ``path`` atomically (temporary file in the same folder, then ``os.replace``) and
     record it in ``PROVENANCE.json`` beside it.
 
-    The PNG's text chunks carry the library's source hash (:func:`wsol_utils.provenance.png_metadata`) but no
+    The PNG's text chunks carry the library's source hash (:func:`wsol_utils.studies.provenance.png_metadata`) but no
     date, so the same figure gives the same bytes. ``provenance`` (notebook, runs with their configs, seeds:
-    :meth:`wsol_utils.suite.Suite.provenance`) goes into the manifest entry with the source hash and the date
-    (:func:`wsol_utils.provenance.stamp`).
+    :meth:`wsol_utils.ui.suite.Suite.provenance`) goes into the manifest entry with the source hash and the date
+    (:func:`wsol_utils.studies.provenance.stamp`).
     """
-    from wsol_utils import provenance as provenance_
-    from wsol_utils.atomic import write_atomic
+    from wsol_utils.base.atomic import write_atomic
+    from wsol_utils.studies import provenance as provenance_
 
     path = Path(path)
     entry = provenance_.stamp(**(provenance or {}))
@@ -275,7 +275,8 @@ def plot_regime_map(
 ) -> Figure:
     """Heat maps of "method minus CAM" over a grid of two knobs, one panel per (metric, method).
 
-    ``differences``: :func:`wsol_utils.analysis.paired_differences` output with the knob columns ``x`` and ``y``,
+    ``differences``: :func:`wsol_utils.studies.analysis.paired_differences` output with the knob columns ``x`` and
+    ``y``,
     ``column`` naming the method, and for each metric column ``m`` its interval (``"m low"`` / ``"m high"``, else
     ``"m ±"``) and ``"m excludes 0"``; ``converged`` optionally names a bool column. ``metrics``: panel-row title
     (e.g. ``"GT-known loc @0.2 (papers' protocol)"``) -> metric column. Each cell shows the mean difference and its
@@ -353,7 +354,7 @@ def plot_mean_curves(
 
     ``curves`` is a long frame, one row per point: ``x``, ``y`` (the mean) and ``hue`` (one colour per value, in
     order of appearance), optionally ``band`` (the half width, e.g. the ``"<value> ±"`` column of
-    :func:`wsol_utils.analysis.seed_summary`; the band is ``y ∓ band``, none where NaN) and ``style`` (e.g.
+    :func:`wsol_utils.studies.analysis.seed_summary`; the band is ``y ∓ band``, none where NaN) and ``style`` (e.g.
     ``"split"``): the lines whose ``style`` value is in ``dashed`` are dashed, in their hue's colour, without band
     (e.g. val beside test). ``reference`` = ``(x, label)`` draws a dotted vertical line (e.g. the papers' tau = 0.2);
     ``mark_best`` puts a star on the highest point of each solid line. Labels: the hue value, plus ``" (<style>)"``
@@ -414,9 +415,10 @@ def plot_seed_points(
     ``frame``: one row per (group, seed) with a column per key of ``metrics`` (key -> axis title, e.g. the metric
     with its protocol). One panel per metric; groups along x in order of appearance, points jittered
     deterministically; the mean is a black bar with its 95% t interval within [0, 100]
-    (:func:`wsol_utils.stats.seed_interval`). ``flag`` names a bool column (e.g. ``"b_collapsed"``): those seeds are
+    (:func:`wsol_utils.studies.stats.seed_interval`). ``flag`` names a bool column (e.g. ``"b_collapsed"``): those
+    seeds are
     drawn as red crosses, labelled ``flag_label``."""
-    from wsol_utils.stats import PERCENT, seed_interval
+    from wsol_utils.studies.stats import PERCENT, seed_interval
 
     missing = {group, *metrics, *([flag] if flag else [])} - set(frame.columns)
     if missing:
@@ -462,10 +464,10 @@ def plot_box_steps(
     images: np.ndarray, maps: np.ndarray, gt_boxes: Sequence[np.ndarray] | None = None, *, tau: float = 0.2
 ) -> Figure:
     """The papers' box rule (docs/methods.md §2.1) step by step, one image per row
-    (:func:`wsol_utils.metrics.box_steps`): the normalized map, the pixels at or above ``tau`` of its max, the
+    (:func:`wsol_utils.scoring.metrics.box_steps`): the normalized map, the pixels at or above ``tau`` of its max, the
     largest connected region with its box (red; ``gt_boxes`` in white). ``images`` ``(N, H, W, 3)`` in [0, 1],
     ``maps`` ``(N, H, W)``."""
-    from wsol_utils.metrics import box_steps
+    from wsol_utils.scoring.metrics import box_steps
 
     steps = [box_steps(scoremap, tau=tau) for scoremap in np.asarray(maps)]
     kept, region = f"map >= {tau:g} max", "largest region"

@@ -20,8 +20,8 @@ from wsol_utils.engine.evaluate import (
     evaluate,
     summary_json,
 )
-from wsol_utils.fusion import FUSION_METHODS
-from wsol_utils.protocol import ERASE_WITH, PAPERS
+from wsol_utils.nets.fusion import FUSION_METHODS
+from wsol_utils.scoring.protocol import ERASE_WITH, PAPERS
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "cls_err_top1",
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     _report(caught)
     print(summary_json(result.summary) if args.json else format_summary(result))
     if args.records:
-        from wsol_utils.atomic import write_text_atomic
+        from wsol_utils.base.atomic import write_text_atomic
 
         try:
             write_text_atomic(Path(args.records), result.records.to_csv(index=False))

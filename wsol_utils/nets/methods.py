@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from wsol_utils.erasing import check_delta, complementary_weights, erasing_mask
+from wsol_utils.nets.erasing import check_delta, complementary_weights, erasing_mask
 
 __all__ = [
     "BInput",

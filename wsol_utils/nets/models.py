@@ -4,7 +4,7 @@ One factory, :func:`create_model`, returns a plain :class:`WSOLModel` whose ``fo
 returns a :class:`WSOLOutput`. Pieces:
 
 - **Backbone** ``features``: images ``(B, 3, H, W)`` -> features ``S`` ``(B, K, h, w)``, from
-  :mod:`wsol_utils.backbones` (docs/methods.md §1.2): ``vgg16`` (layouts ``14x14`` and ``28x28`` at 224 px),
+  :mod:`wsol_utils.nets.backbones` (docs/methods.md §1.2): ``vgg16`` (layouts ``14x14`` and ``28x28`` at 224 px),
   ``resnet50`` (wsoleval's, 2048 channels), both with torchvision's ImageNet weights, or ``small`` (a few
   convolutions for CPU work on the synthetic data).
 - **Branch** (:class:`Branch`): ``conv(k) K->W, ReLU, conv(k) W->W, ReLU`` then a classifier, either a
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from wsol_utils.backbones import (
+from wsol_utils.nets.backbones import (
     PretrainedWeightsWarning,
     create_backbone,
     is_residual,
@@ -33,10 +33,10 @@ from wsol_utils.backbones import (
     vgg16_backbone,
     vgg16_weights_path,
 )
-from wsol_utils.erasing import check_delta
-from wsol_utils.fusion import FUSION_METHODS, fuse
-from wsol_utils.maps import normalize_minmax
-from wsol_utils.methods import MethodOptions, get_method, list_methods
+from wsol_utils.nets.erasing import check_delta
+from wsol_utils.nets.fusion import FUSION_METHODS, fuse
+from wsol_utils.nets.maps import normalize_minmax
+from wsol_utils.nets.methods import MethodOptions, get_method, list_methods
 
 __all__ = [
     "BACKBONES",
@@ -56,7 +56,7 @@ __all__ = [
     "vgg16_weights_path",
 ]
 
-BACKBONES = tuple(list_backbones())  # wsol_utils.backbones' registry: small, vgg16, resnet50
+BACKBONES = tuple(list_backbones())  # wsol_utils.nets.backbones' registry: small, vgg16, resnet50
 LAYOUTS = ("14x14", "28x28")
 BRANCHES = ("a", "b", "fused")
 
@@ -77,7 +77,7 @@ _POINTWISE_LAYERS = (
 
 @dataclass
 class WSOLOutput:
-    """What :meth:`WSOLModel.forward` returns (ARCHITECTURE ``wsol_utils.models``).
+    """What :meth:`WSOLModel.forward` returns (ARCHITECTURE ``wsol_utils.nets.models``).
 
     Attributes:
         logits_a: ``(B, C)`` branch A's logits.
@@ -177,7 +177,7 @@ def feature_stride(module_or_model: nn.Module) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Initialisation of the new layers (the backbones live in wsol_utils.backbones)
+# Initialisation of the new layers (the backbones live in wsol_utils.nets.backbones)
 
 
 def _init_xavier(module: nn.Module) -> None:
@@ -279,7 +279,7 @@ def _check_classes(classes: Tensor, batch: int, num_classes: int, name: str) -> 
 
 
 class WSOLModel(nn.Module):
-    """A model of a registered map method (CAM, ACoL, HCLNet, :mod:`wsol_utils.methods`); build it with
+    """A model of a registered map method (CAM, ACoL, HCLNet, :mod:`wsol_utils.nets.methods`); build it with
     :func:`create_model`.
 
     Attributes:
@@ -288,7 +288,7 @@ class WSOLModel(nn.Module):
         delta: ACoL threshold in ``(0, 1)`` the model was trained with; a test-time value is an argument of
             :meth:`forward` (``delta=``), never set here.
         detach_complement: HCLNet: stop the gradient through ``1 - M_A`` (default) or let it flow.
-        backbone_name: ``"small"``, ``"vgg16"`` or ``"resnet50"`` (:func:`wsol_utils.backbones.list_backbones`).
+        backbone_name: ``"small"``, ``"vgg16"`` or ``"resnet50"`` (:func:`wsol_utils.nets.backbones.list_backbones`).
         pretrained_backbone: whether ImageNet weights were loaded into the backbone.
         feature_stride_px: pixels between feature cells, as the backbone declares it (``None``: walk the layers).
         channels_last: run on ``torch.channels_last`` tensors (about 2x faster for the small CNN on the CPU).
@@ -345,7 +345,7 @@ class WSOLModel(nn.Module):
             labels: ``(B,)`` int class per sample whose map drives the erasing (training, GT-known metrics);
                 ``None`` -> branch A's top-1 prediction. Ignored by ``cam``.
             delta: test-time erasing threshold in ``(0, 1)`` for this call (``None``: :attr:`delta`, training's);
-                validated by the caller (:func:`wsol_utils.erasing.check_delta`); changes branch B's input only.
+                validated by the caller (:func:`wsol_utils.nets.erasing.check_delta`); changes branch B's input only.
 
         Returns:
             :class:`WSOLOutput` with maps at the features' resolution ``(h, w)``.
@@ -423,13 +423,14 @@ def create_model(
     pretrained: bool | None = None,
     **backbone_kwargs: object,
 ) -> WSOLModel:
-    """Build a CAM / ACoL / HCLNet model (docs/methods.md §1, ARCHITECTURE ``wsol_utils.models``).
+    """Build a CAM / ACoL / HCLNet model (docs/methods.md §1, ARCHITECTURE ``wsol_utils.nets.models``).
 
     Args:
-        method: a registered map method (``"cam"``, ``"acol"``, ``"hclnet"``; :func:`wsol_utils.methods.list_methods`).
+        method: a registered map method (``"cam"``, ``"acol"``, ``"hclnet"``;
+            :func:`wsol_utils.nets.methods.list_methods`).
         num_classes: ``C`` >= 1.
         backbone: ``"small"`` (CPU, synthetic data; from scratch), ``"vgg16"`` (the papers') or ``"resnet50"``
-            (wsoleval's); :func:`wsol_utils.backbones.create_backbone` builds it (docs/methods.md §1.2).
+            (wsoleval's); :func:`wsol_utils.nets.backbones.create_backbone` builds it (docs/methods.md §1.2).
         layout: feature-map layout ``"14x14"`` (wsoleval) or ``"28x28"`` (official ACoL; ResNet50: wsoleval's
             large feature map), at 224 px; ignored by the small backbone.
         delta: ACoL erasing threshold in ``(0, 1)`` (official 0.6, wsoleval 0.7).

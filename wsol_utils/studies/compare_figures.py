@@ -3,7 +3,8 @@
 What "reproduced" means (README, "What 'reproduced' means"; issue 20 item 6):
 
 (a) **Same machine** -- both folders' ``PROVENANCE.json`` record one and the same CPU model and torch CPU capability
-    (the ``machine`` of their entries, :func:`wsol_utils.provenance.machine`): every table CSV (``table_*.csv``) must
+    (the ``machine`` of their entries, :func:`wsol_utils.studies.provenance.machine`): every table CSV
+    (``table_*.csv``) must
     be byte-identical, since the engine is deterministic on one machine.
 (b) **Another or an unknown machine** (also when ``A`` records no machine, as figures made before the record did):
     the floating-point path differs, so numbers may move, but conclusions must not. For every table in both folders,
@@ -30,11 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from wsol_utils.provenance import read_manifest
+from wsol_utils.studies.provenance import read_manifest
 
 #: Tables compared, in each folder.
 TABLE_GLOB = "table_*.csv"
-#: ``"x ±"`` is the half-width of the interval around the mean in column ``"x"`` (wsol_utils.tables).
+#: ``"x ±"`` is the half-width of the interval around the mean in column ``"x"`` (wsol_utils.studies.tables).
 HALF_WIDTH_SUFFIX = " ±"
 #: ``"x low"`` / ``"x high"``: the ends of the (range-bounded) interval of the mean in column ``"x"``.
 LOW_SUFFIX = " low"

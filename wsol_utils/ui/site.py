@@ -4,7 +4,7 @@ Pages (all at the top of the site folder, so that one relative link works from e
 
 * ``index.html`` -- ``README.md``; ``methods.html`` -- ``docs/methods.md``; ``architecture.html`` --
   ``docs/ARCHITECTURE.md``; ``figures.html`` -- ``figures/README.md`` (each only if the file exists);
-* ``<name>.html`` for each notebook of :data:`wsol_utils.reproduce.SUITE`: the executed copy in ``outputs/``
+* ``<name>.html`` for each notebook of :data:`wsol_utils.ui.reproduce.SUITE`: the executed copy in ``outputs/``
   (written by ``make reproduce``) with its figures and tables embedded, or, when there is none, the unexecuted
   ``notebooks/<name>.ipynb`` under a banner saying so.
 
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from wsol_utils.reproduce import REPO_ROOT, SUITE
+from wsol_utils.ui.reproduce import REPO_ROOT, SUITE
 
 SITE_TITLE = "wsol-repro"
 #: Repository files copied into the site when a page links to them (the rest becomes plain text).

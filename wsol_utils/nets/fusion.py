@@ -1,9 +1,9 @@
 """Fusing the class maps of branch A and branch B (docs/methods.md §1.5).
 
 Every strategy takes the *raw* maps ``(B, C, H, W)`` of the two branches, min-max normalizes each map per
-sample and per class to ``[0, 1]`` (:func:`wsol_utils.maps.normalize_minmax`), and returns the fused maps
+sample and per class to ``[0, 1]`` (:func:`wsol_utils.nets.maps.normalize_minmax`), and returns the fused maps
 ``(B, C, H, W)``. The fused maps are not renormalized: ``max`` and ``l1`` stay in ``[0, 1]``, ``add`` lies in
-``[0, 2]`` (renormalize, e.g. with :func:`wsol_utils.models.class_map`, before thresholding).
+``[0, 2]`` (renormalize, e.g. with :func:`wsol_utils.nets.models.class_map`, before thresholding).
 
 - ``max``: ACoL's elementwise maximum.
 - ``add``: HCLNet eq. 1, ``F = f_A + f_B``.
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wsol_utils.maps import normalize_minmax
+from wsol_utils.nets.maps import normalize_minmax
 
 __all__ = ["FUSION_METHODS", "L1_WEIGHTS", "fuse", "fuse_add", "fuse_l1", "fuse_max", "l1_fusion_weights"]
 

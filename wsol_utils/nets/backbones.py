@@ -401,7 +401,7 @@ def small_backbone(
     ``depth`` 3x3 convolutions (pad 1, ReLU) in ``downsamples + 1`` stages separated by 2x2 stride-2 pools;
     stage ``s`` has ``width * 2**s`` channels. The defaults give 64 px -> 16x16 features with 32 channels and a
     receptive field of 18 px (conv, pool, conv, pool, conv). Each extra conv in the last stage adds 8 px; see
-    ``wsol_utils.models.receptive_field`` and docs/methods.md §3.2 for why the field should stay close to the
+    ``wsol_utils.nets.models.receptive_field`` and docs/methods.md §3.2 for why the field should stay close to the
     size of the object's parts.
 
     Args:

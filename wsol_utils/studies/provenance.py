@@ -1,11 +1,12 @@
 """What made each table and figure: the library's source hash, configs, seeds, date (``figures/PROVENANCE.json``).
 
-Every file that :func:`wsol_utils.tables.write_table` and :func:`wsol_utils.viz.save_figure` write gets an entry
+Every file that :func:`wsol_utils.studies.tables.write_table` and :func:`wsol_utils.ui.viz.save_figure` write gets an
+entry
 in the manifest :data:`MANIFEST_NAME` of its folder: ``{"<file name>": stamp}`` where a stamp
 (:func:`stamp`) holds the :func:`source_hash` of the code that made it, the UTC date, the versions of Python
 and the numeric libraries, the machine (:func:`machine`: CPU model, torch's CPU capability, compute dtype,
 threads), the SHA-256 of the file's bytes, and whatever the caller passes (the notebook, the
-runs with their configs, the seeds: :meth:`wsol_utils.suite.Suite.provenance`).
+runs with their configs, the seeds: :meth:`wsol_utils.ui.suite.Suite.provenance`).
 
 :func:`check_figures` lists what is wrong with a folder of committed figures: a table or figure without an entry,
 an entry without its file, a file changed since its entry was written, or an entry made by another library
@@ -34,14 +35,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from wsol_utils.atomic import write_text_atomic
+from wsol_utils.base.atomic import write_text_atomic
 
 #: The manifest's file name, one per folder of tables and figures.
 MANIFEST_NAME = "PROVENANCE.json"
 #: Length of :func:`source_hash` (hex digits of a SHA-256).
 HASH_LENGTH = 12
 #: The package this module belongs to, and the checkout folder that holds it (and ``notebooks/``).
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = PACKAGE_DIR.parent
 #: The notebooks' jupytext sources that are hashed with the package (relative to the checkout).
 NOTEBOOK_GLOB = "notebooks/[0-9]*.py"
@@ -278,7 +279,7 @@ def stamp(**what: Any) -> dict[str, Any]:
     """What made a file: ``{"source_hash", "source_scope", "date", "versions", "machine", **what}``.
 
     ``what`` carries the rest: ``notebook`` (the notebook's name), ``runs`` (each run's name and config dict),
-    ``seeds``, or any other JSON-able facts (:meth:`wsol_utils.suite.Suite.provenance` builds them). The keys
+    ``seeds``, or any other JSON-able facts (:meth:`wsol_utils.ui.suite.Suite.provenance` builds them). The keys
     :data:`RESERVED_KEYS` are set here and cannot be passed. ``machine`` (:func:`machine`) takes the compute
     dtype from the runs' configured ``device``.
     """

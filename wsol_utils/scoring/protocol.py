@@ -8,14 +8,14 @@ A protocol fixes everything between a model's class maps and a metric (docs/meth
 * ``erase_with``: the class whose branch-A map drives branch B's test-time erasing: ``"pred"`` (branch A's top-1,
   label-free, the suite's default) or ``"gt"`` (the ground-truth class, the official code's choice: it leaks the
   label into branch B's input and into a two-branch method's classification, so its labels say ``GT-erased``);
-* ``upsample``: how feature-resolution maps reach the image (:data:`wsol_utils.maps.UPSAMPLE_MODES`);
+* ``upsample``: how feature-resolution maps reach the image (:data:`wsol_utils.nets.maps.UPSAMPLE_MODES`);
 * ``wsoleval``: which branches also get wsoleval's threshold-free metrics (MaxBoxAcc / V2, PxAP, docs/methods.md
   §2.2): ``True`` every branch, ``"main"`` the method's main map only, ``False`` none;
 * ``tau_grid``: the thresholds every tau curve and every val choice of tau runs over (:data:`TAU_GRID`).
 
 The two protocols the suite reports are :data:`PAPERS` and :data:`WSOLEVAL`; one evaluation computes both
 families of metrics, and :meth:`Protocol.label` names the family (and ``tau``, and GT erasing) in every column.
-This module imports only NumPy and :mod:`wsol_utils.maps`, so every layer may use it.
+This module imports only NumPy and :mod:`wsol_utils.nets.maps`, so every layer may use it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from wsol_utils.maps import UPSAMPLE_MODES
+from wsol_utils.nets.maps import UPSAMPLE_MODES
 
 __all__ = [
     "ERASE_WITH",
@@ -92,7 +92,7 @@ def check_erase_with(erase_with: object, where: str = "erase_with") -> str:
 
 
 def check_upsample(upsample: object, where: str = "upsample") -> str:
-    """``upsample`` if it is one of :data:`wsol_utils.maps.UPSAMPLE_MODES`, else a ValueError naming ``where``."""
+    """``upsample`` if it is one of :data:`wsol_utils.nets.maps.UPSAMPLE_MODES`, else a ValueError naming ``where``."""
     if upsample not in UPSAMPLE_MODES:
         raise ValueError(f"{where}: upsample={upsample!r}; choose one of {', '.join(UPSAMPLE_MODES)}")
     return str(upsample)
@@ -119,7 +119,7 @@ class Protocol:
     Attributes:
         name: what the protocol is called (``"papers"``, ``"wsoleval"``).
         tau: box threshold in ``(0, 1]``; iou_threshold: IoU of a correct box, in ``(0, 1]``.
-        erase_with: ``"pred"`` or ``"gt"``; upsample: a mode of :data:`wsol_utils.maps.UPSAMPLE_MODES`.
+        erase_with: ``"pred"`` or ``"gt"``; upsample: a mode of :data:`wsol_utils.nets.maps.UPSAMPLE_MODES`.
         wsoleval: ``True`` / ``"main"`` / ``False``: branches that get MaxBoxAcc / V2 / PxAP.
         tau_grid: increasing taus of every curve and val choice (default :data:`TAU_GRID`).
         reports: the metric keys this protocol reports (:meth:`columns`).

@@ -20,17 +20,17 @@ from typing import Any, NamedTuple, TypeAlias
 
 import pandas as pd
 
-from wsol_utils.atomic import write_text_atomic as atomic_write_text
-from wsol_utils.baselines import BASELINES
+from wsol_utils.base.atomic import write_text_atomic as atomic_write_text
+from wsol_utils.engine.baselines import BASELINES
 from wsol_utils.engine.run import read_config_json, run_pretrained_backbone
-from wsol_utils.fusion import FUSION_METHODS
-from wsol_utils.methods import get_method, list_methods
-from wsol_utils.stats import INTERVAL_SUFFIXES
+from wsol_utils.nets.fusion import FUSION_METHODS
+from wsol_utils.nets.methods import get_method, list_methods
+from wsol_utils.studies.stats import INTERVAL_SUFFIXES
 
 NAN = float("nan")
 
 # --------------------------------------------------------------------------------------------------
-# Reference numbers (docs/methods.md §2.3). Keys use the summary names of wsol_utils.metrics / engine.
+# Reference numbers (docs/methods.md §2.3). Keys use the summary names of wsol_utils.scoring.metrics / engine.
 # --------------------------------------------------------------------------------------------------
 
 #: ACoL Table 6: (top-1, top-5) localization error per erasing threshold delta.
@@ -76,7 +76,7 @@ EXTRA_COLUMNS: dict[str, str] = {
 }
 DELTAS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
 ERASINGS: tuple[str, ...] = ("threshold", "C-CAM")
-#: The fusions of HCLNet Table 4, in its order (that of :data:`wsol_utils.fusion.FUSION_METHODS`).
+#: The fusions of HCLNet Table 4, in its order (that of :data:`wsol_utils.nets.fusion.FUSION_METHODS`).
 FUSIONS: tuple[str, ...] = tuple(FUSION_METHODS)
 
 
@@ -88,7 +88,7 @@ def paper_column(label: str, source: str) -> str:
 
 def _ours(summary: Mapping[str, float], columns: Mapping[str, str]) -> dict[str, float]:
     """Pick ``columns``' keys from a summary dict; a missing key becomes NaN. A summary aggregated over seeds
-    (:func:`wsol_utils.analysis.aggregate_summaries`) also gives each column its ``"<label> ±"`` half width and,
+    (:func:`wsol_utils.studies.analysis.aggregate_summaries`) also gives each column its ``"<label> ±"`` half width and,
     for a percentage, its ``"<label> low"`` / ``"<label> high"`` ends."""
     out: dict[str, float] = {}
     for key, label in columns.items():
@@ -162,7 +162,7 @@ def localization_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFra
     """The methods side by side (HCLNet Table 1 layout) plus the wsoleval view.
 
     ``results[method]`` is an evaluation summary (one run's, or aggregated over seeds with ``±`` half widths)
-    for ``method`` a registered method (:func:`wsol_utils.methods.list_methods`) or a calibration baseline
+    for ``method`` a registered method (:func:`wsol_utils.nets.methods.list_methods`) or a calibration baseline
     ``"baseline:<name>"`` (any subset, in the order given; baselines and methods the papers did not report get NaN
     paper columns). Columns: ``method``, our cls/loc errors, GT-known loc err,
     MaxBoxAcc, MaxBoxAccV2, then HCLNet Table 1's CUB errors and wsoleval's CUB MaxBoxAccV2 (NaN for HCLNet).
@@ -187,7 +187,7 @@ def localization_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFra
 
 
 def _baseline(method: str) -> str | None:
-    """The baseline name of ``"baseline:<name>"`` when it is one of :data:`wsol_utils.baselines.BASELINES`."""
+    """The baseline name of ``"baseline:<name>"`` when it is one of :data:`wsol_utils.engine.baselines.BASELINES`."""
     name = method.removeprefix("baseline:")
     return name if method.startswith("baseline:") and name in BASELINES else None
 
@@ -219,7 +219,7 @@ class RunBackbone(NamedTuple):
     def random_init(self) -> bool:
         """A backbone meant to be pretrained (vgg16, resnet50) that did not start from its ImageNet weights (or a
         run that does not record it)."""
-        from wsol_utils.backbones import has_pretrained_weights, list_backbones
+        from wsol_utils.nets.backbones import has_pretrained_weights, list_backbones
 
         meant = self.backbone in list_backbones() and has_pretrained_weights(str(self.backbone))
         return meant and self.pretrained is not True
@@ -231,7 +231,7 @@ RunLike: TypeAlias = str | Path | Mapping[str, Any] | RunBackbone
 
 def run_backbones(runs: Iterable[RunLike]) -> list[RunBackbone]:
     """:class:`RunBackbone` of each run: a run folder (its ``config.json`` and ``done.json`` / checkpoint), an entry
-    of :meth:`wsol_utils.suite.Suite.provenance`'s ``"runs"`` (``{"run", "config", "pretrained_backbone"}``), or a
+    of :meth:`wsol_utils.ui.suite.Suite.provenance`'s ``"runs"`` (``{"run", "config", "pretrained_backbone"}``), or a
     :class:`RunBackbone` (kept as is)."""
     out = []
     for run in runs:
@@ -264,7 +264,7 @@ def with_pretrained_column(table: pd.DataFrame, records: Sequence[RunBackbone]) 
     ``"ACoL"``) and some run's backbone is meant to be pretrained: ``"yes"`` when every run of the row's method
     started from ImageNet weights, ``"NO (random init)"`` otherwise, empty for rows without runs (baselines).
     Any other table is returned unchanged."""
-    from wsol_utils.backbones import has_pretrained_weights, list_backbones
+    from wsol_utils.nets.backbones import has_pretrained_weights, list_backbones
 
     pretrainable = [r for r in records if r.backbone in list_backbones() and has_pretrained_weights(str(r.backbone))]
     if "method" not in table.columns or not pretrainable or table["method"].duplicated().any():
@@ -361,8 +361,8 @@ def write_table(
 
     Both files and the manifest are written atomically; the folder is created when missing. ``name`` is a bare
     file stem such as ``"table_localization"``. ``provenance`` (the notebook, runs with their configs, seeds:
-    :meth:`wsol_utils.suite.Suite.provenance`) goes into the manifest entry with the source hash and the date
-    (:func:`wsol_utils.provenance.stamp`); the Markdown carries no date, so a rerun writes the same bytes.
+    :meth:`wsol_utils.ui.suite.Suite.provenance`) goes into the manifest entry with the source hash and the date
+    (:func:`wsol_utils.studies.provenance.stamp`); the Markdown carries no date, so a rerun writes the same bytes.
 
     Pretrained backbones (docs/methods.md §1.2): the table's runs are ``runs`` (run folders) or else
     ``provenance["runs"]``. When any of them has a backbone meant to be pretrained that started from random weights,
@@ -370,7 +370,7 @@ def write_table(
     ``"random_init_backbone": true``; a one-row-per-method table of pretrainable backbones gets the
     :data:`PRETRAINED_COLUMN` (:func:`with_pretrained_column`).
     """
-    from wsol_utils import provenance as provenance_
+    from wsol_utils.studies import provenance as provenance_
 
     if not name or Path(name).name != name or Path(name).suffix:
         raise ValueError(f"write_table(name={name!r}): give a bare file stem such as 'table_localization'")

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wsol_utils import pretrained
 from wsol_utils.data import WSOLBatch, denormalize
-from wsol_utils.maps import normalize_minmax, upsample_maps
-from wsol_utils.models import WSOLModel, cam_to_conv1x1
+from wsol_utils.nets import pretrained
+from wsol_utils.nets.maps import normalize_minmax, upsample_maps
+from wsol_utils.nets.models import WSOLModel, cam_to_conv1x1
 
 __all__ = [
     "EQUIVALENCE_ATOL",
@@ -60,8 +60,8 @@ def equivalence(logits_cam: Tensor, maps_cam: Tensor, logits_conv: Tensor, maps_
 
 
 def model_equivalence(model: WSOLModel, images: Tensor) -> Equivalence:
-    """A ``cam`` :class:`~wsol_utils.models.WSOLModel` (GAP + FC) against its
-    :func:`~wsol_utils.models.cam_to_conv1x1` copy on ``images`` ``(B, 3, H, W)``, both in eval mode."""
+    """A ``cam`` :class:`~wsol_utils.nets.models.WSOLModel` (GAP + FC) against its
+    :func:`~wsol_utils.nets.models.cam_to_conv1x1` copy on ``images`` ``(B, 3, H, W)``, both in eval mode."""
     converted = cam_to_conv1x1(model).eval()
     model.eval()
     with torch.no_grad():
@@ -71,7 +71,7 @@ def model_equivalence(model: WSOLModel, images: Tensor) -> Equivalence:
 
 @dataclass
 class MapPanels:
-    """Images and same-size maps for :func:`wsol_utils.viz.plot_map_grid`."""
+    """Images and same-size maps for :func:`wsol_utils.ui.viz.plot_map_grid`."""
 
     images: np.ndarray  # (N, H, W, 3) RGB in [0, 1]
     maps: dict[str, np.ndarray]  # column title -> (N, H, W) in [0, 1]

@@ -1,16 +1,18 @@
 """The one map scorer: maps + GT boxes (+ masks, logits) -> boxes, IoUs, per-image records and a protocol's metrics.
 
-Every number the suite reports about a map is computed here, under a :class:`~wsol_utils.protocol.Protocol`:
-:func:`wsol_utils.engine.evaluate` (a model's maps), :func:`wsol_utils.baselines.evaluate_baseline` (maps without
+Every number the suite reports about a map is computed here, under a :class:`~wsol_utils.scoring.protocol.Protocol`:
+:func:`wsol_utils.engine.evaluate` (a model's maps), :func:`wsol_utils.engine.baselines.evaluate_baseline` (maps without
 a model), :func:`wsol_utils.engine.evaluate.score_map_stream` (any map source), :func:`wsol_utils.engine.tau_curve`
-(:func:`localized_at`) and the explorer (:class:`wsol_utils.widgets.Explorer`) all call it.
+(:func:`localized_at`) and the explorer (:class:`wsol_utils.ui.widgets.Explorer`) all call it.
 
 Per batch (:meth:`MapScorer.add`): each branch's map ``(B, H, W)`` in ``[0, 1]`` at image resolution is boxed at
 ``protocol.tau`` (largest 8-connected component, docs/methods.md §2.1, :func:`score_boxes`) and scored by its best
 IoU with the GT boxes; a box localizes its object when ``IoU >= protocol.iou_threshold``
-(:meth:`~wsol_utils.protocol.Protocol.localized`). The ``protocol.wsoleval`` branches also stream into
-:class:`wsol_utils.boxeval.BoxEvaluator` (MaxBoxAcc / V2) and, with masks, :class:`wsol_utils.boxeval.PxAPEvaluator`
-(docs/methods.md §2.2). :meth:`MapScorer.summary` gives, per branch, :func:`wsol_utils.metrics.localization_summary`
+(:meth:`~wsol_utils.scoring.protocol.Protocol.localized`). The ``protocol.wsoleval`` branches also stream into
+:class:`wsol_utils.scoring.boxeval.BoxEvaluator` (MaxBoxAcc / V2) and, with masks,
+:class:`wsol_utils.scoring.boxeval.PxAPEvaluator`
+(docs/methods.md §2.2). :meth:`MapScorer.summary` gives, per branch,
+:func:`wsol_utils.scoring.metrics.localization_summary`
 (GT-known, top-1 and top-5 loc, classification) and the wsoleval metrics.
 """
 
@@ -26,8 +28,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from wsol_utils import boxeval, metrics
-from wsol_utils.protocol import Protocol, check_wsoleval
+from wsol_utils.scoring import boxeval, metrics
+from wsol_utils.scoring.protocol import Protocol, check_wsoleval
 
 __all__ = [
     "BoxScores",
@@ -63,8 +65,8 @@ def score_boxes(full: Mapping[str, Tensor], gt_boxes: Sequence[np.ndarray], tau:
 
 def localized_at(full: Tensor, gt_boxes: Sequence[np.ndarray], protocol: Protocol) -> np.ndarray:
     """Bool ``(T, B)``: whether the box of each map ``(B, H, W)`` at each tau of ``protocol.tau_grid`` localizes
-    its object (:meth:`~wsol_utils.protocol.Protocol.localized`); the maps are normalized once
-    (:func:`wsol_utils.metrics.maps_to_boxes_at`). The mean over ``B`` is the GT-known loc accuracy curve."""
+    its object (:meth:`~wsol_utils.scoring.protocol.Protocol.localized`); the maps are normalized once
+    (:func:`wsol_utils.scoring.metrics.maps_to_boxes_at`). The mean over ``B`` is the GT-known loc accuracy curve."""
     boxes = metrics.maps_to_boxes_at(full, protocol.tau_grid)
     return np.stack([protocol.localized(metrics.best_iou(at, list(gt_boxes))) for at in boxes])
 
@@ -127,7 +129,7 @@ class MapScorer:
     """Streaming scorer of a split's maps under ``protocol`` (see the module docstring).
 
     Args:
-        protocol: the :class:`~wsol_utils.protocol.Protocol` (``tau``, ``iou_threshold``, ``wsoleval``).
+        protocol: the :class:`~wsol_utils.scoring.protocol.Protocol` (``tau``, ``iou_threshold``, ``wsoleval``).
         branches: the branch names every batch brings (``("a",)``, or ``("a", "b", "fused")``).
         has_masks: whether batches carry object masks (then PxAP and the mass columns are computed).
         device: where the PxAP accumulators live.
@@ -241,7 +243,8 @@ class MapScorer:
         return out
 
     def _localization(self, labels: Tensor, ious: np.ndarray) -> dict[str, float]:
-        """:func:`wsol_utils.metrics.localization_summary` of the accumulated logits at ``protocol.iou_threshold``;
+        """:func:`wsol_utils.scoring.metrics.localization_summary` of the accumulated logits at
+        ``protocol.iou_threshold``;
         without a classifier the same keys, GT-known loc computed by the same function and every
         classification-dependent value NaN."""
         threshold = self.protocol.iou_threshold

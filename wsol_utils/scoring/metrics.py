@@ -11,7 +11,7 @@ Two protocols live here, side by side:
   MaxBoxAccV2 and PxAP computed one threshold at a time, exactly as the public ``evaluation.py`` does
   (:func:`wsoleval_scoremap`, :func:`rescale_gt_boxes`, :func:`wsoleval_boxes`,
   :func:`reference_box_metrics`, :func:`reference_pxap`). It is written for clarity, not speed; the fast
-  evaluator in :mod:`wsol_utils.boxeval` must reproduce its numbers exactly.
+  evaluator in :mod:`wsol_utils.scoring.boxeval` must reproduce its numbers exactly.
 
 Where the shorthand ``int(t * 255)`` and the public wsoleval code differ, this module follows the code
 (docs/methods.md §2.2 step 5, §6; see :func:`wsoleval_boxes`: the cut-off is ``int(threshold * img.max())``,
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wsol_utils.maps import normalize_minmax, upsample_maps
-from wsol_utils.protocol import check_tau
+from wsol_utils.nets.maps import normalize_minmax, upsample_maps
+from wsol_utils.scoring.protocol import check_tau
 
 __all__ = [
     "normalize_minmax",

@@ -10,7 +10,8 @@ Three maps put a trained method's numbers on a scale:
   map can reach on boxes (100 where the GT box is the mask's tight box, as in the synthetic set).
 
 Each map is a small function returning ``(B, H, W)`` maps at image resolution; :func:`evaluate_baseline` feeds them
-(without logits) to the scorer that scores a model's maps (:class:`wsol_utils.scorer.MapScorer`), so a baseline's
+(without logits) to the scorer that scores a model's maps (:class:`wsol_utils.scoring.scorer.MapScorer`), so a
+baseline's
 GT-known loc at ``tau`` (docs/methods.md §2.1) and its MaxBoxAcc / MaxBoxAccV2 / PxAP (docs/methods.md §2.2) are
 computed exactly as a model's. Classification metrics are NaN: there is no classifier.
 """
@@ -32,9 +33,9 @@ from wsol_utils.data import WSOLBatch, collate
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import resolve_device
 from wsol_utils.engine.evaluate import EvalResult, batch_to_device, head_masks, show_progress
-from wsol_utils.maps import upsample_maps
-from wsol_utils.protocol import PAPERS, Protocol
-from wsol_utils.scorer import MapScorer
+from wsol_utils.nets.maps import upsample_maps
+from wsol_utils.scoring.protocol import PAPERS, Protocol
+from wsol_utils.scoring.scorer import MapScorer
 
 __all__ = [
     "BASELINES",

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from wsol_utils.data.synthetic import SyntheticConfig
-from wsol_utils.models import create_model, feature_stride, receptive_field
-from wsol_utils.stats import (
+from wsol_utils.nets.models import create_model, feature_stride, receptive_field
+from wsol_utils.studies.stats import (
     INTERVAL_SUFFIXES,
     PERCENT,
     PERCENT_DIFFERENCE,
@@ -162,10 +162,10 @@ def seed_summary(
     *,
     bounds: tuple[float, float] | None = PERCENT,
 ) -> pd.DataFrame:
-    """Mean and 95% Student-t interval over seeds (:func:`wsol_utils.stats.seed_interval`) of each ``values``
+    """Mean and 95% Student-t interval over seeds (:func:`wsol_utils.studies.stats.seed_interval`) of each ``values``
     column, per group of ``by`` (groups in order of appearance), within ``bounds`` (default: a percentage's range;
     ``None`` for unbounded values such as ratios). Columns: ``by``, ``seeds`` (how many), then for each value ``v``
-    the :func:`~wsol_utils.stats.interval_columns`: ``v`` (mean), ``"v ±"`` (t half width, NaN from one seed),
+    the :func:`~wsol_utils.studies.stats.interval_columns`: ``v`` (mean), ``"v ±"`` (t half width, NaN from one seed),
     ``"v low"``, ``"v high"``."""
     rows = []
     for group, part in frame.groupby(list(by), sort=False):
@@ -188,9 +188,9 @@ def paired_differences(
     bounds: tuple[float, float] | None = PERCENT_DIFFERENCE,
 ) -> pd.DataFrame:
     """``X - against`` per seed (same seeds paired), for every other value of ``column`` within each group of
-    ``by``, as a mean and 95% t interval (:func:`wsol_utils.stats.paired_seed_difference`) within ``bounds``
+    ``by``, as a mean and 95% t interval (:func:`wsol_utils.studies.stats.paired_seed_difference`) within ``bounds``
     (default: the range of a difference of two percentages). Columns: ``by``, ``column``, ``seeds``, then per value
-    ``v`` its :func:`~wsol_utils.stats.interval_columns` (``"v"`` the mean difference, ``"v ±"``, ``"v low"``,
+    ``v`` its :func:`~wsol_utils.studies.stats.interval_columns` (``"v"`` the mean difference, ``"v ±"``, ``"v low"``,
     ``"v high"``) and ``"v excludes 0"``."""
     rows = []
     for group, part in frame.groupby(list(by), sort=False):
@@ -240,9 +240,10 @@ def chosen_on_val(val: pd.DataFrame, test: pd.DataFrame, by: Sequence[str], knob
 def aggregate_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Evaluation summaries of the same setting trained with different seeds -> one summary: every numeric flat
     key present in all of them becomes the mean over seeds, plus ``"<key> ±"``, the 95% Student-t half width
-    (:func:`wsol_utils.stats.seed_interval`; NaN from one seed), for a percentage (:func:`is_percent_metric`) also
+    (:func:`wsol_utils.studies.stats.seed_interval`; NaN from one seed), for a percentage (:func:`is_percent_metric`)
+    also
     ``"<key> low"`` / ``"<key> high"``, the interval's ends within [0, 100], and ``"seeds"``, how many. Non-numeric keys
-    (``run``, ``branches`` ...) are left out. :func:`wsol_utils.tables.localization_table` and its siblings turn
+    (``run``, ``branches`` ...) are left out. :func:`wsol_utils.studies.tables.localization_table` and its siblings turn
     the ``±`` keys into columns."""
     if not summaries:
         raise ValueError("aggregate_summaries: no summaries; pass one per seed")
@@ -292,7 +293,7 @@ def head_area_share(config: RunConfig, split: str = "val") -> float:
 def object_area_share(config: RunConfig, split: str = "test") -> float:
     """Mean share (%) of the image that the whole object (head and body) covers on ``split`` of a synthetic-data
     config: the mass share a uniform map puts on the object (the reference of
-    :data:`wsol_utils.experiments.COLLAPSE_RULE`)."""
+    :data:`wsol_utils.ui.experiments.COLLAPSE_RULE`)."""
     return part_area_share(config, split, "object")
 
 
@@ -311,7 +312,7 @@ def part_area_share(config: RunConfig, split: str, part: str) -> float:
 
 # -- naming the protocol of every column --------------------------------------------------------------------------
 
-#: Table labels of box metrics (:mod:`wsol_utils.tables`, :func:`branch_comparison`) -> the same label with its
+#: Table labels of box metrics (:mod:`wsol_utils.studies.tables`, :func:`branch_comparison`) -> the same label with its
 #: protocol named: the papers' (a box at tau = 0.2 of the max, docs/methods.md §2.1) or wsoleval's (§2.2).
 PROTOCOL_COLUMNS: dict[str, str] = {
     "loc err top-1": "top-1 loc err @0.2 (papers)",
@@ -362,8 +363,9 @@ def paired_readings(
 ) -> str:
     """Markdown sentences on ``pair[0] - pair[1]`` (values of ``column``), paired by ``seed``: one per reading
     ``(value column, metric name, protocol)`` of ``frame``, with the 95% t interval within [-100, 100]
-    (:func:`wsol_utils.stats.paired_seed_difference`), stating a difference only when the interval excludes 0
-    (:func:`wsol_utils.stats.describe_difference`). ``names`` prints the two (default: the values). Only the seeds
+    (:func:`wsol_utils.studies.stats.paired_seed_difference`), stating a difference only when the interval excludes 0
+    (:func:`wsol_utils.studies.stats.describe_difference`). ``names`` prints the two (default: the values). Only the
+    seeds
     both have are paired; a repeated seed is an error."""
     first, second = (frame[frame[column] == value].set_index(seed).sort_index() for value in pair)
     for value, part in zip(pair, (first, second)):

@@ -2,19 +2,20 @@
 
 :func:`wsol_utils.engine.evaluate`, the suite's example figures (:func:`wsol_utils.engine.examples.example_maps`)
 and the explorer
-(:class:`wsol_utils.widgets.Explorer`) all call these functions, so a map is made and boxed one way only:
+(:class:`wsol_utils.ui.widgets.Explorer`) all call these functions, so a map is made and boxed one way only:
 
 1. :func:`forward_maps`: one forward pass; the GT (or given) class's map of each branch the method has
    (``a``, and for two-branch methods ``b`` and the ``fused`` map, docs/methods.md §1.5), normalized per sample
-   at feature resolution, then upsampled to the image and normalized again (:func:`wsol_utils.maps.upsample_maps`);
-   optionally what branch B's features were multiplied by (:meth:`wsol_utils.methods.MapMethod.branch_b_weights`).
-2. :func:`wsol_utils.scorer.score_boxes` (re-exported here): the box at ``tau`` of the max (largest 8-connected
-   component, docs/methods.md §2.1) and its best IoU with the GT boxes; :class:`wsol_utils.scorer.MapScorer` turns
+   at feature resolution, then upsampled to the image and normalized again (:func:`wsol_utils.nets.maps.upsample_maps`);
+   optionally what branch B's features were multiplied by (:meth:`wsol_utils.nets.methods.MapMethod.branch_b_weights`).
+2. :func:`wsol_utils.scoring.scorer.score_boxes` (re-exported here): the box at ``tau`` of the max (largest 8-connected
+   component, docs/methods.md §2.1) and its best IoU with the GT boxes; :class:`wsol_utils.scoring.scorer.MapScorer`
+   turns
    them into a protocol's metrics.
 
 Test-time options (``delta``, ``erase_with``, fusion, upsampling) are arguments of :func:`forward_maps`, never
-attributes set on the model; the caller validates them once (:func:`wsol_utils.erasing.check_delta`,
-:class:`wsol_utils.protocol.Protocol`).
+attributes set on the model; the caller validates them once (:func:`wsol_utils.nets.erasing.check_delta`,
+:class:`wsol_utils.scoring.protocol.Protocol`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wsol_utils.fusion import FUSION_METHODS
-from wsol_utils.maps import upsample_maps
-from wsol_utils.methods import get_method
-from wsol_utils.models import WSOLModel, WSOLOutput, class_map
-from wsol_utils.protocol import PAPERS
-from wsol_utils.scorer import BoxScores, gt_boxes_numpy, score_boxes
+from wsol_utils.nets.fusion import FUSION_METHODS
+from wsol_utils.nets.maps import upsample_maps
+from wsol_utils.nets.methods import get_method
+from wsol_utils.nets.models import WSOLModel, WSOLOutput, class_map
+from wsol_utils.scoring.protocol import PAPERS
+from wsol_utils.scoring.scorer import BoxScores, gt_boxes_numpy, score_boxes
 
 __all__ = [
     "BoxScores",
@@ -56,7 +57,7 @@ def classification_logits(output: WSOLOutput) -> Tensor:
 
 def check_fusion(fusion: str | None, method: str, where: str = "fusion") -> str | None:
     """``fusion`` for ``method``: ``None`` for one-branch methods; for two-branch ones ``None`` gives the method's
-    default and any other value must be a fusion of :data:`wsol_utils.fusion.FUSION_METHODS` (a ValueError
+    default and any other value must be a fusion of :data:`wsol_utils.nets.fusion.FUSION_METHODS` (a ValueError
     naming ``where`` otherwise)."""
     spec = get_method(method)
     if not spec.two_branch:
@@ -81,7 +82,7 @@ def branch_maps(
     fusion_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Tensor]:
     """The normalized ``(B, h, w)`` map of ``classes`` ``(B,)`` for each branch of ``method``: ``a``, and for
-    two-branch methods ``b`` and the ``fused`` map (:func:`wsol_utils.models.class_map`; ``fusion=None``: the
+    two-branch methods ``b`` and the ``fused`` map (:func:`wsol_utils.nets.models.class_map`; ``fusion=None``: the
     method's default)."""
     spec = get_method(method)
     maps = {"a": class_map(output, classes, branch="a")}
@@ -118,14 +119,14 @@ def forward_maps(
     """Steps 1 of the pipeline for a batch ``images`` ``(B, 3, H, W)`` with GT ``labels`` ``(B,)``, without gradient.
 
     Args:
-        model: a :class:`~wsol_utils.models.WSOLModel`.
+        model: a :class:`~wsol_utils.nets.models.WSOLModel`.
         labels: the GT classes: their maps are returned; they reach branch B only with ``erase_with="gt"``.
         delta: test-time erasing threshold in ``(0, 1)`` (``None``: the model's training delta), already validated
-            (:func:`wsol_utils.erasing.check_delta`); changes branch B's input only.
+            (:func:`wsol_utils.nets.erasing.check_delta`); changes branch B's input only.
         fusion, fusion_kwargs: test-time fusion (``None``: the method's default) and its options.
         erase_with: ``"pred"`` (branch A's top-1, label-free, the default) or ``"gt"`` (the official code's choice,
             label-informed): the class whose branch-A map drives erasing.
-        upsample: ``"bicubic"`` or ``"bilinear"`` (:func:`wsol_utils.maps.upsample_maps`).
+        upsample: ``"bicubic"`` or ``"bilinear"`` (:func:`wsol_utils.nets.maps.upsample_maps`).
         with_b_input: also return what branch B's features were multiplied by (figures, explorer).
 
     Returns:

@@ -7,24 +7,24 @@ so the numbers are those of the suite's tables: GT-known loc at ``tau`` (the pap
 MaxBoxAcc / MaxBoxAccV2 and, where the data set has masks, PxAP (wsoleval's, §2.2), with per-image records.
 
 Each map is that of the image's GT class (GT-known protocol). A map of any resolution ``(h, w)`` is upsampled to
-the image and min-max normalized exactly as the suite's own maps (:func:`wsol_utils.maps.upsample_maps`; bicubic by
+the image and min-max normalized exactly as the suite's own maps (:func:`wsol_utils.nets.maps.upsample_maps`; bicubic by
 default), so a map that equals the suite's CAM up to a positive scale and an offset scores identically.
 
 Adapters (the libraries are optional: ``pip install -e ".[cam]"``, pinned in ``constraints.txt``):
 
-* :class:`SuiteCamExtractor`: the suite's own map of a trained :class:`~wsol_utils.models.WSOLModel`.
+* :class:`SuiteCamExtractor`: the suite's own map of a trained :class:`~wsol_utils.nets.models.WSOLModel`.
 * :class:`TorchCamExtractor`: a ``torchcam.methods`` class + ``target_layer``; calls ``extractor(class_idx, scores)``.
 * :class:`GradCamExtractor`: a ``pytorch_grad_cam`` class + ``target_layers``; calls it with
   ``targets=[ClassifierOutputTarget(c), ...]``.
 
 The libraries need a module whose forward returns ``(B, C)`` logits; a suite model returns a
-:class:`~wsol_utils.models.WSOLOutput`, so it is wrapped in :class:`ClassifierView`, whose ``target_layer`` (branch
+:class:`~wsol_utils.nets.models.WSOLOutput`, so it is wrapped in :class:`ClassifierView`, whose ``target_layer`` (branch
 A's body: the features the classifier pools) is every adapter's default target.
 
 Rules for what an extractor returns (checked per batch by :func:`check_maps`, errors name the extractor and the
 image): a ``(B, h, w)`` tensor (or NumPy array), one map per image; a list or tuple of maps (one per layer) is
 an error unless it holds exactly one map: pick one target layer or fuse them. A map holding NaN or inf is scored
-as an all-zero map, as wsoleval's ``normalize_scoremap`` does (:func:`wsol_utils.maps.normalize_minmax`), with a
+as an all-zero map, as wsoleval's ``normalize_scoremap`` does (:func:`wsol_utils.nets.maps.normalize_minmax`), with a
 :class:`NonFiniteMapWarning` naming the images, and ``map_finite`` is ``False`` in its record.
 
 Every hook an extractor adds to the model is gone when :func:`score_extractor` returns (also after an error), the
@@ -50,11 +50,11 @@ from wsol_utils.data import collate
 from wsol_utils.engine.distributed import resolve_device
 from wsol_utils.engine.evaluate import EvalResult, score_map_stream, warn_if_unfinished
 from wsol_utils.engine.run import load_run
-from wsol_utils.maps import normalize_minmax, upsample_maps
-from wsol_utils.methods import get_method
-from wsol_utils.models import WSOLModel
-from wsol_utils.pipeline import MapBatch, branch_maps, classification_logits
-from wsol_utils.protocol import PAPERS
+from wsol_utils.nets.maps import normalize_minmax, upsample_maps
+from wsol_utils.nets.methods import get_method
+from wsol_utils.nets.models import WSOLModel
+from wsol_utils.scoring.pipeline import MapBatch, branch_maps, classification_logits
+from wsol_utils.scoring.protocol import PAPERS
 
 __all__ = [
     "HOOK_ATTRIBUTES",
@@ -105,7 +105,8 @@ class MapExtractor(Protocol):
 class ClassifierView(nn.Module):
     """A suite model seen as a classifier: ``forward(images (B, 3, H, W)) -> (B, C)`` logits.
 
-    The logits are :func:`wsol_utils.pipeline.classification_logits` of ``model(images)`` (two-branch methods: the
+    The logits are :func:`wsol_utils.scoring.pipeline.classification_logits` of ``model(images)`` (two-branch methods:
+    the
     sum of both branches, branch B erasing with A's top-1 as no labels are given). ``target_layer`` is branch A's
     body, whose output ``S'`` ``(B, W, h, w)`` the classifier pools (CAM's layer); ``fc_layer`` the classifier
     (``Linear W->C`` for CAM, a ``1x1 conv`` for ACoL / HCLNet).
@@ -136,7 +137,7 @@ def _default_target(model: nn.Module, who: str) -> nn.Module:
 
 @dataclass
 class SuiteCamExtractor:
-    """The suite's own map (:func:`wsol_utils.pipeline.branch_maps`) of ``branch`` (``None``: the method's main
+    """The suite's own map (:func:`wsol_utils.scoring.pipeline.branch_maps`) of ``branch`` (``None``: the method's main
     map: ``a`` for CAM, ``fused`` for two-branch methods; ``fusion`` / ``fusion_kwargs``: the fused map's, ``None``
     the method's default); ``(B, h, w)`` in ``[0, 1]`` at feature resolution."""
 
@@ -321,7 +322,7 @@ def _restored(model: nn.Module) -> Iterator[None]:
 # -- scoring ---------------------------------------------------------------------------------------------------------
 def _logits(model: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
     """``(B, C)`` classification logits ``model(images)``: for a suite model (:class:`ClassifierView`) those
-    :func:`wsol_utils.engine.evaluate` computes under :data:`~wsol_utils.protocol.PAPERS` (branch B erasing with
+    :func:`wsol_utils.engine.evaluate` computes under :data:`~wsol_utils.scoring.protocol.PAPERS` (branch B erasing with
     branch A's predicted class: no label reaches the model). ``labels`` only checks the batch size."""
     with torch.no_grad():
         logits = model(images)
@@ -377,7 +378,7 @@ def score_extractor(
         limit: score only the first ``limit`` images.
         batch_size: images per extractor call.
         upsample: ``"bicubic"`` or ``"bilinear"``: how maps reach the image size
-            (:func:`wsol_utils.maps.upsample_maps`).
+            (:func:`wsol_utils.nets.maps.upsample_maps`).
         device: ``"cpu"``, ``"cuda"``, ..., or ``"auto"`` (CUDA when available; a notebook's ``DEVICE``).
 
     Returns:
@@ -442,7 +443,7 @@ def score_extractors(
     runs, or ``{key prefix: list}`` giving the runs whose key starts with that prefix their own list (e.g.
     ``{("cam",): [...], ("acol",): [...]}``; a run no prefix matches is an error). Returns ``{key + (extractor
     name,): result}`` in the order of ``runs``, then of the extractors: the input of
-    :func:`wsol_utils.analysis.run_frame` with key columns such as ``("model", "seed", "maps")``."""
+    :func:`wsol_utils.studies.analysis.run_frame` with key columns such as ``("model", "seed", "maps")``."""
     results: dict[tuple[Any, ...], EvalResult] = {}
     for key, run in runs.items():
         if isinstance(extractors, Mapping):
@@ -492,7 +493,7 @@ def map_difference(
     device: str = "cpu",
 ) -> float:
     """The largest absolute difference between two extractors' min-max normalized GT-class maps
-    (:func:`wsol_utils.maps.normalize_minmax`, ``[0, 1]``) on the first ``count`` images of ``split`` (or
+    (:func:`wsol_utils.nets.maps.normalize_minmax`, ``[0, 1]``) on the first ``count`` images of ``split`` (or
     ``dataset``): the parity check of two implementations of the same map (e.g. torchcam's CAM and the suite's).
 
     Both maps are compared at their own resolution, which must agree (``(B, h, w)``); a shape mismatch is a

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.offline:
-        os.environ["WSOL_OFFLINE"] = "1"  # read by wsol_utils.backbones: no weights download in this process
+        os.environ["WSOL_OFFLINE"] = "1"  # read by wsol_utils.nets.backbones: no weights download in this process
     try:
         config = config_from_args(args)
         run_dir = train(

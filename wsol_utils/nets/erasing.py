@@ -2,7 +2,7 @@
 
 Both take the backbone features ``S`` ``(B, K, h, w)`` and the *raw* map of the chosen class from branch A
 ``(B, h', w')``. The map is min-max normalized per sample (constant -> zeros, see
-:func:`wsol_utils.maps.normalize_minmax`) and, when ``(h', w') != (h, w)``, resized bilinearly to the
+:func:`wsol_utils.nets.maps.normalize_minmax`) and, when ``(h', w') != (h, w)``, resized bilinearly to the
 features' size. The result is broadcast over the ``K`` channels.
 """
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wsol_utils.maps import normalize_minmax
+from wsol_utils.nets.maps import normalize_minmax
 
 __all__ = [
     "check_delta",

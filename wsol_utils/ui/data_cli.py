@@ -66,7 +66,7 @@ def _split_sizes(args: argparse.Namespace) -> dict[str, Any]:
 def save_samples(config: SyntheticConfig, out: str | Path, count: int = 16) -> str:
     """A grid of ``count`` test samples of ``config`` with their GT boxes and parts, saved as a PNG at ``out``
     (``figures/synthetic_samples.png``; ``make reproduce`` writes it)."""
-    from wsol_utils.viz import save_figure, show_samples
+    from wsol_utils.ui.viz import save_figure, show_samples
 
     arrays = generate(dataclasses.replace(config, num_test=count), "test")
     names = [f"{k}" for k in range(config.num_classes)]
