@@ -26,6 +26,7 @@ LAYERS: dict[str, str] = {
     "wsol_utils.fusion": "networks",
     "wsol_utils.methods": "networks",
     "wsol_utils.models": "networks",
+    "wsol_utils.boxes": "scoring",
     "wsol_utils.metrics": "scoring",
     "wsol_utils.boxeval": "scoring",
     "wsol_utils.pipeline": "scoring",
