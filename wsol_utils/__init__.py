@@ -7,6 +7,7 @@ Modules (one job each):
 - :mod:`wsol_utils.erasing`  -- ACoL threshold erasing and the HCLNet complementary map.
 - :mod:`wsol_utils.fusion`   -- fusing the maps of two branches (``max``, ``add``, ``l1``).
 - :mod:`wsol_utils.maps`     -- ``normalize_minmax``, the one per-map min-max normalization (wsoleval's).
+- :mod:`wsol_utils.boxes`    -- what both wsoleval evaluators share: IoU, GT rescaling, thresholds, checks.
 - :mod:`wsol_utils.metrics`  -- map -> box -> score, the papers' protocol and a literal wsoleval reference.
 - :mod:`wsol_utils.boxeval`  -- the fast, wsoleval-identical MaxBoxAcc / MaxBoxAccV2 / PxAP evaluator.
 - :mod:`wsol_utils.data`     -- the built-in synthetic data set, CUB-200-2011 and wsoleval metadata.
