@@ -51,8 +51,9 @@ import numpy as np
 import psutil
 
 from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
+from wsol_utils.scoring.boxes import rescale_boxes
 from wsol_utils.scoring.boxeval import evaluate_scoremaps
-from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
+from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap
 
 _T = TypeVar("_T")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -191,7 +192,7 @@ def reference_on(meta_dir: Path, maps_dir: Path, masks_dir: Path, interval: floa
     """The literal reference on a metadata folder, loading maps as wsoleval does (float64)."""
     meta = read_wsoleval_metadata(meta_dir)
     maps = [np.load(maps_dir / f"{i}.npy").astype(np.float64) for i in meta.image_ids]
-    gts = [rescale_gt_boxes(meta.boxes[i], meta.sizes[i], MAP_SIZE) for i in meta.image_ids]
+    gts = [rescale_boxes(meta.boxes[i], meta.sizes[i], MAP_SIZE) for i in meta.image_ids]
     masks = [np.load(masks_dir / f"{i}.npy") for i in meta.image_ids]
     result = reference_box_metrics(maps, gts, interval=interval)
     result["pxap"] = reference_pxap(maps, masks, interval=interval)
@@ -277,7 +278,7 @@ def reference_boxes_on(meta_dir: Path, maps_dir: Path, interval: float) -> dict:
     """The literal reference's MaxBoxAcc and MaxBoxAccV2 (no PxAP), loading maps as wsoleval does (float64)."""
     meta = read_wsoleval_metadata(meta_dir)
     maps = [np.load(maps_dir / f"{i}.npy").astype(np.float64) for i in meta.image_ids]
-    gts = [rescale_gt_boxes(meta.boxes[i], meta.sizes[i], MAP_SIZE) for i in meta.image_ids]
+    gts = [rescale_boxes(meta.boxes[i], meta.sizes[i], MAP_SIZE) for i in meta.image_ids]
     return reference_box_metrics(maps, gts, interval=interval)
 
 

@@ -11,20 +11,18 @@ import pytest
 import torch
 
 from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
+from wsol_utils.scoring.boxes import quantize_scoremap, rescale_boxes
 from wsol_utils.scoring.boxeval import (
     BoxEvaluator,
     PxAPEvaluator,
     _contours_of_levels,
     _level_windows,
-    box_iou_matrix,
     evaluate_scoremaps,
     image_threshold_ious,
     load_mask,
     load_scoremap,
-    quantize_scoremap,
-    rescale_boxes,
 )
-from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap, rescale_gt_boxes
+from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap
 
 # ------------------------------------------------------------------ generated maps with the corner cases
 
@@ -164,19 +162,6 @@ def test_one_cut_stack_traces_each_binary_image_as_findcontours_alone(seed: int,
             assert found.areas2[start:end].tolist() == areas
 
 
-def test_box_iou_matrix_inclusive_and_degenerate() -> None:
-    ious = box_iou_matrix(np.array([[0, 0, 1, 1], [5, 5, 5, 5]]), np.array([[1, 1, 2, 2], [0, 0, -2, 0]]))
-    np.testing.assert_array_equal(ious, [[1 / 7, 0.0], [0.0, 0.0]])
-
-
-def test_rescale_boxes_truncates_like_the_reference() -> None:
-    boxes = np.array([[0, 0, 499, 332], [13, 7, 101, 99]])
-    np.testing.assert_array_equal(
-        rescale_boxes(boxes, (500, 333), (224, 224)), rescale_gt_boxes(boxes, (500, 333), (224, 224))
-    )
-    np.testing.assert_array_equal(rescale_boxes(np.array([[10, 10, 20, 20]]), (30, 30), (3, 3)), [[1, 1, 2, 2]])
-
-
 # ------------------------------------------------------------------ parity with the literal reference
 
 
@@ -302,7 +287,7 @@ def test_evaluate_scoremaps_matches_reference_in_process_and_with_workers(tmp_pa
     meta, folder = _wsoleval_folder(tmp_path, maps, boxes)
     parsed = read_wsoleval_metadata(meta)
     gts = [
-        rescale_gt_boxes(parsed.boxes[i], parsed.sizes[i], (m.shape[1], m.shape[0]))
+        rescale_boxes(parsed.boxes[i], parsed.sizes[i], (m.shape[1], m.shape[0]))
         for i, m in zip(parsed.image_ids, maps)
     ]
     expected = reference_box_metrics(maps, gts, interval=0.02)

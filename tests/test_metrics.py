@@ -9,16 +9,15 @@ import pytest
 import torch
 
 from wsol_utils.scoring import metrics
+from wsol_utils.scoring.boxes import box_iou
 from wsol_utils.scoring.metrics import (
     best_iou,
-    box_iou,
     localization_summary,
     map_to_box,
     maps_to_boxes,
     maps_to_boxes_at,
     reference_box_metrics,
     reference_pxap,
-    rescale_gt_boxes,
     ten_crop_logits,
     topk_correct,
     upsample_maps,
@@ -149,46 +148,6 @@ def test_upsample_maps_is_bilinear_without_aligned_corners():
 # ----------------------------------------------------------------------------------------------------------
 # IoU
 # ----------------------------------------------------------------------------------------------------------
-
-
-def test_box_iou_inclusive_hand_numbers():
-    a = np.array([[0, 0, 9, 9]])
-    b = np.array([[5, 5, 14, 14], [20, 20, 30, 30], [0, 0, 9, 9], [9, 0, 18, 9]])
-    # [0,0,9,9] vs [5,5,14,14]: inter 5*5 = 25, areas 100 + 100 - 25 = 175
-    # disjoint -> 0; identical -> 1; sharing column 9: inter 1*10 = 10, union 100 + 100 - 10 = 190
-    np.testing.assert_allclose(box_iou(a, b), [[25 / 175, 0.0, 1.0, 10 / 190]])
-
-
-def test_box_iou_exclusive_drops_the_plus_one():
-    a = np.array([[0, 0, 9, 9]])
-    b = np.array([[5, 5, 14, 14], [9, 0, 18, 9]])
-    # inter 4*4 = 16, areas 81 + 81 - 16 = 146; sharing only the line x = 9: intersection 0
-    np.testing.assert_allclose(box_iou(a, b, inclusive=False), [[16 / 146, 0.0]])
-
-
-def test_box_iou_degenerate_union_is_zero_not_nan():
-    points = np.array([[3, 3, 3, 3]])
-    assert box_iou(points, points, inclusive=False)[0, 0] == 0.0
-    assert box_iou(points, points, inclusive=True)[0, 0] == 1.0  # one pixel, inclusive
-
-
-def test_box_iou_shape_and_symmetry():
-    rng = np.random.default_rng(0)
-    xy = rng.integers(0, 20, size=(5, 2))
-    a = np.concatenate([xy, xy + rng.integers(0, 10, size=(5, 2))], axis=1)
-    b = a[:3] + 2
-    ious = box_iou(a, torch.as_tensor(b))
-    assert ious.shape == (5, 3)
-    np.testing.assert_allclose(ious, box_iou(b, a).T)
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [np.array([[5, 0, 2, 4]]), np.array([[0, 0, np.nan, 4]]), np.array([0, 0, 4, 4]), np.zeros((2, 5))],
-)
-def test_box_iou_rejects_bad_boxes(bad):
-    with pytest.raises(ValueError, match="boxes_a"):
-        box_iou(bad, np.array([[0, 0, 1, 1]]))
 
 
 def test_best_iou_takes_the_best_gt_box_per_image():
@@ -387,15 +346,6 @@ def test_wsoleval_scoremap_constant_or_nan_map_is_zero(bad_value):
     raw = np.full((7, 7), 2.0)  # constant ...
     raw[3, 3] = bad_value  # ... or holding one NaN
     np.testing.assert_array_equal(wsoleval_scoremap(raw, 14), np.zeros((14, 14)))
-
-
-def test_rescale_gt_boxes_truncates_like_wsoleval():
-    boxes = np.array([[10, 20, 99, 199], [125, 0, 499, 374]])
-    # 10*224/500 = 4.48 -> 4; 20*224/375 = 11.95 -> 11; 99*224/500 = 44.35 -> 44; 199*224/375 = 118.87 -> 118
-    # 125*224/500 = 56.0 -> 56; 499*224/500 = 223.55 -> 223; 374*224/375 = 223.40 -> 223
-    np.testing.assert_array_equal(rescale_gt_boxes(boxes, (500, 375), 224), [[4, 11, 44, 118], [56, 0, 223, 223]])
-    with pytest.raises(ValueError, match="negative"):
-        rescale_gt_boxes(np.array([[-1, 0, 5, 5]]), (10, 10))
 
 
 def _table_case() -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -54,6 +54,27 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from wsol_utils.scoring.boxes import (
+    MASK_BACKGROUND,
+    MASK_FOREGROUND,
+    MASK_IGNORE,
+    V1_IOU_LEVEL,
+    box_overlap,
+    broadcast_iou,
+    check_gt_boxes,
+    check_iou_levels,
+    check_mask,
+    check_same_shape,
+    check_scoremap,
+    max_box_accuracy,
+    pxap_bin_edges,
+    pxap_from_histograms,
+    quantize_scoremap,
+    rescale_boxes,
+    threshold_list,
+    to_numpy,
+)
+
 if TYPE_CHECKING:  # imported lazily: worker processes that only score boxes load neither torch nor
     import torch  # wsol_utils.data (whose package imports torch), so they start in a fraction of a second
 
@@ -63,88 +84,16 @@ __all__ = [
     "BoxEvaluator",
     "PxAPEvaluator",
     "evaluate_scoremaps",
-    "threshold_list",
-    "quantize_scoremap",
-    "rescale_boxes",
+    "image_threshold_ious",
     "load_scoremap",
     "load_mask",
-    "box_iou_matrix",
 ]
 
-V1_IOU_LEVEL = 50
 # Workers only run numpy and OpenCV (one thread each). Plain "fork" deadlocks when the parent already runs
 # OpenCV or torch threads (a lock held by one of them is copied into the child; seen with OpenCV 5 after
 # BoxEvaluator's thread pool), so on Linux they come from a fork server: a fresh single-threaded process that
 # imports this module once and forks each worker from itself. Elsewhere: spawn.
 _START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
-_MASK_FOREGROUND, _MASK_IGNORE = 1, 255
-
-
-def threshold_list(interval: float) -> np.ndarray:
-    """wsoleval's CAM thresholds ``np.arange(0, 1, interval)``, float64 ``(T,)``."""
-    if not 0 < interval < 1:
-        raise ValueError(f"interval must be in (0, 1), got {interval!r} (wsoleval's default is 0.001)")
-    return np.arange(0, 1, interval)
-
-
-def quantize_scoremap(scoremap: np.ndarray) -> np.ndarray:
-    """wsoleval's quantisation ``(scoremap * 255).astype(uint8)`` of a ``(H, W)`` map in ``[0, 1]``.
-
-    The product is taken in float64, as wsoleval (which accepts only float64 maps) computes it; a float32
-    map is widened losslessly first.
-    """
-    _check_scoremap(scoremap, "scoremap")
-    return (scoremap.astype(np.float64, copy=False) * 255).astype(np.uint8)
-
-
-def _check_scoremap(scoremap: np.ndarray, name: str) -> None:
-    if scoremap.ndim != 2:
-        raise ValueError(f"{name}: a score map must be 2-D (H, W), got shape {tuple(scoremap.shape)}")
-    if not np.issubdtype(scoremap.dtype, np.floating):
-        raise ValueError(f"{name}: a score map must be a float array in [0, 1], got dtype {scoremap.dtype}")
-    if scoremap.size == 0:
-        raise ValueError(f"{name}: empty score map of shape {tuple(scoremap.shape)}")
-    if not np.isfinite(scoremap).all():
-        raise ValueError(f"{name}: score map holds NaN or inf; normalize it first (NaN map -> zeros)")
-    if scoremap.min() < 0 or scoremap.max() > 1:
-        raise ValueError(
-            f"{name}: score map values must lie in [0, 1] (wsoleval's check), got "
-            f"[{float(scoremap.min()):.4g}, {float(scoremap.max()):.4g}]; min-max normalize it first"
-        )
-
-
-def rescale_boxes(boxes: np.ndarray, image_size: tuple[int, int], map_size: tuple[int, int]) -> np.ndarray:
-    """Rescale ``(N, 4)`` inclusive boxes from ``image_size`` (w, h) to ``map_size`` (w, h), docs/methods.md §2.2.
-
-    Each coordinate is ``int(coordinate * new / old)`` in float64, as wsoleval's ``resize_bbox``.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    scale_num = np.array([map_size[0], map_size[1], map_size[0], map_size[1]], dtype=np.float64)
-    scale_den = np.array([image_size[0], image_size[1], image_size[0], image_size[1]], dtype=np.float64)
-    return (boxes * scale_num / scale_den).astype(np.int64)
-
-
-def _overlap(boxes_a: np.ndarray, boxes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(intersection (N, M), area_a (N, 1), area_b (1, M))`` in pixels of int boxes ``(N, 4)`` x ``(M, 4)``,
-    inclusive (+1) convention."""
-    a = boxes_a[:, None, :]
-    b = boxes_b[None, :, :]
-    inter_w = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
-    inter_h = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
-    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
-    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
-    return inter_w * inter_h, area_a, area_b
-
-
-def box_iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU ``(N, M)`` of int boxes ``(N, 4)`` x ``(M, 4)``, inclusive (+1) convention, docs/methods.md §2.2.
-
-    Float64 ``intersection / union`` exactly as wsoleval; a union <= 0 gives IoU 0.
-    """
-    intersection, area_a, area_b = _overlap(boxes_a, boxes_b)
-    union = area_a + area_b - intersection
-    degenerate = union <= 0
-    return np.where(degenerate, 0.0, intersection / np.where(degenerate, 1, union))
 
 
 @dataclass(frozen=True)
@@ -182,7 +131,7 @@ def _iou_bound(windows: np.ndarray, gt_boxes: np.ndarray, height: int, width: in
     reach = windows.copy()
     reach[:, 2] = np.minimum(reach[:, 2] + 1, width - 1)
     reach[:, 3] = np.minimum(reach[:, 3] + 1, height - 1)
-    intersection, _, area_g = _overlap(reach, gt_boxes)
+    intersection, _, area_g = box_overlap(reach[:, None, :], gt_boxes[None, :, :])
     covered = np.where(area_g > 0, intersection / np.where(area_g > 0, area_g, 1), np.inf)
     return covered.max(axis=1)
 
@@ -269,7 +218,7 @@ def image_threshold_ious(
     """
     img = quantize_scoremap(scoremap)
     height, width = img.shape
-    gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
+    gt = check_gt_boxes(gt_boxes, "gt_boxes")
     values = np.flatnonzero(np.bincount(img.ravel(), minlength=256))  # distinct pixel values, ascending
     cutoffs = (thresholds * img.max()).astype(np.int64)  # int(t * max(img)), as wsoleval
     # binary(c) = img > c = img >= values[k] with k = #values <= c; k == len(values) is the empty image
@@ -282,15 +231,10 @@ def image_threshold_ious(
     if not traced.any():
         return iou_largest[position], iou_all[position]
     found = _contours_of_levels(img, lows[traced], windows[traced][0])
-    best_iou = box_iou_matrix(found.boxes, gt).max(axis=1)
+    best_iou = broadcast_iou(found.boxes[:, None, :], gt[None, :, :]).max(axis=1)
     iou_all[traced] = np.maximum.reduceat(best_iou, found.starts)
     iou_largest[traced] = best_iou[_first_argmax_per_segment(found.areas2, found.starts)]
     return iou_largest[position], iou_all[position]
-
-
-def _best(accuracies: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
-    index = int(np.argmax(accuracies))
-    return {"accuracy": float(accuracies[index]), "threshold": float(thresholds[index])}
 
 
 class BoxEvaluator:
@@ -304,9 +248,7 @@ class BoxEvaluator:
 
     def __init__(self, interval: float = 0.001, iou_levels: Sequence[int] = (30, 50, 70)) -> None:
         self.interval = float(interval)
-        self.iou_levels = tuple(int(level) for level in iou_levels)
-        if not self.iou_levels or any(not 0 < level <= 100 for level in self.iou_levels):
-            raise ValueError(f"iou_levels must be percentages in (0, 100], got {iou_levels!r}")
+        self.iou_levels = check_iou_levels(iou_levels)
         self.thresholds = threshold_list(self.interval)
         self.num_images = 0
         self.correct_v1 = np.zeros(len(self.thresholds), dtype=np.int64)  # (T,)
@@ -316,10 +258,7 @@ class BoxEvaluator:
 
     def accumulate(self, scoremap: np.ndarray, gt_boxes: np.ndarray) -> None:
         """Add one ``(H, W)`` map in ``[0, 1]`` and its ``(N, 4)`` int GT boxes in map pixels (inclusive)."""
-        gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
-        if len(gt) == 0:
-            raise ValueError("gt_boxes: an image needs at least one GT box")
-        self._add(*self._ious(np.asarray(scoremap), gt))
+        self._add(*self._ious(to_numpy(scoremap, "scoremap"), to_numpy(gt_boxes, "gt_boxes")))
 
     def _ious(self, scoremap: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:func:`image_threshold_ious` of one map at this evaluator's thresholds and floor."""
@@ -340,15 +279,13 @@ class BoxEvaluator:
         64 px maps two threads took 1.5x the CPU time of one for no gain in wall time (1.1x at 224 px); separate
         processes (:func:`evaluate_scoremaps`, the engine's workers) are what scale.
         """
-        maps = _to_numpy(scoremaps)
+        maps = to_numpy(scoremaps, "scoremaps")
         if maps.ndim != 3 or len(maps) != len(gt_boxes):
             raise ValueError(
                 f"scoremaps must be (B, H, W) with one box array per map, got {tuple(maps.shape)} "
                 f"and {len(gt_boxes)} box arrays"
             )
-        gts = [np.asarray(_to_numpy(boxes), dtype=np.int64).reshape(-1, 4) for boxes in gt_boxes]
-        if any(len(gt) == 0 for gt in gts):
-            raise ValueError("gt_boxes: an image needs at least one GT box")
+        gts = [check_gt_boxes(boxes, f"gt_boxes[{index}]") for index, boxes in enumerate(gt_boxes)]
         if threads <= 1:
             for ious in map(self._ious, maps, gts):
                 self._add(*ious)
@@ -370,31 +307,7 @@ class BoxEvaluator:
         """The result dict (module docstring): accuracies ``count * 100. / n`` as wsoleval."""
         if self.num_images == 0:
             raise ValueError("BoxEvaluator.compute: no image was accumulated")
-        v1 = _best(self.correct_v1 * 100.0 / float(self.num_images), self.thresholds)
-        per_iou = {
-            str(level): _best(counts * 100.0 / float(self.num_images), self.thresholds)
-            for level, counts in zip(self.iou_levels, self.correct_v2)
-        }
-        return {
-            "num_images": self.num_images,
-            "interval": self.interval,
-            "iou_levels": list(self.iou_levels),
-            "maxboxacc": v1["accuracy"],
-            "maxboxacc_threshold": v1["threshold"],
-            "maxboxacc_v2": float(np.mean([entry["accuracy"] for entry in per_iou.values()])),
-            "v2_per_iou": per_iou,
-        }
-
-
-def _check_same_shape(maps: tuple[int, ...], masks: tuple[int, ...]) -> None:
-    if maps != masks:
-        raise ValueError(f"masks: shape {masks} differs from the score maps' shape {maps}")
-
-
-def _to_numpy(array: Any) -> np.ndarray:
-    if hasattr(array, "detach"):  # a torch Tensor on any device
-        return array.detach().cpu().numpy()
-    return np.asarray(array)
+        return max_box_accuracy(self.correct_v1, self.correct_v2, self.num_images, self.interval, self.iou_levels)
 
 
 class PxAPEvaluator:
@@ -413,7 +326,7 @@ class PxAPEvaluator:
 
     def __init__(self, interval: float = 0.001, device: str | torch.device | None = None) -> None:
         self.interval = float(interval)
-        self.edges = np.append(threshold_list(self.interval), [1.0, 2.0, 3.0])  # (T + 3,)
+        self.edges = pxap_bin_edges(self.interval)  # (T + 3,)
         self.device = device
         self._host_counts = np.zeros((2, len(self.edges) - 1), dtype=np.int64)  # (background, foreground)
         self._device_counts: torch.Tensor | None = None  # (2, T + 2) int64 on the maps' device
@@ -426,7 +339,7 @@ class PxAPEvaluator:
         values = torch.as_tensor(scoremaps)
         values = values.to(self.device or values.device, torch.float64)
         labels = torch.as_tensor(masks).to(values.device)
-        _check_same_shape(tuple(values.shape), tuple(labels.shape))
+        check_same_shape(tuple(labels.shape), tuple(values.shape), "masks")
         edges = torch.as_tensor(self.edges, dtype=torch.float64, device=values.device)
         bins = torch.bucketize(values, edges, right=True) - 1
         bins = torch.where(values == edges[-1], len(self.edges) - 2, bins)  # the last bin is closed
@@ -434,7 +347,7 @@ class PxAPEvaluator:
         return torch.stack(
             [
                 torch.bincount(bins[inside & (labels == label)], minlength=len(self.edges) - 1)
-                for label in (0, _MASK_FOREGROUND)
+                for label in (MASK_BACKGROUND, MASK_FOREGROUND)
             ]
         )
 
@@ -442,14 +355,14 @@ class PxAPEvaluator:
         """The same counts as :meth:`_torch_counts`, with numpy on the host."""
         values = np.asarray(scoremaps, dtype=np.float64)
         labels = np.asarray(masks)
-        _check_same_shape(values.shape, labels.shape)
+        check_same_shape(labels.shape, values.shape, "masks")
         bins = np.searchsorted(self.edges, values, side="right") - 1
         bins[values == self.edges[-1]] = len(self.edges) - 2
         inside = (bins >= 0) & (bins < len(self.edges) - 1)
         return np.stack(
             [
                 np.bincount(bins[inside & (labels == label)], minlength=len(self.edges) - 1)
-                for label in (0, _MASK_FOREGROUND)
+                for label in (MASK_BACKGROUND, MASK_FOREGROUND)
             ]
         )
 
@@ -484,20 +397,7 @@ class PxAPEvaluator:
 
     def compute(self) -> float:
         """PxAP in percent: area under the pixel precision-recall curve, wsoleval's formula."""
-        background, foreground = self.histograms()
-        tp = foreground[::-1].cumsum()
-        fn = foreground.sum() - tp
-        fp = background[::-1].cumsum()
-        if ((tp + fn) <= 0).all():
-            raise ValueError("PxAP: no foreground pixel in the masks")
-        if ((tp + fp) <= 0).all():
-            raise ValueError("PxAP: no pixel was predicted (all histograms empty)")
-        non_zero = (tp + fp) != 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = tp / (tp + fp)
-            recall = tp / (tp + fn)
-        area = (precision[1:] * np.diff(recall))[non_zero[1:]].sum()
-        return float(area * 100)
+        return pxap_from_histograms(*self.histograms())
 
 
 # ---------------------------------------------------------------- files: score maps and masks
@@ -566,7 +466,7 @@ def load_scoremap(path: Path) -> tuple[np.ndarray, bool]:
     had_nan = bool(np.isnan(scoremap).any())
     if had_nan:
         scoremap = np.zeros_like(scoremap)
-    _check_scoremap(scoremap, str(path))
+    check_scoremap(scoremap, str(path))
     return scoremap, had_nan
 
 
@@ -583,9 +483,7 @@ def load_mask(mask_dir: Path, image_id: str, map_shape: tuple[int, int]) -> np.n
     height, width = map_shape
     npy, png = _file_in(mask_dir, image_id, ".npy"), _file_in(mask_dir, image_id, ".png")
     if npy.is_file():
-        mask = _read_npy(npy, "mask", "biuf")
-        if not np.isin(mask, (0, _MASK_FOREGROUND, _MASK_IGNORE)).all():
-            raise ValueError(f"{npy}: a mask must be 2-D with values 0, 1 or 255")
+        mask = check_mask(_read_npy(npy, "mask", "biuf"), None, str(npy))
         return cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
     if not png.is_file():
         raise FileNotFoundError(f"{png}: mask not found (expected {png.name} or {npy.name} under {mask_dir})")
@@ -593,7 +491,7 @@ def load_mask(mask_dir: Path, image_id: str, map_shape: tuple[int, int]) -> np.n
     mask = foreground.astype(np.uint8)
     ignore_png = _file_in(mask_dir, image_id, ".ignore.png")
     if ignore_png.is_file():
-        mask[(_read_gray(ignore_png, (width, height)) > 127) & ~foreground] = _MASK_IGNORE
+        mask[(_read_gray(ignore_png, (width, height)) > 127) & ~foreground] = MASK_IGNORE
     return mask
 
 

@@ -5,13 +5,15 @@ Two protocols live here, side by side:
 * **The papers' protocol** (docs/methods.md §2.1; CAM / ACoL / HCLNet tables): upsample the map to the image
   (:func:`upsample_maps`), min-max normalize, keep the pixels ``>= tau * max``, take the bounding box of
   the largest 8-connected component (:func:`map_to_box`, :func:`maps_to_boxes`), score it with the inclusive
-  IoU (:func:`box_iou`, :func:`best_iou`) and summarize Top-1 / Top-5 / GT-known localization
+  IoU (:func:`best_iou`) and summarize Top-1 / Top-5 / GT-known localization
   (:func:`localization_summary`).
 * **The literal wsoleval reference** (docs/methods.md §2.2; "Evaluating WSOL Right", CVPR 2020): MaxBoxAcc,
   MaxBoxAccV2 and PxAP computed one threshold at a time, exactly as the public ``evaluation.py`` does
-  (:func:`wsoleval_scoremap`, :func:`rescale_gt_boxes`, :func:`wsoleval_boxes`,
-  :func:`reference_box_metrics`, :func:`reference_pxap`). It is written for clarity, not speed; the fast
-  evaluator in :mod:`wsol_utils.scoring.boxeval` must reproduce its numbers exactly.
+  (:func:`wsoleval_scoremap`, :func:`wsoleval_boxes`, :func:`reference_box_metrics`, :func:`reference_pxap`). It
+  is written for clarity, not speed; the fast evaluator in :mod:`wsol_utils.scoring.boxeval` must reproduce its numbers
+  exactly. Map -> contours -> boxes is written here independently of the fast evaluator, so that it is an oracle
+  for it; the plumbing both share (IoU, GT rescaling, the threshold list, score-map and box checks, the
+  best-threshold summary) is :mod:`wsol_utils.scoring.boxes`.
 
 Where the shorthand ``int(t * 255)`` and the public wsoleval code differ, this module follows the code
 (docs/methods.md §2.2 step 5, §6; see :func:`wsoleval_boxes`: the cut-off is ``int(threshold * img.max())``,
@@ -31,6 +33,24 @@ import torch
 from torch import Tensor
 
 from wsol_utils.nets.maps import normalize_minmax, upsample_maps
+from wsol_utils.scoring.boxes import (
+    MASK_BACKGROUND,
+    MASK_FOREGROUND,
+    V1_IOU_LEVEL,
+    box_iou,
+    broadcast_iou,
+    check_boxes,
+    check_gt_boxes,
+    check_iou_levels,
+    check_mask,
+    check_scoremap,
+    max_box_accuracy,
+    pxap_bin_edges,
+    pxap_from_histograms,
+    quantize_scoremap,
+    threshold_list,
+    to_numpy,
+)
 from wsol_utils.scoring.protocol import check_tau
 
 __all__ = [
@@ -39,13 +59,11 @@ __all__ = [
     "map_to_box",
     "maps_to_boxes",
     "maps_to_boxes_at",
-    "box_iou",
     "best_iou",
     "topk_correct",
     "localization_summary",
     "ten_crop_logits",
     "wsoleval_scoremap",
-    "rescale_gt_boxes",
     "wsoleval_boxes",
     "reference_box_metrics",
     "reference_pxap",
@@ -56,23 +74,11 @@ ArrayLike = Tensor | np.ndarray
 #: The box returned when a map holds no information (constant, all-zero, NaN/inf): wsoleval's no-contour box.
 ZERO_BOX = (0, 0, 0, 0)
 
-#: MaxBoxAcc (V1) is reported at IoU 50 (wsoleval ``evaluate_wsol``: ``performance[iou_threshold_list.index(50)]``).
-V1_IOU_LEVEL = 50
-
 
 # ----------------------------------------------------------------------------------------------------------
-# Input checks (bad input -> ValueError naming the argument and the fix)
+# Input checks (bad input -> ValueError naming the argument and the fix; the shared ones are in
+# wsol_utils.scoring.boxes)
 # ----------------------------------------------------------------------------------------------------------
-
-
-def _to_numpy(x: ArrayLike | Sequence, name: str) -> np.ndarray:
-    """Tensor / array / nested sequence -> numpy array (no copy when already numpy)."""
-    if isinstance(x, Tensor):
-        return x.detach().cpu().numpy()
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"`{name}` must be an array or tensor; got {type(x).__name__}") from err
 
 
 def _paired(first: Iterable, second: Iterable, names: tuple[str, str]) -> Iterator[tuple]:
@@ -82,62 +88,6 @@ def _paired(first: Iterable, second: Iterable, names: tuple[str, str]) -> Iterat
         if a is missing or b is missing:
             raise ValueError(f"`{names[0]}` and `{names[1]}` have different lengths (one ends at item {index})")
         yield a, b
-
-
-def _check_boxes(boxes: ArrayLike | Sequence, name: str) -> np.ndarray:
-    """Validate ``(N, 4)`` finite boxes with ``x1 >= x0`` and ``y1 >= y0``; return them as float64."""
-    arr = _to_numpy(boxes, name)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"`{name}` must have shape (N, 4) as (x0, y0, x1, y1); got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"`{name}` must hold real numbers; got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"`{name}` holds NaN or inf coordinates; remove or fix those boxes")
-    bad = np.flatnonzero((arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1]))
-    if bad.size:
-        raise ValueError(
-            f"`{name}` row {int(bad[0])} = {arr[bad[0]].tolist()} has x1 < x0 or y1 < y0; boxes must be "
-            "(x0, y0, x1, y1) with x1 >= x0 and y1 >= y0"
-        )
-    return arr
-
-
-def _check_scoremap(scoremap: ArrayLike, name: str = "scoremap") -> np.ndarray:
-    """wsoleval's ``check_scoremap_validity``: a 2-D real map in [0, 1] without NaN; returned as float64.
-
-    wsoleval insists on float64 input; a float32 map is converted losslessly here (what a user of wsoleval
-    would do with ``.astype(np.float64)``), so ``(map * 255)`` is then computed in float64 as wsoleval does.
-    """
-    arr = _to_numpy(scoremap, name)
-    if arr.ndim != 2:
-        raise ValueError(f"`{name}` must be a 2-D (H, W) map; got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"`{name}` must be a float map in [0, 1]; got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if np.isnan(arr).any():
-        raise ValueError(f"`{name}` contains NaN; normalize it first with wsoleval_scoremap (NaN -> zeros)")
-    if (arr < 0).any() or (arr > 1).any():
-        raise ValueError(
-            f"`{name}` must lie in [0, 1] (min {arr.min()}, max {arr.max()}); normalize it with wsoleval_scoremap"
-        )
-    return arr
-
-
-def _check_interval(interval: float) -> np.ndarray:
-    """Return wsoleval's threshold list ``np.arange(0, 1, interval)``."""
-    if not (isinstance(interval, (int, float, np.floating)) and 0.0 < float(interval) < 1.0):
-        raise ValueError(f"`interval` must be a number in (0, 1), e.g. 0.001; got {interval!r}")
-    return np.arange(0, 1, interval)
-
-
-def _check_iou_levels(iou_levels: Sequence[int]) -> list[int]:
-    levels = list(iou_levels)
-    if not levels or not all(isinstance(v, (int, np.integer)) and 0 < v <= 100 for v in levels):
-        raise ValueError(
-            f"`iou_levels` must be a non-empty list of integer percentages in (0, 100]; got {iou_levels!r}"
-        )
-    return [int(v) for v in levels]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -190,7 +140,7 @@ def maps_to_boxes_at(scoremaps: Tensor | np.ndarray, taus: Sequence[float]) -> n
     if isinstance(scoremaps, Tensor):
         maps = scoremaps
     else:
-        array = _to_numpy(scoremaps, "scoremaps")
+        array = to_numpy(scoremaps, "scoremaps")
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
             raise ValueError(f"`scoremaps` must hold real numbers; got dtype {array.dtype}")
         maps = torch.tensor(array)
@@ -239,42 +189,12 @@ def map_to_box(scoremap: np.ndarray | Tensor, tau: float = 0.2) -> np.ndarray:
     return maps_to_boxes(scoremap[None], tau)[0]
 
 
-def box_iou(boxes_a: ArrayLike, boxes_b: ArrayLike, inclusive: bool = True) -> np.ndarray:
-    """Pairwise IoU (docs/methods.md §2.2, wsoleval ``calculate_multiple_iou``).
-
-    With ``inclusive=True`` a box ``(x0, y0, x1, y1)`` covers ``(x1 - x0 + 1) * (y1 - y0 + 1)`` pixels
-    (the ``+1`` convention), the intersection is ``max(0, x1 - x0 + 1) * max(0, y1 - y0 + 1)`` of the
-    overlap. With ``inclusive=False`` the ``+1`` is dropped (continuous coordinates). Where the union
-    is ``<= 0`` the IoU is 0. Boxes are not clipped to any image.
-
-    Args:
-        boxes_a: ``(N, 4)``; boxes_b: ``(M, 4)`` -- arrays or tensors, finite, ``x1 >= x0``, ``y1 >= y0``.
-
-    Returns:
-        ``(N, M)`` float64 IoU in ``[0, 1]``.
-    """
-    return _iou(_check_boxes(boxes_a, "boxes_a")[:, None, :], _check_boxes(boxes_b, "boxes_b")[None, :, :], inclusive)
-
-
-def _iou(a: np.ndarray, b: np.ndarray, inclusive: bool = True) -> np.ndarray:
-    """IoU of checked float64 boxes ``a (..., 4)`` and ``b (..., 4)`` that broadcast (:func:`box_iou`'s rule)."""
-    one = 1.0 if inclusive else 0.0
-    inter_w = np.maximum(0.0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + one)
-    inter_h = np.maximum(0.0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + one)
-    intersection = inter_w * inter_h
-    area_a = (a[..., 2] - a[..., 0] + one) * (a[..., 3] - a[..., 1] + one)
-    area_b = (b[..., 2] - b[..., 0] + one) * (b[..., 3] - b[..., 1] + one)
-    union = area_a + area_b - intersection
-    degenerate = union <= 0
-    return np.where(degenerate, 0.0, intersection / np.where(degenerate, 1.0, union))
-
-
 def _gt_array(boxes: ArrayLike, name: str) -> np.ndarray:
     """One image's GT boxes as an ``(N, 4)`` array (``(0, 4)`` when empty); a wrong shape raises naming it."""
-    array = _to_numpy(boxes, name)
+    array = to_numpy(boxes, name)
     if array.size == 0:
         return np.zeros((0, 4))
-    return array if array.ndim == 2 and array.shape[1] == 4 else _check_boxes(array, name)
+    return array if array.ndim == 2 and array.shape[1] == 4 else check_boxes(array, name)
 
 
 def best_iou(pred_boxes: ArrayLike, gt_boxes: Sequence[ArrayLike]) -> np.ndarray:
@@ -287,7 +207,7 @@ def best_iou(pred_boxes: ArrayLike, gt_boxes: Sequence[ArrayLike]) -> np.ndarray
     Returns:
         ``(B,)`` float64 IoU in ``[0, 1]``.
     """
-    preds = _check_boxes(pred_boxes, "pred_boxes")
+    preds = check_boxes(pred_boxes, "pred_boxes")
     if len(gt_boxes) != len(preds):
         raise ValueError(f"`gt_boxes` has {len(gt_boxes)} entries but `pred_boxes` has {len(preds)} boxes")
     gts = [_gt_array(boxes, f"gt_boxes[{i}]") for i, boxes in enumerate(gt_boxes)]
@@ -298,9 +218,9 @@ def best_iou(pred_boxes: ArrayLike, gt_boxes: Sequence[ArrayLike]) -> np.ndarray
         )
     if not len(preds):
         return np.empty(0, dtype=np.float64)
-    flat = _check_boxes(np.concatenate(gts), "gt_boxes (all images, in order)")  # (sum N_i, 4)
+    flat = check_boxes(np.concatenate(gts), "gt_boxes (all images, in order)")  # (sum N_i, 4)
     owner = np.repeat(np.arange(len(preds)), counts)
-    return np.maximum.reduceat(_iou(preds[owner], flat), np.cumsum(counts) - counts)
+    return np.maximum.reduceat(broadcast_iou(preds[owner], flat), np.cumsum(counts) - counts)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -366,7 +286,7 @@ def localization_summary(
         raise ValueError("localization_summary: the batch is empty; pass at least one image")
     if not 0.0 < float(iou_threshold) <= 1.0:
         raise ValueError(f"`iou_threshold` must be in (0, 1]; got {iou_threshold!r}")
-    ious = _to_numpy(gt_known_iou, "gt_known_iou").astype(np.float64)
+    ious = to_numpy(gt_known_iou, "gt_known_iou").astype(np.float64)
     if ious.shape != (len(labels),) or np.isnan(ious).any():
         raise ValueError(f"`gt_known_iou` must be ({len(labels)},) without NaN; got shape {ious.shape}")
     box_ok = ious >= iou_threshold
@@ -431,42 +351,12 @@ def wsoleval_scoremap(raw_map: ArrayLike, size: int | tuple[int, int] = (224, 22
     Returns:
         ``(H, W)`` float64 map in ``[0, 1]``.
     """
-    arr = _to_numpy(raw_map, "raw_map")
+    arr = to_numpy(raw_map, "raw_map")
     if arr.ndim != 2 or 0 in arr.shape or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"`raw_map` must be a real 2-D (h, w) map; got shape {arr.shape}, dtype {arr.dtype}")
     height, width = (size, size) if isinstance(size, int) else tuple(size)
     resized = cv2.resize(arr.astype(np.float64), (width, height), interpolation=cv2.INTER_CUBIC)
     return normalize_minmax(torch.tensor(resized)).numpy()
-
-
-def rescale_gt_boxes(boxes: ArrayLike, orig_size: tuple[int, int], size: int | tuple[int, int] = 224) -> np.ndarray:
-    """GT boxes from the original image to the resized one, truncated with ``int()`` (wsoleval ``resize_bbox``).
-
-    ``x' = int(float(x) * new_w / w)`` (same float operations in the same order), likewise for y.
-
-    Args:
-        boxes: ``(N, 4)`` inclusive ``(x0, y0, x1, y1)`` in the original image, non-negative.
-        orig_size: the original ``(width, height)`` (wsoleval's ``image_sizes.txt`` order).
-        size: the new ``(width, height)`` or an int for a square.
-
-    Returns:
-        ``(N, 4)`` int64 boxes.
-    """
-    arr = _check_boxes(boxes, "boxes")
-    if (arr < 0).any():
-        raise ValueError("`boxes` has negative coordinates; wsoleval requires non-negative boxes")
-    width, height = map(float, orig_size)
-    new_width, new_height = map(float, (size, size) if isinstance(size, int) else size)
-    if min(width, height, new_width, new_height) <= 0:
-        raise ValueError(f"`orig_size` {orig_size!r} and `size` {size!r} must be positive (width, height)")
-    scaled = arr * np.array([new_width, new_height, new_width, new_height])
-    scaled = scaled / np.array([width, height, width, height])
-    return np.trunc(scaled).astype(np.int64)
-
-
-def _uint8_scoremap(scoremap: np.ndarray) -> np.ndarray:
-    """wsoleval's ``(scoremap * 255).astype(np.uint8)`` (truncation) of a checked float64 map."""
-    return (scoremap * 255).astype(np.uint8)
 
 
 def _contours_at(image: np.ndarray, threshold: float) -> Sequence[np.ndarray]:
@@ -516,20 +406,13 @@ def wsoleval_boxes(scoremap: ArrayLike, threshold: float, multi_contour: bool) -
     Returns:
         ``(K, 4)`` int64 boxes ``(x0, y0, x1, y1)``, ``K >= 1``.
     """
-    checked = _check_scoremap(scoremap)
+    image = quantize_scoremap(scoremap)
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"`threshold` must be in [0, 1]; got {threshold!r}")
-    contours = _contours_at(_uint8_scoremap(checked), threshold)
+    contours = _contours_at(image, threshold)
     if not multi_contour:
         contours = _largest_contour(contours)
-    return _contour_boxes(contours, *checked.shape)
-
-
-def _best_threshold(num_correct: np.ndarray, num_images: int, thresholds: np.ndarray) -> dict[str, float]:
-    """Max over thresholds of ``num_correct * 100 / num_images`` and the first threshold reaching it."""
-    accuracies = num_correct * 100.0 / float(num_images)
-    best = int(np.argmax(accuracies))
-    return {"accuracy": float(accuracies[best]), "threshold": float(thresholds[best])}
+    return _contour_boxes(contours, *image.shape)
 
 
 def reference_box_metrics(
@@ -553,7 +436,8 @@ def reference_box_metrics(
     Args:
         scoremaps: ``(H, W)`` float maps in ``[0, 1]`` (e.g. :func:`wsoleval_scoremap`); NaN -> ValueError.
         gt_boxes: per image ``(N_i, 4)`` inclusive boxes in the map's pixel coordinates (e.g.
-            :func:`rescale_gt_boxes`); fractional coordinates are truncated with ``int()`` as wsoleval's
+            :func:`wsol_utils.scoring.boxes.rescale_boxes`); fractional coordinates are truncated with ``int()`` as
+            wsoleval's
             ``resize_bbox`` does. Negative coordinates or ``x1 < x0`` -> ValueError (wsoleval refuses them
             too); coordinates beyond the map are kept as they are (wsoleval does not clip).
         interval: threshold step in ``(0, 1)``.
@@ -564,48 +448,25 @@ def reference_box_metrics(
         ``maxboxacc_threshold``, ``maxboxacc_v2`` and ``v2_per_iou`` (``{"30": {"accuracy", "threshold"}, ...}``);
         accuracies in percent, thresholds the first value of ``np.arange(0, 1, interval)`` reaching the max.
     """
-    thresholds = _check_interval(interval)
-    levels = _check_iou_levels(iou_levels)
+    thresholds = threshold_list(interval)
+    levels = check_iou_levels(iou_levels)
     correct_v1 = np.zeros(len(thresholds))
-    correct_v2 = {level: np.zeros(len(thresholds)) for level in levels}
+    correct_v2 = np.zeros((len(levels), len(thresholds)))
     num_images = 0
     for index, (scoremap, boxes) in enumerate(_paired(scoremaps, gt_boxes, ("scoremaps", "gt_boxes"))):
-        checked = _check_scoremap(scoremap, f"scoremaps[{index}]")
-        gts = _check_boxes(boxes, f"gt_boxes[{index}]")
-        if len(gts) == 0 or (gts < 0).any():
-            raise ValueError(f"`gt_boxes[{index}]` must hold at least one box with non-negative coordinates")
-        gts = np.trunc(gts)
-        image = _uint8_scoremap(checked)
+        image = quantize_scoremap(scoremap, f"scoremaps[{index}]")
+        gts = check_gt_boxes(boxes, f"gt_boxes[{index}]")
         for t_index, threshold in enumerate(thresholds):
             contours = _contours_at(image, threshold)
-            iou_v1 = box_iou(_contour_boxes(_largest_contour(contours), *checked.shape), gts).max()
-            iou_v2 = box_iou(_contour_boxes(contours, *checked.shape), gts).max()
+            iou_v1 = box_iou(_contour_boxes(_largest_contour(contours), *image.shape), gts).max()
+            iou_v2 = box_iou(_contour_boxes(contours, *image.shape), gts).max()
             correct_v1[t_index] += iou_v1 >= V1_IOU_LEVEL / 100
-            for level in levels:
-                correct_v2[level][t_index] += iou_v2 >= level / 100
+            for l_index, level in enumerate(levels):
+                correct_v2[l_index, t_index] += iou_v2 >= level / 100
         num_images += 1
     if num_images == 0:
         raise ValueError("reference_box_metrics: no score maps were given")
-    v1 = _best_threshold(correct_v1, num_images, thresholds)
-    v2_per_iou = {str(level): _best_threshold(correct_v2[level], num_images, thresholds) for level in levels}
-    return {
-        "num_images": num_images,
-        "interval": float(interval),
-        "iou_levels": levels,
-        "maxboxacc": v1["accuracy"],
-        "maxboxacc_threshold": v1["threshold"],
-        "maxboxacc_v2": float(np.mean([entry["accuracy"] for entry in v2_per_iou.values()])),
-        "v2_per_iou": v2_per_iou,
-    }
-
-
-def _check_mask(mask: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray:
-    arr = _to_numpy(mask, name)
-    if arr.shape != shape:
-        raise ValueError(f"`{name}` has shape {arr.shape} but its score map has shape {shape}")
-    if not np.isin(arr, (0, 1, 255)).all():
-        raise ValueError(f"`{name}` must hold only 0 (background), 1 (foreground) and 255 (ignore)")
-    return arr
+    return max_box_accuracy(correct_v1, correct_v2, num_images, interval, levels)
 
 
 def reference_pxap(scoremaps: Iterable[ArrayLike], masks: Iterable[ArrayLike], *, interval: float = 0.001) -> float:
@@ -627,21 +488,12 @@ def reference_pxap(scoremaps: Iterable[ArrayLike], masks: Iterable[ArrayLike], *
     Returns:
         PxAP in percent.
     """
-    edges = np.append(_check_interval(interval), [1.0, 2.0, 3.0])
+    edges = pxap_bin_edges(interval)
     hist_fg = np.zeros(len(edges) - 1, dtype=np.float64)
     hist_bg = np.zeros(len(edges) - 1, dtype=np.float64)
     for index, (scoremap, mask) in enumerate(_paired(scoremaps, masks, ("scoremaps", "masks"))):
-        checked = _check_scoremap(scoremap, f"scoremaps[{index}]")
-        labels = _check_mask(mask, checked.shape, f"masks[{index}]")
-        hist_fg += np.histogram(checked[labels == 1], bins=edges)[0]
-        hist_bg += np.histogram(checked[labels == 0], bins=edges)[0]
-    num_fg = hist_fg.sum()
-    tp = hist_fg[::-1].cumsum()
-    fp = hist_bg[::-1].cumsum()
-    if num_fg <= 0:
-        raise ValueError("reference_pxap: no foreground pixel (mask value 1) in the evaluated masks")
-    nonzero = (tp + fp) != 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = tp / (tp + fp)
-    recall = tp / num_fg
-    return float(100 * (precision[1:] * np.diff(recall))[nonzero[1:]].sum())
+        checked = check_scoremap(scoremap, f"scoremaps[{index}]")
+        labels = check_mask(mask, checked.shape, f"masks[{index}]")
+        hist_fg += np.histogram(checked[labels == MASK_FOREGROUND], bins=edges)[0]
+        hist_bg += np.histogram(checked[labels == MASK_BACKGROUND], bins=edges)[0]
+    return pxap_from_histograms(hist_bg, hist_fg)
