@@ -63,7 +63,9 @@ __all__ = [
     "weights_url",
 ]
 
-LAYOUTS = ("14x14", "28x28")
+#: the feature-map layouts at 224 px: wsoleval's ``14x14`` and the official ACoL's ``28x28`` (docs/methods.md §1.2);
+#: the one list (models, the run config and the command lines import it).
+LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
 #: ``WSOL_OFFLINE=1`` (or true / yes / on): never download weights.
 OFFLINE_ENV = "WSOL_OFFLINE"
 #: options every backbone accepts: the classifier branches' settings (see :class:`BackboneDefaults`).

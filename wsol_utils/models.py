@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from wsol_utils.backbones import (
+    LAYOUTS,
     PretrainedWeightsWarning,
     create_backbone,
     is_residual,
@@ -59,7 +60,6 @@ __all__ = [
 ]
 
 BACKBONES = tuple(list_backbones())  # wsol_utils.backbones' registry: small, vgg16, resnet50
-LAYOUTS = ("14x14", "28x28")
 BRANCHES = ("a", "b", "fused")
 
 #: layers that leave the spatial geometry alone (for :func:`receptive_field`).

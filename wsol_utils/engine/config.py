@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wsol_utils import data
-from wsol_utils.backbones import list_backbones
+from wsol_utils.backbones import LAYOUTS, list_backbones
 from wsol_utils.erasing import check_delta
 from wsol_utils.fusion import FUSION_METHODS
 from wsol_utils.methods import get_method, list_methods
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from wsol_utils.data.base import WSOLDataset
 
 BACKBONES: tuple[str, ...] = tuple(list_backbones())  # small, vgg16, resnet50 (wsol_utils.backbones)
-LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
 FUSION_WEIGHTS: tuple[str, ...] = ("ratio", "softmax")
 OPTIMIZERS: tuple[str, ...] = ("acol", "wsoleval")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "step", "constant")
