@@ -19,6 +19,7 @@ LAYERS: dict[str, str] = {
     "wsol_utils": "base",
     "wsol_utils.atomic": "base",
     "wsol_utils.allocator": "base",
+    "wsol_utils.digest": "base",
     "wsol_utils.maps": "networks",
     "wsol_utils.backbones": "networks",
     "wsol_utils.pretrained": "networks",
