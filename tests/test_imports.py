@@ -20,6 +20,7 @@ LAYERS: dict[str, str] = {
     "wsol_utils.atomic": "base",
     "wsol_utils.allocator": "base",
     "wsol_utils.digest": "base",
+    "wsol_utils.registry": "base",
     "wsol_utils.maps": "networks",
     "wsol_utils.backbones": "networks",
     "wsol_utils.pretrained": "networks",
