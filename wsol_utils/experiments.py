@@ -33,7 +33,9 @@ from wsol_utils.analysis import (
     aggregate_summaries,
     head_area_share,
     object_area_share,
+    pair_by_seed,
     run_frame,
+    seed_rows,
     seed_summary,
 )
 from wsol_utils.data.synthetic import SyntheticConfig
@@ -56,6 +58,7 @@ __all__ = [
     "choose_delta",
     "main_variants",
     "per_seed_values",
+    "paired_values",
     "primary_table",
     "MainComparison",
     "SEED_METRICS",
@@ -172,13 +175,16 @@ PRIMARY_FAMILY: tuple[Comparison, ...] = tuple(
 
 def per_seed_values(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
     """``column`` of ``variant``'s rows of a per-seed frame (columns ``variant``, ``seed``, ...), indexed and sorted by
-    seed; a repeated seed is an error (a frame mixing two runs of one seed cannot be paired)."""
-    rows = frame[frame["variant"] == variant]
-    if rows.empty:
-        raise ValueError(f"per_seed_values: no rows of variant {variant!r}; have {sorted(set(frame['variant']))}")
-    if rows["seed"].duplicated().any():
-        raise ValueError(f"per_seed_values: variant {variant!r} has a seed twice: {rows['seed'].tolist()}")
-    return rows.set_index("seed")[column].sort_index().astype(float)
+    seed (:func:`wsol_utils.analysis.seed_rows`); a repeated seed is an error (a frame mixing two runs of one seed
+    cannot be paired)."""
+    return seed_rows(frame, variant)[column].astype(float)
+
+
+def paired_values(frame: pd.DataFrame, pair: tuple[str, str], column: str) -> tuple[pd.Series, pd.Series]:
+    """``column`` of the two variants of ``pair`` on the seeds both have, sorted by seed
+    (:func:`wsol_utils.analysis.pair_by_seed` of a per-seed frame), as floats."""
+    first, second = pair_by_seed(frame, pair)
+    return first[column].astype(float), second[column].astype(float)
 
 
 def primary_table(
@@ -195,18 +201,16 @@ def primary_table(
     names = dict(labels or {})
     rows = []
     for comparison in family:
-        mine = per_seed_values(frame, comparison.variant, comparison.metric)
-        base = per_seed_values(frame, comparison.against, comparison.metric)
-        seeds = mine.index.intersection(base.index)
-        differences = (mine[seeds] - base[seeds]).tolist()
-        interval = paired_seed_difference(mine[seeds].tolist(), base[seeds].tolist(), bounds=PERCENT_DIFFERENCE)
+        mine, base = paired_values(frame, (comparison.variant, comparison.against), comparison.metric)
+        differences = (mine - base).tolist()
+        interval = paired_seed_difference(mine.tolist(), base.tolist(), bounds=PERCENT_DIFFERENCE)
         rows.append(
             {
                 "comparison": f"{names.get(comparison.variant, comparison.variant)} - "
                 f"{names.get(comparison.against, comparison.against)}",
                 "protocol": comparison.protocol,
                 "metric": SEED_METRIC_LABELS.get(comparison.metric, comparison.metric),
-                "seeds": len(seeds),
+                "seeds": len(mine),
                 **interval_columns("difference", interval),
                 "p": paired_t_pvalue(differences),
                 "higher in": int(sum(d > 0 for d in differences)),
@@ -368,10 +372,9 @@ def exploratory_differences(
             continue
         row: dict[str, Any] = {"comparison": f"{names.get(variant, variant)} - {names.get(against, against)}"}
         for metric in metrics:
-            mine, base = per_seed_values(frame, variant, metric), per_seed_values(frame, against, metric)
-            seeds = mine.index.intersection(base.index)
-            interval = paired_seed_difference(mine[seeds].tolist(), base[seeds].tolist(), bounds=PERCENT_DIFFERENCE)
-            row["seeds"] = len(seeds)
+            mine, base = paired_values(frame, (variant, against), metric)
+            interval = paired_seed_difference(mine.tolist(), base.tolist(), bounds=PERCENT_DIFFERENCE)
+            row["seeds"] = len(mine)
             label = SEED_METRIC_LABELS.get(metric, metric)
             row.update(interval_columns(label, interval))
             row[f"{label} excludes 0"] = interval.excludes_zero()
