@@ -62,12 +62,14 @@ class Setting:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from wsol_utils.nets.backbones import LAYOUTS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=["vgg16", "resnet50"])
     parser.add_argument("--methods", nargs="+", default=["cam", "acol", "hclnet"])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32, 64])
     parser.add_argument("--precisions", nargs="+", choices=["fp32", "amp"], default=["fp32", "amp"])
-    parser.add_argument("--layout", default="28x28", choices=["14x14", "28x28"])
+    parser.add_argument("--layout", default="28x28", choices=LAYOUTS)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--num-classes", type=int, default=200, help="classifier size (CUB: 200)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (cuDNN autotuning)")

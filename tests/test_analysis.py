@@ -162,3 +162,20 @@ def test_name_protocols_renames_an_intervals_ends_with_its_mean():
     named = analysis.name_protocols(table)
     mean = "top-1 loc err @0.2 (papers)"
     assert list(named.columns) == ["method", mean, f"{mean} ±", f"{mean} low", f"{mean} high"]
+
+
+def test_pair_by_seed_keeps_the_common_seeds_in_order_and_refuses_a_seed_twice():
+    frame = pd.DataFrame(
+        {"variant": ["a", "a", "a", "b", "b"], "seed": [2, 0, 1, 1, 2], "x": [12.0, 10.0, 11.0, 21.0, 22.0]}
+    )
+    first, second = analysis.pair_by_seed(frame, ("a", "b"))
+    assert first.index.tolist() == second.index.tolist() == [1, 2]
+    assert first["x"].tolist() == [11.0, 12.0] and second["x"].tolist() == [21.0, 22.0]
+    assert analysis.seed_rows(frame, "a")["x"].tolist() == [10.0, 11.0, 12.0]  # sorted by seed
+    with pytest.raises(ValueError, match="variant='c' has no rows in the frame; have \\['a', 'b'\\]"):
+        analysis.pair_by_seed(frame, ("a", "c"))
+    with pytest.raises(ValueError, match="variant='b' has a seed twice: \\[1, 2, 2\\]"):
+        analysis.pair_by_seed(pd.concat([frame, frame.iloc[[4]]]), ("a", "b"))
+    with pytest.raises(ValueError, match="seed twice"):  # paired_differences pairs the same way
+        twice = pd.concat([frame, frame.iloc[[4]]]).assign(cell="all")
+        analysis.paired_differences(twice, ["cell"], ["x"], against="b", column="variant")

@@ -90,7 +90,7 @@ def test_registry_lists_the_backbones_and_their_defaults():
 
 
 def test_register_backbone_adds_a_builder_and_refuses_duplicates(monkeypatch):
-    monkeypatch.setattr(backbones, "_REGISTRY", dict(backbones._REGISTRY))
+    monkeypatch.setattr(backbones, "_REGISTRY", backbones._REGISTRY.copy())
 
     @backbones.register_backbone(head_width=4, head_kernel=1)
     def tiny(*, layout, pretrained, channels: int = 2):

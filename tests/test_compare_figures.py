@@ -202,3 +202,30 @@ def test_committed_figures_reproduce_themselves(tmp_path):
 def test_committed_differences_have_explicit_verdicts(name):
     table = compare_figures.read_table(REPO / "figures" / name)
     assert compare_figures.verdict_columns(table.columns)
+
+
+def test_a_mean_undefined_on_both_sides_is_reported_as_such_not_as_a_non_overlap(tmp_path, capsys):
+    # CAM's mean is NaN in both; the interval went from "±" to "low"/"high" (a renamed interval, same mean column)
+    committed = "method,x,x ±\nCAM,nan,nan\nACoL,5.0,1.0\n"
+    renamed = "method,x,x low,x high\nCAM,nan,,\nACoL,5.5,4.0,6.0\n"
+    a, b = folder(tmp_path / "a", {"table_t.csv": committed}), folder(tmp_path / "b", {"table_t.csv": renamed})
+    result = compare_figures.compare(a, b)
+    assert result.reproduced and not result.not_overlapping
+    assert result.undefined_on_both_sides == [
+        compare_figures.Cell("table_t.csv", "method=CAM", "x", "nan ± nan", "nan [, ]")
+    ]
+    assert [c.row for c in result.changed_but_overlapping] == ["method=ACoL"]  # 5.0 ± 1.0 and 5.5 in [4.0, 6.0]
+    assert not (result.columns_only_in_committed or result.columns_only_in_fresh)
+    assert cli(["compare-figures", str(a), str(b)]) == 0
+    assert "means undefined on both sides (reported, not judged): 1" in capsys.readouterr().out
+
+
+def test_a_renamed_mean_column_is_a_column_in_one_folder_not_a_non_overlap(tmp_path):
+    committed = "method,x,x ±,y,y ±\nCAM,nan,nan,1.0,0.5\n"
+    renamed = "method,x (papers),x (papers) ±,y,y ±\nCAM,nan,nan,1.0,0.5\n"
+    a, b = folder(tmp_path / "a", {"table_t.csv": committed}), folder(tmp_path / "b", {"table_t.csv": renamed})
+    result = compare_figures.compare(a, b)
+    assert not result.not_overlapping and not result.changed_verdicts and not result.changed_without_interval
+    assert result.columns_only_in_committed == ["table_t.csv: x", "table_t.csv: x ±"]
+    assert result.columns_only_in_fresh == ["table_t.csv: x (papers)", "table_t.csv: x (papers) ±"]
+    assert not result.reproduced  # its numbers cannot be matched, as a row in one folder only

@@ -86,3 +86,54 @@ def test_acol_groups_of_a_small_model_cover_every_parameter_once_at_10_and_20x()
     assert sorted(ids) == sorted(id(p) for p in model.parameters())
     # a backbone trained from scratch is "new" too (WSOLModel.parameter_groups): weights 10x, biases 20x
     assert {round(g["lr"], 6) for g in groups} == {0.1, 0.2}
+
+
+#: The groups of the small models before the ACoL rule was written once (wsol_utils.nets.models.acol_parameter_groups):
+#: ``(name, lr at base lr 0.01, parameter count, element count)``; a backbone from scratch is at the new layers' 10x.
+GROUPS_BEFORE = {
+    ("cam", False): [
+        ("backbone_weights", 0.1, 3, 5976),
+        ("backbone_biases", 0.2, 3, 56),
+        ("new_weights", 0.1, 3, 2144),
+        ("new_biases", 0.2, 3, 67),
+    ],
+    ("cam", True): [
+        ("backbone_weights", 0.01, 3, 5976),
+        ("backbone_biases", 0.02, 3, 56),
+        ("new_weights", 0.1, 3, 2144),
+        ("new_biases", 0.2, 3, 67),
+    ],
+    **{
+        (method, pretrained): [
+            ("backbone_weights", 0.01 if pretrained else 0.1, 3, 5976),
+            ("backbone_biases", 0.02 if pretrained else 0.2, 3, 56),
+            ("new_weights", 0.1, 6, 4288),
+            ("new_biases", 0.2, 6, 134),
+        ]
+        for method in ("acol", "hclnet")
+        for pretrained in (False, True)
+    },
+}
+
+
+@pytest.mark.parametrize(("method", "pretrained"), sorted(GROUPS_BEFORE))
+def test_acol_groups_of_the_three_methods_are_unchanged(method: str, pretrained: bool) -> None:
+    model = create_model(method, num_classes=3)
+    model.pretrained_backbone = pretrained  # as if ImageNet weights were loaded
+    groups = build_optimizer(model, RunConfig(method=method, optimizer="acol", lr=0.01)).param_groups
+    found = [(g["name"], g["lr"], len(g["params"]), sum(p.numel() for p in g["params"])) for g in groups]
+    assert found == GROUPS_BEFORE[(method, pretrained)]  # lrs bit-identical: 0.01 * 10.0 * 2.0 etc.
+    biases = {id(p) for g in groups if g["name"].endswith("biases") for p in g["params"]}
+    assert biases == {id(p) for name, p in model.named_parameters() if name.endswith("bias")}
+
+
+def test_a_plain_module_gets_the_same_acol_rule() -> None:
+    """Without ``parameter_groups`` the one rule is applied to the model's own names: a 1-D weight (a norm's) is a
+    weight, not a bias; without ``new_parameters()`` every parameter is the backbone's."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    groups = parameter_groups(net, "acol", 0.01)
+    assert [(g["name"], g["lr"], len(g["params"])) for g in groups] == [
+        ("backbone_weights", 0.01, 2),
+        ("backbone_biases", 0.02, 2),
+    ]
+    assert groups[0]["params"][1] is net[1].weight

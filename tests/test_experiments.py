@@ -180,3 +180,37 @@ def get_two_branch(config) -> bool:
     from wsol_utils.nets.methods import get_method
 
     return get_method(config.method).two_branch
+
+
+class _Requested(Exception):
+    """Raised by the recording ``train_many`` once a study has asked for its runs."""
+
+
+def test_planned_runs_are_the_union_of_what_the_studies_request(monkeypatch, tmp_path):
+    """Each study is run against a ``Suite.train_many`` that records its request and stops it; the configs and
+    evaluation options of the records, merged per run, are exactly :func:`planned_runs`."""
+    from wsol_utils.ui.suite import Suite
+
+    suite = Suite(smoke=True, runs_dir=tmp_path / "runs", figures_dir=tmp_path / "figures", device="cpu")
+    asked: dict[str, list[dict]] = {}
+
+    def record(self, requests, *, evaluate=None, seeds=None):
+        for (method, changes), options in zip(requests, evaluate):
+            for seed in self.seeds if seeds is None else seeds:
+                run = asked.setdefault(self.config(method, **{**changes, "seed": seed}).to_json(), [])
+                run.extend(o for o in (self.evaluation_options(**o) for o in options) if o not in run)
+        raise _Requested
+
+    monkeypatch.setattr(Suite, "train_many", record)
+    for study in (
+        experiments.delta_sweep,
+        experiments.run_regime_map,
+        lambda s: experiments.run_main_comparison(s, 0.6),
+    ):
+        with pytest.raises(_Requested):
+            study(suite)
+    planned = {config.to_json(): options for config, options in experiments.planned_runs(suite)}
+    # smoke: seeds 0, 1. Sweep 5 x 2, main 3 x 2 (its ACoL = the sweep's delta 0.6), regime 9 x 2 (its 8 px / 7 px
+    # cell = the main comparison's runs): 10 + 6 - 2 + 18 - 6 distinct runs
+    assert planned == asked and len(planned) == 26
+    assert all(options for options in planned.values())

@@ -182,3 +182,14 @@ def test_compare_runs_draws_one_row_per_run(runs) -> None:
     assert fig.axes[0].get_title().startswith("trained delta 0.60 · fused GT-known")
     with pytest.raises(ExplorerInputError, match="at least one run"):
         compare_runs([])
+
+
+def test_both_views_take_their_tau_slider_from_the_protocols_grid(runs) -> None:
+    slider = widgets.tau_slider(0.2)
+    assert (slider.min, slider.max, slider.step, slider.value) == (0.01, 1.0, 0.01, 0.2)
+    assert not slider.continuous_update and slider.description == "tau"
+    ui = explore(runs["cam"], tau=0.3, sample_size=8).explorer_widget
+    comparison = widgets.explore_comparison([runs["cam"]], tau=0.4, sample_size=8)
+    (_, in_comparison) = comparison.children[0].children
+    for found, value in ((ui.tau, 0.3), (in_comparison, 0.4)):
+        assert (found.min, found.max, found.step, found.value) == (0.01, 1.0, 0.01, value)

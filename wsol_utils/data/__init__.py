@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wsol_utils.base.registry import Registry
+
 if TYPE_CHECKING:
     from wsol_utils.data.base import ImageDecodeError, WSOLBatch, WSOLDataset, collate
     from wsol_utils.data.metadata import WsolevalMetadata, read_wsoleval_metadata, write_wsoleval_metadata
@@ -87,16 +89,18 @@ class DataSource:
         return ("train" if train else "test") if self.image_files else None
 
 
-_DATASETS: dict[str, DataSource] = {}
+_DATASETS: Registry[DataSource] = Registry(
+    "data set",
+    unknown="unknown data set {name!r}; choose one of {joined}",
+    duplicate="data set {name!r} is already registered",
+)
 
 
 def register_dataset(name: str, *, image_files: bool) -> Callable[[Loader], Loader]:
     """Decorator: register ``loader`` as data set ``name`` (a second registration of a name is an error)."""
 
     def decorate(loader: Loader) -> Loader:
-        if name in _DATASETS:
-            raise ValueError(f"data set {name!r} is already registered")
-        _DATASETS[name] = DataSource(name, loader, image_files)
+        _DATASETS.add(name, DataSource(name, loader, image_files))
         return loader
 
     return decorate
@@ -104,20 +108,17 @@ def register_dataset(name: str, *, image_files: bool) -> Callable[[Loader], Load
 
 def unregister_dataset(name: str) -> None:
     """Remove a registered data set (for tests that register a toy one)."""
-    get_dataset(name)
-    del _DATASETS[name]
+    _DATASETS.remove(name)
 
 
 def get_dataset(name: str) -> DataSource:
     """The registered :class:`DataSource` ``name``; ``ValueError`` naming the registered ones otherwise."""
-    if name not in _DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(_DATASETS)}")
-    return _DATASETS[name]
+    return _DATASETS.get(name)
 
 
 def list_datasets() -> tuple[str, ...]:
     """Names of the registered data sets, in registration order (``synthetic``, ``cub``, ``wsoleval`` first)."""
-    return tuple(_DATASETS)
+    return _DATASETS.names()
 
 
 def __getattr__(name: str) -> Any:

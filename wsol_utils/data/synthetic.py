@@ -41,8 +41,6 @@ knobs, the split and :data:`GENERATOR_VERSION` (see :func:`synthetic_arrays`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import zipfile
 from collections.abc import Iterable
@@ -54,6 +52,7 @@ import numpy as np
 import torch
 
 from wsol_utils.base.atomic import write_atomic, write_bytes_atomic
+from wsol_utils.base.digest import canonical_digest
 from wsol_utils.data.base import WSOLDataset, WSOLItem, resolve_transform, tight_boxes
 from wsol_utils.data.transforms import BoxTransform, WSOLTransform
 
@@ -142,11 +141,8 @@ class SyntheticConfig:
 
     def key(self, split: str) -> str:
         """Cache key: a hash of every knob, the split and the generator version."""
-        payload = json.dumps(
-            {"config": dataclasses.asdict(self), "split": _check_split(split), "version": GENERATOR_VERSION},
-            sort_keys=True,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+        payload = {"config": dataclasses.asdict(self), "split": _check_split(split), "version": GENERATOR_VERSION}
+        return canonical_digest(payload, 20, compact=False)  # the spaced JSON of the first cache files
 
 
 def _check_split(split: str) -> str:

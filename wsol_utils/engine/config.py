@@ -17,7 +17,6 @@ The papers' CUB setting is :func:`paper_config`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import re
@@ -26,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wsol_utils import data
-from wsol_utils.nets.backbones import list_backbones
+from wsol_utils.base.digest import canonical_digest
+from wsol_utils.nets.backbones import LAYOUTS, list_backbones
 from wsol_utils.nets.erasing import check_delta
 from wsol_utils.nets.fusion import FUSION_METHODS
 from wsol_utils.nets.methods import get_method, list_methods
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from wsol_utils.data.base import WSOLDataset
 
 BACKBONES: tuple[str, ...] = tuple(list_backbones())  # small, vgg16, resnet50 (wsol_utils.nets.backbones)
-LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
 FUSION_WEIGHTS: tuple[str, ...] = ("ratio", "softmax")
 OPTIMIZERS: tuple[str, ...] = ("acol", "wsoleval")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "step", "constant")
@@ -275,11 +274,9 @@ class RunConfig:
         return fields
 
     def key(self) -> str:
-        """10-hex-digit SHA-256 of :meth:`training_fields` and :data:`MODEL_REVISION` (canonical JSON): the
-        run's cache key."""
-        fields = {**self.training_fields(), "model_revision": MODEL_REVISION}
-        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+        """10-hex-digit SHA-256 of :meth:`training_fields` and :data:`MODEL_REVISION` (compact canonical JSON,
+        :func:`wsol_utils.base.digest.canonical_digest`): the run's cache key."""
+        return canonical_digest({**self.training_fields(), "model_revision": MODEL_REVISION}, 10)
 
     def run_name(self) -> str:
         """``<method>-<key>``: the run directory's name under ``runs_dir``."""

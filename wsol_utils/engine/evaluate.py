@@ -41,7 +41,6 @@ the file; the results are still returned. Evaluating a run that has not finished
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -61,6 +60,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from wsol_utils.base import atomic
+from wsol_utils.base.digest import canonical_digest
 from wsol_utils.data import get_dataset
 from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine.distributed import DistContext, resolve_device
@@ -317,7 +317,7 @@ def _cache_entry(run_dir: Path, cache: str, options: dict[str, Any]) -> tuple[Pa
     another default is not believed)."""
     keyed = {k: v for k, v in options.items() if k not in ("progress", "device")}
     keyed.setdefault("erase_with", PAPERS.erase_with)
-    key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    key = canonical_digest(keyed, 12, compact=False, default=str)  # the spaced JSON of the first entries
     summary_path = run_dir / cache / f"{key}.json"
     return summary_path, summary_path.with_suffix(".csv"), keyed
 

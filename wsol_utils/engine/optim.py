@@ -1,7 +1,8 @@
 """Optimizer parameter groups and lr schedules (docs/methods.md §4).
 
 ``"acol"`` (official ACoL): SGD, Nesterov, momentum 0.9, weight decay 5e-4; four groups
-``backbone weights lr, backbone biases 2*lr, new-layer weights 10*lr, new-layer biases 20*lr``.
+``backbone weights lr, backbone biases 2*lr, new-layer weights 10*lr, new-layer biases 20*lr``
+(:func:`wsol_utils.nets.models.acol_parameter_groups`, the one rule).
 ``"wsoleval"``: SGD momentum 0.9, two groups ``backbone lr, new layers 10*lr``.
 """
 
@@ -14,15 +15,11 @@ import torch
 from torch import nn
 
 from wsol_utils.engine.config import RunConfig
+from wsol_utils.nets.models import NEW_LAYER_SCALE, acol_parameter_groups
 
-#: lr multipliers per group name.
-ACOL_MULTIPLIERS: dict[str, float] = {
-    "backbone_weight": 1.0,
-    "backbone_bias": 2.0,
-    "new_weight": 10.0,
-    "new_bias": 20.0,
-}
-WSOLEVAL_MULTIPLIERS: dict[str, float] = {"backbone": 1.0, "new": 10.0}
+#: lr multipliers of the ``"wsoleval"`` groups (the ``"acol"`` rule is
+#: :func:`wsol_utils.nets.models.acol_parameter_groups`).
+WSOLEVAL_MULTIPLIERS: dict[str, float] = {"backbone": 1.0, "new": NEW_LAYER_SCALE}
 
 
 @runtime_checkable
@@ -39,41 +36,35 @@ class _HasParameterGroups(Protocol):
     def parameter_groups(self, lr: float) -> list[dict[str, Any]]: ...
 
 
-def _split_new_and_backbone(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """``(new, backbone)`` trainable parameters; every trainable parameter lands in exactly one list."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if isinstance(model, _HasNewParameters):
-        new_ids = {id(p) for p in model.new_parameters()}
-    else:
-        new_ids = set()
-    new = [p for p in trainable if id(p) in new_ids]
-    backbone = [p for p in trainable if id(p) not in new_ids]
+def _split_new_and_backbone(
+    model: nn.Module,
+) -> tuple[list[tuple[str, nn.Parameter]], list[tuple[str, nn.Parameter]]]:
+    """``(new, backbone)`` named trainable parameters; every trainable parameter lands in exactly one list."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    new_ids = {id(p) for p in model.new_parameters()} if isinstance(model, _HasNewParameters) else set()
+    new = [(name, p) for name, p in trainable if id(p) in new_ids]
+    backbone = [(name, p) for name, p in trainable if id(p) not in new_ids]
     return new, backbone
 
 
 def parameter_groups(model: nn.Module, optimizer: str, lr: float) -> list[dict]:
     """Optimizer param groups with absolute lrs (``initial_lr`` is their base); empty groups are dropped.
 
-    ``"acol"`` uses the model's own ``parameter_groups(lr)`` when it has one (:class:`WSOLModel` gives a
-    backbone trained from scratch -- the small one, or VGG16 without ImageNet weights -- the new layers'
-    10x / 20x, since nothing in it is pretrained). Otherwise biases are the 1-D parameters.
+    ``"acol"``: the model's own ``parameter_groups(lr)`` when it has one (:class:`WSOLModel` gives a backbone
+    trained from scratch -- the small one, or VGG16 without ImageNet weights -- the new layers' 10x / 20x, since
+    nothing in it is pretrained); otherwise :func:`~wsol_utils.nets.models.acol_parameter_groups` over the model's
+    parameters, the ones of ``new_parameters()`` (when it has one) new at 10x, the rest backbone at 1x.
+    ``"wsoleval"``: ``backbone`` at ``lr``, ``new`` at ``10 lr``.
     """
     if optimizer == "acol" and isinstance(model, _HasParameterGroups):
         return model.parameter_groups(lr)  # the model knows which backbone is pretrained (docs/methods.md §4)
     new, backbone = _split_new_and_backbone(model)
     if optimizer == "acol":
-        named = {
-            "backbone_weight": [p for p in backbone if p.ndim > 1],
-            "backbone_bias": [p for p in backbone if p.ndim <= 1],
-            "new_weight": [p for p in new if p.ndim > 1],
-            "new_bias": [p for p in new if p.ndim <= 1],
-        }
-        multipliers = ACOL_MULTIPLIERS
-    elif optimizer == "wsoleval":
-        named, multipliers = {"backbone": backbone, "new": new}, WSOLEVAL_MULTIPLIERS
-    else:
+        return acol_parameter_groups([("backbone", backbone, 1.0), ("new", new, NEW_LAYER_SCALE)], lr)
+    if optimizer != "wsoleval":
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose 'acol' or 'wsoleval'")
-    return [{"params": ps, "lr": lr * multipliers[name], "name": name} for name, ps in named.items() if ps]
+    named = {"backbone": [p for _, p in backbone], "new": [p for _, p in new]}
+    return [{"params": ps, "lr": lr * WSOLEVAL_MULTIPLIERS[name], "name": name} for name, ps in named.items() if ps]
 
 
 def build_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.SGD:

@@ -42,6 +42,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from wsol_utils.base.registry import Registry
+
 __all__ = [
     "HEAD_OPTIONS",
     "LAYOUTS",
@@ -63,7 +65,9 @@ __all__ = [
     "weights_url",
 ]
 
-LAYOUTS = ("14x14", "28x28")
+#: the feature-map layouts at 224 px: wsoleval's ``14x14`` and the official ACoL's ``28x28`` (docs/methods.md §1.2);
+#: the one list (models, the run config and the command lines import it).
+LAYOUTS: tuple[str, ...] = ("14x14", "28x28")
 #: ``WSOL_OFFLINE=1`` (or true / yes / on): never download weights.
 OFFLINE_ENV = "WSOL_OFFLINE"
 #: options every backbone accepts: the classifier branches' settings (see :class:`BackboneDefaults`).
@@ -143,7 +147,11 @@ class _Entry:
     weights: str | None = None  # torchvision weights, "VGG16_Weights.IMAGENET1K_V1"
 
 
-_REGISTRY: dict[str, _Entry] = {}
+_REGISTRY: Registry[_Entry] = Registry(
+    "backbone",
+    unknown="unknown backbone {name!r}; valid backbones: {names}",
+    duplicate="register_backbone: {name!r} is already registered",
+)
 
 
 def register_backbone(
@@ -163,16 +171,14 @@ def register_backbone(
 
     def decorate(builder: Callable[..., Backbone]) -> Callable[..., Backbone]:
         key = name or builder.__name__
-        if key in _REGISTRY:
-            raise ValueError(f"register_backbone: {key!r} is already registered")
         parameters = inspect.signature(builder).parameters
         options = {
             p.name: p.default
             for p in parameters.values()
             if p.kind is p.KEYWORD_ONLY and p.name not in ("layout", "pretrained")
         }
-        _REGISTRY[key] = _Entry(
-            key, builder, BackboneDefaults(head_width, head_kernel, channels_last), options, weights
+        _REGISTRY.add(
+            key, _Entry(key, builder, BackboneDefaults(head_width, head_kernel, channels_last), options, weights)
         )
         return builder
 
@@ -181,13 +187,11 @@ def register_backbone(
 
 def list_backbones() -> list[str]:
     """Registered backbone names, in registration order (``["small", "vgg16", "resnet50"]``)."""
-    return list(_REGISTRY)
+    return list(_REGISTRY.names())
 
 
 def _entry(name: str) -> _Entry:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown backbone {name!r}; valid backbones: {list_backbones()}")
-    return _REGISTRY[name]
+    return _REGISTRY.get(name)
 
 
 def backbone_defaults(name: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from wsol_utils.base.registry import Registry
 from wsol_utils.nets.erasing import check_delta, complementary_weights, erasing_mask
 
 __all__ = [
@@ -110,7 +111,11 @@ class MapMethod:
         return features * self.branch_b_weights(features, chosen_map, options)
 
 
-_REGISTRY: dict[str, MapMethod] = {}
+_REGISTRY: Registry[MapMethod] = Registry(
+    "method",
+    unknown="unknown method {name!r}; valid methods: {names}",
+    duplicate="register_method: a method named {name!r} is already registered",
+)
 
 
 def register_method(
@@ -134,13 +139,11 @@ def register_method(
         )
 
     def decorator(b_input: BInput | None) -> BInput | None:
-        if name in _REGISTRY:
-            raise ValueError(f"register_method: a method named {name!r} is already registered")
         if (b_input is None) != (default_fusion is None):
             raise ValueError(
                 f"register_method({name!r}): a two-branch method needs a default fusion, a one-branch method none"
             )
-        _REGISTRY[name] = MapMethod(name, label, b_input, default_fusion, tuple(options), paper, b_input_text)
+        _REGISTRY.add(name, MapMethod(name, label, b_input, default_fusion, tuple(options), paper, b_input_text))
         return b_input
 
     return decorator
@@ -148,21 +151,17 @@ def register_method(
 
 def unregister_method(name: str) -> None:
     """Remove a registered method (for tests that register a toy one)."""
-    get_method(name)
-    del _REGISTRY[name]
+    _REGISTRY.remove(name)
 
 
 def get_method(name: str) -> MapMethod:
     """The registered method ``name``; a ValueError listing the valid names otherwise."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown method {name!r}; valid methods: {list(_REGISTRY)}") from None
+    return _REGISTRY.get(name)
 
 
 def list_methods() -> tuple[str, ...]:
     """Registered method names, in registration order (``cam``, ``acol``, ``hclnet`` first)."""
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()
 
 
 # -- the three methods of the papers ---------------------------------------------------------------------------

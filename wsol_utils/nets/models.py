@@ -18,6 +18,7 @@ returns a :class:`WSOLOutput`. Pieces:
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from wsol_utils.nets.backbones import (
+    LAYOUTS,
     PretrainedWeightsWarning,
     create_backbone,
     is_residual,
@@ -45,6 +47,7 @@ __all__ = [
     "PretrainedWeightsWarning",
     "WSOLModel",
     "WSOLOutput",
+    "acol_parameter_groups",
     "cam_to_conv1x1",
     "class_map",
     "create_model",
@@ -57,7 +60,6 @@ __all__ = [
 ]
 
 BACKBONES = tuple(list_backbones())  # wsol_utils.nets.backbones' registry: small, vgg16, resnet50
-LAYOUTS = ("14x14", "28x28")
 BRANCHES = ("a", "b", "fused")
 
 #: layers that leave the spatial geometry alone (for :func:`receptive_field`).
@@ -383,33 +385,51 @@ class WSOLModel(nn.Module):
         return [p for branch in (self.branch_a, self.branch_b) if branch is not None for p in branch.parameters()]
 
     def parameter_groups(self, lr: float) -> list[dict[str, Any]]:
-        """Optimizer groups of docs/methods.md §4: backbone weights ``lr``, biases ``2 lr``; new ones ``10 lr``,
-        ``20 lr``.
+        """Optimizer groups of docs/methods.md §4 by :func:`acol_parameter_groups`: backbone weights ``lr``, biases
+        ``2 lr``; new ones ``10 lr``, ``20 lr``.
 
         A backbone that is not pretrained (the small one, or VGG16 without ImageNet weights) is trained from
         scratch like the heads, so it gets the new layers' ``10 lr`` / ``20 lr``. Each group has a ``"name"``;
         frozen parameters (``requires_grad=False``) are left out.
         Pass the list to ``torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)``.
         """
-        backbone_scale = 1.0 if self.pretrained_backbone else 10.0
-        parts = (
-            ("backbone", self.features, backbone_scale),
-            ("new", self.branch_a, 10.0),
-            ("new", self.branch_b, 10.0),
-        )
-        groups: dict[str, dict[str, Any]] = {}
-        for part, module, scale in parts:
-            if module is None:
+        backbone_scale = 1.0 if self.pretrained_backbone else NEW_LAYER_SCALE
+        parts = [("backbone", list(self.features.named_parameters()), backbone_scale)]
+        parts += [
+            ("new", list(branch.named_parameters()), NEW_LAYER_SCALE)
+            for branch in (self.branch_a, self.branch_b)
+            if branch is not None
+        ]
+        return acol_parameter_groups(parts, lr)
+
+
+#: lr multiplier of the layers trained from scratch (docs/methods.md §4); a bias gets :data:`BIAS_SCALE` times more.
+NEW_LAYER_SCALE = 10.0
+BIAS_SCALE = 2.0
+
+
+def acol_parameter_groups(
+    parts: Sequence[tuple[str, Sequence[tuple[str, nn.Parameter]], float]], lr: float
+) -> list[dict[str, Any]]:
+    """The official ACoL optimizer groups (docs/methods.md §4), the one place the rule is written.
+
+    ``parts``: ``(part, named parameters, scale)``, e.g. ``("backbone", ..., 1.0)`` and ``("new", ..., 10.0)``.
+    A parameter whose name ends with ``"bias"`` goes to ``"<part>_biases"`` at ``lr * scale * 2``, any other to
+    ``"<part>_weights"`` at ``lr * scale``; parts of one name share their groups. Frozen parameters
+    (``requires_grad=False``) are left out. Returns ``[{"name", "params", "lr"}, ...]`` in order of first use
+    (empty groups are absent): with pretrained backbone weights the ``1 / 2 / 10 / 20 x lr`` groups.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    for part, named, scale in parts:
+        for name, parameter in named:
+            if not parameter.requires_grad:  # frozen layers stay out of the optimizer
                 continue
-            for name, parameter in module.named_parameters():
-                if not parameter.requires_grad:  # frozen layers stay out of the optimizer
-                    continue
-                kind = "biases" if name.endswith("bias") else "weights"
-                multiplier = scale * (2.0 if kind == "biases" else 1.0)
-                key = f"{part}_{kind}"
-                group = groups.setdefault(key, {"name": key, "params": [], "lr": lr * multiplier})
-                group["params"].append(parameter)
-        return list(groups.values())
+            kind = "biases" if name.endswith("bias") else "weights"
+            multiplier = scale * (BIAS_SCALE if kind == "biases" else 1.0)
+            key = f"{part}_{kind}"
+            group = groups.setdefault(key, {"name": key, "params": [], "lr": lr * multiplier})
+            group["params"].append(parameter)
+    return list(groups.values())
 
 
 def create_model(

@@ -31,8 +31,10 @@ __all__ = [
     "aggregate_summaries",
     "head_area_share",
     "chosen_on_val",
+    "pair_by_seed",
     "paired_differences",
     "run_frame",
+    "seed_rows",
     "seed_summary",
     "branch_comparison",
     "cells_seeing_part",
@@ -177,6 +179,28 @@ def seed_summary(
     return pd.DataFrame(rows)
 
 
+def seed_rows(frame: pd.DataFrame, key: Hashable, *, column: str = "variant", seed: str = "seed") -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` is ``key``, indexed and sorted by ``seed``. A ValueError when there are
+    none, or when a seed appears twice (a frame mixing two runs of one seed cannot be paired)."""
+    rows = frame[frame[column] == key]
+    if rows.empty:
+        raise ValueError(f"{column}={key!r} has no rows in the frame; have {list(pd.unique(frame[column]))}")
+    if rows[seed].duplicated().any():
+        raise ValueError(f"{column}={key!r} has a seed twice: {rows[seed].tolist()}")
+    return rows.set_index(seed).sort_index()
+
+
+def pair_by_seed(
+    frame: pd.DataFrame, pair: tuple[Hashable, Hashable], *, column: str = "variant", seed: str = "seed"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The one pairing of the suite: the rows of ``pair[0]`` and of ``pair[1]`` (values of ``column``,
+    :func:`seed_rows`) on the seeds both have, each indexed by seed in ascending order, so that row ``i`` of one
+    is paired with row ``i`` of the other. Seeds only one side has are left out."""
+    first, second = (seed_rows(frame, key, column=column, seed=seed) for key in pair)
+    common = first.index.intersection(second.index)
+    return first.loc[common], second.loc[common]
+
+
 def paired_differences(
     frame: pd.DataFrame,
     by: Sequence[str],
@@ -191,18 +215,16 @@ def paired_differences(
     ``by``, as a mean and 95% t interval (:func:`wsol_utils.studies.stats.paired_seed_difference`) within ``bounds``
     (default: the range of a difference of two percentages). Columns: ``by``, ``column``, ``seeds``, then per value
     ``v`` its :func:`~wsol_utils.studies.stats.interval_columns` (``"v"`` the mean difference, ``"v ±"``, ``"v low"``,
-    ``"v high"``) and ``"v excludes 0"``."""
+    ``"v high"``) and ``"v excludes 0"``. Pairs by :func:`pair_by_seed` (a group without ``against`` rows, or with
+    a seed twice, is an error)."""
     rows = []
     for group, part in frame.groupby(list(by), sort=False):
-        base = part[part[column] == against].set_index(seed)
-        for name, other in part[part[column] != against].groupby(column, sort=False):
-            paired = other.set_index(seed).join(base.add_suffix(" (base)"), how="inner").sort_index()
+        for name, _ in part[part[column] != against].groupby(column, sort=False):
+            mine, base = pair_by_seed(part, (name, against), column=column, seed=seed)
             row: dict[str, Any] = dict(zip(by, group if isinstance(group, tuple) else (group,)))
-            row.update({column: name, "seeds": len(paired)})
+            row.update({column: name, "seeds": len(mine)})
             for value in values:
-                interval = paired_seed_difference(
-                    paired[value].tolist(), paired[f"{value} (base)"].tolist(), bounds=bounds
-                )
+                interval = paired_seed_difference(mine[value].tolist(), base[value].tolist(), bounds=bounds)
                 row.update(interval_columns(value, interval))
                 row[f"{value} excludes 0"] = interval.excludes_zero()
             rows.append(row)
@@ -366,20 +388,14 @@ def paired_readings(
     (:func:`wsol_utils.studies.stats.paired_seed_difference`), stating a difference only when the interval excludes 0
     (:func:`wsol_utils.studies.stats.describe_difference`). ``names`` prints the two (default: the values). Only the
     seeds
-    both have are paired; a repeated seed is an error."""
-    first, second = (frame[frame[column] == value].set_index(seed).sort_index() for value in pair)
-    for value, part in zip(pair, (first, second)):
-        if part.empty or part.index.duplicated().any():
-            raise ValueError(f"paired_readings: {column}={value!r} has no rows or a seed twice in the frame")
-    common = first.index.intersection(second.index)
+    both have are paired (:func:`pair_by_seed`); a repeated seed is an error."""
+    first, second = pair_by_seed(frame, pair, column=column, seed=seed)
     shown = names or (str(pair[0]), str(pair[1]))
     lines = [
         describe_difference(
             shown[0],
             shown[1],
-            paired_seed_difference(
-                first.loc[common, value].tolist(), second.loc[common, value].tolist(), bounds=PERCENT_DIFFERENCE
-            ),
+            paired_seed_difference(first[value].tolist(), second[value].tolist(), bounds=PERCENT_DIFFERENCE),
             metric,
             protocol,
         )

@@ -13,7 +13,11 @@ What "reproduced" means (README, "What 'reproduced' means"; issue 20 item 6):
     an ``"x excludes 0"`` column, or for a difference column without one ``|x| > hw`` (:func:`derived_verdict`) --
     must be unchanged.
 
-In both cases a table or a row found in one folder only is not reproduced. Every changed cell is listed, also
+In both cases a table or a row found in one folder only is not reproduced; so is a column found in one folder's
+table only (a renamed mean: its numbers cannot be matched), except the interval columns of a mean both tables have
+(``"x ±"`` in one, ``"x low"`` / ``"x high"`` in the other: the mean is judged with whichever each has). A mean that
+is no number (NaN or empty) on both sides is listed as undefined on both, not as an interval that does not
+overlap. Every changed cell is listed, also
 those whose interval overlaps (reported, not hidden), and cells without an interval (choices, counts, the papers'
 constants) are listed when they changed but not judged. Exit status 0 when reproduced, 1 when not, 2 on bad
 input. Standard library only.
@@ -90,17 +94,26 @@ class Comparison:
     not_overlapping: list[Cell] = dataclasses.field(default_factory=list)
     changed_verdicts: list[Cell] = dataclasses.field(default_factory=list)
     changed_without_interval: list[Cell] = dataclasses.field(default_factory=list)
+    columns_only_in_committed: list[str] = dataclasses.field(default_factory=list)
+    columns_only_in_fresh: list[str] = dataclasses.field(default_factory=list)
+    undefined_on_both_sides: list[Cell] = dataclasses.field(default_factory=list)
 
     @property
     def reproduced(self) -> bool:
-        """Case a: every table in both folders and byte-identical. Case b: every table and row in both folders,
-        every interval overlapping its twin, no verdict changed."""
+        """Case a: every table in both folders and byte-identical. Case b: every table, row and column in both
+        folders, every interval overlapping its twin, no verdict changed (a mean undefined on both sides is
+        reported, not failed)."""
         if self.tables_only_in_committed or self.tables_only_in_fresh:
             return False
         if self.mode == "identical":
             return not self.tables_not_byte_identical
         return not (
-            self.rows_only_in_committed or self.rows_only_in_fresh or self.not_overlapping or self.changed_verdicts
+            self.rows_only_in_committed
+            or self.rows_only_in_fresh
+            or self.columns_only_in_committed
+            or self.columns_only_in_fresh
+            or self.not_overlapping
+            or self.changed_verdicts
         )
 
 
@@ -150,9 +163,14 @@ def table_names(folder: Path) -> set[str]:
 
 
 def measured_columns(columns: Sequence[str]) -> list[str]:
-    """The columns ``x`` that have a half-width column ``"x ±"`` beside them (a mean with its interval)."""
+    """The columns ``x`` that have a half-width column ``"x ±"``, or both ends ``"x low"`` / ``"x high"``, beside
+    them (a mean with its interval)."""
     present = set(columns)
-    return [name for name in columns if name + HALF_WIDTH_SUFFIX in present]
+    return [
+        name
+        for name in columns
+        if name + HALF_WIDTH_SUFFIX in present or {name + LOW_SUFFIX, name + HIGH_SUFFIX} <= present
+    ]
 
 
 def verdict_columns(columns: Sequence[str]) -> list[str]:
@@ -189,6 +207,12 @@ def parse_number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+def is_undefined(text: str | None) -> bool:
+    """Whether a mean cell holds no number: missing, empty, not a number, or NaN."""
+    value = parse_number(text or "")
+    return value is None or math.isnan(value)
 
 
 def interval(row: Row, column: str) -> tuple[float, float] | None:
@@ -250,13 +274,17 @@ def row_keys(table: Table) -> dict[str, Row]:
 
 def compare_rows(name: str, key: str, a: Row, b: Row, columns: Sequence[str], result: Comparison) -> None:
     """Add the differences between the twin rows ``a`` (committed) and ``b`` (fresh) of table ``name`` to
-    ``result``: means (overlapping or not), verdicts (explicit or derived), and other changed cells."""
-    measured = measured_columns(columns)
-    verdicts = verdict_columns(columns)
+    ``result``: means (overlapping or not, or undefined on both sides), verdicts (explicit or derived), and other
+    changed cells. A column one row lacks (its table's) is left to :func:`compare_tables`."""
+    measured = [column for column in measured_columns(columns) if column in a and column in b]
+    verdicts = [column for column in verdict_columns(columns) if column in a and column in b]
     for column in measured:
         if all(a.get(column + suffix) == b.get(column + suffix) for suffix in ("", *INTERVAL_SUFFIXES)):
             continue
         cell = Cell(name, key, column, shown(a, column), shown(b, column))
+        if is_undefined(a[column]) and is_undefined(b[column]):
+            result.undefined_on_both_sides.append(cell)
+            continue
         found_a, found_b = interval(a, column), interval(b, column)
         fits = found_a is not None and found_b is not None and overlaps(found_a, found_b)
         (result.changed_but_overlapping if fits else result.not_overlapping).append(cell)
@@ -272,13 +300,18 @@ def compare_rows(name: str, key: str, a: Row, b: Row, columns: Sequence[str], re
     judged = set(measured) | {c + suffix for c in measured for suffix in INTERVAL_SUFFIXES}
     judged |= set(verdicts) | set(key_columns(columns))
     for column in columns:
-        if column not in judged and a.get(column) != b.get(column):
+        if column not in judged and column in a and column in b and a[column] != b[column]:
             result.changed_without_interval.append(Cell(name, key, column, a.get(column, ""), b.get(column, "")))
 
 
 def compare_tables(name: str, a: Table, b: Table, result: Comparison) -> None:
-    """Match the rows of table ``name`` by key and compare twins (:func:`compare_rows`); a column in one table
-    only makes each cell of it a cell without its twin."""
+    """Match the rows of table ``name`` by key and compare twins (:func:`compare_rows`). A column in one table only
+    is listed once (``"<table>: <column>"``), unless it is an interval column of a mean both tables have."""
+    shared = set(a.columns) & set(b.columns)
+    means = set(measured_columns([*a.columns, *b.columns])) & shared
+    forms = {mean + suffix for mean in means for suffix in INTERVAL_SUFFIXES}
+    result.columns_only_in_committed += [f"{name}: {c}" for c in a.columns if c not in shared and c not in forms]
+    result.columns_only_in_fresh += [f"{name}: {c}" for c in b.columns if c not in shared and c not in forms]
     rows_a, rows_b = row_keys(a), row_keys(b)
     result.rows_only_in_committed += [f"{name}: {key}" for key in rows_a if key not in rows_b]
     result.rows_only_in_fresh += [f"{name}: {key}" for key in rows_b if key not in rows_a]
@@ -355,10 +388,13 @@ def summary(result: Comparison) -> str:
     lines += _names("tables not byte-identical", result.tables_not_byte_identical)
     lines += _names("rows only in the committed folder", result.rows_only_in_committed)
     lines += _names("rows only in the fresh folder", result.rows_only_in_fresh)
+    lines += _names("columns only in the committed folder", result.columns_only_in_committed)
+    lines += _names("columns only in the fresh folder", result.columns_only_in_fresh)
     lines += _cells("cells whose interval does not overlap", result.not_overlapping)
     lines += _cells("verdicts changed", result.changed_verdicts)
     lines += _cells("cells changed, interval overlaps (reported, not failed)", result.changed_but_overlapping)
     lines += _cells("cells without an interval changed (reported, not judged)", result.changed_without_interval)
+    lines += _cells("means undefined on both sides (reported, not judged)", result.undefined_on_both_sides)
     return "\n".join(lines)
 
 

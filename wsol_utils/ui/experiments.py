@@ -36,7 +36,9 @@ from wsol_utils.studies.analysis import (
     aggregate_summaries,
     head_area_share,
     object_area_share,
+    pair_by_seed,
     run_frame,
+    seed_rows,
     seed_summary,
 )
 from wsol_utils.studies.stats import (
@@ -62,6 +64,7 @@ __all__ = [
     "choose_delta",
     "main_variants",
     "per_seed_values",
+    "paired_values",
     "primary_table",
     "MainComparison",
     "SEED_METRICS",
@@ -84,6 +87,10 @@ __all__ = [
     "describe_regime",
     "regime_examples",
     "planned_runs",
+    "StudyRuns",
+    "delta_sweep_runs",
+    "main_comparison_runs",
+    "regime_map_runs",
     "train_suite_runs",
     "has_val_split",
     "val_chosen_delta",
@@ -135,6 +142,39 @@ def main_variants(val_delta: float) -> tuple[Variant, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class StudyRuns:
+    """The runs one study trains, written once for planning (:func:`planned_runs`) and running.
+
+    ``requests``: ``(method, changes)`` per request (:meth:`wsol_utils.ui.suite.Suite.config` changes), each named by
+    the same position of ``keys`` (a variant key, a delta, a regime cell) and trained at every seed of ``seeds``;
+    ``evaluate``: per request, the :meth:`~wsol_utils.ui.suite.Suite.evaluate` options its workers run right after
+    training."""
+
+    keys: tuple[Any, ...]
+    requests: tuple[tuple[str, dict[str, Any]], ...]
+    evaluate: tuple[tuple[dict[str, Any], ...], ...]
+    seeds: tuple[int, ...]
+
+    def only(self, keys: Sequence[Any]) -> StudyRuns:
+        """The requests named by ``keys``, in this study's order."""
+        picked = [i for i, key in enumerate(self.keys) if key in keys]
+        return StudyRuns(
+            tuple(self.keys[i] for i in picked),
+            tuple(self.requests[i] for i in picked),
+            tuple(self.evaluate[i] for i in picked),
+            self.seeds,
+        )
+
+    def train(self, suite: Suite) -> dict[Any, dict[int, Path]]:
+        """Train (or find in the run cache) every request at every seed with :meth:`~wsol_utils.ui.suite.Suite.
+        train_many`; ``{key: {seed: run dir}}``."""
+        grid = suite.train_many(
+            list(self.requests), evaluate=[list(options) for options in self.evaluate], seeds=self.seeds
+        )
+        return dict(zip(self.keys, grid))
+
+
 def choose_delta(val_scores: pd.DataFrame, criterion: str = DELTA_CRITERION) -> float:
     """The delta of :data:`DELTA_GRID` with the highest mean ``criterion`` on val over seeds (first on ties).
 
@@ -178,13 +218,17 @@ PRIMARY_FAMILY: tuple[Comparison, ...] = tuple(
 
 def per_seed_values(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
     """``column`` of ``variant``'s rows of a per-seed frame (columns ``variant``, ``seed``, ...), indexed and sorted by
-    seed; a repeated seed is an error (a frame mixing two runs of one seed cannot be paired)."""
-    rows = frame[frame["variant"] == variant]
-    if rows.empty:
-        raise ValueError(f"per_seed_values: no rows of variant {variant!r}; have {sorted(set(frame['variant']))}")
-    if rows["seed"].duplicated().any():
-        raise ValueError(f"per_seed_values: variant {variant!r} has a seed twice: {rows['seed'].tolist()}")
-    return rows.set_index("seed")[column].sort_index().astype(float)
+    seed (:func:`wsol_utils.studies.analysis.seed_rows`); a repeated seed is an error (a frame mixing two runs of one
+    seed
+    cannot be paired)."""
+    return seed_rows(frame, variant)[column].astype(float)
+
+
+def paired_values(frame: pd.DataFrame, pair: tuple[str, str], column: str) -> tuple[pd.Series, pd.Series]:
+    """``column`` of the two variants of ``pair`` on the seeds both have, sorted by seed
+    (:func:`wsol_utils.studies.analysis.pair_by_seed` of a per-seed frame), as floats."""
+    first, second = pair_by_seed(frame, pair)
+    return first[column].astype(float), second[column].astype(float)
 
 
 def primary_table(
@@ -202,18 +246,16 @@ def primary_table(
     names = dict(labels or {})
     rows = []
     for comparison in family:
-        mine = per_seed_values(frame, comparison.variant, comparison.metric)
-        base = per_seed_values(frame, comparison.against, comparison.metric)
-        seeds = mine.index.intersection(base.index)
-        differences = (mine[seeds] - base[seeds]).tolist()
-        interval = paired_seed_difference(mine[seeds].tolist(), base[seeds].tolist(), bounds=PERCENT_DIFFERENCE)
+        mine, base = paired_values(frame, (comparison.variant, comparison.against), comparison.metric)
+        differences = (mine - base).tolist()
+        interval = paired_seed_difference(mine.tolist(), base.tolist(), bounds=PERCENT_DIFFERENCE)
         rows.append(
             {
                 "comparison": f"{names.get(comparison.variant, comparison.variant)} - "
                 f"{names.get(comparison.against, comparison.against)}",
                 "protocol": comparison.protocol,
                 "metric": SEED_METRIC_LABELS.get(comparison.metric, comparison.metric),
-                "seeds": len(seeds),
+                "seeds": len(mine),
                 **interval_columns("difference", interval),
                 "p": paired_t_pvalue(differences),
                 "higher in": int(sum(d > 0 for d in differences)),
@@ -282,11 +324,18 @@ def val_chosen_delta(suite: Suite) -> float:
 def delta_sweep(suite: Suite) -> dict[float, dict[int, Path]]:
     """ACoL trained at every delta of :data:`DELTA_GRID` with the exploratory seeds, each run evaluated on val and
     test (fusion max) by its worker; ``{delta: {seed: run dir}}``."""
-    options = [[{"fusion": "max", "split": "val"}, {"fusion": "max"}] for _ in DELTA_GRID]
-    grid = suite.train_many(
-        [("acol", {"delta": delta}) for delta in DELTA_GRID], evaluate=options, seeds=suite.exploratory_seeds
+    return delta_sweep_runs(suite).train(suite)
+
+
+def delta_sweep_runs(suite: Suite) -> StudyRuns:
+    """The runs of :func:`delta_sweep`: ACoL at each delta of :data:`DELTA_GRID` (keys: the deltas), exploratory
+    seeds, each evaluated on val and test with fusion max."""
+    return StudyRuns(
+        keys=DELTA_GRID,
+        requests=tuple(("acol", {"delta": delta}) for delta in DELTA_GRID),
+        evaluate=tuple(({"fusion": "max", "split": "val"}, {"fusion": "max"}) for _ in DELTA_GRID),
+        seeds=tuple(suite.exploratory_seeds),
     )
-    return dict(zip(DELTA_GRID, grid))
 
 
 def sweep_frame(suite: Suite, sweep: Mapping[float, Mapping[int, Path]], split: str) -> pd.DataFrame:
@@ -324,12 +373,7 @@ def run_main_comparison(suite: Suite, val_delta: float) -> MainComparison:
     each on test with its fusion (label-free), and build the per-seed frame. The ACoL row chosen on val reuses the
     paper-delta runs when ``val_delta`` is 0.6."""
     variants = main_variants(val_delta)
-    distinct = {v.key: v for v in variants if not (v.key == "acol_val" and val_delta == PAPER_DELTA)}
-    grid = suite.train_many(
-        [(v.method, dict(v.changes)) for v in distinct.values()],
-        evaluate=[[{"fusion": v.fusion}] for v in distinct.values()],
-    )
-    runs = dict(zip(distinct, grid))
+    runs = main_comparison_runs(suite, val_delta).train(suite)
     if "acol_val" not in runs:
         runs["acol_val"] = runs["acol"]
     results = {v.key: suite.evaluate_seeds(runs[v.key], fusion=v.fusion) for v in variants}
@@ -346,6 +390,19 @@ def run_main_comparison(suite: Suite, val_delta: float) -> MainComparison:
                 row["b_collapsed"] = branch_b_collapsed(result.records, share)
             rows.append(row)
     return MainComparison(variants, float(val_delta), runs, results, pd.DataFrame(rows))
+
+
+def main_comparison_runs(suite: Suite, val_delta: float) -> StudyRuns:
+    """The runs of :func:`run_main_comparison`: each :func:`main_variants` row (keys: the variant keys) at every
+    seed of ``suite.seeds``, evaluated on test with its fusion; the row chosen on val is left out when ``val_delta``
+    is the paper's (it is the paper-delta row)."""
+    distinct = [v for v in main_variants(val_delta) if not (v.key == "acol_val" and val_delta == PAPER_DELTA)]
+    return StudyRuns(
+        keys=tuple(v.key for v in distinct),
+        requests=tuple((v.method, dict(v.changes)) for v in distinct),
+        evaluate=tuple(({"fusion": v.fusion},) for v in distinct),
+        seeds=tuple(suite.seeds),
+    )
 
 
 def main_table(comparison: MainComparison, extra: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -376,10 +433,9 @@ def exploratory_differences(
             continue
         row: dict[str, Any] = {"comparison": f"{names.get(variant, variant)} - {names.get(against, against)}"}
         for metric in metrics:
-            mine, base = per_seed_values(frame, variant, metric), per_seed_values(frame, against, metric)
-            seeds = mine.index.intersection(base.index)
-            interval = paired_seed_difference(mine[seeds].tolist(), base[seeds].tolist(), bounds=PERCENT_DIFFERENCE)
-            row["seeds"] = len(seeds)
+            mine, base = paired_values(frame, (variant, against), metric)
+            interval = paired_seed_difference(mine.tolist(), base.tolist(), bounds=PERCENT_DIFFERENCE)
+            row["seeds"] = len(mine)
             label = SEED_METRIC_LABELS.get(metric, metric)
             row.update(interval_columns(label, interval))
             row[f"{label} excludes 0"] = interval.excludes_zero()
@@ -502,19 +558,10 @@ class RegimeMap:
 def run_regime_map(suite: Suite) -> RegimeMap:
     """Train (or find cached) every :data:`REGIME_CELLS` x :data:`REGIME_METHODS` run with the exploratory seeds,
     each evaluated on its own test set (label-free) by its worker, and build the per-seed frame."""
-    requests = [
-        (rf, head, method, {**changes, **regime_changes(rf, head)}, fusion)
-        for rf, head in REGIME_CELLS
-        for method, (changes, fusion) in REGIME_METHODS.items()
-    ]
-    grid = suite.train_many(
-        [(method, changes) for _, _, method, changes, _ in requests],
-        evaluate=[[{"fusion": fusion}] for *_, fusion in requests],
-        seeds=suite.exploratory_seeds,
-    )
-    runs = {(rf, head, method): seeds for (rf, head, method, _, _), seeds in zip(requests, grid)}
+    runs = regime_map_runs(suite).train(suite)
     parts = []
-    for (rf, head, method, _, fusion), seeds in zip(requests, grid):
+    for (rf, head, method), seeds in runs.items():
+        fusion = REGIME_METHODS[method][1]
         results = {
             (rf, round(head * suite.config(method).image_size, 2), method, seed): result
             for seed, result in suite.evaluate_seeds(seeds, fusion=fusion).items()
@@ -529,6 +576,20 @@ def run_regime_map(suite: Suite) -> RegimeMap:
     cells = ["receptive field (px)", "head (px)"]
     frame["converged"] = frame.groupby(cells)["CAM val top-1 (%)"].transform("mean") >= CONVERGED_VAL_ACC
     return RegimeMap(runs, frame)
+
+
+def regime_map_runs(suite: Suite) -> StudyRuns:
+    """The runs of :func:`run_regime_map`: every :data:`REGIME_CELLS` x :data:`REGIME_METHODS` (keys:
+    ``(field, head_size, method)``) with the exploratory seeds, each evaluated on test with its method's fusion."""
+    cells = [(rf, head, method) for rf, head in REGIME_CELLS for method in REGIME_METHODS]
+    return StudyRuns(
+        keys=tuple(cells),
+        requests=tuple(
+            (method, {**REGIME_METHODS[method][0], **regime_changes(rf, head)}) for rf, head, method in cells
+        ),
+        evaluate=tuple(({"fusion": REGIME_METHODS[method][1]},) for _, _, method in cells),
+        seeds=tuple(suite.exploratory_seeds),
+    )
 
 
 def describe_regime(differences: pd.DataFrame, protocols: Mapping[str, str]) -> str:
@@ -602,20 +663,16 @@ def planned_runs(suite: Suite) -> list[tuple[RunConfig, list[dict[str, Any]]]]:
     workers run right after training: the delta sweep (:func:`delta_sweep`), the main comparison at the paper's
     delta (:data:`MAIN_VARIANTS` less the val row) and, on the synthetic set, the regime map
     (:func:`run_regime_map`). Two-branch runs first (they take longest), seeds alternating, so that both workers
-    rarely generate the same data draw at once."""
-    requests: list[tuple[str, dict[str, Any], Sequence[int], list[dict[str, Any]]]] = [
-        ("acol", {"delta": delta}, suite.exploratory_seeds, [{"fusion": "max", "split": "val"}, {"fusion": "max"}])
-        for delta in (DELTA_GRID if has_val_split(suite) else ())
-    ]
-    requests += [
-        (v.method, dict(v.changes), suite.seeds, [{"fusion": v.fusion}]) for v in MAIN_VARIANTS if v.key != "acol_val"
-    ]
+    rarely generate the same data draw at once. The studies' own request lists (:class:`StudyRuns`)."""
+    studies = [delta_sweep_runs(suite)] if has_val_split(suite) else []
+    studies.append(main_comparison_runs(suite, PAPER_DELTA))
     if suite.dataset == "synthetic":
-        requests += [
-            (method, {**changes, **regime_changes(rf, head)}, suite.exploratory_seeds, [{"fusion": fusion}])
-            for rf, head in REGIME_CELLS
-            for method, (changes, fusion) in REGIME_METHODS.items()
-        ]
+        studies.append(regime_map_runs(suite))
+    requests = [
+        (method, changes, study.seeds, evaluations)
+        for study in studies
+        for (method, changes), evaluations in zip(study.requests, study.evaluate)
+    ]
     planned: dict[str, tuple[RunConfig, list[dict[str, Any]]]] = {}
     for method, changes, seeds, evaluations in requests:
         for seed in seeds:
@@ -636,7 +693,7 @@ def train_suite_runs(suite: Suite) -> float:
     train_many(configs, runs_dir=suite.runs_dir, progress=suite.progress, evaluations=[e for _, e in planned])
     val_delta = val_chosen_delta(suite)
     if val_delta != PAPER_DELTA:
-        suite.train_many([("acol", {"delta": val_delta})], evaluate=[[{"fusion": "max"}]])
+        main_comparison_runs(suite, val_delta).only(["acol_val"]).train(suite)
     return val_delta
 
 

@@ -450,6 +450,23 @@ def _explorer_or_error(run_dir: str | Path | Explorer, sample_size: int, device:
         return str(err).strip("'\"")
 
 
+def tau_slider(value: float) -> Any:
+    """The ``tau`` slider of both views: the Protocol's grid (:data:`~wsol_utils.scoring.protocol.TAU_GRID` from
+    its first value to 1 in steps of :data:`~wsol_utils.scoring.protocol.TAU_GRID_STEP`), set to ``value``,
+    updating on release."""
+    import ipywidgets as w
+
+    return w.FloatSlider(
+        value=value,
+        min=TAU_GRID[0],
+        max=1.0,
+        step=TAU_GRID_STEP,
+        description="tau",
+        continuous_update=False,
+        readout_format=".2f",
+    )
+
+
 class ExplorerWidget:
     """The controls and outputs of :func:`explore`; ``.widget`` is what a notebook displays.
 
@@ -485,15 +502,7 @@ class ExplorerWidget:
             disabled=not explorer.spec.two_branch,
             layout=w.Layout(width="170px"),
         )
-        self.tau = w.FloatSlider(
-            value=start.tau,
-            min=TAU_GRID[0],
-            max=1.0,
-            step=TAU_GRID_STEP,
-            description="tau",
-            continuous_update=False,
-            readout_format=".2f",
-        )
+        self.tau = tau_slider(start.tau)
         self.branches = {
             b: w.Checkbox(
                 value=b in start.branches,
@@ -593,26 +602,18 @@ def explore_comparison(
             return w.VBox([w.HTML(error_html(explorer))])
         explorers.append(explorer)
     index = w.IntText(value=image_index, description="image", layout=w.Layout(width="150px"))
-    tau_slider = w.FloatSlider(
-        value=tau,
-        min=TAU_GRID[0],
-        max=1.0,
-        step=TAU_GRID_STEP,
-        description="tau",
-        continuous_update=False,
-        readout_format=".2f",
-    )
+    slider = tau_slider(tau)
     error, figure = w.HTML(), w.Image(format="png")
 
     def update(_change: Any = None) -> None:
         try:
-            fig = compare_runs(explorers, index.value, tau=tau_slider.value)
+            fig = compare_runs(explorers, index.value, tau=slider.value)
         except ExplorerInputError as err:
             error.value = error_html(str(err))
             return
         error.value, figure.value = "", figure_png(fig)
 
     index.observe(update, names="value")
-    tau_slider.observe(update, names="value")
+    slider.observe(update, names="value")
     update()
-    return w.VBox([w.HBox([index, tau_slider]), error, figure])
+    return w.VBox([w.HBox([index, slider]), error, figure])
