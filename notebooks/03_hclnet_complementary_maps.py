@@ -46,13 +46,13 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 
 # %%
 from wsol_utils.engine import load_run
+from wsol_utils.studies import analysis
 
 runs = {"acol": suite.train_seeds("acol", delta=0.6), "hclnet": suite.train_seeds("hclnet")}
 run_dirs = [run for per_seed in runs.values() for run in per_seed.values()]
 seeds = list(suite.seeds)
-# Top-5 says (almost) nothing when the top 5 classes are half of all classes or more.
 num_classes = load_run(runs["acol"][seeds[0]])[1].num_classes
-top5_informative = num_classes > 10
+top5_informative = analysis.top5_informative(num_classes)  # top-5 says nothing with few classes
 print(f"seeds: {seeds}; {num_classes} classes")
 
 # %% [markdown]
@@ -103,12 +103,7 @@ per_seed = name_protocols(
 )
 values = [column for column in per_seed.columns if column not in ("variant", "seed")]
 side_by_side = seed_summary(per_seed, ["variant"], values)
-top5_note = (
-    ""
-    if top5_informative
-    else f" Our top-5 columns are left out: with {num_classes} classes the top 5 are half of them or more, so "
-    "top-5 error is about 0 and says nothing."
-)
+top5_note = analysis.top5_note(num_classes)
 tables.write_table(
     side_by_side,
     suite.figures_dir,

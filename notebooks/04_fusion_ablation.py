@@ -46,7 +46,7 @@ print(f"data set: {suite.dataset}; smoke mode: {suite.smoke}; figures go to {sui
 
 # %%
 from wsol_utils.engine import load_run
-from wsol_utils.studies.analysis import aggregate_summaries, name_protocols
+from wsol_utils.studies.analysis import aggregate_summaries, name_protocols, top5_informative, top5_note
 
 runs = {"threshold": suite.train_seeds("acol", delta=0.6), "C-CAM": suite.train_seeds("hclnet")}
 run_dirs = [run for per_seed in runs.values() for run in per_seed.values()]
@@ -57,16 +57,9 @@ evaluations = {
     for fusion in tables.FUSIONS
 }
 ablation = {cell: aggregate_summaries([r.summary for r in by_seed.values()]) for cell, by_seed in evaluations.items()}
-# Top-5 says (almost) nothing when the top 5 classes are half of all classes or more.
 num_classes = load_run(run_dirs[0])[1].num_classes
-top5_informative = num_classes > 10
-table = name_protocols(tables.fusion_ablation_table(ablation), drop_top5=not top5_informative)
-top5_note = (
-    ""
-    if top5_informative
-    else f" Our top-5 columns are left out: with {num_classes} classes the top 5 are half of them or more, so "
-    "top-5 error is about 0 and says nothing (the paper's CUB top-5 columns stay)."
-)
+table = name_protocols(tables.fusion_ablation_table(ablation), drop_top5=not top5_informative(num_classes))
+top5_left_out = top5_note(num_classes, kept="the paper's CUB top-5 columns stay")  # "" when top-5 says something
 paths = tables.write_table(
     table,
     suite.figures_dir,
@@ -78,7 +71,7 @@ paths = tables.write_table(
         "'@0.2 (papers)': the papers' protocol (a box at tau = 0.2 of the max); '(wsoleval)': wsoleval's protocol "
         "(the best threshold per metric). Classification does not depend on the fusion. Columns starting with "
         "'paper' are HCLNet's published Table 4 (CUB-200-2011, VGG16, the papers' protocol), copied for "
-        "comparison, never mixed with ours." + top5_note
+        "comparison, never mixed with ours." + top5_left_out
     ),
     provenance=suite.provenance(*run_dirs),
 )
@@ -135,6 +128,8 @@ tables.write_table(
 )
 differences = paired_differences(frame, ["split"], [value for value, *_ in READ], against=BASE, column="cell")
 display(tables.with_interval_cells(differences.drop(columns="split"), digits=1))
+
+# %%
 lines = [paired_readings(frame, ("C-CAM + add", BASE), READ, column="cell")]
 for row in differences[differences["cell"] != "C-CAM + add"].to_dict("records"):
     beyond = [reading for reading in READ if row[f"{reading[0]} excludes 0"]]

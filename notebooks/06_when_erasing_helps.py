@@ -103,6 +103,9 @@ if SYNTHETIC:
     ]
     summary = seed_summary(frame, [*CELL, "method"], VALUES)
     summary["converged"] = summary.merge(frame.groupby(CELL, as_index=False)["converged"].first(), on=CELL)["converged"]
+
+# %%
+if SYNTHETIC:
     note = (
         f"Exploratory. All measured by this suite on the synthetic set ({len(suite.exploratory_seeds)} seeds, each its "
         "own draw of 5,000 training and 1,000 test images; label-free maps). GT-known loc at tau 0.2: the papers' "

@@ -1,6 +1,5 @@
 """Tests for wsol_utils.scoring.boxes, the plumbing both wsoleval evaluators share: every expected number is computed
-by hand
-in the comments."""
+by hand in the comments."""
 
 from __future__ import annotations
 

@@ -150,9 +150,9 @@ def test_find_cycle_finds_a_planted_circle_and_passes_a_tree():
 
 def test_edges_see_function_level_imports_and_the_parent_package():
     """``viz`` imports ``wsol_utils.scoring.metrics`` only inside a function, ``suite`` imports
-    ``wsol_utils.data.wsoleval``
-    only inside a function: both are arrows (the check sees lazy imports), and so is the package a submodule's
-    import runs (``wsol_utils.ui.train_cli`` -> ``wsol_utils.data`` for ``wsol_utils.data.synthetic``...)."""
+    ``wsol_utils.data.wsoleval`` only inside a function: both are arrows (the check sees lazy imports), and so is the
+    package a submodule's import runs (``wsol_utils.ui.train_cli`` -> ``wsol_utils.data`` for
+    ``wsol_utils.data.synthetic``...)."""
     arrows = edges()
     assert ("wsol_utils.ui.viz", "wsol_utils.scoring.metrics") in arrows
     assert ("wsol_utils.ui.suite", "wsol_utils.data.wsoleval") in arrows

@@ -28,6 +28,9 @@ PARAMETERS = ["DATASET", "DATA_ROOT", "EPOCHS", "DEVICE", "SMOKE", "RUNS_DIR", "
 #: Cell positions shared by the suite: the parameters cell, the title (markdown), the shared setup cell.
 PARAMETERS_CELL, TITLE_CELL, SETUP_CELL = 0, 1, 2
 SYNC_HINT = "edit either file, then run `make notebooks` (jupytext --sync)"
+#: The most lines a notebook code cell may have (blank and comment lines count): a longer cell carries analysis code
+#: that belongs in wsol_utils, with its tests (notebooks are the UI, docs/ARCHITECTURE.md).
+MAX_CELL_LINES = 40
 
 
 def _load(path: Path) -> nbformat.NotebookNode:
@@ -187,3 +190,34 @@ def test_deterministic_cells_are_checked_by_nbval():
     sources = [c.source for c in _load(NOTEBOOKS / "01_cam_equivalence.ipynb").cells]
     checked = [s for s in sources if s.startswith("# NBVAL_CHECK_OUTPUT")]
     assert len(checked) == 2 and all("check_line" in s for s in checked)
+
+
+def long_cells(source: Path, limit: int = MAX_CELL_LINES) -> list[str]:
+    """``"cell <index>: <n> lines"`` for every code cell of the percent-format ``source`` with more than ``limit``
+    source lines; empty when every cell is short enough."""
+    notebook = jupytext.read(source, fmt="py:percent")
+    return [
+        f"cell {index}: {len(cell.source.splitlines())} lines"
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and len(cell.source.splitlines()) > limit
+    ]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_no_code_cell_is_longer_than_the_limit(path):
+    assert long_cells(path) == [], (
+        f"{path.name}: code cells over {MAX_CELL_LINES} lines; move the analysis into wsol_utils (with tests) and "
+        "call it, or split the cell where it does two things"
+    )
+
+
+@pytest.mark.parametrize("lines", [MAX_CELL_LINES, MAX_CELL_LINES + 1])
+def test_a_long_cell_is_detected(tmp_path, lines):
+    """The limit can fail: a cell of ``MAX_CELL_LINES`` lines passes, one more line (blank lines count) is reported
+    with its index; markdown cells never count."""
+    body = "\n".join("" if i % 5 == 2 else f"x{i} = {i}" for i in range(lines))
+    markdown = "\n".join(f"# line {i}" for i in range(2 * MAX_CELL_LINES))
+    source = tmp_path / "99_long.py"
+    source.write_text(f"# %%\nx = 1\n\n# %% [markdown]\n{markdown}\n\n# %%\n{body}\n", encoding="utf-8")
+    expected = [] if lines <= MAX_CELL_LINES else [f"cell 2: {lines} lines"]
+    assert long_cells(source) == expected

@@ -11,9 +11,8 @@ Three maps put a trained method's numbers on a scale:
 
 Each map is a small function returning ``(B, H, W)`` maps at image resolution; :func:`evaluate_baseline` feeds them
 (without logits) to the scorer that scores a model's maps (:class:`wsol_utils.scoring.scorer.MapScorer`), so a
-baseline's
-GT-known loc at ``tau`` (docs/methods.md §2.1) and its MaxBoxAcc / MaxBoxAccV2 / PxAP (docs/methods.md §2.2) are
-computed exactly as a model's. Classification metrics are NaN: there is no classifier.
+baseline's GT-known loc at ``tau`` (docs/methods.md §2.1) and its MaxBoxAcc / MaxBoxAccV2 / PxAP (docs/methods.md
+§2.2) are computed exactly as a model's. Classification metrics are NaN: there is no classifier.
 """
 
 from __future__ import annotations

@@ -3,11 +3,9 @@
 Per batch: one forward pass; for each branch (``a``, ``b`` and the ``fused`` map; CAM has only ``a``) the GT
 class's map is normalized (docs/methods.md §1.5), upsampled to the image in torch, normalized again and scored by
 :class:`wsol_utils.scoring.scorer.MapScorer` under a :class:`wsol_utils.scoring.protocol.Protocol`: boxed at ``tau``
-(largest
-8-connected component, docs/methods.md §2.1) and scored against the GT boxes; MaxBoxAccV2 streams through
+(largest 8-connected component, docs/methods.md §2.1) and scored against the GT boxes; MaxBoxAccV2 streams through
 :class:`wsol_utils.scoring.boxeval.BoxEvaluator` and PxAP through :class:`wsol_utils.scoring.boxeval.PxAPEvaluator`
-when the
-data set has masks (docs/methods.md §2.2).
+when the data set has masks (docs/methods.md §2.2).
 
 Test-time ``delta`` and ``fusion`` may differ from training's: ``delta`` changes only branch B's input and
 ``fusion`` only the fused map, so their effect is visible without retraining.
@@ -16,8 +14,7 @@ Test-time ``delta`` and ``fusion`` may differ from training's: ``delta`` changes
 classification columns come from the softmax averaged over the 10 crops (4 corners and the centre, and their mirror
 images) of side ``S`` of the image resized to ``R = round(S * 256 / 224)`` (256 for 224,
 :func:`wsol_utils.scoring.metrics.ten_crop_logits`); the maps and boxes stay those of the single ``S x S`` view. Image
-files
-only (the synthetic set is generated at one size).
+files only (the synthetic set is generated at one size).
 
 Erasing class at test (``erase_with``): ``"pred"`` (default: branch A's top-1, label-free) or ``"gt"`` (the
 official code's choice: the ground-truth class, so the label reaches branch B). The maps differ only on images whose
@@ -31,8 +28,7 @@ The per-image maps (at feature resolution) of a run + split + delta + fusion are
 
 Derived caches (``<run>/maps/*.npz`` and :func:`evaluate_cached`'s ``<run>/suite_eval/<key>.json/.csv``) record
 the sha256 of the ``checkpoint.pt`` they were computed from (:func:`wsol_utils.base.atomic.file_sha256`, taken before
-the
-model is loaded) and their size; an entry is believed only when that digest equals the checkpoint's digest now and
+the model is loaded) and their size; an entry is believed only when that digest equals the checkpoint's digest now and
 the entry is whole (row count and records digest; a readable, consistent ``.npz``), else it is recomputed and
 overwritten. A cache that cannot be written (read-only folder, full disk) is a :class:`CacheWriteWarning` naming
 the file; the results are still returned. Evaluating a run that has not finished training (no ``done.json``) is an
@@ -190,8 +186,7 @@ def evaluate(
     """Evaluate a trained run on ``split``; see the module docstring for the protocol.
 
     ``tau``, ``wsoleval``, ``erase_with`` and ``upsample`` make the :class:`~wsol_utils.scoring.protocol.Protocol` the
-    maps
-    are scored under (defaults: :data:`~wsol_utils.scoring.protocol.PAPERS`'s); it validates them.
+    maps are scored under (defaults: :data:`~wsol_utils.scoring.protocol.PAPERS`'s); it validates them.
 
     Args:
         run_dir: a directory written by :func:`wsol_utils.engine.train`.
@@ -440,8 +435,7 @@ def ten_crop_scores(
 
     Returns:
         ``(B, C)`` mean probabilities (:func:`wsol_utils.scoring.metrics.ten_crop_logits` of the ``(B, 10, C)``
-        logits) on
-        the CPU, float32.
+        logits) on the CPU, float32.
     """
     from torchvision.transforms.functional import ten_crop
 
@@ -559,8 +553,7 @@ def tau_curve(
     """GT-known loc accuracy (%) vs the box threshold ``tau`` for each branch, from cached maps.
 
     ``taus`` defaults to the protocol's grid (:data:`wsol_utils.scoring.protocol.TAU_GRID`: 0.01 to 0.95 in steps of
-    0.01).
-    The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
+    0.01). The maps are computed once by :func:`evaluate` (``wsoleval=False``) and cached in ``<run>/maps``; each
     ``tau`` then only re-boxes them (docs/methods.md §2.1, :func:`wsol_utils.scoring.scorer.localized_at`). A cache of
     another checkpoint (the run trained on since) or a damaged one is recomputed; when the cache cannot be written
     the maps just computed are used. Returns columns ``tau``, ``branch``, ``gt_known_loc_acc``.

@@ -461,8 +461,7 @@ def create_model(
             no pretrained weights (``True`` is a ValueError).
         **backbone_kwargs: ``head_width`` (default 1024 for vgg16 and resnet50, 32 small), ``head_kernel`` (3 vgg16
             and resnet50, 1 small), ``channels_last`` (False vgg16 / resnet50, True small: weights and inputs in
-            that memory format); small only:
-            ``depth``, ``width``, ``downsamples``, ``pooling``, ``feature_pool`` (see
+            that memory format); small only: ``depth``, ``width``, ``downsamples``, ``pooling``, ``feature_pool`` (see
             :func:`small_backbone`).
 
     Returns:

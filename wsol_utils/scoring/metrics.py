@@ -437,8 +437,7 @@ def reference_box_metrics(
         scoremaps: ``(H, W)`` float maps in ``[0, 1]`` (e.g. :func:`wsoleval_scoremap`); NaN -> ValueError.
         gt_boxes: per image ``(N_i, 4)`` inclusive boxes in the map's pixel coordinates (e.g.
             :func:`wsol_utils.scoring.boxes.rescale_boxes`); fractional coordinates are truncated with ``int()`` as
-            wsoleval's
-            ``resize_bbox`` does. Negative coordinates or ``x1 < x0`` -> ValueError (wsoleval refuses them
+            wsoleval's ``resize_bbox`` does. Negative coordinates or ``x1 < x0`` -> ValueError (wsoleval refuses them
             too); coordinates beyond the map are kept as they are (wsoleval does not clip).
         interval: threshold step in ``(0, 1)``.
         iou_levels: integer IoU percentages for V2.

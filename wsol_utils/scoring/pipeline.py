@@ -1,8 +1,8 @@
 """The one map pipeline: model output -> chosen maps -> upsampled, normalized -> boxes -> scores.
 
 :func:`wsol_utils.engine.evaluate`, the suite's example figures (:func:`wsol_utils.engine.examples.example_maps`)
-and the explorer
-(:class:`wsol_utils.ui.widgets.Explorer`) all call these functions, so a map is made and boxed one way only:
+and the explorer (:class:`wsol_utils.ui.widgets.Explorer`) all call these functions, so a map is made and boxed one
+way only:
 
 1. :func:`forward_maps`: one forward pass; the GT (or given) class's map of each branch the method has
    (``a``, and for two-branch methods ``b`` and the ``fused`` map, docs/methods.md §1.5), normalized per sample
@@ -10,8 +10,7 @@ and the explorer
    optionally what branch B's features were multiplied by (:meth:`wsol_utils.nets.methods.MapMethod.branch_b_weights`).
 2. :func:`wsol_utils.scoring.scorer.score_boxes` (re-exported here): the box at ``tau`` of the max (largest 8-connected
    component, docs/methods.md §2.1) and its best IoU with the GT boxes; :class:`wsol_utils.scoring.scorer.MapScorer`
-   turns
-   them into a protocol's metrics.
+   turns them into a protocol's metrics.
 
 Test-time options (``delta``, ``erase_with``, fusion, upsampling) are arguments of :func:`forward_maps`, never
 attributes set on the model; the caller validates them once (:func:`wsol_utils.nets.erasing.check_delta`,

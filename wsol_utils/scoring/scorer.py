@@ -244,9 +244,8 @@ class MapScorer:
 
     def _localization(self, labels: Tensor, ious: np.ndarray) -> dict[str, float]:
         """:func:`wsol_utils.scoring.metrics.localization_summary` of the accumulated logits at
-        ``protocol.iou_threshold``;
-        without a classifier the same keys, GT-known loc computed by the same function and every
-        classification-dependent value NaN."""
+        ``protocol.iou_threshold``; without a classifier the same keys, GT-known loc computed by the same function and
+        every classification-dependent value NaN."""
         threshold = self.protocol.iou_threshold
         if self._logits:
             logits = torch.cat(self._logits)

@@ -11,11 +11,13 @@ import pandas as pd
 
 from wsol_utils.data.synthetic import SyntheticConfig
 from wsol_utils.nets.models import create_model, feature_stride, receptive_field
+from wsol_utils.scoring.protocol import PAPERS
 from wsol_utils.studies.stats import (
     INTERVAL_SUFFIXES,
     PERCENT,
     PERCENT_DIFFERENCE,
     describe_difference,
+    format_interval,
     interval_columns,
     paired_seed_difference,
     seed_interval,
@@ -263,10 +265,9 @@ def aggregate_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any
     """Evaluation summaries of the same setting trained with different seeds -> one summary: every numeric flat
     key present in all of them becomes the mean over seeds, plus ``"<key> ±"``, the 95% Student-t half width
     (:func:`wsol_utils.studies.stats.seed_interval`; NaN from one seed), for a percentage (:func:`is_percent_metric`)
-    also
-    ``"<key> low"`` / ``"<key> high"``, the interval's ends within [0, 100], and ``"seeds"``, how many. Non-numeric keys
-    (``run``, ``branches`` ...) are left out. :func:`wsol_utils.studies.tables.localization_table` and its siblings turn
-    the ``±`` keys into columns."""
+    also ``"<key> low"`` / ``"<key> high"``, the interval's ends within [0, 100], and ``"seeds"``, how many.
+    Non-numeric keys (``run``, ``branches`` ...) are left out. :func:`wsol_utils.studies.tables.localization_table`
+    and its siblings turn the ``±`` keys into columns."""
     if not summaries:
         raise ValueError("aggregate_summaries: no summaries; pass one per seed")
     keys = [
@@ -387,8 +388,7 @@ def paired_readings(
     ``(value column, metric name, protocol)`` of ``frame``, with the 95% t interval within [-100, 100]
     (:func:`wsol_utils.studies.stats.paired_seed_difference`), stating a difference only when the interval excludes 0
     (:func:`wsol_utils.studies.stats.describe_difference`). ``names`` prints the two (default: the values). Only the
-    seeds
-    both have are paired (:func:`pair_by_seed`); a repeated seed is an error."""
+    seeds both have are paired (:func:`pair_by_seed`); a repeated seed is an error."""
     first, second = pair_by_seed(frame, pair, column=column, seed=seed)
     shown = names or (str(pair[0]), str(pair[1]))
     lines = [
@@ -402,3 +402,260 @@ def paired_readings(
         for value, metric, protocol in readings
     ]
     return "\n\n".join(lines)
+
+
+# -- top-5 columns, per-seed values, and a threshold chosen on val (notebook 05) ----------------------------------
+
+__all__ += [
+    "KNOB_TOLERANCE",
+    "TOP5_MIN_CLASSES",
+    "best_tau_table",
+    "criterion_frame",
+    "delta_choice_table",
+    "delta_readings",
+    "long_series",
+    "rows_where",
+    "seed_values",
+    "tau_readings",
+    "top5_informative",
+    "top5_note",
+    "with_chosen_column",
+]
+
+#: Top-5 says (almost) nothing when the top 5 classes are half of all classes or more: a data set needs more classes
+#: than this for our top-5 columns to be shown.
+TOP5_MIN_CLASSES = 10
+
+
+def top5_informative(num_classes: int) -> bool:
+    """Whether top-5 columns say something with ``num_classes`` classes: more than :data:`TOP5_MIN_CLASSES`."""
+    if num_classes < 1:
+        raise ValueError(f"top5_informative: num_classes={num_classes!r} must be >= 1")
+    return num_classes > TOP5_MIN_CLASSES
+
+
+def top5_note(num_classes: int, *, kept: str = "") -> str:
+    """The sentence a table note gets when :func:`top5_informative` is false (else ``""``), starting with a space:
+    our top-5 columns are left out because top-5 error is about 0; ``kept`` (e.g. ``"the paper's top-5 columns
+    stay"``) is added in parentheses."""
+    if top5_informative(num_classes):
+        return ""
+    tail = f" ({kept})" if kept else ""
+    return (
+        f" Our top-5 columns are left out: with {num_classes} classes the top 5 are half of them or more, so "
+        f"top-5 error is about 0 and says nothing{tail}."
+    )
+
+
+#: Two knob values closer than this are the same point (a tau of the grid read back from a float column).
+KNOB_TOLERANCE = 1e-9
+
+
+def rows_where(frame: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``frame`` whose column ``c`` equals ``where[c]`` for every key: numbers within
+    :data:`KNOB_TOLERANCE` (so a tau of 0.2 finds ``0.2000000001``), anything else exactly."""
+    mask = pd.Series(True, index=frame.index)
+    for column, value in where.items():
+        if column not in frame.columns:
+            raise ValueError(f"rows_where: no column {column!r}; have {list(map(str, frame.columns))}")
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        mask &= (frame[column] - value).abs() < KNOB_TOLERANCE if numeric else frame[column] == value
+    return frame[mask]
+
+
+def seed_values(frame: pd.DataFrame, where: Mapping[str, Any], column: str, seed: str = "seed") -> list[float]:
+    """``column`` of the rows :func:`rows_where` ``where`` finds, one per seed, sorted by seed: the list
+    :func:`wsol_utils.studies.stats.paired_seed_difference` pairs with another setting's. No rows or a repeated
+    seed is an error (two runs of one seed cannot be paired)."""
+    rows = rows_where(frame, where)
+    if rows.empty or rows[seed].duplicated().any():
+        raise ValueError(f"seed_values: {dict(where)} has no rows or a seed twice: {rows[seed].tolist()}")
+    return rows.sort_values(seed)[column].astype(float).tolist()
+
+
+def _first_row(frame: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
+    rows = rows_where(frame, where)
+    if rows.empty:
+        raise ValueError(f"no row with {dict(where)}")
+    return rows.iloc[0]
+
+
+def criterion_frame(means: pd.DataFrame, split: str, criteria: Mapping[str, str], knob: str = "delta") -> pd.DataFrame:
+    """``split``'s rows of a :func:`seed_summary` frame (columns ``split``, ``knob``, each label and ``"<label> ±"``)
+    as one long frame: per criterion ``name -> label`` of ``criteria``, columns ``knob``, ``acc`` (the label's
+    mean), ``"acc ±"`` and ``criterion`` (the name); criteria in the given order."""
+    part = means[means["split"] == split]
+    return pd.concat(
+        [
+            part[[knob, label, f"{label} ±"]].set_axis([knob, "acc", "acc ±"], axis=1).assign(criterion=name)
+            for name, label in criteria.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def delta_choice_table(means: pd.DataFrame, criteria: Mapping[str, str], *, paper_delta: float) -> pd.DataFrame:
+    """ACoL's erasing threshold chosen on val, scored on test, per criterion (docs/methods.md §1.3).
+
+    ``means``: :func:`seed_summary` of a delta sweep by ``["split", "delta"]`` (val and test rows); ``criteria``:
+    ``{name: label}``, the mean accuracy columns to choose by (higher is better). Per criterion (:func:`chosen_on_val`:
+    the best mean val accuracy, first on ties): the chosen delta, its val accuracy, the test accuracy there, at
+    ``paper_delta`` and at the test-chosen oracle delta, each with its t half width (``" ±"``)."""
+    val, test = criterion_frame(means, "val", criteria), criterion_frame(means, "test", criteria)
+    paper = f"test acc at delta {paper_delta:g} (paper's value)"
+    rows = []
+    for record in chosen_on_val(val, test, ["criterion"], "delta", "acc").to_dict("records"):
+        name, on_val = str(record["criterion"]), float(record["delta (val)"])
+        oracle = float(record["delta (oracle: test)"])
+        at_val, at_test, at_paper, at_oracle = (
+            _first_row(frame, {"criterion": name, "delta": delta})
+            for frame, delta in ((val, on_val), (test, on_val), (test, paper_delta), (test, oracle))
+        )
+        rows.append(
+            {
+                "criterion (protocol)": name,
+                "delta chosen on val": on_val,
+                "val acc": float(at_val["acc"]),
+                "val acc ±": float(at_val["acc ±"]),
+                "test acc at the val choice": float(at_test["acc"]),
+                "test acc at the val choice ±": float(at_test["acc ±"]),
+                paper: float(at_paper["acc"]),
+                f"{paper} ±": float(at_paper["acc ±"]),
+                "oracle (test): delta": oracle,
+                "oracle (test): acc": float(at_oracle["acc"]),
+                "oracle (test): acc ±": float(at_oracle["acc ±"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def best_tau_table(
+    mean_curves: pd.DataFrame, value: str, *, paper_tau: float = PAPERS.tau, by: str = "method"
+) -> pd.DataFrame:
+    """The box threshold tau chosen on val per ``by`` (e.g. method), scored on test (docs/methods.md §2.1).
+
+    ``mean_curves``: :func:`seed_summary` of tau curves by ``["split", by, "tau"]`` with the mean ``value`` (higher is
+    better) and ``"<value> ±"``. Per group (:func:`chosen_on_val`): the tau of the best mean val value, the test value
+    there, at the papers' ``paper_tau`` and at the test-chosen oracle tau, each with its t half width."""
+    val, test = (mean_curves[mean_curves["split"] == split] for split in ("val", "test"))
+    paper = f"test acc @{paper_tau:g} (papers)"
+    rows = []
+    for record in chosen_on_val(val, test, [by], "tau", value).to_dict("records"):
+        name, on_val, oracle = str(record[by]), float(record["tau (val)"]), float(record["tau (oracle: test)"])
+        at_val, at_oracle, at_paper = (_first_row(test, {by: name, "tau": tau}) for tau in (on_val, oracle, paper_tau))
+        rows.append(
+            {
+                by: name,
+                "tau chosen on val": on_val,
+                "test acc at the val tau": float(at_val[value]),
+                "test acc at the val tau ±": float(at_val[f"{value} ±"]),
+                paper: float(at_paper[value]),
+                f"{paper} ±": float(at_paper[f"{value} ±"]),
+                "oracle (test): tau": oracle,
+                "oracle (test): acc": float(at_oracle[value]),
+                "oracle (test): acc ±": float(at_oracle[f"{value} ±"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def with_chosen_column(sweep_table: pd.DataFrame, delta_choice: pd.DataFrame) -> pd.DataFrame:
+    """``sweep_table`` (one row per ``delta``) with a ``"chosen"`` column second: for each delta, which criteria of
+    :func:`delta_choice_table` chose it on val (``"val: <criterion>"``) and which test-chosen oracles
+    (``"oracle (test): <criterion>"``), joined by ``"; "``; empty for a delta nobody chose."""
+    marks: dict[float, list[str]] = {float(delta): [] for delta in sweep_table["delta"]}
+    for row in delta_choice.to_dict("records"):
+        marks[float(row["delta chosen on val"])].append(f"val: {row['criterion (protocol)']}")
+        marks[float(row["oracle (test): delta"])].append(f"oracle (test): {row['criterion (protocol)']}")
+    out = sweep_table.copy()
+    out.insert(1, "chosen", ["; ".join(marks[float(delta)]) for delta in out["delta"]])
+    return out
+
+
+def long_series(table: pd.DataFrame, x: str, series: Mapping[str, str], value: str, source: str) -> pd.DataFrame:
+    """Columns of a wide ``table`` stacked for :func:`wsol_utils.ui.viz.plot_mean_curves`: per ``name -> column`` of
+    ``series``, the rows ``x``, ``value`` (the column), ``"<value> ±"`` (the column's ``" ±"`` half width, NaN when
+    the table has none, e.g. a published column), ``series`` (the name) and ``source``."""
+    parts = []
+    for name, column in series.items():
+        half = table[f"{column} ±"] if f"{column} ±" in table.columns else float("nan")
+        part = pd.DataFrame({x: table[x], value: table[column], f"{value} ±": half})
+        parts.append(part.assign(series=name, source=source))
+    return pd.concat(parts, ignore_index=True)
+
+
+def delta_readings(
+    frame: pd.DataFrame,
+    delta_choice: pd.DataFrame,
+    criteria: Mapping[str, tuple[str, str, str]],
+    *,
+    paper_delta: float,
+) -> list[str]:
+    """Markdown sentences on :func:`delta_choice_table`, from the per-seed test rows of a delta sweep (``frame``:
+    columns ``split``, ``delta``, ``seed`` and the criteria's labels). ``criteria``: ``{name: (label, metric,
+    protocol)}``. Per criterion: the test value at the val-chosen delta and at the oracle's (mean ± 95% t over seeds);
+    the paper's delta minus the chosen one (when they differ); every other delta's difference from the chosen one
+    whose paired interval excludes 0, or a sentence that none does."""
+    lines = []
+    for row in delta_choice.to_dict("records"):
+        name, on_val = str(row["criterion (protocol)"]), float(row["delta chosen on val"])
+        oracle = float(row["oracle (test): delta"])
+        label, metric, protocol = criteria[name]
+
+        def values(delta: float, label: str = label) -> list[float]:
+            return seed_values(frame, {"split": "test", "delta": delta}, label)
+
+        lines.append(
+            f"**{name}**: val chooses delta = {on_val:.1f}; on test that gives "
+            f"{format_interval(seed_interval(values(on_val)))}% (the oracle, delta = {oracle:.1f} chosen on "
+            f"test, gives {format_interval(seed_interval(values(oracle)))}% and is not a result)."
+        )
+        deltas = [float(d) for d in pd.unique(frame["delta"]) if float(d) != on_val]
+        intervals = {d: paired_seed_difference(values(d), values(on_val)) for d in deltas}
+        if on_val != paper_delta:
+            paper = f"delta {paper_delta:g} (the paper's value)"
+            lines.append(describe_difference(paper, f"delta {on_val:.1f}", intervals[paper_delta], metric, protocol))
+        shown = [
+            describe_difference(f"delta {d:.1f}", f"delta {on_val:.1f}", iv, metric, protocol)
+            for d, iv in intervals.items()
+            if d != paper_delta and iv.excludes_zero()
+        ]
+        lines += shown or [f"No other delta differs from {on_val:.1f} in {metric} by an interval that excludes 0."]
+    return lines
+
+
+def tau_readings(
+    curves: pd.DataFrame, best_tau: pd.DataFrame, value: str, *, paper_tau: float = PAPERS.tau, against: str = "CAM"
+) -> list[str]:
+    """Markdown sentences on :func:`best_tau_table`, from per-seed tau curves (``curves``: columns ``split``,
+    ``method``, ``tau``, ``seed`` and ``value``, GT-known loc accuracy), test split, paired by seed: each method at
+    its val-chosen tau minus itself at ``paper_tau``; then every other method minus ``against`` at ``paper_tau`` and
+    at each one's val-chosen tau. A difference is stated only when its 95% t interval excludes 0."""
+    metric, papers = "test GT-known loc accuracy", f"the papers' protocol (tau {paper_tau:g})"
+    each_val = "the papers' box rule at each method's tau chosen on val"
+
+    def values(method: str, tau: float) -> list[float]:
+        return seed_values(curves, {"split": "test", "method": method, "tau": tau}, value)
+
+    val_tau = {str(row["method"]): float(row["tau chosen on val"]) for row in best_tau.to_dict("records")}
+    lines = []
+    for method, tau in val_tau.items():
+        if abs(tau - paper_tau) < KNOB_TOLERANCE:
+            lines.append(f"{method}: val chooses the papers' tau = {paper_tau:g} itself.")
+            continue
+        interval = paired_seed_difference(values(method, tau), values(method, paper_tau))
+        lines.append(
+            describe_difference(
+                f"{method} at tau {tau:.2f} (chosen on val)",
+                f"{method} at tau {paper_tau:g}",
+                interval,
+                metric,
+                "the papers' box rule",
+            )
+        )
+    for method in (m for m in val_tau if m != against):
+        at_paper = paired_seed_difference(values(method, paper_tau), values(against, paper_tau))
+        at_val = paired_seed_difference(values(method, val_tau[method]), values(against, val_tau[against]))
+        lines.append(describe_difference(method, against, at_paper, metric, papers))
+        lines.append(describe_difference(method, against, at_val, metric, each_val))
+    return lines

@@ -4,8 +4,7 @@ What "reproduced" means (README, "What 'reproduced' means"; issue 20 item 6):
 
 (a) **Same machine** -- both folders' ``PROVENANCE.json`` record one and the same CPU model and torch CPU capability
     (the ``machine`` of their entries, :func:`wsol_utils.studies.provenance.machine`): every table CSV
-    (``table_*.csv``) must
-    be byte-identical, since the engine is deterministic on one machine.
+    (``table_*.csv``) must be byte-identical, since the engine is deterministic on one machine.
 (b) **Another or an unknown machine** (also when ``A`` records no machine, as figures made before the record did):
     the floating-point path differs, so numbers may move, but conclusions must not. For every table in both folders,
     rows matched by their key columns (:func:`key_columns`): each mean ``x`` with a half-width column ``"x ±"``

@@ -1,8 +1,7 @@
 """What made each table and figure: the library's source hash, configs, seeds, date (``figures/PROVENANCE.json``).
 
 Every file that :func:`wsol_utils.studies.tables.write_table` and :func:`wsol_utils.ui.viz.save_figure` write gets an
-entry
-in the manifest :data:`MANIFEST_NAME` of its folder: ``{"<file name>": stamp}`` where a stamp
+entry in the manifest :data:`MANIFEST_NAME` of its folder: ``{"<file name>": stamp}`` where a stamp
 (:func:`stamp`) holds the :func:`source_hash` of the code that made it, the UTC date, the versions of Python
 and the numeric libraries, the machine (:func:`machine`: CPU model, torch's CPU capability, compute dtype,
 threads), the SHA-256 of the file's bytes, and whatever the caller passes (the notebook, the

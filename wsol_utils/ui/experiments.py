@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from wsol_utils.data.synthetic import SyntheticConfig
-from wsol_utils.engine import EvalResult, RunConfig, example_maps, read_history, train_many
+from wsol_utils.engine import EvalResult, RunConfig, example_maps, load_run, read_history, tau_curve, train_many
 from wsol_utils.nets.methods import get_method
 from wsol_utils.studies.analysis import (
+    PROTOCOL_METRICS,
     RECEPTIVE_FIELDS,
     aggregate_summaries,
     head_area_share,
@@ -219,8 +220,7 @@ PRIMARY_FAMILY: tuple[Comparison, ...] = tuple(
 def per_seed_values(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
     """``column`` of ``variant``'s rows of a per-seed frame (columns ``variant``, ``seed``, ...), indexed and sorted by
     seed (:func:`wsol_utils.studies.analysis.seed_rows`); a repeated seed is an error (a frame mixing two runs of one
-    seed
-    cannot be paired)."""
+    seed cannot be paired)."""
     return seed_rows(frame, variant)[column].astype(float)
 
 
@@ -524,8 +524,7 @@ REGIME_METHODS: dict[str, tuple[dict[str, Any], str | None]] = {
 def regime_changes(field: int, head_size: float) -> dict[str, Any]:
     """The :meth:`~wsol_utils.ui.suite.Suite.config` changes of one regime cell: the receptive field's
     ``model_kwargs`` (:data:`wsol_utils.studies.analysis.RECEPTIVE_FIELDS`) and, unless it is the data set's default,
-    the
-    head size (so the main instrument's cell is exactly the main comparison's runs)."""
+    the head size (so the main instrument's cell is exactly the main comparison's runs)."""
     changes: dict[str, Any] = {"model_kwargs": RECEPTIVE_FIELDS[field]}
     if not math.isclose(head_size, SyntheticConfig().head_size):
         changes["dataset_kwargs"] = {"head_size": head_size}
@@ -544,8 +543,7 @@ class RegimeMap:
     """The regime map run on a suite: ``runs[(field, head_size, method)] = {seed: run dir}`` and the per-seed frame
     (one row per cell, method and seed: ``receptive field (px)``, ``head (px)``, ``method``, ``seed``, the metrics of
     :func:`wsol_utils.studies.analysis.run_frame` with branch masses, ``head area (%)``, ``CAM val top-1 (%)`` of the
-    same
-    cell and seed, and ``converged``: whether the cell's CAM reaches :data:`CONVERGED_VAL_ACC` on mean)."""
+    same cell and seed, and ``converged``: whether the cell's CAM reaches :data:`CONVERGED_VAL_ACC` on mean)."""
 
     runs: dict[tuple[int, float, str], dict[int, Path]]
     frame: pd.DataFrame
@@ -706,3 +704,99 @@ def baseline_summaries(baselines: pd.DataFrame) -> dict[str, dict[str, Any]]:
         str(variant): aggregate_summaries([{key: float(row[key]) for key in metrics} for _, row in part.iterrows()])
         for variant, part in baselines.groupby("variant", sort=False)
     }
+
+
+# -- notebook 05: the erasing threshold delta and the box threshold tau, each chosen on val ------------------------
+
+__all__ += ["TAU_FUSIONS", "DeltaSweepStudy", "TauStudy", "run_delta_sweep_study", "run_tau_study"]
+
+
+@dataclass(frozen=True)
+class DeltaSweepStudy:
+    """ACoL trained at every delta of :data:`DELTA_GRID` (:func:`delta_sweep`), scored on val and test (fusion max).
+
+    ``frame``: one row per (``split``, ``delta``, ``seed``) with the
+    :data:`~wsol_utils.studies.analysis.PROTOCOL_METRICS` labels (:func:`wsol_utils.studies.analysis.run_frame`);
+    ``means``: its mean and 95% t interval over seeds per (``split``, ``delta``)
+    (:func:`wsol_utils.studies.analysis.seed_summary`); ``summaries``: the test summaries aggregated over seeds per
+    delta (:func:`wsol_utils.studies.analysis.aggregate_summaries`, what
+    :func:`wsol_utils.studies.tables.threshold_sweep_table` reads); ``num_classes``: the data set's classes."""
+
+    runs: dict[float, dict[int, Path]]
+    frame: pd.DataFrame
+    means: pd.DataFrame
+    summaries: dict[float, dict[str, Any]]
+    num_classes: int
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        """Every run folder of the sweep, delta by delta, seed by seed."""
+        return [run for per_seed in self.runs.values() for run in per_seed.values()]
+
+
+def run_delta_sweep_study(suite: Suite) -> DeltaSweepStudy:
+    """:func:`delta_sweep` (the runs notebook 02 chose its val delta from), each run scored on val and test with
+    fusion max, gathered into a :class:`DeltaSweepStudy`."""
+    runs = delta_sweep(suite)
+    evaluations = {
+        (split, delta): suite.evaluate_seeds(per_seed, split=split, fusion="max")
+        for split in ("val", "test")
+        for delta, per_seed in runs.items()
+    }
+    frame = run_frame(
+        {(split, delta, seed): r for (split, delta), by_seed in evaluations.items() for seed, r in by_seed.items()},
+        ("split", "delta", "seed"),
+    )
+    summaries = {
+        delta: aggregate_summaries([r.summary for r in evaluations[("test", delta)].values()]) for delta in runs
+    }
+    means = seed_summary(frame, ["split", "delta"], list(PROTOCOL_METRICS.values()))
+    first = next(run for per_seed in runs.values() for run in per_seed.values())
+    return DeltaSweepStudy(runs, frame, means, summaries, int(load_run(first)[1].num_classes))
+
+
+#: The methods of the tau study and their test-time fusion: CAM's one map, ACoL's max, HCLNet's addition (their
+#: papers' choices); a two-branch method is scored on its fused map, CAM on branch A.
+TAU_FUSIONS: dict[str, str | None] = {"CAM": None, "ACoL": "max", "HCLNet": "add"}
+
+
+@dataclass(frozen=True)
+class TauStudy:
+    """GT-known loc accuracy against the box threshold tau (:func:`wsol_utils.engine.tau_curve`) of every method of
+    :data:`TAU_FUSIONS`, seed and split. ``curves``: the tau curve's columns (``tau``, ``branch``,
+    ``gt_known_loc_acc``) plus ``method``, ``seed``, ``split`` (val, then test, per run)."""
+
+    runs: dict[str, dict[int, Path]]
+    curves: pd.DataFrame
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        """Every run folder of the study, method by method, seed by seed."""
+        return [run for per_seed in self.runs.values() for run in per_seed.values()]
+
+
+def run_tau_study(suite: Suite, acol: Mapping[int, Path]) -> TauStudy:
+    """CAM and HCLNet trained with the exploratory seeds, ``acol`` (``{seed: run}``, e.g. the sweep's delta 0.6
+    runs), and each run's tau curve on val and test (:class:`TauStudy`)."""
+    seeds = list(suite.exploratory_seeds)
+    runs = {
+        "CAM": suite.train_seeds("cam", seeds=seeds),
+        "ACoL": dict(acol),
+        "HCLNet": suite.train_seeds("hclnet", seeds=seeds),
+    }
+    curves = pd.concat(
+        [
+            tau_curve(
+                run,
+                split=split,
+                fusion=TAU_FUSIONS[name],
+                branches=["fused" if TAU_FUSIONS[name] else "a"],
+                progress=suite.progress,
+            ).assign(method=name, seed=seed, split=split)
+            for name, per_seed in runs.items()
+            for seed, run in per_seed.items()
+            for split in ("val", "test")
+        ],
+        ignore_index=True,
+    )
+    return TauStudy(runs, curves)

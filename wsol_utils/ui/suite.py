@@ -258,9 +258,8 @@ class Suite:
         "pretrained_backbone": bool or None}], "seeds": [...]}`` with the runs' distinct seeds sorted.
         ``pretrained_backbone`` is what training recorded (:func:`wsol_utils.engine.run.run_pretrained_backbone`):
         whether the ImageNet weights were really loaded; :func:`wsol_utils.studies.tables.write_table` flags a table
-        with a
-        random-init row from it. (:func:`wsol_utils.studies.provenance.stamp` adds the source hash, date and versions.)
-        A run folder without ``config.json`` raises ``FileNotFoundError`` naming it."""
+        with a random-init row from it. (:func:`wsol_utils.studies.provenance.stamp` adds the source hash, date and
+        versions.) A run folder without ``config.json`` raises ``FileNotFoundError`` naming it."""
         runs: list[dict[str, Any]] = []
         for run_dir in run_dirs:
             hint = f"Suite.provenance({str(run_dir)!r}) takes run folders as returned by suite.train(...)"

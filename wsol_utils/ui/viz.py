@@ -276,8 +276,7 @@ def plot_regime_map(
     """Heat maps of "method minus CAM" over a grid of two knobs, one panel per (metric, method).
 
     ``differences``: :func:`wsol_utils.studies.analysis.paired_differences` output with the knob columns ``x`` and
-    ``y``,
-    ``column`` naming the method, and for each metric column ``m`` its interval (``"m low"`` / ``"m high"``, else
+    ``y``, ``column`` naming the method, and for each metric column ``m`` its interval (``"m low"`` / ``"m high"``, else
     ``"m ±"``) and ``"m excludes 0"``; ``converged`` optionally names a bool column. ``metrics``: panel-row title
     (e.g. ``"GT-known loc @0.2 (papers' protocol)"``) -> metric column. Each cell shows the mean difference and its
     95% interval. Colour shows significance: a cell whose interval excludes 0 is filled at full strength, outlined
@@ -416,8 +415,7 @@ def plot_seed_points(
     with its protocol). One panel per metric; groups along x in order of appearance, points jittered
     deterministically; the mean is a black bar with its 95% t interval within [0, 100]
     (:func:`wsol_utils.studies.stats.seed_interval`). ``flag`` names a bool column (e.g. ``"b_collapsed"``): those
-    seeds are
-    drawn as red crosses, labelled ``flag_label``."""
+    seeds are drawn as red crosses, labelled ``flag_label``."""
     from wsol_utils.studies.stats import PERCENT, seed_interval
 
     missing = {group, *metrics, *([flag] if flag else [])} - set(frame.columns)

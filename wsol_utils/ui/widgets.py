@@ -10,8 +10,7 @@ Logic and display are split:
   goes through the model in one batched forward per ``(delta, fusion)``; maps and scores are cached per
   knob value, so moving a slider back is instant. The numbers are those of
   :func:`wsol_utils.engine.evaluate` under the explorer's :class:`~wsol_utils.scoring.protocol.Protocol` (same maps,
-  same
-  upsampling, same boxes, scored by :class:`wsol_utils.scoring.scorer.MapScorer`; by default
+  same upsampling, same boxes, scored by :class:`wsol_utils.scoring.scorer.MapScorer`; by default
   :data:`~wsol_utils.scoring.protocol.PAPERS`: label-free erasing with branch A's predicted class).
 * :func:`explore` wires ipywidgets (``continuous_update=False``) to an :class:`Explorer` and draws with
   :func:`render_view`; :func:`compare_runs` / :func:`explore_comparison` put runs trained with different
