@@ -77,8 +77,8 @@ tables.write_table(
     title=f"ACoL: the erasing threshold delta chosen on val, scored on test (accuracy %, {seed_note})",
     note=(
         f"All numbers measured by this suite (fusion max), mean over the training seeds {seeds} with the 95% "
-        "Student-t half width ('±'); each seed its own data draw; label-free maps. Each row chooses delta by the "
-        "highest mean val accuracy of its criterion "
+        "Student-t interval [low, high] (within 0-100); each seed its own data draw; label-free maps. Each row "
+        "chooses delta by the highest mean val accuracy of its criterion "
         "(the papers' protocol: top-1 loc at tau = 0.2 of the max; wsoleval's protocol: MaxBoxAccV2, the best "
         "threshold per IoU level) and scores the test split once at that delta. 'oracle (test)' is the best delta "
         "on test: an oracle, not a result."
@@ -188,8 +188,8 @@ tables.write_table(
     title=f"Box threshold tau per method: chosen on val, scored on test (GT-known loc accuracy %, {seed_note})",
     note=(
         f"All numbers measured by this suite: GT-known loc accuracy of the papers' box rule (largest region above "
-        f"tau times the max), mean over the training seeds {seeds} with the 95% Student-t half width ('±'); "
-        "label-free maps. "
+        f"tau times the max), mean over the training seeds {seeds} with the 95% Student-t interval [low, high] "
+        "(within 0-100); label-free maps. "
         "'tau chosen on val': the best tau of the mean val curve, scored once on test. '@0.2 (papers)': the papers' "
         "protocol, tau = 0.2. 'oracle (test)': the best tau on test, an oracle, not a result. CAM: its one map; "
         "ACoL (delta 0.6): max fusion; HCLNet: addition."

@@ -67,6 +67,8 @@ def sweep_means() -> pd.DataFrame:
     for split, a, b in (("val", val_a, val_b), ("test", test_a, test_b)):
         for i, delta in enumerate((0.5, 0.6, 0.7)):
             rows.append({"split": split, "delta": delta, "A": a[i], "A ±": a[i] / 10, "B": b[i], "B ±": 0.5})
+            # interval ends as seed_summary bounds them to [0, 100]: B's 1 ± 0.5 stays, A's never reaches a bound
+            rows[-1].update({"A low": a[i] * 0.9, "A high": a[i] * 1.1, "B low": b[i] - 0.5, "B high": b[i] + 0.5})
     return pd.DataFrame(rows)
 
 
@@ -76,15 +78,11 @@ def test_delta_choice_table_chooses_on_val_and_reads_test_at_the_choice_the_pape
     assert list(table.columns) == [
         "criterion (protocol)",
         "delta chosen on val",
-        "val acc",
-        "val acc ±",
-        "test acc at the val choice",
-        "test acc at the val choice ±",
-        paper,
-        f"{paper} ±",
+        *(f"val acc{s}" for s in ("", " ±", " low", " high")),
+        *(f"test acc at the val choice{s}" for s in ("", " ±", " low", " high")),
+        *(f"{paper}{s}" for s in ("", " ±", " low", " high")),
         "oracle (test): delta",
-        "oracle (test): acc",
-        "oracle (test): acc ±",
+        *(f"oracle (test): acc{s}" for s in ("", " ±", " low", " high")),
     ]
     a, b = table.to_dict("records")
     # A: val best at 0.6 (60); test there 52 (± 5.2); paper's 0.5: 70; the oracle is 0.5 on test (70).
@@ -94,13 +92,21 @@ def test_delta_choice_table_chooses_on_val_and_reads_test_at_the_choice_the_pape
             "delta chosen on val": 0.6,
             "val acc": 60.0,
             "val acc ±": 6.0,
+            "val acc low": 54.0,
+            "val acc high": 66.0,
             "test acc at the val choice": 52.0,
             "test acc at the val choice ±": 5.2,
+            "test acc at the val choice low": 46.8,
+            "test acc at the val choice high": 57.2,
             paper: 70.0,
             f"{paper} ±": 7.0,
+            f"{paper} low": 63.0,
+            f"{paper} high": 77.0,
             "oracle (test): delta": 0.5,
             "oracle (test): acc": 70.0,
             "oracle (test): acc ±": 7.0,
+            "oracle (test): acc low": 63.0,
+            "oracle (test): acc high": 77.0,
         }
     )
     # B: a val tie (60 at 0.5 and 0.6) goes to the first delta; the oracle is 0.7 on test.
@@ -184,19 +190,24 @@ def test_best_tau_table_chooses_on_the_mean_val_curve_and_reads_test_at_the_choi
     curves = tau_curves()
     mean_curves = analysis.seed_summary(curves, ["split", "method", "tau"], ["gt_known_loc_acc"])
     table = analysis.best_tau_table(mean_curves, "gt_known_loc_acc", paper_tau=0.2)
-    assert table.columns[:6].tolist() == [
+    assert table.columns.tolist() == [
         "method",
         "tau chosen on val",
-        "test acc at the val tau",
-        "test acc at the val tau ±",
-        "test acc @0.2 (papers)",
-        "test acc @0.2 (papers) ±",
+        *(f"test acc at the val tau{s}" for s in ("", " ±", " low", " high")),
+        *(f"test acc @0.2 (papers){s}" for s in ("", " ±", " low", " high")),
+        "oracle (test): tau",
+        *(f"oracle (test): acc{s}" for s in ("", " ±", " low", " high")),
     ]
     cam, acol = table.to_dict("records")
     # mean curves at tau 0.1, 0.2, 0.3: CAM 45, 62, 51; ACoL 50, 67, 63 (51 + 5 + 7): both choose 0.2 on val.
     assert (cam["method"], cam["tau chosen on val"], cam["test acc at the val tau"]) == ("CAM", 0.2, 62.0)
     # t half width of (60, 64): t(0.975, 1) = 12.706205 * sd 2.828427 / sqrt(2) = 25.412
     assert cam["test acc @0.2 (papers) ±"] == pytest.approx(25.412, abs=1e-3)
+    # its interval, 62 ± 25.412 = [36.588, 87.412], is inside [0, 100]; ACoL's oracle, 67 ± 25.412, is too
+    assert (cam["test acc @0.2 (papers) low"], cam["test acc @0.2 (papers) high"]) == pytest.approx(
+        (36.588, 87.412), abs=1e-3
+    )
+    assert acol["oracle (test): acc high"] == pytest.approx(92.412, abs=1e-3)
     assert acol["tau chosen on val"] == pytest.approx(0.2) and acol["oracle (test): acc"] == pytest.approx(67.0)
 
 

@@ -481,17 +481,26 @@ def _first_row(frame: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
 
 
 def criterion_frame(means: pd.DataFrame, split: str, criteria: Mapping[str, str], knob: str = "delta") -> pd.DataFrame:
-    """``split``'s rows of a :func:`seed_summary` frame (columns ``split``, ``knob``, each label and ``"<label> ±"``)
-    as one long frame: per criterion ``name -> label`` of ``criteria``, columns ``knob``, ``acc`` (the label's
-    mean), ``"acc ±"`` and ``criterion`` (the name); criteria in the given order."""
+    """``split``'s rows of a :func:`seed_summary` frame (columns ``split``, ``knob``, each label with its interval
+    columns ``"<label> ±"``, ``"<label> low"``, ``"<label> high"``) as one long frame: per criterion
+    ``name -> label`` of ``criteria``, columns ``knob``, ``acc`` (the label's mean), ``"acc ±"``, ``"acc low"``,
+    ``"acc high"`` and ``criterion`` (the name); criteria in the given order."""
     part = means[means["split"] == split]
+    suffixes = ("", " ±", " low", " high")
     return pd.concat(
         [
-            part[[knob, label, f"{label} ±"]].set_axis([knob, "acc", "acc ±"], axis=1).assign(criterion=name)
+            part[[knob, *(label + s for s in suffixes)]]
+            .set_axis([knob, *("acc" + s for s in suffixes)], axis=1)
+            .assign(criterion=name)
             for name, label in criteria.items()
         ],
         ignore_index=True,
     )
+
+
+def _interval_cells(target: str, row: pd.Series, source: str) -> dict[str, float]:
+    """``row``'s mean ``source`` and its interval (``" ±"``, ``" low"``, ``" high"``) as the columns of ``target``."""
+    return {target + s: float(row[source + s]) for s in ("", " ±", " low", " high")}
 
 
 def delta_choice_table(means: pd.DataFrame, criteria: Mapping[str, str], *, paper_delta: float) -> pd.DataFrame:
@@ -500,7 +509,8 @@ def delta_choice_table(means: pd.DataFrame, criteria: Mapping[str, str], *, pape
     ``means``: :func:`seed_summary` of a delta sweep by ``["split", "delta"]`` (val and test rows); ``criteria``:
     ``{name: label}``, the mean accuracy columns to choose by (higher is better). Per criterion (:func:`chosen_on_val`:
     the best mean val accuracy, first on ties): the chosen delta, its val accuracy, the test accuracy there, at
-    ``paper_delta`` and at the test-chosen oracle delta, each with its t half width (``" ±"``)."""
+    ``paper_delta`` and at the test-chosen oracle delta, each with its 95% t interval over seeds (``" ±"``, and the
+    ends ``" low"`` / ``" high"`` within the metric's range, as :func:`seed_summary` gives them)."""
     val, test = criterion_frame(means, "val", criteria), criterion_frame(means, "test", criteria)
     paper = f"test acc at delta {paper_delta:g} (paper's value)"
     rows = []
@@ -515,15 +525,11 @@ def delta_choice_table(means: pd.DataFrame, criteria: Mapping[str, str], *, pape
             {
                 "criterion (protocol)": name,
                 "delta chosen on val": on_val,
-                "val acc": float(at_val["acc"]),
-                "val acc ±": float(at_val["acc ±"]),
-                "test acc at the val choice": float(at_test["acc"]),
-                "test acc at the val choice ±": float(at_test["acc ±"]),
-                paper: float(at_paper["acc"]),
-                f"{paper} ±": float(at_paper["acc ±"]),
+                **_interval_cells("val acc", at_val, "acc"),
+                **_interval_cells("test acc at the val choice", at_test, "acc"),
+                **_interval_cells(paper, at_paper, "acc"),
                 "oracle (test): delta": oracle,
-                "oracle (test): acc": float(at_oracle["acc"]),
-                "oracle (test): acc ±": float(at_oracle["acc ±"]),
+                **_interval_cells("oracle (test): acc", at_oracle, "acc"),
             }
         )
     return pd.DataFrame(rows)
@@ -535,8 +541,9 @@ def best_tau_table(
     """The box threshold tau chosen on val per ``by`` (e.g. method), scored on test (docs/methods.md §2.1).
 
     ``mean_curves``: :func:`seed_summary` of tau curves by ``["split", by, "tau"]`` with the mean ``value`` (higher is
-    better) and ``"<value> ±"``. Per group (:func:`chosen_on_val`): the tau of the best mean val value, the test value
-    there, at the papers' ``paper_tau`` and at the test-chosen oracle tau, each with its t half width."""
+    better) and its interval columns. Per group (:func:`chosen_on_val`): the tau of the best mean val value, the
+    test value there, at the papers' ``paper_tau`` and at the test-chosen oracle tau, each with its 95% t interval
+    over seeds (``" ±"``, ``" low"``, ``" high"``, bounded as :func:`seed_summary` gives them)."""
     val, test = (mean_curves[mean_curves["split"] == split] for split in ("val", "test"))
     paper = f"test acc @{paper_tau:g} (papers)"
     rows = []
@@ -547,13 +554,10 @@ def best_tau_table(
             {
                 by: name,
                 "tau chosen on val": on_val,
-                "test acc at the val tau": float(at_val[value]),
-                "test acc at the val tau ±": float(at_val[f"{value} ±"]),
-                paper: float(at_paper[value]),
-                f"{paper} ±": float(at_paper[f"{value} ±"]),
+                **_interval_cells("test acc at the val tau", at_val, value),
+                **_interval_cells(paper, at_paper, value),
                 "oracle (test): tau": oracle,
-                "oracle (test): acc": float(at_oracle[value]),
-                "oracle (test): acc ±": float(at_oracle[f"{value} ±"]),
+                **_interval_cells("oracle (test): acc", at_oracle, value),
             }
         )
     return pd.DataFrame(rows)
