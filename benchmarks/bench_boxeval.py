@@ -7,7 +7,7 @@ masks in wsoleval's layout into a temp folder, then in the same run:
 1. times the literal reference (``metrics.reference_box_metrics`` + ``metrics.reference_pxap``, docs/methods.md §2.2,
    one threshold at a time, one process) on the first ``--reference-subset`` images and extrapolates its time
    linearly to N (the reference costs ~0.5 s per image at interval 0.001);
-2. times ``boxeval.evaluate_scoremaps`` (all cores unless ``--workers``) on all N images, sampling the peak
+2. times ``scoremaps.evaluate_scoremaps`` (all cores unless ``--workers``) on all N images, sampling the peak
    resident memory (psutil RSS of this process, USS of its workers) and the workers' CPU time;
 3. checks that every number (MaxBoxAcc, its threshold, MaxBoxAccV2, each IoU level's accuracy and threshold,
    PxAP) agrees exactly between the reference and the fast evaluator on the subset;
@@ -51,8 +51,8 @@ import numpy as np
 import psutil
 
 from wsol_utils.data.metadata import read_wsoleval_metadata, write_wsoleval_metadata
+from wsol_utils.data.scoremaps import evaluate_scoremaps
 from wsol_utils.scoring.boxes import rescale_boxes
-from wsol_utils.scoring.boxeval import evaluate_scoremaps
 from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap
 
 _T = TypeVar("_T")

@@ -23,8 +23,8 @@ from tiny_data import TINY_IMAGES, TinyImage, make_cub_folder, make_wsoleval_fol
 from wsol_utils.engine import pool
 
 #: What the test session's forkserver imports before it forks the workers of ``engine.train_many`` and of
-#: ``boxeval.evaluate_scoremaps``: the engine's own list (torch, torch._dynamo, the engine and boxeval) after
-#: ``__main__``, the default entry.
+#: ``data.scoremaps.evaluate_scoremaps``: the engine's own list (torch, torch._dynamo, the engine, the score-map
+#: reader) after ``__main__``, the default entry.
 FORKSERVER_PRELOAD = ["__main__", *pool.FORKSERVER_PRELOAD]
 
 

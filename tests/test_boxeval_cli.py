@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from wsol_utils.data.metadata import write_wsoleval_metadata
-from wsol_utils.scoring.boxeval import evaluate_scoremaps
+from wsol_utils.data.scoremaps import evaluate_scoremaps
 from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap
 from wsol_utils.ui.boxeval_cli import main
 

@@ -36,12 +36,8 @@ def layer_of(module: str) -> str | None:
     return SUBPACKAGE_LAYERS.get(module.split(".")[1])
 
 
-#: Known arrows still to remove, each ``(importer, imported)``; the lead drops them as they go:
-KNOWN_EDGES = {
-    # evaluate_scoremaps reads wsoleval metadata files: the files-in front door belongs above the data layer
-    ("wsol_utils.scoring.boxeval", "wsol_utils.data.metadata"),
-    ("wsol_utils.scoring.boxeval", "wsol_utils.data"),
-}
+#: Known arrows still to remove, each ``(importer, imported)``; the lead drops them as they go (none left):
+KNOWN_EDGES: set[tuple[str, str]] = set()
 #: Known private imports, ``(importer, imported module, name)``: baselines.py's go with the ``protocol`` branch.
 KNOWN_PRIVATE: set[tuple[str, str, str]] = set()
 

@@ -39,7 +39,7 @@ _START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 #: torch._dynamo (which ``torch.optim``'s first optimizer imports: 1.6 s per process on an idle core), this package
 #: and the evaluator (the same server forks ``boxeval``'s workers). The first pool of a process starts the server,
 #: so its list wins; the workers' numbers do not depend on it (tests/test_engine_pool.py).
-FORKSERVER_PRELOAD: tuple[str, ...] = ("torch", "torch._dynamo", "wsol_utils.engine", "wsol_utils.scoring.boxeval")
+FORKSERVER_PRELOAD: tuple[str, ...] = ("torch", "torch._dynamo", "wsol_utils.engine", "wsol_utils.data.scoremaps")
 
 
 def default_jobs() -> int:

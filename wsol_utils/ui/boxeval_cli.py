@@ -67,13 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: The module the evaluator's fork server imports before it forks the workers (``boxeval`` sets the same preload
+#: The module the evaluator's fork server imports before it forks the workers (``data.scoremaps`` sets the same preload
 #: when it makes its pool; a server already running is reused as it is).
-WORKER_PRELOAD = "wsol_utils.scoring.boxeval"
+WORKER_PRELOAD = "wsol_utils.data.scoremaps"
 
 
 def start_worker_server() -> None:
-    """Start the fork server of :func:`wsol_utils.scoring.boxeval.evaluate_scoremaps`'s workers now, in the background.
+    """Start the fork server of :func:`wsol_utils.data.scoremaps.evaluate_scoremaps`'s workers now, in the background.
 
     The server is a fresh process that imports numpy and OpenCV (about 0.3 s) before it can fork a worker; started
     before this process imports them itself and reads the metadata, the two start-ups overlap instead of following
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.workers is None or args.workers > 1:
         start_worker_server()
-    from wsol_utils.scoring.boxeval import evaluate_scoremaps  # imported after parsing so that --help is fast
+    from wsol_utils.data.scoremaps import evaluate_scoremaps  # imported after parsing so that --help is fast
 
     try:
         result = evaluate_scoremaps(
