@@ -39,7 +39,9 @@ every run in a fresh one-thread process, the fp32 and bf16 runs of a method and 
 seeds as interleaved rounds. It writes the CPU seconds per run (medians, ranges, ratios), and the science check
 (val top-1, GT-known loc at tau 0.2, MaxBoxAccV2 on test; mean and 95% t interval of each engine and of the paired
 difference; a verdict per method) to ``benchmarks/results/train_precision_{runs,speed,science}.{csv,md}``
-(``--smoke``: the suite's smoke sizes, files named ``*_smoke``):
+(``--smoke``: the suite's smoke sizes, files named ``*_smoke``). Every finished pair is appended to
+``train_precision_runs.jsonl`` at once: the same command resumes an interrupted benchmark, ``--tables-only``
+writes the tables of the pairs recorded so far:
 
     python benchmarks/bench_train_throughput.py --precision-vs --seeds 0,1,2,3,4 --jobs 2
 
@@ -453,26 +455,52 @@ def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smo
     }
 
 
+def precision_rows_path(args: argparse.Namespace) -> Path:
+    """``<out>/train_precision_runs[_smoke].jsonl``: one JSON line per finished run of ``--precision-vs``."""
+    return Path(args.out) / f"train_precision_runs{'_smoke' if args.smoke else ''}.jsonl"
+
+
+def read_precision_rows(path: Path) -> list[dict]:
+    """The runs recorded in ``path`` (:func:`precision_rows_path`) so far; ``[]`` when it does not exist."""
+    import json
+
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def precision_pairs(args: argparse.Namespace) -> list[dict]:
     """Every main-comparison run of ``--seeds`` x :data:`METHODS` x fp32 / bf16, each one whole run in a fresh
     process with ``OMP_NUM_THREADS=1`` (:func:`one_precision_run`). Seeds are the interleaved rounds (methods
     interleaved within them); a pair (fp32, bf16 of one method and seed) runs side by side when ``--jobs 2`` (the
-    same load on both), the one started first alternating by round. The synthetic data is drawn before any clock."""
+    same load on both), the one started first alternating by round. The synthetic data is drawn before any clock.
+    Each finished pair is appended to :func:`precision_rows_path` at once; a pair found there is not run again, so
+    the same command resumes an interrupted benchmark (``--restart``: start over)."""
     import json
     import subprocess
     import sys
     import tempfile
 
+    path = precision_rows_path(args)
+    if args.restart:
+        path.unlink(missing_ok=True)
+    rows = read_precision_rows(path)
+    done = {(row["method"], row["seed"]) for row in rows if row["precision"] == "bf16"} & {
+        (row["method"], row["seed"]) for row in rows if row["precision"] == "fp32"
+    }
+    rows = [row for row in rows if (row["method"], row["seed"]) in done]
     for seed in args.seeds:
         for method in METHODS:
             config, _ = main_comparison_run(method, seed, args.smoke)
             for split in ("train", "val", "test"):
                 config.dataset_for(split)
-    rows: list[dict] = []
+    path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as runs_dir:
         for round_index, seed in enumerate(args.seeds):
             order = PRECISION_ENGINES if round_index % 2 == 0 else PRECISION_ENGINES[::-1]
             for method in METHODS:
+                if (method, seed) in done:
+                    continue
                 env = {**os.environ, "OMP_NUM_THREADS": "1"}
                 commands = [
                     [sys.executable, __file__, "--precision-run", method, "--seed", str(seed), "--precision", p]
@@ -486,10 +514,11 @@ def precision_pairs(args: argparse.Namespace) -> list[dict]:
                     outputs += [child.communicate()[0] for child in children]
                     if any(child.returncode for child in children):
                         raise SystemExit(f"a --precision-run of {method} seed {seed} failed")
-                for output in outputs:
-                    row = json.loads(output.strip().splitlines()[-1])
-                    row["round"] = round_index + 1
-                    rows.append(row)
+                pair = [{**json.loads(output.strip().splitlines()[-1]), "round": round_index + 1} for output in outputs]
+                with path.open("a", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps(row) + "\n" for row in pair)
+                rows += pair
+                for row in pair:
                     print(
                         f"round {round_index + 1} {method:6s} seed {seed} {row['precision']}: "
                         f"{row['train_cpu_s']:6.2f} CPU s, val top-1 {row['val_top1']:.1f}, "
@@ -573,7 +602,11 @@ def precision_science_table(runs: pd.DataFrame) -> pd.DataFrame:
 def precision_tables(args: argparse.Namespace) -> None:
     """``--precision-vs``: run :func:`precision_pairs` and write ``train_precision_runs``, ``train_precision_speed``
     and ``train_precision_science`` (``.csv`` / ``.md``, with provenance: the runs' configs, the seeds, the CPU)."""
-    runs = pd.DataFrame(precision_pairs(args))
+    runs = pd.DataFrame(read_precision_rows(precision_rows_path(args)) if args.tables_only else precision_pairs(args))
+    runs = runs[runs["seed"].isin(args.seeds)]
+    if args.tables_only:  # only whole pairs
+        pairs = runs.groupby(["method", "seed"])["precision"].transform("nunique") == len(PRECISION_ENGINES)
+        runs = runs[pairs]
     sizes = "smoke sizes (300 / 60 / 100 images, 1 epoch)" if args.smoke else "5,000 / 500 / 1,000 images, 6 epochs"
     where = (
         f"the suite's main comparison on the synthetic set (8 px instrument, {sizes}, batch 64, ACoL delta 0.6 "
@@ -624,9 +657,7 @@ def precision_tables(args: argparse.Namespace) -> None:
     )
 
 
-def publish(
-    table: pd.DataFrame, out: str, name: str, title: str, note: str, provenance: dict | None = None
-) -> None:
+def publish(table: pd.DataFrame, out: str, name: str, title: str, note: str, provenance: dict | None = None) -> None:
     """Print ``table`` under ``title`` and write ``<out>/<name>.{csv,md}`` with ``note`` (and ``provenance``)."""
     print(title)
     print(to_markdown(table, digits=3))
@@ -680,6 +711,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, choices=(1, 2), default=2, help="--precision-vs: runs at once")
     parser.add_argument("--smoke", action="store_true", help="--precision-vs: the suite's smoke sizes (a quick try)")
+    parser.add_argument("--restart", action="store_true", help="--precision-vs: forget the runs recorded so far")
+    parser.add_argument(
+        "--tables-only", action="store_true", help="--precision-vs: only the tables of the runs recorded so far"
+    )
     parser.add_argument("--engine-run", metavar="METHOD", help=argparse.SUPPRESS)
     parser.add_argument("--precision-run", metavar="METHOD", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)

@@ -211,7 +211,8 @@ def prepare_run_dir(run_dir: Path, config: RunConfig) -> None:
     if config_path.exists():
         existing = read_config(run_dir)
         if existing.key() != config.key():
-            changed = sorted(k for k, v in config.training_fields().items() if existing.training_fields()[k] != v)
+            new, old = config.training_fields(), existing.training_fields()  # optional fields: in one of them only
+            changed = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
             raise RunDirMismatchError(
                 f"run directory {run_dir} holds another config (differs in {', '.join(changed)}); "
                 "use another directory or delete that one"

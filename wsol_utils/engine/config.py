@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from wsol_utils import data
 from wsol_utils.backbones import list_backbones
+from wsol_utils.engine.precision import default_precision, resolve_precision
 from wsol_utils.erasing import check_delta
 from wsol_utils.fusion import FUSION_METHODS
-from wsol_utils.engine.precision import default_precision, resolve_precision
 from wsol_utils.methods import get_method, list_methods
 
 if TYPE_CHECKING:
