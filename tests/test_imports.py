@@ -46,6 +46,7 @@ LAYERS: dict[str, str] = {
     "wsol_utils.engine.examples": "engine",
     "wsol_utils.engine.optim": "engine",
     "wsol_utils.engine.pool": "engine",
+    "wsol_utils.engine.precision": "engine",
     "wsol_utils.engine.run": "engine",
     "wsol_utils.engine.train": "engine",
     "wsol_utils.baselines": "engine",
