@@ -33,6 +33,18 @@ Writes ``benchmarks/results/train_engine_speedup.{csv,md}``:
 
     python benchmarks/bench_train_throughput.py --engine-vs bf9dbf0 --rounds 5
 
+``--precision-vs`` compares fp32 with bf16 autocast training (``RunConfig.precision``) on the suite's main
+comparison (the runs of :meth:`wsol_utils.ui.suite.Suite.config` for CAM, ACoL delta 0.6 and HCLNet at ``--seeds``):
+every run in a fresh one-thread process, the fp32 and bf16 runs of a method and seed side by side (``--jobs 2``),
+seeds as interleaved rounds. It writes the CPU seconds per run (medians, ranges, ratios), and the science check
+(val top-1, GT-known loc at tau 0.2, MaxBoxAccV2 on test; mean and 95% t interval of each engine and of the paired
+difference; a verdict per method) to ``benchmarks/results/train_precision_{runs,speed,science}.{csv,md}``
+(``--smoke``: the suite's smoke sizes, files named ``*_smoke``). Every finished pair is appended to
+``train_precision_runs.jsonl`` at once: the same command resumes an interrupted benchmark, ``--tables-only``
+writes the tables of the pairs recorded so far:
+
+    python benchmarks/bench_train_throughput.py --precision-vs --seeds 0,1,2,3,4 --jobs 2
+
 ``--default-budget`` instead trains CAM, ACoL and HCLNet with the engine's synthetic defaults (5,000 train
 images, 64 px), evaluates them on the test split (GT-known loc at tau 0.2 and the best tau, MaxBoxAccV2 for
 CAM, ACoL max, HCLNet add and l1) and writes ``benchmarks/results/default_budget.{csv,md}`` with the wall time
@@ -58,9 +70,11 @@ from wsol_utils.engine import INSTRUMENT
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.distributed import DistContext, resolve_device
 from wsol_utils.engine.optim import build_optimizer
+from wsol_utils.engine.precision import PRECISIONS, this_cpu_has_native_bf16
 from wsol_utils.engine.run import build_model
 from wsol_utils.engine.train import backward_batch, micro_batches, train
 from wsol_utils.studies.analysis import RECEPTIVE_FIELDS
+from wsol_utils.studies.stats import PERCENT, PERCENT_DIFFERENCE, Interval, paired_seed_difference, seed_interval
 from wsol_utils.studies.tables import to_markdown, write_table
 
 METHODS = ("cam", "acol", "hclnet")
@@ -376,11 +390,278 @@ def engine_speedup_table(args: argparse.Namespace) -> pd.DataFrame:
     return table
 
 
-def publish(table: pd.DataFrame, out: str, name: str, title: str, note: str) -> None:
-    """Print ``table`` under ``title`` and write ``<out>/<name>.{csv,md}`` with ``note``."""
+#: ``--precision-vs``: the metrics of the science check, (summary or history key, column label, protocol).
+PRECISION_METRICS: tuple[tuple[str, str], ...] = (
+    ("val_top1", "val top-1 (%)"),
+    ("gt_known_loc_acc", "GT-known loc (%, tau 0.2, papers')"),
+    ("maxboxacc_v2", "MaxBoxAccV2 (%, wsoleval)"),
+)
+PRECISION_ENGINES: tuple[str, ...] = ("fp32", "bf16")
+
+
+def main_comparison_run(method: str, seed: int, smoke: bool) -> tuple[RunConfig, str | None]:
+    """The suite's main-comparison config of ``method`` at ``seed`` on the synthetic set (``Suite.config``: the
+    8 px instrument, 6 epochs, 5,000 / 500 / 1,000 images, the seed's own data draw; ``smoke``: the suite's smoke
+    sizes) and its test-time fusion (:data:`wsol_utils.ui.experiments.MAIN_VARIANTS`: CAM none, ACoL delta 0.6 max,
+    HCLNet add), on the CPU."""
+    from wsol_utils.ui.experiments import MAIN_VARIANTS
+    from wsol_utils.ui.suite import Suite
+
+    variant = next(v for v in MAIN_VARIANTS if v.key == method)
+    config = Suite(device="cpu", smoke=smoke).config(variant.method, seed=seed, **dict(variant.changes))
+    return config, variant.fusion
+
+
+def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smoke: bool) -> dict[str, object]:
+    """Train the main-comparison run of ``method`` / ``seed`` at ``precision`` in ``runs_dir`` (this process), after
+    a tiny untimed run at the same precision that pays the one-time costs, and score it on test in float32 with
+    the suite's evaluation (``--precision-run``): the ``train()`` CPU seconds, the process's CPU seconds before
+    evaluation, the final val top-1, GT-known loc at tau 0.2, MaxBoxAccV2, the run's key and weights' SHA-256."""
+    import hashlib
+    import resource
+
+    from wsol_utils.engine import evaluate_cached
+    from wsol_utils.engine.checkpoint import load_checkpoint
+    from wsol_utils.engine.train import read_history
+
+    config, fusion = main_comparison_run(method, seed, smoke)
+    config = config.replace(precision=precision)
+    warm_up = config.replace(dataset_kwargs={**config.dataset_kwargs, "num_train": 64}, epochs=1, val_split=None)
+    train(warm_up, runs_dir=Path(runs_dir) / "warm-up", progress=False)
+    tic = time.process_time()
+    run = train(config, runs_dir=runs_dir, progress=False)
+    seconds = time.process_time() - tic
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    process_seconds = usage.ru_utime + usage.ru_stime
+    state = load_checkpoint(run / "checkpoint.pt")["model"]
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode() + state[key].detach().cpu().contiguous().numpy().tobytes())
+    tic = time.process_time()
+    summary = evaluate_cached(run, split="test", wsoleval="main", device="cpu", fusion=fusion).summary
+    return {
+        "method": method,
+        "seed": seed,
+        "precision": config.precision,
+        "train_cpu_s": seconds,
+        "process_cpu_s": process_seconds,
+        "eval_cpu_s": time.process_time() - tic,
+        "val_top1": 100.0 * float(read_history(run)[-1]["val_acc"]),
+        "gt_known_loc_acc": float(summary["gt_known_loc_acc"]),
+        "maxboxacc_v2": float(summary["maxboxacc_v2"]),
+        "key": run.name,
+        "weights_sha256": digest.hexdigest(),
+        "config": config.to_dict(),
+    }
+
+
+def precision_rows_path(args: argparse.Namespace) -> Path:
+    """``<out>/train_precision_runs[_smoke].jsonl``: one JSON line per finished run of ``--precision-vs``."""
+    return Path(args.out) / f"train_precision_runs{'_smoke' if args.smoke else ''}.jsonl"
+
+
+def read_precision_rows(path: Path) -> list[dict]:
+    """The runs recorded in ``path`` (:func:`precision_rows_path`) so far; ``[]`` when it does not exist."""
+    import json
+
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def precision_pairs(args: argparse.Namespace) -> list[dict]:
+    """Every main-comparison run of ``--seeds`` x :data:`METHODS` x fp32 / bf16, each one whole run in a fresh
+    process with ``OMP_NUM_THREADS=1`` (:func:`one_precision_run`). Seeds are the interleaved rounds (methods
+    interleaved within them); a pair (fp32, bf16 of one method and seed) runs side by side when ``--jobs 2`` (the
+    same load on both), the one started first alternating by round. The synthetic data is drawn before any clock.
+    Each finished pair is appended to :func:`precision_rows_path` at once; a pair found there is not run again, so
+    the same command resumes an interrupted benchmark (``--restart``: start over)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    path = precision_rows_path(args)
+    if args.restart:
+        path.unlink(missing_ok=True)
+    rows = read_precision_rows(path)
+    done = {(row["method"], row["seed"]) for row in rows if row["precision"] == "bf16"} & {
+        (row["method"], row["seed"]) for row in rows if row["precision"] == "fp32"
+    }
+    rows = [row for row in rows if (row["method"], row["seed"]) in done]
+    for seed in args.seeds:
+        for method in METHODS:
+            config, _ = main_comparison_run(method, seed, args.smoke)
+            for split in ("train", "val", "test"):
+                config.dataset_for(split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for round_index, seed in enumerate(args.seeds):
+            order = PRECISION_ENGINES if round_index % 2 == 0 else PRECISION_ENGINES[::-1]
+            for method in METHODS:
+                if (method, seed) in done:
+                    continue
+                env = {**os.environ, "OMP_NUM_THREADS": "1"}
+                commands = [
+                    [sys.executable, __file__, "--precision-run", method, "--seed", str(seed), "--precision", p]
+                    + ["--runs-dir", str(Path(runs_dir) / p)]
+                    + (["--smoke"] if args.smoke else [])
+                    for p in order
+                ]
+                outputs = []
+                for batch in (commands,) if args.jobs > 1 else tuple([c] for c in commands):
+                    children = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True, env=env) for c in batch]
+                    outputs += [child.communicate()[0] for child in children]
+                    if any(child.returncode for child in children):
+                        raise SystemExit(f"a --precision-run of {method} seed {seed} failed")
+                pair = [{**json.loads(output.strip().splitlines()[-1]), "round": round_index + 1} for output in outputs]
+                with path.open("a", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps(row) + "\n" for row in pair)
+                rows += pair
+                for row in pair:
+                    print(
+                        f"round {round_index + 1} {method:6s} seed {seed} {row['precision']}: "
+                        f"{row['train_cpu_s']:6.2f} CPU s, val top-1 {row['val_top1']:.1f}, "
+                        f"GT-known {row['gt_known_loc_acc']:.1f}, V2 {row['maxboxacc_v2']:.1f}",
+                        flush=True,
+                    )
+    return rows
+
+
+def precision_speed_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per method: median and range of the fp32 and bf16 runs' ``train()`` CPU seconds, the ratio of the
+    medians (fp32 / bf16) and the range of the per-round ratios (the pair of a round ran under the same load)."""
+    rows = []
+    for method in METHODS:
+        seconds = {
+            p: runs[(runs["method"] == method) & (runs["precision"] == p)].sort_values("round")["train_cpu_s"].tolist()
+            for p in PRECISION_ENGINES
+        }
+        ratios = [a / b for a, b in zip(seconds["fp32"], seconds["bf16"])]
+        rows.append(
+            {
+                "method": method,
+                "rounds": len(ratios),
+                **{
+                    column: value
+                    for p in PRECISION_ENGINES
+                    for column, value in (
+                        (f"{p}_cpu_s_median", statistics.median(seconds[p])),
+                        (f"{p}_cpu_s_range", f"{min(seconds[p]):.2f}-{max(seconds[p]):.2f}"),
+                    )
+                },
+                "speed_up_median": statistics.median(seconds["fp32"]) / statistics.median(seconds["bf16"]),
+                "speed_up_per_round_range": f"{min(ratios):.3f}-{max(ratios):.3f}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def intervals_agree(a: Interval, b: Interval, difference: Interval) -> bool:
+    """The science check of one metric: the two engines' intervals overlap and the paired difference's interval
+    contains 0 (False when any interval is NaN, e.g. from one seed)."""
+    overlap = max(a.low, b.low) <= min(a.high, b.high)
+    return bool(overlap and difference.low <= 0.0 <= difference.high)
+
+
+def precision_science_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per method and metric of :data:`PRECISION_METRICS`: each engine's mean over seeds with its 95% t
+    interval within [0, 100], the paired (bf16 - fp32, same seed) difference's with its interval within
+    [-100, 100] (:mod:`wsol_utils.studies.stats`), ``agree`` (:func:`intervals_agree`) and the method's ``verdict``:
+    ``"agree"`` when every metric agrees, else ``"differs"``."""
+    rows = []
+    for method in METHODS:
+        per_seed = runs[runs["method"] == method].pivot(index="seed", columns="precision")
+        method_rows = []
+        for key, label in PRECISION_METRICS:
+            fp32, bf16 = per_seed[key]["fp32"].tolist(), per_seed[key]["bf16"].tolist()
+            a, b = seed_interval(fp32, bounds=PERCENT), seed_interval(bf16, bounds=PERCENT)
+            difference = paired_seed_difference(bf16, fp32, bounds=PERCENT_DIFFERENCE)
+            method_rows.append(
+                {
+                    "method": method,
+                    "metric": label,
+                    "seeds": len(fp32),
+                    "fp32": a.mean,
+                    "fp32 low": a.low,
+                    "fp32 high": a.high,
+                    "bf16": b.mean,
+                    "bf16 low": b.low,
+                    "bf16 high": b.high,
+                    "bf16 - fp32": difference.mean,
+                    "difference low": difference.low,
+                    "difference high": difference.high,
+                    "agree": intervals_agree(a, b, difference),
+                }
+            )
+        verdict = "agree" if all(row["agree"] for row in method_rows) else "differs"
+        rows += [{**row, "verdict": verdict} for row in method_rows]
+    return pd.DataFrame(rows)
+
+
+def precision_tables(args: argparse.Namespace) -> None:
+    """``--precision-vs``: run :func:`precision_pairs` and write ``train_precision_runs``, ``train_precision_speed``
+    and ``train_precision_science`` (``.csv`` / ``.md``, with provenance: the runs' configs, the seeds, the CPU)."""
+    runs = pd.DataFrame(read_precision_rows(precision_rows_path(args)) if args.tables_only else precision_pairs(args))
+    runs = runs[runs["seed"].isin(args.seeds)]
+    if args.tables_only:  # only whole pairs
+        pairs = runs.groupby(["method", "seed"])["precision"].transform("nunique") == len(PRECISION_ENGINES)
+        runs = runs[pairs]
+    sizes = "smoke sizes (300 / 60 / 100 images, 1 epoch)" if args.smoke else "5,000 / 500 / 1,000 images, 6 epochs"
+    where = (
+        f"the suite's main comparison on the synthetic set (8 px instrument, {sizes}, batch 64, ACoL delta 0.6 "
+        f"max, HCLNet add), seeds {', '.join(map(str, args.seeds))}, one thread per run, {args.jobs} run(s) at once; "
+        f"{cpu_description()}"
+    )
+    provenance = {
+        "runs": [{"run": row["key"], "config": row["config"]} for row in runs.to_dict("records")],
+        "seeds": list(args.seeds),
+        "cpu": cpu_description(),
+        "native_bf16": this_cpu_has_native_bf16(),
+    }
+    suffix = "_smoke" if args.smoke else ""
+    per_run = runs.drop(columns=["config"])
+    write_table(
+        per_run,
+        args.out,
+        f"train_precision_runs{suffix}",
+        title=f"Every run of the fp32 / bf16 side by side: {where}",
+        note="train_cpu_s: the measured train()'s CPU seconds after a tiny warm-up run; process_cpu_s: the whole "
+        "process up to evaluation; eval_cpu_s: the test evaluation (float32 for both). Metrics in %: val top-1 "
+        "(last epoch), GT-known loc at tau 0.2 (papers' protocol) and MaxBoxAccV2 (wsoleval) on test.",
+        digits=3,
+        provenance=provenance,
+    )
+    speed = precision_speed_table(runs)
+    publish(
+        speed,
+        args.out,
+        f"train_precision_speed{suffix}",
+        f"CPU seconds per training run, fp32 against bf16 autocast: {where}",
+        "speed_up = median fp32 / median bf16 train() CPU seconds (the whole run: data, epochs, validation, "
+        "checkpoints; after a tiny warm-up run, as a train_many worker from its second run on); per-round range: "
+        "the two runs of a round ran side by side under the same load. The machine was shared with other jobs.",
+        provenance,
+    )
+    science = precision_science_table(runs)
+    publish(
+        science,
+        args.out,
+        f"train_precision_science{suffix}",
+        f"Science check, fp32 against bf16 autocast training: {where}",
+        "Mean over seeds with the 95% t interval (within [0, 100]); bf16 - fp32: paired by seed (same data draw), "
+        "95% t interval. agree: the two engines' intervals overlap and the paired difference's interval contains 0; "
+        "verdict per method: every metric agrees. Each seed draws its own data, so the intervals include the "
+        "test set's sampling noise. Evaluation is float32 for both engines.",
+        provenance,
+    )
+
+
+def publish(table: pd.DataFrame, out: str, name: str, title: str, note: str, provenance: dict | None = None) -> None:
+    """Print ``table`` under ``title`` and write ``<out>/<name>.{csv,md}`` with ``note`` (and ``provenance``)."""
     print(title)
     print(to_markdown(table, digits=3))
-    write_table(table, out, name, title=title, digits=3, note=note)
+    write_table(table, out, name, title=title, digits=3, note=note, provenance=provenance)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -419,7 +700,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--run-images", type=int, default=2000, help="--engine-vs: training images of each run")
     parser.add_argument("--epochs", type=int, default=1, help="--engine-vs: epochs of each run")
+    parser.add_argument(
+        "--precision-vs",
+        action="store_true",
+        help="CPU: fp32 against bf16 autocast training, the suite's main comparison runs of --seeds for cam, acol "
+        "and hclnet, speed and science (train_precision_{runs,speed,science}.{csv,md})",
+    )
+    parser.add_argument(
+        "--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2, 3, 4], help="0,1,2,3,4"
+    )
+    parser.add_argument("--jobs", type=int, choices=(1, 2), default=2, help="--precision-vs: runs at once")
+    parser.add_argument("--smoke", action="store_true", help="--precision-vs: the suite's smoke sizes (a quick try)")
+    parser.add_argument("--restart", action="store_true", help="--precision-vs: forget the runs recorded so far")
+    parser.add_argument(
+        "--tables-only", action="store_true", help="--precision-vs: only the tables of the runs recorded so far"
+    )
     parser.add_argument("--engine-run", metavar="METHOD", help=argparse.SUPPRESS)
+    parser.add_argument("--precision-run", metavar="METHOD", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reuse-freed-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -427,6 +726,14 @@ def main(argv: list[str] | None = None) -> int:
         import json
 
         print(json.dumps(one_engine_run(args.engine_run, args.run_images, args.epochs)))
+        return 0
+    if args.precision_run:
+        import json
+
+        print(json.dumps(one_precision_run(args.precision_run, args.seed, args.precision, args.runs_dir, args.smoke)))
+        return 0
+    if args.precision_vs:
+        precision_tables(args)
         return 0
     if args.engine_vs:
         table = engine_speedup_table(args)

@@ -211,7 +211,8 @@ def prepare_run_dir(run_dir: Path, config: RunConfig) -> None:
     if config_path.exists():
         existing = read_config(run_dir)
         if existing.key() != config.key():
-            changed = sorted(k for k, v in config.training_fields().items() if existing.training_fields()[k] != v)
+            new, old = config.training_fields(), existing.training_fields()  # optional fields: in one of them only
+            changed = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
             raise RunDirMismatchError(
                 f"run directory {run_dir} holds another config (differs in {', '.join(changed)}); "
                 "use another directory or delete that one"
@@ -228,11 +229,15 @@ def prepare_run_dir(run_dir: Path, config: RunConfig) -> None:
 
 
 def read_config(run_dir: str | Path) -> RunConfig:
-    """The :class:`RunConfig` stored in a run directory."""
+    """The :class:`RunConfig` stored in a run directory; a ``config.json`` written before the ``precision`` field
+    existed is a ``"fp32"`` run (whatever the default precision is now)."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory (train one first)")
-    return RunConfig.from_json(path)
+    config = RunConfig.from_json(path)
+    if "precision" not in json.loads(path.read_text(encoding="utf-8")):
+        config = config.replace(precision="fp32")
+    return config
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsol_utils import data
 from wsol_utils.base.digest import canonical_digest
+from wsol_utils.engine.precision import default_precision, resolve_precision
 from wsol_utils.nets.backbones import LAYOUTS, list_backbones
 from wsol_utils.nets.erasing import check_delta
 from wsol_utils.nets.fusion import FUSION_METHODS
@@ -132,6 +133,10 @@ class RunConfig:
     val_split: split scored after each epoch for the accuracy curve (``None``: skip).
     allow_random_init: let a run on real data start with a randomly initialised vgg16 / resnet50 when the ImageNet
         weights are missing (smoke tests only; ``--allow-random-init``); part of the key only when true.
+    precision: the CPU training compute, ``"fp32"``, ``"bf16"`` (autocast of the training forward) or ``"auto"``
+        (bf16 on CPUs with native bf16), resolved on creation (:mod:`wsol_utils.engine.precision`); default
+        :data:`~wsol_utils.engine.precision.DEFAULT_PRECISION` or ``WSOL_PRECISION``. Part of the key only when
+        not ``"fp32"``. CUDA always trains under the engine's own mixed precision.
     """
 
     method: str = "cam"
@@ -160,6 +165,7 @@ class RunConfig:
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     allow_random_init: bool = False
+    precision: str = field(default_factory=default_precision)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -168,7 +174,8 @@ class RunConfig:
         """Check every field (run on creation, so before anything is written): a choice among the known values,
         integers in range (``seed`` in ``[0, 2^32)``; a bool is not an integer here), finite numbers (``lr > 0``,
         ``momentum`` in ``[0, 1)``, ``weight_decay >= 0``, ``delta`` in ``(0, 1)``), true/false flags, JSON objects.
-        Fills ``fusion=None`` with the method's default and makes ``delta`` a float.
+        Fills ``fusion=None`` with the method's default, makes ``delta`` a float and resolves ``precision="auto"``
+        (:func:`~wsol_utils.engine.precision.resolve_precision`, after ``device`` is checked).
 
         Raises:
             ValueError: naming the field, the value and the fix (the field or its ``--flag``).
@@ -210,6 +217,7 @@ class RunConfig:
             self.device in ("auto", "cpu") or re.fullmatch(r"cuda(:\d+)?", self.device)
         ):
             raise ValueError(f"RunConfig.device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        self.precision = resolve_precision(self.precision, self.device)
         if self.data_root is not None:
             self.data_root = str(self.data_root)
             if data.get_dataset(self.dataset).image_files and not Path(self.data_root).expanduser().exists():
@@ -265,12 +273,16 @@ class RunConfig:
     # -- identity --------------------------------------------------------------------------------
     def training_fields(self) -> dict[str, Any]:
         """The fields that change the trained weights: all but :data:`TEST_TIME_FIELDS`, and for a generated set
-        (the synthetic one) also ``data_root`` (only its cache folder; the images are fixed by ``dataset_kwargs``)."""
+        (the synthetic one) also ``data_root`` (only its cache folder; the images are fixed by ``dataset_kwargs``),
+        ``allow_random_init`` when false and ``precision`` when ``"fp32"`` (the keys of runs made before those
+        fields existed)."""
         fields = {k: v for k, v in self.to_dict().items() if k not in TEST_TIME_FIELDS}
         if not data.get_dataset(self.dataset).image_files:
             fields.pop("data_root")
         if not fields.get("allow_random_init"):  # keeps the keys of runs made before the field existed
             fields.pop("allow_random_init", None)
+        if fields.get("precision") == "fp32":  # likewise: fp32 runs keep their keys, bf16 runs get their own
+            fields.pop("precision")
         return fields
 
     def key(self) -> str:

@@ -11,7 +11,8 @@ docs/methods.md §1.3).
 - Ctrl-C keeps the last completed epoch's checkpoint and says how to resume; a non-finite loss, or a non-finite
   parameter after an epoch's last step, raises :class:`TrainingDivergedError` before anything is saved.
 - CUDA: mixed precision (bf16 where supported, else fp16 with a grad scaler) and channels_last.
-  CPU: all cores (``torch.set_num_threads``, restored afterwards).
+  CPU: all cores (``torch.set_num_threads``, restored afterwards); ``config.precision="bf16"`` runs the training
+  forward under bf16 autocast (:mod:`wsol_utils.engine.precision`), validation stays float32.
 - ``torchrun``: DistributedDataParallel + DistributedSampler; rank 0 writes the files.
 """
 
@@ -157,9 +158,12 @@ def micro_batches(model: nn.Module, ctx: ddp.DistContext, images: torch.Tensor) 
     return [slice(start, min(start + size, batch_size)) for start in range(0, batch_size, size)]
 
 
-def autocast_context(device: torch.device) -> contextlib.AbstractContextManager:
-    """Mixed precision on CUDA (bf16 if supported, else fp16); nothing on CPU."""
+def autocast_context(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager:
+    """Mixed precision on CUDA (bf16 if supported, else fp16) whatever ``precision`` says; on the CPU bf16 autocast
+    when ``precision == "bf16"`` (a resolved ``RunConfig.precision``), else nothing (float32)."""
     if device.type != "cuda":
+        if precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
@@ -286,16 +290,18 @@ def backward_batch(
     labels: torch.Tensor,
     chunks: Sequence[slice],
     scaler: torch.amp.GradScaler | None = None,
+    precision: str = "fp32",
 ) -> EpochStats:
     """Backpropagate the batch loss ``mean CE(A) [+ mean CE(B)]`` of ``images (B, 3, H, W)`` and ``labels (B,)``
     chunk by chunk (``chunks``: :func:`micro_batches`, or ``[slice(0, B)]`` for the whole batch at once): each
     chunk's loss is weighted by its share of the batch, so the gradients add up to the whole batch's (up to float
-    rounding). The caller zeroes the gradients before and steps the optimizer after. Returns the batch's sums
-    (losses, branch A top-1 hits, count)."""
+    rounding). The forward runs under :func:`autocast_context` of ``precision`` (the loss and backward outside it).
+    The caller zeroes the gradients before and steps the optimizer after. Returns the batch's sums (losses,
+    branch A top-1 hits, count)."""
     stats = EpochStats()
     for chunk in chunks:
         chunk_labels = labels[chunk]
-        with autocast_context(images.device):
+        with autocast_context(images.device, precision):
             output = model(images[chunk], chunk_labels)
         loss_a, loss_b = branch_losses(output, chunk_labels)
         loss = loss_a if loss_b is None else loss_a + loss_b
@@ -380,7 +386,7 @@ class Trainer:
             labels = batch.labels.to(self.ctx.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             chunks = micro_batches(self.wsol_model, self.ctx, images)
-            batch_stats = backward_batch(self.model, images, labels, chunks, self.scaler)
+            batch_stats = backward_batch(self.model, images, labels, chunks, self.scaler, self.config.precision)
             self._check_finite(torch.tensor(batch_stats.loss / batch_stats.count), epoch, batch_index)
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -392,7 +398,8 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> tuple[float, float]:
-        """``(loss, top-1 accuracy)`` on the val split (classification by ``logits_a [+ logits_b]``)."""
+        """``(loss, top-1 accuracy)`` on the val split (classification by ``logits_a [+ logits_b]``); float32 on the
+        CPU whatever ``config.precision`` says (CUDA: its mixed precision)."""
         if self.val_loader is None:
             return math.nan, math.nan
         model = unwrap(self.model)
@@ -611,6 +618,7 @@ def _train_locked(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progre
             "device": str(ctx.device),
             "backbone": config.backbone,
             "pretrained_backbone": bool(getattr(unwrap(trainer.model), "pretrained_backbone", False)),
+            "precision": config.precision,
             **{k: last.get(k) for k in ("train_acc", "val_acc", "train_loss")},
         }
         ckpt.mark_done(run_dir, config, config.epochs, info)

@@ -199,9 +199,11 @@ def versions() -> dict[str, str | None]:
 #: Where Linux names the CPU model (x86: ``model name``; some ARM kernels: ``Hardware`` / ``Processor``).
 CPUINFO_PATH = Path("/proc/cpuinfo")
 _CPUINFO_KEYS = ("model name", "hardware", "processor")
-#: The compute dtype of the engine: fp32 on CPU; on CUDA ``torch.autocast`` (bf16 where supported, else fp16)
-#: around fp32 weights (:func:`wsol_utils.engine.train.autocast_context`).
+#: The compute dtype of the engine: fp32 on CPU, or (a run's ``precision`` ``"bf16"``) bf16 autocast of the training
+#: forward; on CUDA ``torch.autocast`` (bf16 where supported, else fp16) around fp32 weights
+#: (:func:`wsol_utils.engine.train.autocast_context`).
 CPU_DTYPE = "float32 (cpu)"
+CPU_BF16_DTYPE = "float32 weights, training forward autocast bfloat16 (cpu)"
 CUDA_DTYPE = "float32 weights, autocast {} (cuda)"
 
 
@@ -230,43 +232,56 @@ def _torch() -> Any | None:
     return torch
 
 
-def compute_dtype(devices: Iterable[str] = ()) -> str:
-    """What the engine computed in on ``devices`` (run configs' ``device``: ``"auto"``, ``"cpu"``, ``"cuda:0"``...):
-    :data:`CPU_DTYPE` unless one of them is (or ``"auto"`` resolves to) CUDA, then :data:`CUDA_DTYPE` with
-    bfloat16 or float16. No devices known: :data:`CPU_DTYPE`."""
+def compute_dtype(devices: Iterable[str] = (), precisions: Iterable[str] = ()) -> str:
+    """What the engine computed in on ``devices`` (run configs' ``device``: ``"auto"``, ``"cpu"``, ``"cuda:0"``...)
+    with ``precisions`` (their resolved ``precision``: ``"fp32"`` or ``"bf16"``; a config without one is fp32):
+    :data:`CUDA_DTYPE` with bfloat16 or float16 when one of the devices is (or ``"auto"`` resolves to) CUDA; else
+    on the CPU :data:`CPU_DTYPE` for fp32 runs, :data:`CPU_BF16_DTYPE` for bf16 runs, both joined by ``" + "``
+    when the runs mix them. Nothing known: :data:`CPU_DTYPE`."""
     names = {str(device) for device in devices}
-    if not any(name == "auto" or name.startswith("cuda") for name in names):
-        return CPU_DTYPE
-    torch = _torch()
-    if torch is None or not torch.cuda.is_available():
-        return CPU_DTYPE
-    return CUDA_DTYPE.format("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
+    torch = _torch() if any(name == "auto" or name.startswith("cuda") for name in names) else None
+    if torch is not None and torch.cuda.is_available():
+        return CUDA_DTYPE.format("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
+    kinds = {str(precision) for precision in precisions} or {"fp32"}
+    return " + ".join(dtype for kind, dtype in (("fp32", CPU_DTYPE), ("bf16", CPU_BF16_DTYPE)) if kind in kinds)
 
 
-def machine(devices: Iterable[str] = ()) -> dict[str, Any]:
+def machine(devices: Iterable[str] = (), precisions: Iterable[str] = ()) -> dict[str, Any]:
     """The machine a file was made on, for telling whether two runs can be bit-identical (``compare-figures``):
     ``cpu_model`` (:func:`cpu_model`), ``cpu_capability`` (``torch.backends.cpu.get_cpu_capability()``, e.g.
-    ``"AVX512"``; ``None`` without torch), ``compute_dtype`` (:func:`compute_dtype` of ``devices``),
+    ``"AVX512"``; ``None`` without torch), ``compute_dtype`` (:func:`compute_dtype` of ``devices`` and
+    ``precisions``),
     ``torch_threads`` (``torch.get_num_threads()`` now; ``None`` without torch), ``omp_num_threads`` (the
     ``OMP_NUM_THREADS`` the lanes set, ``None`` when unset) and ``platform`` (OS and architecture)."""
     torch = _torch()
     return {
         "cpu_model": cpu_model(),
         "cpu_capability": None if torch is None else str(torch.backends.cpu.get_cpu_capability()),
-        "compute_dtype": compute_dtype(devices),
+        "compute_dtype": compute_dtype(devices, precisions),
         "torch_threads": None if torch is None else int(torch.get_num_threads()),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "platform": f"{platform.system()} {platform.machine()}",
     }
 
 
-def _run_devices(what: Mapping[str, Any]) -> list[str]:
-    """The ``device`` of each run config in a stamp's ``runs`` (``[{"config": {"device": ...}}]``), if any."""
+def _run_configs(what: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run configs of a stamp's ``runs`` (``[{"config": {...}}]``), if any."""
     runs = what.get("runs")
     if not isinstance(runs, list):
         return []
     configs = [run.get("config") for run in runs if isinstance(run, dict)]
-    return [str(config["device"]) for config in configs if isinstance(config, dict) and "device" in config]
+    return [config for config in configs if isinstance(config, dict)]
+
+
+def _run_devices(what: Mapping[str, Any]) -> list[str]:
+    """The ``device`` of each run config in a stamp's ``runs`` (``[{"config": {"device": ...}}]``), if any."""
+    return [str(config["device"]) for config in _run_configs(what) if "device" in config]
+
+
+def _run_precisions(what: Mapping[str, Any]) -> list[str]:
+    """The ``precision`` of each run config in a stamp's ``runs``; ``"fp32"`` for a config written before the
+    field existed."""
+    return [str(config.get("precision", "fp32")) for config in _run_configs(what)]
 
 
 def today() -> str:
@@ -280,12 +295,12 @@ def stamp(**what: Any) -> dict[str, Any]:
     ``what`` carries the rest: ``notebook`` (the notebook's name), ``runs`` (each run's name and config dict),
     ``seeds``, or any other JSON-able facts (:meth:`wsol_utils.ui.suite.Suite.provenance` builds them). The keys
     :data:`RESERVED_KEYS` are set here and cannot be passed. ``machine`` (:func:`machine`) takes the compute
-    dtype from the runs' configured ``device``.
+    dtype from the runs' configured ``device`` and resolved ``precision``.
     """
     clash = sorted(RESERVED_KEYS.intersection(what))
     if clash:
         raise ValueError(f"stamp(**what): {clash} are set by the stamp itself; pass other keys")
-    made_on = machine(_run_devices(what))
+    made_on = machine(_run_devices(what), _run_precisions(what))
     return {**source_record(), "date": today(), "versions": versions(), "machine": made_on, **what}
 
 

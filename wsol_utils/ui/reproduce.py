@@ -46,6 +46,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: (the names of ``suite.BACKBONE_ENV`` / ``suite.REAL_DATA_BACKBONES``, kept here so the CLI starts without torch).
 BACKBONE_ENV = "WSOL_BACKBONE"
 BACKBONES: tuple[str, ...] = ("vgg16", "resnet50")
+#: ``--fp32`` sets this to ``fp32`` for the suite's runs and the notebook kernels: the default of
+#: ``RunConfig.precision`` (the name of ``wsol_utils.engine.precision.PRECISION_ENV``, kept here likewise).
+PRECISION_ENV = "WSOL_PRECISION"
 VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
 VOLATILE_CELL_METADATA = ("papermill", "execution", "collapsed", "scrolled")
 
@@ -522,6 +525,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument(
+        "--fp32",
+        action="store_true",
+        help="train in float32 even where the default precision would use bf16 autocast on the CPU (sets "
+        "WSOL_PRECISION=fp32 for the suite's runs and the notebook kernels)",
+    )
+    parser.add_argument(
         "--only",
         nargs="+",
         metavar="NN",
@@ -614,6 +623,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequen
         if args.dataset == "synthetic":
             parser.error("--backbone is for real data (--dataset cub / wsoleval); the synthetic suite uses its own")
         os.environ[BACKBONE_ENV] = args.backbone
+    if args.fp32:
+        os.environ[PRECISION_ENV] = "fp32"
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs {args.epochs}: give a positive number of epochs")
     try:

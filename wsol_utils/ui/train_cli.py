@@ -4,6 +4,7 @@ Examples::
 
     python -m wsol_utils train --method acol --delta 0.6 --epochs 8
     python -m wsol_utils train --config runs/acol-1a2b3c4d5e/config.json --restart
+    python -m wsol_utils train --method cam --fp32      # float32 even on a CPU with native bf16
     torchrun --nproc_per_node 4 -m wsol_utils train --config x.json
 """
 
@@ -72,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never download ImageNet weights (sets WSOL_OFFLINE=1): a missing file is an error",
     )
+    parser.add_argument(
+        "--fp32",
+        action="store_true",
+        help="train in float32 (precision=fp32), whatever --precision, the config file or WSOL_PRECISION say",
+    )
     fields = parser.add_argument_group("run config (RunConfig fields)")
     defaults = RunConfig()
     for f in dataclasses.fields(RunConfig):
@@ -91,11 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Merge ``--config`` (if any) with the flags that were given."""
+    """Merge ``--config`` (if any) with the flags that were given; ``--fp32`` last (``precision="fp32"``)."""
     base: dict[str, Any] = RunConfig.from_json(args.config).to_dict() if args.config else {}
     overrides = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None
     }
+    if getattr(args, "fp32", False):
+        overrides["precision"] = "fp32"
     if "method" in overrides and "fusion" not in overrides:
         base.pop("fusion", None)  # the new method's default fusion
     return RunConfig.from_dict({**base, **overrides})
