@@ -1,13 +1,19 @@
-"""The pre-registered design: delta chosen on val, the primary family with Holm, the collapse rule."""
+"""Tests for wsol_utils.ui.experiments: the pre-registered design (delta chosen on val, the primary family with Holm,
+the collapse rule) and the study runners of notebook 05 on a stand-in suite."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from wsol_utils.engine import EvalResult
+from wsol_utils.studies import analysis
 from wsol_utils.ui import experiments
 from wsol_utils.ui.experiments import (
     PRIMARY_FAMILY,
@@ -214,3 +220,65 @@ def test_planned_runs_are_the_union_of_what_the_studies_request(monkeypatch, tmp
     # cell = the main comparison's runs): 10 + 6 - 2 + 18 - 6 distinct runs
     assert planned == asked and len(planned) == 26
     assert all(options for options in planned.values())
+
+
+# -- the study runners on a stand-in suite --------------------------------------------------------------------------
+
+
+class StandInSuite:
+    """What the runners use of :class:`wsol_utils.ui.suite.Suite`, with run folders that are only names."""
+
+    exploratory_seeds = (0, 1)
+    progress = False
+
+    def __init__(self) -> None:
+        self.trained: list[tuple[str, dict[str, Any]]] = []
+
+    def train_seeds(self, method: str, *, seeds: list[int], **changes: Any) -> dict[int, Path]:
+        self.trained.append((method, changes))
+        return {seed: Path(f"{method}-{seed}") for seed in seeds}
+
+    def train_many(self, requests: list[tuple[str, dict[str, Any]]], *, evaluate: Any, seeds: Any) -> list:
+        return [{seed: Path(f"{m}-{c['delta']}-{seed}") for seed in seeds} for m, c in requests]
+
+    def evaluate_seeds(self, runs: dict[int, Path], *, split: str, fusion: str) -> dict[int, EvalResult]:
+        assert fusion == "max"
+        out = {}
+        for seed, run in runs.items():
+            delta = float(str(run).split("-")[1])
+            value = 100 * delta + seed + (50 if split == "val" else 0)  # e.g. delta 0.6, seed 1, test: 61
+            out[seed] = EvalResult(pd.DataFrame(), {"gt_known_loc_acc": value, "run": str(run)})
+        return out
+
+
+def test_run_delta_sweep_study_gathers_every_delta_split_and_seed(monkeypatch):
+    monkeypatch.setattr(experiments, "load_run", lambda run: (None, SimpleNamespace(num_classes=3)))
+    study = experiments.run_delta_sweep_study(StandInSuite())  # type: ignore[arg-type]
+    assert list(study.runs) == list(experiments.DELTA_GRID) and study.num_classes == 3
+    assert len(study.run_dirs) == 10 and study.run_dirs[0] == Path("acol-0.5-0")
+    assert len(study.frame) == 2 * 5 * 2 and list(study.frame.columns[:3]) == ["split", "delta", "seed"]
+    label = analysis.PROTOCOL_METRICS["gt_known_loc_acc"]
+    test_06 = study.frame[(study.frame["split"] == "test") & (study.frame["delta"] == 0.6)]
+    assert test_06[label].tolist() == pytest.approx([60.0, 61.0])
+    assert study.summaries[0.6]["gt_known_loc_acc"] == pytest.approx(60.5) and study.summaries[0.6]["seeds"] == 2
+    val_06 = study.means[(study.means["split"] == "val") & (study.means["delta"] == 0.6)]
+    assert val_06[label].tolist() == pytest.approx([110.5]) and math.isnan(study.means["cls acc top-1"].iloc[0])
+
+
+def test_run_tau_study_scores_each_method_on_its_map_every_seed_and_split(monkeypatch):
+    calls = []
+
+    def tau_curve(run: Path, *, split: str, fusion: str | None, branches: list[str], progress: bool) -> pd.DataFrame:
+        calls.append((str(run), split, fusion, tuple(branches)))
+        return pd.DataFrame({"tau": [0.1, 0.2], "branch": branches * 2, "gt_known_loc_acc": [1.0, 2.0]})
+
+    monkeypatch.setattr(experiments, "tau_curve", tau_curve)
+    suite = StandInSuite()
+    acol = {0: Path("acol-0.6-0"), 1: Path("acol-0.6-1")}
+    study = experiments.run_tau_study(suite, acol=acol)  # type: ignore[arg-type]
+    assert suite.trained == [("cam", {}), ("hclnet", {})] and study.runs["ACoL"] == acol
+    assert list(study.curves.columns) == ["tau", "branch", "gt_known_loc_acc", "method", "seed", "split"]
+    assert len(study.curves) == 3 * 2 * 2 * 2
+    assert calls[:2] == [("cam-0", "val", None, ("a",)), ("cam-0", "test", None, ("a",))]
+    assert ("acol-0.6-1", "test", "max", ("fused",)) in calls and ("hclnet-1", "val", "add", ("fused",)) in calls
+    assert study.curves[["method", "seed", "split"]].iloc[-1].tolist() == ["HCLNet", 1, "test"]
