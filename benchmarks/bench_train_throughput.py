@@ -29,9 +29,13 @@ engine before issue 19), side by side: each measurement is one whole engine run 
 seconds per run (the child process's user + system time, and the training loop's own CPU time), medians, ranges
 and ratios, records the CPU model and torch's CPU capability, and stops with ``MISMATCH`` unless every run's final
 weights (SHA-256 of the checkpoint's state dict) and history numbers are bit-identical between the two engines.
-Writes ``benchmarks/results/train_engine_speedup.{csv,md}``:
+Writes ``benchmarks/results/train_engine_speedup.{csv,md}``. ``--new-precision auto`` (or ``bf16``) trains
+today's engine in that ``RunConfig.precision`` against the base engine's fp32: only each engine's determinism is
+checked then (bf16's science check is ``--precision-vs``), and the tables are ``train_engine_speedup_auto.*``
+(``..._<N>epochs.*`` for ``--epochs N`` above 1):
 
     python benchmarks/bench_train_throughput.py --engine-vs bf9dbf0 --rounds 5
+    python benchmarks/bench_train_throughput.py --engine-vs bf9dbf0 --rounds 5 --new-precision auto
 
 ``--precision-vs`` compares fp32 with bf16 autocast training (``RunConfig.precision``) on the suite's main
 comparison (the runs of :meth:`wsol_utils.ui.suite.Suite.config` for CAM, ACoL delta 0.6 and HCLNet at ``--seeds``):
@@ -296,37 +300,18 @@ def checkout_engine(commit: str, into: Path) -> Path:
     return into
 
 
-def one_engine_run(method: str, images: int, epochs: int) -> dict[str, object]:
-    """Train one engine run of ``method`` at the instrument in a fresh run folder (this process), after a tiny
-    untimed run that pays the one-time costs (imports, ``torch._dynamo`` via the optimizer) as a ``train_many``
-    worker has by its second run; the run's ``train()`` CPU seconds, the SHA-256 of its final weights and its
-    history without the timing columns (``--engine-run``)."""
-    import hashlib
-    import tempfile
-
-    from wsol_utils.engine import INSTRUMENT
-    from wsol_utils.engine.checkpoint import load_checkpoint
-    from wsol_utils.engine.train import read_history
-
-    config = RunConfig(method=method, dataset_kwargs={"num_train": images}, epochs=epochs, device="cpu", **INSTRUMENT)
-    warm_up = RunConfig(method=method, dataset_kwargs={"num_train": 64}, epochs=1, val_split=None, **INSTRUMENT)
-    with tempfile.TemporaryDirectory() as runs_dir:
-        train(warm_up, runs_dir=runs_dir, progress=False)
-        tic = time.process_time()
-        run = train(config, runs_dir=runs_dir, progress=False)
-        seconds = time.process_time() - tic
-        state = load_checkpoint(run / "checkpoint.pt")["model"]
-        digest = hashlib.sha256()
-        for key in sorted(state):
-            digest.update(key.encode() + state[key].detach().cpu().contiguous().numpy().tobytes())
-        history = [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in read_history(run)]
-    return {"train_cpu_s": seconds, "weights_sha256": digest.hexdigest(), "history": history, "key": run.name}
+#: ``--engine-vs``'s child: one whole engine run in a fresh process; a script of its own, importing only what every
+#: engine since bf9dbf0 has (``wsol_utils.engine``), so that it runs against an old engine's ``wsol_utils`` too.
+ENGINE_RUN = Path(__file__).resolve().parent / "engine_run.py"
 
 
 def engine_speedup_table(args: argparse.Namespace) -> pd.DataFrame:
     """Today's engine against ``--engine-vs``'s, one whole run per measurement in a fresh process, the engines
     alternating within interleaved rounds (methods interleaved too); one row per method: median and range of the
-    process CPU seconds of each engine, their ratio, and whether the weights and history were bit-identical."""
+    process CPU seconds of each engine, their ratio, the precision each trained in, and whether the weights and
+    history were bit-identical. ``--new-precision`` sets today's engine's ``RunConfig.precision`` (default: its own
+    default): when that resolves to bf16 the two engines cannot agree bit for bit (the science check is
+    ``--precision-vs``), so only each engine's determinism (every round's run equal to its first) is required."""
     import json
     import resource
     import subprocess
@@ -346,8 +331,10 @@ def engine_speedup_table(args: argparse.Namespace) -> pd.DataFrame:
             for method in METHODS:
                 for engine in order:
                     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(paths[engine])}
-                    command = [sys.executable, __file__, "--engine-run", method]
+                    command = [sys.executable, str(ENGINE_RUN), method]
                     command += ["--run-images", str(args.run_images), "--epochs", str(args.epochs)]
+                    if engine == "new" and args.new_precision:
+                        command += ["--precision", args.new_precision]
                     before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
                     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -359,11 +346,11 @@ def engine_speedup_table(args: argparse.Namespace) -> pd.DataFrame:
                     print(f"round {round_index + 1} {method:6s} {engine:4s} {used:6.2f} CPU s", flush=True)
     rows = []
     for method in METHODS:
-        runs = results[(method, "base")] + results[(method, "new")]
-        identical = all(
-            (r["weights_sha256"], r["history"], r["key"])
-            == (runs[0]["weights_sha256"], runs[0]["history"], runs[0]["key"])
-            for r in runs
+        precisions = {engine: results[(method, engine)][0].get("precision", "fp32") for engine in ("base", "new")}
+        deterministic = all(same_run(r, results[(method, e)][0]) for e in ("base", "new") for r in results[(method, e)])
+        same_precision = precisions["base"] == precisions["new"]
+        identical = deterministic and (
+            not same_precision or same_run(results[(method, "new")][0], results[(method, "base")][0])
         )
         base, new = cpu[(method, "base")], cpu[(method, "new")]
         base_loop, new_loop = loop[(method, "base")], loop[(method, "new")]
@@ -380,14 +367,22 @@ def engine_speedup_table(args: argparse.Namespace) -> pd.DataFrame:
                 "speed_up_per_round_range": f"{min(pair_ratios):.3f}-{max(pair_ratios):.3f}",
                 "warm_train_speed_up": statistics.median(base_loop) / statistics.median(new_loop),
                 "warm_train_per_round_range": f"{min(loop_ratios):.3f}-{max(loop_ratios):.3f}",
-                "bit_identical": identical,
+                "base_precision": precisions["base"],
+                "new_precision": precisions["new"],
+                "deterministic": deterministic,
+                "bit_identical": identical if same_precision else "n/a (precisions differ)",
             }
         )
     table = pd.DataFrame(rows)
-    if not table["bit_identical"].all():
+    if not all(row["deterministic"] and row["bit_identical"] is not False for row in rows):
         print(to_markdown(table, digits=3))
-        raise SystemExit("MISMATCH: the two engines' weights or histories differ (see bit_identical)")
+        raise SystemExit("MISMATCH: runs of one engine, or of two engines in one precision, differ (see the table)")
     return table
+
+
+def same_run(a: dict, b: dict) -> bool:
+    """Two :data:`ENGINE_RUN` results trained the same weights and history (and cache key)."""
+    return (a["weights_sha256"], a["history"], a["key"]) == (b["weights_sha256"], b["history"], b["key"])
 
 
 #: ``--precision-vs``: the metrics of the science check, (summary or history key, column label, protocol).
@@ -701,6 +696,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-images", type=int, default=2000, help="--engine-vs: training images of each run")
     parser.add_argument("--epochs", type=int, default=1, help="--engine-vs: epochs of each run")
     parser.add_argument(
+        "--new-precision",
+        choices=PRECISIONS,
+        help="--engine-vs: today's engine's RunConfig.precision (default: its default); writes "
+        "train_engine_speedup_<precision>.{csv,md}",
+    )
+    parser.add_argument(
         "--precision-vs",
         action="store_true",
         help="CPU: fp32 against bf16 autocast training, the suite's main comparison runs of --seeds for cam, acol "
@@ -715,43 +716,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tables-only", action="store_true", help="--precision-vs: only the tables of the runs recorded so far"
     )
-    parser.add_argument("--engine-run", metavar="METHOD", help=argparse.SUPPRESS)
     parser.add_argument("--precision-run", metavar="METHOD", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", choices=PRECISIONS, help=argparse.SUPPRESS)
     parser.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reuse-freed-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.engine_run:
-        import json
-
-        print(json.dumps(one_engine_run(args.engine_run, args.run_images, args.epochs)))
-        return 0
     if args.precision_run:
         import json
 
-        print(json.dumps(one_precision_run(args.precision_run, args.seed, args.precision, args.runs_dir, args.smoke)))
+        print(
+            json.dumps(
+                one_precision_run(args.precision_run, args.seed, args.precision or "fp32", args.runs_dir, args.smoke)
+            )
+        )
         return 0
     if args.precision_vs:
         precision_tables(args)
         return 0
     if args.engine_vs:
         table = engine_speedup_table(args)
+        in_precision = f" in {args.new_precision}" if args.new_precision else ""
         title = (
-            f"CPU seconds per engine run, today's engine against {args.engine_vs}'s: {args.run_images} synthetic "
-            f"images x {args.epochs} epoch(s) + validation at the 8 px instrument, one thread, whole fresh processes, "
-            f"median of {args.rounds} interleaved rounds; {cpu_description()}"
+            f"CPU seconds per engine run, today's engine{in_precision} against {args.engine_vs}'s: "
+            f"{args.run_images} synthetic images x {args.epochs} epoch(s) + validation at the 8 px instrument, one "
+            f"thread, whole fresh processes, median of {args.rounds} interleaved rounds; {cpu_description()}"
         )
         publish(
             table,
             args.out,
-            "train_engine_speedup",
+            "train_engine_speedup"
+            + (f"_{args.new_precision}" if args.new_precision else "")
+            + (f"_{args.epochs}epochs" if args.epochs > 1 else ""),
             title,
             "speed_up = base / new CPU seconds of the whole process (import, trainer, data, epochs, validation, "
             "checkpoint, and a tiny warm-up run); warm_train_speed_up counts only the measured train()'s CPU time, "
             "after the warm-up (what a train_many worker pays per run from its second run on). "
-            "bit_identical: every run's final "
-            "weights (SHA-256) and history numbers are equal across both engines and all rounds. The machine was "
+            "deterministic: every round's run of an engine trained the same weights (SHA-256) and history as its "
+            "first; bit_identical: and equal across both engines (only where both trained in the same precision; "
+            "bf16's science check against fp32 is train_precision_science.md). The machine was "
             "shared with other jobs: absolute times are from a loaded machine, ratios come from interleaved rounds.",
         )
         return 0
