@@ -112,8 +112,8 @@ def test_fp32_keys_are_those_of_runs_made_before_the_field(monkeypatch) -> None:
         for m in ("cam", "acol", "hclnet")
     ]
     assert keys == ["862c96eeca", "be190778b8", "426eb9ccf6"]
-    assert RunConfig(precision="fp32").key() == "ecad20475b"
-    assert "precision" not in RunConfig(precision="fp32").training_fields()
+    assert RunConfig().key() == "ecad20475b"
+    assert "precision" not in RunConfig().training_fields()
 
 
 def test_a_bf16_run_has_its_own_key() -> None:
@@ -195,18 +195,3 @@ def test_stamps_name_the_runs_compute_dtype() -> None:
     assert provenance.compute_dtype(["cpu"], ["bf16", "fp32"]) == "float32 (cpu) + " + provenance.CPU_BF16_DTYPE
     what = {"runs": [{"config": {"device": "cpu", "precision": "bf16"}}, {"config": {"device": "cpu"}}]}
     assert provenance.stamp(**what)["machine"]["compute_dtype"] == "float32 (cpu) + " + provenance.CPU_BF16_DTYPE
-
-
-@pytest.mark.parametrize("cuda", [False, True])
-def test_auto_device_is_decided_by_one_rule(cuda: bool, monkeypatch) -> None:
-    """``"auto"`` means CUDA when available, for the engine's device and for the precision alike."""
-    from wsol_utils.engine.distributed import device_name, resolve_device
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    assert device_name("auto") == ("cuda" if cuda else "cpu")
-    assert (device_name("cpu"), device_name("cuda:1")) == ("cpu", "cuda:1")
-    assert precision_module.device_is_cuda("auto") is cuda
-    assert precision_module.device_is_cuda("cuda:0") and not precision_module.device_is_cuda("cpu")
-    assert resolve_precision("auto", "auto", native=True) == ("fp32" if cuda else "bf16")
-    if not cuda:
-        assert resolve_device("auto") == torch.device("cpu")

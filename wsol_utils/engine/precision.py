@@ -7,8 +7,8 @@ creation (:func:`resolve_precision`), so a run's ``config.json`` and its cache k
 - ``"bf16"``: the *forward* of each training step under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (convs
   and matmuls in bf16 with float32 accumulation; weights, gradients, optimizer state, loss and softmax stay
   float32). Validation, maps and evaluation run in float32 for exact scoring.
-- ``"auto"`` (the default, :data:`DEFAULT_PRECISION`): ``"bf16"`` on a CPU with native bf16 (:func:`native_bf16`:
-  x86 AVX-512 with ``avx512_bf16`` or ``amx_bf16``), ``"fp32"`` elsewhere and whenever the run's device is CUDA.
+- ``"auto"``: ``"bf16"`` on a CPU with native bf16 (:func:`native_bf16`: x86 AVX-512 with ``avx512_bf16`` or
+  ``amx_bf16``), ``"fp32"`` elsewhere and whenever the run's device is CUDA.
 
 CUDA is not affected: there the engine always trains under its own mixed precision (bf16 where supported, else
 fp16 with a grad scaler; :func:`wsol_utils.engine.train.autocast_context`).
@@ -22,16 +22,11 @@ from pathlib import Path
 
 import torch
 
-from wsol_utils.engine.distributed import device_name
-
 #: The values of ``RunConfig.precision``; :func:`resolve_precision` turns ``"auto"`` into one of the other two.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
-#: The default of ``RunConfig.precision`` (``--precision`` / ``WSOL_PRECISION`` / ``--fp32`` override it): bf16 on
-#: CPUs with native bf16, fp32 elsewhere. Chosen on a 10-seed side-by-side check of the suite's main comparison
-#: (``benchmarks/bench_train_throughput.py --precision-vs``, ``benchmarks/results/train_precision_science.md``): every
-#: method's val top-1, GT-known loc at tau 0.2 and MaxBoxAccV2 agree with fp32 (paired differences' intervals
-#: contain 0), at x1.24 (CAM) to x1.48 (ACoL, HCLNet) fewer CPU seconds per run.
-DEFAULT_PRECISION = "auto"
+#: The default of ``RunConfig.precision`` (``--precision`` / ``WSOL_PRECISION`` override it). Switching it to
+#: ``"auto"`` makes bf16 the default on CPUs with native bf16 (and changes those runs' numbers and cache keys).
+DEFAULT_PRECISION = "fp32"
 #: Environment variable that overrides :data:`DEFAULT_PRECISION` (``python -m wsol_utils reproduce --fp32`` sets
 #: it to ``fp32`` for the notebook kernels).
 PRECISION_ENV = "WSOL_PRECISION"
@@ -68,9 +63,8 @@ def this_cpu_has_native_bf16() -> bool:
 
 
 def device_is_cuda(device: str) -> bool:
-    """A ``RunConfig.device`` that trains on CUDA: ``"cuda"``, ``"cuda:N"``, or ``"auto"`` with CUDA available
-    (the engine's rule, :func:`wsol_utils.engine.distributed.device_name`)."""
-    return device_name(device).startswith("cuda")
+    """A ``RunConfig.device`` that trains on CUDA: ``"cuda"``, ``"cuda:N"``, or ``"auto"`` with CUDA available."""
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
 def resolve_precision(precision: str, device: str, *, native: bool | None = None) -> str:
