@@ -718,18 +718,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--precision-run", metavar="METHOD", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--precision", choices=PRECISIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reuse-freed-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.precision_run:
         import json
 
-        print(
-            json.dumps(
-                one_precision_run(args.precision_run, args.seed, args.precision or "fp32", args.runs_dir, args.smoke)
-            )
-        )
+        print(json.dumps(one_precision_run(args.precision_run, args.seed, args.precision, args.runs_dir, args.smoke)))
         return 0
     if args.precision_vs:
         precision_tables(args)
