@@ -412,11 +412,11 @@ def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smo
     a tiny untimed run at the same precision that pays the one-time costs, and score it on test in float32 with
     the suite's evaluation (``--precision-run``): the ``train()`` CPU seconds, the process's CPU seconds before
     evaluation, the final val top-1, GT-known loc at tau 0.2, MaxBoxAccV2, the run's key and weights' SHA-256."""
-    import hashlib
     import resource
 
+    from engine_run import weights_sha256  # benchmarks/engine_run.py, beside this script
+
     from wsol_utils.engine import evaluate_cached
-    from wsol_utils.engine.checkpoint import load_checkpoint
     from wsol_utils.engine.train import read_history
 
     config, fusion = main_comparison_run(method, seed, smoke)
@@ -428,10 +428,6 @@ def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smo
     seconds = time.process_time() - tic
     usage = resource.getrusage(resource.RUSAGE_SELF)
     process_seconds = usage.ru_utime + usage.ru_stime
-    state = load_checkpoint(run / "checkpoint.pt")["model"]
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode() + state[key].detach().cpu().contiguous().numpy().tobytes())
     tic = time.process_time()
     summary = evaluate_cached(run, split="test", wsoleval="main", device="cpu", fusion=fusion).summary
     return {
@@ -445,7 +441,7 @@ def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smo
         "gt_known_loc_acc": float(summary["gt_known_loc_acc"]),
         "maxboxacc_v2": float(summary["maxboxacc_v2"]),
         "key": run.name,
-        "weights_sha256": digest.hexdigest(),
+        "weights_sha256": weights_sha256(run),
         "config": config.to_dict(),
     }
 

@@ -14,11 +14,22 @@ import hashlib
 import json
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from wsol_utils.engine import INSTRUMENT, RunConfig, train
 from wsol_utils.engine.checkpoint import load_checkpoint
 from wsol_utils.engine.train import read_history
+
+
+def weights_sha256(run: Path) -> str:
+    """SHA-256 of a run's final weights: each state-dict key of ``run/checkpoint.pt``, in sorted order, followed by
+    its tensor's bytes (equal digests: bit-identical weights)."""
+    state = load_checkpoint(run / "checkpoint.pt")["model"]
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode() + state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def one_engine_run(method: str, images: int, epochs: int, precision: str | None = None) -> dict[str, object]:
@@ -39,15 +50,12 @@ def one_engine_run(method: str, images: int, epochs: int, precision: str | None 
         tic = time.process_time()
         run = train(config, runs_dir=runs_dir, progress=False)
         seconds = time.process_time() - tic
-        state = load_checkpoint(run / "checkpoint.pt")["model"]
-        digest = hashlib.sha256()
-        for key in sorted(state):
-            digest.update(key.encode() + state[key].detach().cpu().contiguous().numpy().tobytes())
+        weights = weights_sha256(run)
         history = [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in read_history(run)]
     trained_in = getattr(config, "precision", "fp32")
     return {
         "train_cpu_s": seconds,
-        "weights_sha256": digest.hexdigest(),
+        "weights_sha256": weights,
         "history": history,
         "key": run.name,
         "precision": trained_in,
