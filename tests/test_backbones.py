@@ -152,6 +152,34 @@ def test_small_defaults_and_overrides():
     assert built.defaults == backbones.BackboneDefaults(head_width=16, head_kernel=1, channels_last=False)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_small_max_pool_before_relu_is_exact(channels_last: bool):
+    """The small backbone max-pools before its stage's last ReLU; against the textbook order (ReLU, then pool) on the
+    same weights, outputs and every gradient are bit-identical, ties and all-negative windows included."""
+    from wsol_utils.nets.backbones import small_backbone
+
+    torch.manual_seed(0)
+    ours = small_backbone(depth=3, width=4, downsamples=2)
+    kinds = [type(layer).__name__ for layer in ours]
+    assert kinds == ["Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU", "Conv2d", "ReLU"]
+    textbook = nn.Sequential(*[ours[i] for i in (0, 2, 1, 3, 5, 4, 6, 7)])
+    images = torch.randn(6, 3, 16, 16)
+    images[0] = -1.0  # every first-conv window ties (and its maximum may be <= 0)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    grads = []
+    for net in (ours, textbook):
+        net.zero_grad()
+        x = images.clone().requires_grad_()
+        out = net(x)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append([out.detach(), x.grad] + [torch.clone(p.grad) for p in net.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) == 2 + len(list(ours.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+    avg = small_backbone(depth=2, width=4, downsamples=1, pooling="avg")
+    assert [type(layer).__name__ for layer in avg] == ["Conv2d", "ReLU", "AvgPool2d", "Conv2d", "ReLU"]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # VGG16 layers (moved from test_models.py)
 

@@ -403,10 +403,12 @@ def small_backbone(
     """A small VGG-like CNN for CPU work on the synthetic data set (64 px images).
 
     ``depth`` 3x3 convolutions (pad 1, ReLU) in ``downsamples + 1`` stages separated by 2x2 stride-2 pools;
-    stage ``s`` has ``width * 2**s`` channels. The defaults give 64 px -> 16x16 features with 32 channels and a
-    receptive field of 18 px (conv, pool, conv, pool, conv). Each extra conv in the last stage adds 8 px; see
-    ``wsol_utils.nets.models.receptive_field`` and docs/methods.md §3.2 for why the field should stay close to the
-    size of the object's parts.
+    stage ``s`` has ``width * 2**s`` channels. A max pool comes *before* the ReLU of its stage's last conv:
+    ``maxpool(relu(x)) == relu(maxpool(x))`` exactly, forward and backward (ReLU is monotone; where a window's
+    maximum is <= 0 both orders give a zero gradient), and the ReLU then runs on a 4x smaller tensor.
+    The defaults give 64 px -> 16x16 features with 32 channels and a receptive field of 18 px (conv, pool, conv,
+    pool, conv). Each extra conv in the last stage adds 8 px; see ``wsol_utils.nets.models.receptive_field`` and
+    docs/methods.md §3.2 for why the field should stay close to the size of the object's parts.
 
     Args:
         depth: number of convolutions (>= ``downsamples + 1``).
@@ -428,7 +430,7 @@ def small_backbone(
     channels = 3
     for stage, convs in enumerate(_stage_sizes(depth, downsamples + 1)):
         if stage > 0:
-            layers.append(pool(kernel_size=2, stride=2))
+            layers.insert(len(layers) - 1 if pooling == "max" else len(layers), pool(kernel_size=2, stride=2))
         for _ in range(convs):
             layers += [nn.Conv2d(channels, width * 2**stage, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
             channels = width * 2**stage
