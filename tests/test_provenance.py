@@ -282,9 +282,15 @@ def test_markdown_table_is_byte_identical_when_written_again(tmp_path, monkeypat
     assert first.markdown.read_bytes() == second.markdown.read_bytes()
     assert first.csv.read_bytes() == second.csv.read_bytes()
     text = first.markdown.read_text(encoding="utf-8")
+    made_on = provenance.machine()
     assert text.endswith(
-        f"| ACoL | 48.25 |\n\n_Made by wsol_utils source {provenance.source_hash()}; "
-        "configs, seeds and date in PROVENANCE.json._\n"
+        f"| ACoL | 48.25 |\n\n_Made by wsol_utils source {provenance.source_hash()}; computed in float32 (cpu) on "
+        f"{made_on['cpu_model']}, {made_on['cpu_capability']}; configs, seeds and date in PROVENANCE.json._\n"
+    )
+    bare = {"source_hash": "0123456789ab"}  # a stamp from before the machine was recorded
+    assert (
+        provenance.markdown_line(bare)
+        == "_Made by wsol_utils source 0123456789ab; configs, seeds and date in PROVENANCE.json._"
     )
     assert "2099" not in second.markdown.read_text(encoding="utf-8")
     manifest = provenance.read_manifest(tmp_path / "b")

@@ -372,8 +372,20 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def markdown_line(entry: Mapping[str, Any]) -> str:
-    """The last line of a Markdown table: the source hash, no date (a rerun gives the same bytes)."""
-    return f"_Made by {PACKAGE_DIR.name} source {entry['source_hash']}; configs, seeds and date in {MANIFEST_NAME}._"
+    """The last line of a Markdown table: the source hash and what the numbers were computed in and on (the
+    stamp's ``machine``: compute dtype, CPU model and torch's CPU capability, when recorded), no date (a rerun on
+    the same machine gives the same bytes)."""
+    recorded = entry.get("machine")
+    made_on: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
+    computed = ""
+    if made_on.get("compute_dtype"):
+        cpu = made_on.get("cpu_model") or "an unknown CPU"
+        capability = f", {made_on['cpu_capability']}" if made_on.get("cpu_capability") else ""
+        computed = f"; computed in {made_on['compute_dtype']} on {cpu}{capability}"
+    return (
+        f"_Made by {PACKAGE_DIR.name} source {entry['source_hash']}{computed}; configs, seeds and date in "
+        f"{MANIFEST_NAME}._"
+    )
 
 
 def png_metadata(entry: Mapping[str, Any]) -> dict[str, str]:
