@@ -195,3 +195,18 @@ def test_stamps_name_the_runs_compute_dtype() -> None:
     assert provenance.compute_dtype(["cpu"], ["bf16", "fp32"]) == "float32 (cpu) + " + provenance.CPU_BF16_DTYPE
     what = {"runs": [{"config": {"device": "cpu", "precision": "bf16"}}, {"config": {"device": "cpu"}}]}
     assert provenance.stamp(**what)["machine"]["compute_dtype"] == "float32 (cpu) + " + provenance.CPU_BF16_DTYPE
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_auto_device_is_decided_by_one_rule(cuda: bool, monkeypatch) -> None:
+    """``"auto"`` means CUDA when available, for the engine's device and for the precision alike."""
+    from wsol_utils.engine.distributed import device_name, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert device_name("auto") == ("cuda" if cuda else "cpu")
+    assert (device_name("cpu"), device_name("cuda:1")) == ("cpu", "cuda:1")
+    assert precision_module.device_is_cuda("auto") is cuda
+    assert precision_module.device_is_cuda("cuda:0") and not precision_module.device_is_cuda("cpu")
+    assert resolve_precision("auto", "auto", native=True) == ("fp32" if cuda else "bf16")
+    if not cuda:
+        assert resolve_device("auto") == torch.device("cpu")

@@ -33,10 +33,18 @@ class DistContext:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> ``cuda:<local_rank>`` when CUDA is available else ``cpu``; ``"cuda"`` without CUDA raises."""
+def device_name(name: str) -> str:
+    """A ``RunConfig.device`` with ``"auto"`` decided: ``"cuda"`` when CUDA is available, else ``"cpu"``; any other
+    name as given (``"cpu"``, ``"cuda"``, ``"cuda:1"``...)."""
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` -> ``cuda:<local_rank>`` when CUDA is available else ``cpu`` (:func:`device_name`); ``"cuda"``
+    without CUDA raises."""
+    name = device_name(name)
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(f"device={name!r} but CUDA is not available here; use device='cpu' or 'auto'")

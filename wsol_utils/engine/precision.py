@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from wsol_utils.engine.distributed import device_name
+
 #: The values of ``RunConfig.precision``; :func:`resolve_precision` turns ``"auto"`` into one of the other two.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 #: The default of ``RunConfig.precision`` (``--precision`` / ``WSOL_PRECISION`` override it). Switching it to
@@ -63,8 +65,9 @@ def this_cpu_has_native_bf16() -> bool:
 
 
 def device_is_cuda(device: str) -> bool:
-    """A ``RunConfig.device`` that trains on CUDA: ``"cuda"``, ``"cuda:N"``, or ``"auto"`` with CUDA available."""
-    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    """A ``RunConfig.device`` that trains on CUDA: ``"cuda"``, ``"cuda:N"``, or ``"auto"`` with CUDA available
+    (the engine's rule, :func:`wsol_utils.engine.distributed.device_name`)."""
+    return device_name(device).startswith("cuda")
 
 
 def resolve_precision(precision: str, device: str, *, native: bool | None = None) -> str:
