@@ -213,7 +213,8 @@ def test_rows_where_matches_numbers_within_the_tolerance_and_text_exactly():
 
 def test_seed_values_sorted_by_seed_and_refuses_a_seed_twice_or_none():
     frame = pd.DataFrame({"split": ["test"] * 3 + ["val"], "seed": [2, 0, 1, 0], "acc": [30.0, 10.0, 20.0, 99.0]})
-    assert analysis.seed_values(frame, {"split": "test"}, "acc") == [10.0, 20.0, 30.0]
+    values = analysis.seed_values(frame, {"split": "test"}, "acc")
+    assert values.tolist() == [10.0, 20.0, 30.0] and values.index.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="a seed twice"):
         analysis.seed_values(frame, {}, "acc")
     with pytest.raises(ValueError, match="no rows"):
@@ -386,3 +387,15 @@ def test_tau_readings_pair_by_seed_at_the_papers_tau_and_at_each_methods_val_tau
     assert lines[2].startswith("ACoL's test GT-known loc accuracy is 5.0 points above CAM's under the papers' protocol")
     assert "+1.0" in lines[3] and "at each method's tau chosen on val" in lines[3]
     assert len(lines) == 4
+
+
+def test_paired_where_pairs_by_seed_not_by_position():
+    """Two settings with different seeds: only the common ones are paired, seed with seed (a positional pairing
+    would subtract seed 0 from seed 1)."""
+    frame = pd.DataFrame(
+        {"tau": [0.2, 0.2, 0.2, 0.3, 0.3], "seed": [0, 1, 2, 2, 1], "acc": [10.0, 20.0, 30.0, 33.0, 21.0]}
+    )
+    first, second = analysis.paired_where(frame, {"tau": 0.3}, {"tau": 0.2000000001}, "acc")
+    assert (first, second) == ([21.0, 33.0], [20.0, 30.0])
+    a, b = analysis.on_common_seeds(pd.Series([1.0, 2.0], index=[5, 3]), pd.Series([7.0, 9.0, 8.0], index=[3, 4, 5]))
+    assert (a.index.tolist(), a.tolist(), b.tolist()) == ([3, 5], [2.0, 1.0], [7.0, 8.0])

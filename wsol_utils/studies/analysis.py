@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -16,6 +16,7 @@ from wsol_utils.studies.stats import (
     INTERVAL_SUFFIXES,
     PERCENT,
     PERCENT_DIFFERENCE,
+    Interval,
     describe_difference,
     format_interval,
     interval_columns,
@@ -26,6 +27,8 @@ from wsol_utils.studies.stats import (
 if TYPE_CHECKING:
     from wsol_utils.engine import EvalResult, RunConfig
 
+_SeedIndexed = TypeVar("_SeedIndexed", pd.DataFrame, pd.Series)
+
 __all__ = [
     "PROTOCOL_METRICS",
     "name_protocols",
@@ -33,6 +36,8 @@ __all__ = [
     "aggregate_summaries",
     "head_area_share",
     "chosen_on_val",
+    "by_seed",
+    "on_common_seeds",
     "pair_by_seed",
     "paired_differences",
     "run_frame",
@@ -181,15 +186,28 @@ def seed_summary(
     return pd.DataFrame(rows)
 
 
-def seed_rows(frame: pd.DataFrame, key: Hashable, *, column: str = "variant", seed: str = "seed") -> pd.DataFrame:
-    """The rows of ``frame`` whose ``column`` is ``key``, indexed and sorted by ``seed``. A ValueError when there are
-    none, or when a seed appears twice (a frame mixing two runs of one seed cannot be paired)."""
-    rows = frame[frame[column] == key]
+def by_seed(rows: pd.DataFrame, what: str, seed: str = "seed", *, have: str = "") -> pd.DataFrame:
+    """``rows`` (the rows of one setting, described by ``what`` for the error) indexed and sorted by ``seed``. A
+    ValueError when there are none (``have``: what the frame has instead, for the message), or when a seed appears
+    twice (a frame mixing two runs of one seed cannot be paired)."""
     if rows.empty:
-        raise ValueError(f"{column}={key!r} has no rows in the frame; have {list(pd.unique(frame[column]))}")
+        raise ValueError(f"{what} has no rows in the frame{have}")
     if rows[seed].duplicated().any():
-        raise ValueError(f"{column}={key!r} has a seed twice: {rows[seed].tolist()}")
+        raise ValueError(f"{what} has a seed twice: {rows[seed].tolist()}")
     return rows.set_index(seed).sort_index()
+
+
+def seed_rows(frame: pd.DataFrame, key: Hashable, *, column: str = "variant", seed: str = "seed") -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` is ``key``, indexed and sorted by ``seed`` (:func:`by_seed`)."""
+    have = f"; have {list(pd.unique(frame[column]))}"
+    return by_seed(frame[frame[column] == key], f"{column}={key!r}", seed, have=have)
+
+
+def on_common_seeds(first: _SeedIndexed, second: _SeedIndexed) -> tuple[_SeedIndexed, _SeedIndexed]:
+    """Two seed-indexed frames or series (:func:`by_seed`) cut to the seeds both have, in ascending order, so that
+    row ``i`` of one is paired with row ``i`` of the other: the one pairing of the suite."""
+    common = first.index.intersection(second.index).sort_values()
+    return first.loc[common], second.loc[common]
 
 
 def pair_by_seed(
@@ -199,8 +217,7 @@ def pair_by_seed(
     :func:`seed_rows`) on the seeds both have, each indexed by seed in ascending order, so that row ``i`` of one
     is paired with row ``i`` of the other. Seeds only one side has are left out."""
     first, second = (seed_rows(frame, key, column=column, seed=seed) for key in pair)
-    common = first.index.intersection(second.index)
-    return first.loc[common], second.loc[common]
+    return on_common_seeds(first, second)
 
 
 def paired_differences(
@@ -416,6 +433,7 @@ __all__ += [
     "long_series",
     "rows_where",
     "seed_values",
+    "paired_where",
     "tau_readings",
     "top5_informative",
     "top5_note",
@@ -463,14 +481,19 @@ def rows_where(frame: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
     return frame[mask]
 
 
-def seed_values(frame: pd.DataFrame, where: Mapping[str, Any], column: str, seed: str = "seed") -> list[float]:
-    """``column`` of the rows :func:`rows_where` ``where`` finds, one per seed, sorted by seed: the list
-    :func:`wsol_utils.studies.stats.paired_seed_difference` pairs with another setting's. No rows or a repeated
-    seed is an error (two runs of one seed cannot be paired)."""
-    rows = rows_where(frame, where)
-    if rows.empty or rows[seed].duplicated().any():
-        raise ValueError(f"seed_values: {dict(where)} has no rows or a seed twice: {rows[seed].tolist()}")
-    return rows.sort_values(seed)[column].astype(float).tolist()
+def seed_values(frame: pd.DataFrame, where: Mapping[str, Any], column: str, seed: str = "seed") -> pd.Series:
+    """``column`` of the rows :func:`rows_where` ``where`` finds, as floats indexed and sorted by seed
+    (:func:`by_seed`: no rows or a repeated seed is an error); pair two settings with :func:`on_common_seeds`."""
+    return by_seed(rows_where(frame, where), f"seed_values: {dict(where)}", seed)[column].astype(float)
+
+
+def paired_where(
+    frame: pd.DataFrame, first: Mapping[str, Any], second: Mapping[str, Any], column: str
+) -> tuple[list[float], list[float]]:
+    """``column`` of the settings ``first`` and ``second`` (:func:`seed_values`) on the seeds both have, in seed
+    order: what :func:`wsol_utils.studies.stats.paired_seed_difference` takes."""
+    a, b = on_common_seeds(seed_values(frame, first, column), seed_values(frame, second, column))
+    return a.tolist(), b.tolist()
 
 
 def _first_row(frame: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
@@ -607,7 +630,11 @@ def delta_readings(
         label, metric, protocol = criteria[name]
 
         def values(delta: float, label: str = label) -> list[float]:
-            return seed_values(frame, {"split": "test", "delta": delta}, label)
+            return seed_values(frame, {"split": "test", "delta": delta}, label).tolist()
+
+        def paired(delta: float, label: str = label, on_val: float = on_val) -> Interval:
+            first, second = ({"split": "test", "delta": d} for d in (delta, on_val))
+            return paired_seed_difference(*paired_where(frame, first, second, label))
 
         lines.append(
             f"**{name}**: val chooses delta = {on_val:.1f}; on test that gives "
@@ -615,7 +642,7 @@ def delta_readings(
             f"test, gives {format_interval(seed_interval(values(oracle)))}% and is not a result)."
         )
         deltas = [float(d) for d in pd.unique(frame["delta"]) if float(d) != on_val]
-        intervals = {d: paired_seed_difference(values(d), values(on_val)) for d in deltas}
+        intervals = {d: paired(d) for d in deltas}
         if on_val != paper_delta:
             paper = f"delta {paper_delta:g} (the paper's value)"
             lines.append(describe_difference(paper, f"delta {on_val:.1f}", intervals[paper_delta], metric, protocol))
@@ -638,8 +665,9 @@ def tau_readings(
     metric, papers = "test GT-known loc accuracy", f"the papers' protocol (tau {paper_tau:g})"
     each_val = "the papers' box rule at each method's tau chosen on val"
 
-    def values(method: str, tau: float) -> list[float]:
-        return seed_values(curves, {"split": "test", "method": method, "tau": tau}, value)
+    def paired(first: tuple[str, float], second: tuple[str, float]) -> Interval:
+        where = [{"split": "test", "method": method, "tau": tau} for method, tau in (first, second)]
+        return paired_seed_difference(*paired_where(curves, where[0], where[1], value))
 
     val_tau = {str(row["method"]): float(row["tau chosen on val"]) for row in best_tau.to_dict("records")}
     lines = []
@@ -647,7 +675,7 @@ def tau_readings(
         if abs(tau - paper_tau) < KNOB_TOLERANCE:
             lines.append(f"{method}: val chooses the papers' tau = {paper_tau:g} itself.")
             continue
-        interval = paired_seed_difference(values(method, tau), values(method, paper_tau))
+        interval = paired((method, tau), (method, paper_tau))
         lines.append(
             describe_difference(
                 f"{method} at tau {tau:.2f} (chosen on val)",
@@ -658,8 +686,8 @@ def tau_readings(
             )
         )
     for method in (m for m in val_tau if m != against):
-        at_paper = paired_seed_difference(values(method, paper_tau), values(against, paper_tau))
-        at_val = paired_seed_difference(values(method, val_tau[method]), values(against, val_tau[against]))
+        at_paper = paired((method, paper_tau), (against, paper_tau))
+        at_val = paired((method, val_tau[method]), (against, val_tau[against]))
         lines.append(describe_difference(method, against, at_paper, metric, papers))
         lines.append(describe_difference(method, against, at_val, metric, each_val))
     return lines
