@@ -132,12 +132,16 @@ def test_same_machine_demands_identical_bytes(tmp_path):
     result = compare_figures.compare(a, b)
     assert result.mode == "identical" and not result.reproduced
     assert result.tables_not_byte_identical == ["table_main.csv"]
-    assert "same machine (AMD EPYC 9B14, AVX512)" in compare_figures.summary(result)
+    assert "same machine (AMD EPYC 9B14, AVX512, float32 (cpu))" in compare_figures.summary(result)
     other = {**MACHINE, "cpu_capability": "AVX2"}
     a, b = pair(tmp_path / "other", changed, MACHINE, other)
     assert compare_figures.compare(a, b).mode == "intervals" and compare_figures.compare(a, b).reproduced
     a, b = pair(tmp_path / "unrecorded", changed, None, MACHINE)
     assert compare_figures.compare(a, b).mode == "intervals"
+    bf16 = {**MACHINE, "compute_dtype": "float32 weights, training forward autocast bfloat16 (cpu)"}
+    a, b = pair(tmp_path / "bf16", changed, MACHINE, bf16)  # the same CPU, another precision: another path
+    result = compare_figures.compare(a, b)
+    assert result.mode == "intervals" and result.reproduced and "bfloat16" in result.machine_note
 
 
 def test_same_machine_identical_bytes_reproduce(tmp_path):

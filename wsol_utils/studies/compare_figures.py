@@ -135,20 +135,24 @@ def read_table(path: Path) -> Table:
     return Table(columns=columns, rows=[dict(zip(columns, cells)) for cells in body])
 
 
-def machine_identity(folder: Path) -> tuple[str, str] | None:
-    """``(cpu_model, cpu_capability)`` recorded by the entries of ``folder``'s ``PROVENANCE.json``; ``None`` when no
-    entry records a machine, when a model or capability is unknown, or when entries disagree (a mixed folder)."""
-    found = set()
+def machine_identity(folder: Path) -> tuple[str, str, str] | None:
+    """``(cpu_model, cpu_capability, compute dtypes)`` recorded by the entries of ``folder``'s ``PROVENANCE.json``,
+    the dtypes as the sorted set of the entries' ``compute_dtype`` joined by ``" | "`` (a folder trained in bf16
+    also holds float32 entries: tables made without training); ``None`` when no entry records a machine, when a
+    model or capability is unknown, or when entries disagree on them (a mixed folder). Two folders can be
+    byte-identical only when all three agree: fp32 and bf16 training on one CPU are two floating-point paths."""
+    found, dtypes = set(), set()
     for entry in read_manifest(folder).values():
         made_on = entry.get("machine")
         if isinstance(made_on, dict):
             found.add((made_on.get("cpu_model"), made_on.get("cpu_capability")))
+            dtypes.add(str(made_on.get("compute_dtype")))
     if len(found) != 1:
         return None
     model, capability = found.pop()
     if not isinstance(model, str) or not isinstance(capability, str):
         return None
-    return model, capability
+    return model, capability, " | ".join(sorted(dtypes))
 
 
 def table_names(folder: Path) -> set[str]:
@@ -345,8 +349,8 @@ def compare(committed: str | Path, fresh: str | Path) -> Comparison:
 
 
 def _mode(a: Path, b: Path) -> tuple[str, str]:
-    """``("identical", why)`` when both folders record the same CPU model and capability, else
-    ``("intervals", why)``."""
+    """``("identical", why)`` when both folders record the same CPU model, capability and compute dtypes
+    (:func:`machine_identity`), else ``("intervals", why)``."""
     machine_a, machine_b = machine_identity(a), machine_identity(b)
     if machine_a is None:
         return "intervals", f"{a} records no single machine (CPU model and capability): intervals and verdicts judged"
