@@ -1,0 +1,50 @@
+"""Tests for benchmarks/compare_reproduce_runs.py: matching runs by configuration and their concurrency, by hand."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+
+@pytest.fixture
+def script(monkeypatch) -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_reproduce_runs.py"
+    spec = importlib.util.spec_from_file_location("compare_reproduce_runs", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "compare_reproduce_runs", module)  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(root: Path, name: str, config: dict, start: float, end: float) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "done.json").write_text(json.dumps({"seconds_this_session": end - start}))
+    os.utime(folder / "done.json", (end, end))
+
+
+def test_runs_match_without_precision_and_data_seed(script, tmp_path):
+    base = {"method": "cam", "seed": 0, "dataset_kwargs": {"num_train": 1000}}
+    _run(tmp_path / "a", "r1", base, 1000.0, 1100.0)
+    _run(tmp_path / "b", "r1", {**base, "precision": "fp32", "dataset_kwargs": {"num_train": 1000, "seed": 0}}, 0, 50)
+    _run(tmp_path / "b", "r2", {**base, "dataset_kwargs": {"num_train": 5000}}, 0, 50)  # another data size
+    before, after = script.read_runs(tmp_path / "a"), script.read_runs(tmp_path / "b")
+    assert len(set(before) & set(after)) == 1
+
+
+def test_concurrency_is_the_time_averaged_number_of_runs(script, tmp_path):
+    # r1 trains 0-100 s; r2 50-150 s overlaps its second half; r3 200-300 s overlaps nothing
+    for name, (start, end) in {"r1": (1000, 1100), "r2": (1050, 1150), "r3": (1200, 1300)}.items():
+        _run(tmp_path, name, {"method": "cam", "seed": int(name[1])}, start, end)
+    runs = {run.config["seed"]: run for run in script.read_runs(tmp_path).values()}
+    every = script.read_runs(tmp_path)
+    assert script.concurrency(runs[1], every) == pytest.approx(1.5)  # (100 s itself + 50 s of r2) / 100 s
+    assert script.concurrency(runs[3], every) == pytest.approx(1.0)
