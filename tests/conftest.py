@@ -13,9 +13,12 @@ Worker processes (``engine.train_many``) fork from a forkserver that has already
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from tiny_data import TINY_IMAGES, TinyImage, make_cub_folder, make_wsoleval_folder
@@ -83,3 +86,20 @@ def fake_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from fake_weights import write_fake_weights
 
     return write_fake_weights(tmp_path_factory.mktemp("fake_imagenet"))
+
+
+@pytest.fixture
+def load_benchmark(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
+    """``load_benchmark("bench_gpu")``: the script ``benchmarks/<name>.py`` imported as a module (registered in
+    ``sys.modules`` for this test only: a dataclass in it looks its module up)."""
+
+    def load(name: str) -> ModuleType:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -560,15 +559,8 @@ def test_reproduce_cli_flags_set_the_environment(monkeypatch):
     assert os.environ[backbones.OFFLINE_ENV] == "1" and os.environ["WSOL_ALLOW_RANDOM_INIT"] == "1"
 
 
-def test_bench_gpu_exits_clearly_without_cuda(monkeypatch, capsys):
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
-    spec = importlib.util.spec_from_file_location("bench_gpu", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_gpu", module)  # its dataclass looks its module up
-    spec.loader.exec_module(module)
+def test_bench_gpu_exits_clearly_without_cuda(monkeypatch, capsys, load_benchmark):
+    module = load_benchmark("bench_gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert module.main([]) == 2
     assert "no CUDA device" in capsys.readouterr().err

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,14 +11,8 @@ import pytest
 
 
 @pytest.fixture
-def script(monkeypatch) -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_reproduce_runs.py"
-    spec = importlib.util.spec_from_file_location("compare_reproduce_runs", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "compare_reproduce_runs", module)  # its dataclass looks its module up
-    spec.loader.exec_module(module)
-    return module
+def script(load_benchmark) -> ModuleType:
+    return load_benchmark("compare_reproduce_runs")
 
 
 def _run(root: Path, name: str, config: dict, start: float, end: float) -> None:
