@@ -62,6 +62,27 @@ def concurrency(run: Run, runs: dict[str, Run]) -> float:
     return overlap / max(run.end - run.start, 1e-9)
 
 
+def mean_concurrency(runs: dict[str, Run]) -> float:
+    """Number of training runs at once, averaged over the time at least one trains."""
+    events = sorted([(run.start, 1) for run in runs.values()] + [(run.end, -1) for run in runs.values()])
+    busy = weighted = 0.0
+    active, last = 0, events[0][0]
+    for time, change in events:
+        if active:
+            busy += time - last
+            weighted += active * (time - last)
+        active, last = active + change, time
+    return weighted / busy
+
+
+def images_trained(runs: dict[str, Run], default_num_train: int = 5000) -> int:
+    """Training images x epochs over all runs (a config without ``num_train`` uses the data set's default)."""
+    return sum(
+        int(run.config.get("dataset_kwargs", {}).get("num_train", default_num_train)) * int(run.config["epochs"])
+        for run in runs.values()
+    )
+
+
 def _median(rows: list[dict], column: str) -> float:
     """Median of one column of the matched rows."""
     return statistics.median(float(row[column]) for row in rows)
@@ -105,10 +126,10 @@ def main() -> None:
             f" -> {_median(mine, 'concurrency_after'):.2f}"
         )
     for name, runs in (("before", before), ("after", after)):
-        levels = [concurrency(run, runs) for run in runs.values()]
         print(
-            f"{name}: {len(runs)} runs, {sum(r.wall_s for r in runs.values()):.0f} s of run wall time, "
-            f"median concurrency {statistics.median(levels):.2f}"
+            f"{name}: {len(runs)} runs, {images_trained(runs) / 1e6:.2f} M images x epochs, "
+            f"{sum(r.wall_s for r in runs.values()):.0f} s of run wall time, "
+            f"{mean_concurrency(runs):.2f} runs at once on average"
         )
     if args.csv and rows:
         with args.csv.open("w", newline="") as handle:

@@ -40,3 +40,14 @@ def test_concurrency_is_the_time_averaged_number_of_runs(script, tmp_path):
     every = script.read_runs(tmp_path)
     assert script.concurrency(runs[1], every) == pytest.approx(1.5)  # (100 s itself + 50 s of r2) / 100 s
     assert script.concurrency(runs[3], every) == pytest.approx(1.0)
+
+
+def test_mean_concurrency_and_images_by_hand(script, tmp_path):
+    # 0-100 s one run, 100-150 s two, 150-200 s one, 200-300 s none (not counted), 300-400 s one
+    spans = {"r1": (1000, 1150), "r2": (1100, 1200), "r3": (1300, 1400)}
+    for index, (name, (start, end)) in enumerate(spans.items()):
+        kwargs = {"num_train": 1000} if index == 0 else {}
+        _run(tmp_path, name, {"method": "cam", "seed": index, "epochs": 6, "dataset_kwargs": kwargs}, start, end)
+    runs = script.read_runs(tmp_path)
+    assert script.mean_concurrency(runs) == pytest.approx((100 + 2 * 50 + 50 + 100) / 300)
+    assert script.images_trained(runs) == 1000 * 6 + 2 * 5000 * 6
