@@ -21,8 +21,11 @@ import csv
 import json
 import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from wsol_utils.data.synthetic import SyntheticConfig
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,9 @@ def _config_key(config: dict) -> str:
     return json.dumps(kept, sort_keys=True)
 
 
-def read_runs(root: Path) -> dict[str, Run]:
-    """Every finished run under ``root`` (a ``runs/`` folder), by :func:`_config_key`."""
-    runs: dict[str, Run] = {}
+def read_runs(root: Path) -> list[Run]:
+    """Every finished run under ``root`` (a ``runs/`` folder)."""
+    runs = []
     for folder in sorted(root.iterdir()):
         done = folder / "done.json"
         if not done.is_file():
@@ -52,19 +55,30 @@ def read_runs(root: Path) -> dict[str, Run]:
         config = json.loads((folder / "config.json").read_text())
         wall = float(json.loads(done.read_text())["seconds_this_session"])
         end = os.path.getmtime(done)
-        runs[_config_key(config)] = Run(config=config, wall_s=wall, start=end - wall, end=end)
+        runs.append(Run(config=config, wall_s=wall, start=end - wall, end=end))
     return runs
 
 
-def concurrency(run: Run, runs: dict[str, Run]) -> float:
+def by_config(runs: Sequence[Run]) -> dict[str, Run]:
+    """``runs`` by :func:`_config_key`; two runs with one key cannot be matched -> ValueError."""
+    keyed: dict[str, Run] = {}
+    for run in runs:
+        key = _config_key(run.config)
+        if key in keyed:
+            raise ValueError(f"two runs have the configuration {key}: they cannot be matched one to one")
+        keyed[key] = run
+    return keyed
+
+
+def concurrency(run: Run, runs: Sequence[Run]) -> float:
     """Time-averaged number of training runs that ran while ``run`` did, itself included."""
-    overlap = sum(max(0.0, min(run.end, other.end) - max(run.start, other.start)) for other in runs.values())
+    overlap = sum(max(0.0, min(run.end, other.end) - max(run.start, other.start)) for other in runs)
     return overlap / max(run.end - run.start, 1e-9)
 
 
-def mean_concurrency(runs: dict[str, Run]) -> float:
+def mean_concurrency(runs: Sequence[Run]) -> float:
     """Number of training runs at once, averaged over the time at least one trains."""
-    events = sorted([(run.start, 1) for run in runs.values()] + [(run.end, -1) for run in runs.values()])
+    events = sorted([(run.start, 1) for run in runs] + [(run.end, -1) for run in runs])
     busy = weighted = 0.0
     active, last = 0, events[0][0]
     for time, change in events:
@@ -75,11 +89,11 @@ def mean_concurrency(runs: dict[str, Run]) -> float:
     return weighted / busy
 
 
-def images_trained(runs: dict[str, Run], default_num_train: int = 5000) -> int:
+def images_trained(runs: Sequence[Run], default_num_train: int = SyntheticConfig.num_train) -> int:
     """Training images x epochs over all runs (a config without ``num_train`` uses the data set's default)."""
     return sum(
         int(run.config.get("dataset_kwargs", {}).get("num_train", default_num_train)) * int(run.config["epochs"])
-        for run in runs.values()
+        for run in runs
     )
 
 
@@ -96,11 +110,12 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, help="write the matched runs here")
     args = parser.parse_args()
     before, after = read_runs(args.before), read_runs(args.after)
-    common = sorted(set(before) & set(after))
+    keyed_before, keyed_after = by_config(before), by_config(after)
+    common = sorted(set(keyed_before) & set(keyed_after))
     print(f"runs: before {len(before)}, after {len(after)}, same configuration {len(common)}")
     rows = []
     for key in common:
-        old, new = before[key], after[key]
+        old, new = keyed_before[key], keyed_after[key]
         c_old, c_new = concurrency(old, before), concurrency(new, after)
         rows.append(
             {
@@ -128,7 +143,7 @@ def main() -> None:
     for name, runs in (("before", before), ("after", after)):
         print(
             f"{name}: {len(runs)} runs, {images_trained(runs) / 1e6:.2f} M images x epochs, "
-            f"{sum(r.wall_s for r in runs.values()):.0f} s of run wall time, "
+            f"{sum(r.wall_s for r in runs):.0f} s of run wall time, "
             f"{mean_concurrency(runs):.2f} runs at once on average"
         )
     if args.csv and rows:

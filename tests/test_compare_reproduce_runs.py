@@ -28,16 +28,29 @@ def test_runs_match_without_precision_and_data_seed(script, tmp_path):
     _run(tmp_path / "a", "r1", base, 1000.0, 1100.0)
     _run(tmp_path / "b", "r1", {**base, "precision": "fp32", "dataset_kwargs": {"num_train": 1000, "seed": 0}}, 0, 50)
     _run(tmp_path / "b", "r2", {**base, "dataset_kwargs": {"num_train": 5000}}, 0, 50)  # another data size
-    before, after = script.read_runs(tmp_path / "a"), script.read_runs(tmp_path / "b")
+    before, after = (
+        script.by_config(script.read_runs(tmp_path / "a")),
+        script.by_config(script.read_runs(tmp_path / "b")),
+    )
     assert len(set(before) & set(after)) == 1
+
+
+def test_two_runs_of_one_configuration_cannot_be_matched(script, tmp_path):
+    config = {"method": "cam", "seed": 0, "dataset_kwargs": {"seed": 0}}
+    _run(tmp_path, "r1", config, 0, 50)
+    _run(tmp_path, "r2", {**config, "dataset_kwargs": {"seed": 1}}, 0, 50)  # differs only in the data seed
+    runs = script.read_runs(tmp_path)
+    assert len(runs) == 2 and script.images_trained([]) == 0
+    with pytest.raises(ValueError, match="cannot be matched"):
+        script.by_config(runs)
 
 
 def test_concurrency_is_the_time_averaged_number_of_runs(script, tmp_path):
     # r1 trains 0-100 s; r2 50-150 s overlaps its second half; r3 200-300 s overlaps nothing
     for name, (start, end) in {"r1": (1000, 1100), "r2": (1050, 1150), "r3": (1200, 1300)}.items():
         _run(tmp_path, name, {"method": "cam", "seed": int(name[1])}, start, end)
-    runs = {run.config["seed"]: run for run in script.read_runs(tmp_path).values()}
     every = script.read_runs(tmp_path)
+    runs = {run.config["seed"]: run for run in every}
     assert script.concurrency(runs[1], every) == pytest.approx(1.5)  # (100 s itself + 50 s of r2) / 100 s
     assert script.concurrency(runs[3], every) == pytest.approx(1.0)
 
