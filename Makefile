@@ -22,7 +22,7 @@ REPRODUCE_DATA := $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data
 
 .PHONY: install reproduce reproduce-smoke notebooks lint test test-slow test-all test-fast benchmark browser site clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt setup.py wsol_utils/scoring/_component_tree.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,test,pretrained,cam]"

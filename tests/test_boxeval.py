@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from score_maps import blobs, corner_cases, generated_dataset, gt_boxes_for
+from score_maps import blobs, corner_cases, generated_dataset, gt_boxes_for, normalize
 
+from wsol_utils.scoring import boxeval
 from wsol_utils.scoring.boxes import quantize_scoremap
 from wsol_utils.scoring.boxeval import (
     BoxEvaluator,
     PxAPEvaluator,
     _contours_of_levels,
     _level_windows,
+    _tree_contour_boxes,
+    component_tree_available,
+    image_threshold_hits,
     image_threshold_ious,
 )
 from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap
@@ -95,6 +100,106 @@ def test_one_cut_stack_traces_each_binary_image_as_findcontours_alone(seed: int,
             assert found.boxes[start:end].tolist() == expected
             areas = [2 * cv2.contourArea(contour) for contour in contours] or [0.0]
             assert found.areas2[start:end].tolist() == areas
+
+
+# ------------------------------------------------------------------ the component tree (V1/V2 hits without tracing)
+
+needs_tree = pytest.mark.skipif(not component_tree_available(), reason="the component tree is not compiled")
+
+
+def test_component_tree_is_built() -> None:
+    """Where a C compiler is, `make install` must have compiled the component tree (else the evaluator silently
+    runs at half speed)."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: the tracing path is the evaluator's only path here")
+    assert component_tree_available(), "wsol_utils/scoring/_component_tree.c was not compiled: run `make install`"
+
+
+@needs_tree
+def test_tree_boxes_of_a_ring_with_an_island_by_hand() -> None:
+    img = np.zeros((9, 9), dtype=np.uint8)
+    img[1:7, 1:7] = 200  # a ring: rows/cols 1-6 ...
+    img[3:5, 3:5] = 0  # ... around a 2x2 hole (rows/cols 3-4)
+    img[8, 8] = 120  # a lone pixel in the corner, 8-separated from the ring
+    boxes, starts = _tree_contour_boxes(img, np.array([120, 200]))
+    np.testing.assert_array_equal(starts, [0, 3])
+    # level 120: the ring [1, 1, 6 + 1, 6 + 1], the pixel [8, 8, 8, 8] (clipped at W - 1), the hole grown by one
+    # pixel [2, 2, 5 + 1, 5 + 1]; level 200: the ring and its hole
+    assert sorted(boxes[:3].tolist()) == sorted([[1, 1, 7, 7], [8, 8, 8, 8], [2, 2, 6, 6]])
+    assert sorted(boxes[3:].tolist()) == sorted([[1, 1, 7, 7], [2, 2, 6, 6]])
+
+
+@needs_tree
+@pytest.mark.parametrize("seed", range(3))
+def test_tree_boxes_are_findcontours_boxes_level_by_level(seed: int) -> None:
+    """The untraced boxes are, level by level, the multiset of OpenCV's boxes (outer and hole contours, nested
+    islands, 8- against 4-connectivity on the checkerboard, maps touching the border)."""
+    rng = np.random.default_rng(seed)
+    maps = [*corner_cases(16), np.zeros((1, 1)), rng.random((1, 7)), rng.random((23, 17)), rng.random((40, 3))]
+    maps += [blobs(rng, 40, 29) for _ in range(10)]
+    for scoremap in maps:
+        img = quantize_scoremap(scoremap)
+        height, width = img.shape
+        values = np.flatnonzero(np.bincount(img.ravel(), minlength=256))
+        lows = values[seed * len(values) // 4 :]  # the lowest levels left out, as pruned levels are
+        boxes, starts = _tree_contour_boxes(img, lows)
+        ends = np.append(starts[1:], len(boxes))
+        for low, start, end in zip(lows, starts, ends):
+            contours = cv2.findContours((img >= low).astype(np.uint8), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            expected = []
+            for contour in contours:
+                x, y, w, h = cv2.boundingRect(contour)
+                expected.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+            assert sorted(boxes[start:end].tolist()) == sorted(expected)
+
+
+@needs_tree
+def test_tree_rejects_bad_input_with_a_clear_error() -> None:
+    tree = boxeval._component_tree
+    assert tree is not None
+    image = np.zeros((4, 5), dtype=np.uint8)
+    with pytest.raises(ValueError, match="height \\* width"):
+        tree.level_contour_boxes(image.data, 4, 4, np.array([1], dtype=np.int32).data)
+    with pytest.raises(ValueError, match="strictly ascending"):
+        tree.level_contour_boxes(image.data, 4, 5, np.array([3, 3], dtype=np.int32).data)
+    with pytest.raises(ValueError, match="strictly ascending"):
+        tree.level_contour_boxes(image.data, 4, 5, np.array([256], dtype=np.int32).data)
+
+
+def test_hits_of_a_hole_by_hand_on_both_paths() -> None:
+    scoremap = np.ones((9, 9))
+    scoremap[3:6, 3:6] = 0.0  # outer box [0, 0, 8, 8]: IoU 25 / 81 with the GT box; hole box [2, 2, 7, 7]: 25 / 36
+    gt = np.array([[2, 2, 6, 6]])
+    paths = [False, True] if component_tree_available() else [False]
+    for component_tree in paths:
+        hit_v1, hit_v2 = image_threshold_hits(scoremap, gt, np.array([0.5]), (30, 50, 70), component_tree)
+        assert hit_v1.tolist() == [False]  # the contours disagree about IoU 50: the largest (outer) decides
+        assert hit_v2.tolist() == [[True], [True], [False]]  # 25 / 36 = 0.69
+
+
+@needs_tree
+@pytest.mark.parametrize("seed", range(2))
+def test_hits_from_the_tree_equal_hits_from_tracing(seed: int) -> None:
+    maps, boxes = generated_dataset(60, seed=10 + seed)
+    rng = np.random.default_rng(seed)
+    maps += [normalize(rng.random((31, 26))) for _ in range(5)]  # islands and holes at every level
+    boxes += [gt_boxes_for(rng, 31, 26) for _ in range(5)]
+    thresholds = np.arange(0, 1, 0.001)
+    for scoremap, gt in zip(maps, boxes):
+        for levels in [(30, 50, 70), (10, 90)]:
+            tree = image_threshold_hits(scoremap, gt, thresholds, levels, component_tree=True)
+            traced = image_threshold_hits(scoremap, gt, thresholds, levels, component_tree=False)
+            np.testing.assert_array_equal(tree[0], traced[0])
+            np.testing.assert_array_equal(tree[1], traced[1])
+
+
+def test_tree_required_but_not_compiled_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(boxeval, "_component_tree", None)
+    with pytest.raises(RuntimeError, match="make install"):
+        image_threshold_hits(np.ones((4, 4)), np.array([[0, 0, 3, 3]]), np.array([0.5]), component_tree=True)
+    evaluator = BoxEvaluator(interval=0.1)  # None: falls back to tracing, same counts
+    evaluator.accumulate(np.ones((4, 4)), np.array([[0, 0, 3, 3]]))
+    assert evaluator.compute()["maxboxacc"] == 100.0
 
 
 # ------------------------------------------------------------------ parity with the literal reference

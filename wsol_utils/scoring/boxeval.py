@@ -9,14 +9,26 @@ with ``peak = img.max()`` (255 for a min-max normalized map: the shorthand ``int
 - two cut-offs with no pixel value between them give the same binary image: the binary for ``c`` is
   ``img >= v`` where ``v`` is the smallest pixel value above ``c``.
 
-:class:`BoxEvaluator` therefore traces each *distinct binary image* once (at most one per distinct pixel
+:func:`image_threshold_ious` therefore traces each *distinct binary image* once (at most one per distinct pixel
 value, plus the empty one), all of a map's binary images stacked in one ``findContours`` call, skips those whose
 bounding rectangle cannot hold a box reaching the lowest IoU any count needs (an exact bound), derives every
 contour's bounding box and polygon area with vectorized numpy (integer shoelace = ``cv2.contourArea`` exactly;
 ``boundingRect`` = min/max of the points), computes all IoUs at once with wsoleval's float formula, and maps the
-results back to the requested thresholds. Per-threshold correct counts are integer arrays, so evaluators over
-disjoint image sets :meth:`~BoxEvaluator.merge` exactly. :class:`PxAPEvaluator` keeps integer pixel histograms
-on the maps' torch device. A folder of wsoleval ``.npy`` maps is streamed through worker processes by
+results back to the requested thresholds.
+
+:class:`BoxEvaluator` needs less: whether the largest contour reaches IoU 50 (V1) and whether any contour reaches
+each V2 level. :func:`image_threshold_hits` gets every binary image's contour *boxes* without tracing, from the
+component tree (``_component_tree.c``, compiled at install where a C compiler is): an outer contour's box is its
+8-connected component's bounding rectangle, a hole contour's is its hole's (a 4-connected background component
+away from the border) grown by one pixel, and two union-find passes over the pixels sorted by value give every
+level's components at once. That decides V2 exactly, and V1 wherever a binary image's contours agree about IoU 50;
+only the binary images whose contours disagree (about a quarter) are traced, for the largest one's area. Without
+the compiled tree every binary image is traced (the same counts, about half the speed; tests/test_boxeval.py
+checks the two against each other and both against wsoleval's literal code).
+
+Per-threshold correct counts are integer arrays, so evaluators over disjoint image sets
+:meth:`~BoxEvaluator.merge` exactly. :class:`PxAPEvaluator` keeps integer pixel histograms on the maps' torch
+device. A folder of wsoleval ``.npy`` maps is streamed through worker processes by
 :func:`wsol_utils.data.scoremaps.evaluate_scoremaps` (the files are read in the data layer).
 
 Result dict (``BoxEvaluator.compute``; accuracies in percent)::
@@ -60,11 +72,18 @@ from wsol_utils.scoring.boxes import (
 if TYPE_CHECKING:  # imported lazily: worker processes that only score boxes never load torch, so they start in a
     import torch  # fraction of a second
 
+try:  # compiled by setup.py at install where a C compiler is; without it every binary image is traced instead
+    from wsol_utils.scoring import _component_tree
+except ImportError:  # pragma: no cover (the test environment has a compiler; see test_component_tree_is_built)
+    _component_tree = None  # type: ignore[assignment]
+
 
 __all__ = [
     "BoxEvaluator",
     "PxAPEvaluator",
+    "component_tree_available",
     "image_threshold_ious",
+    "image_threshold_hits",
 ]
 
 
@@ -171,10 +190,37 @@ def _first_argmax_per_segment(values: np.ndarray, starts: np.ndarray) -> np.ndar
     return is_max[np.searchsorted(is_max, starts)]
 
 
+@dataclass(frozen=True)
+class _Levels:
+    """A map's distinct binary images (docs/methods.md §2.2).
+
+    ``img`` ``(H, W)`` uint8, the quantised map; ``lows`` ``(L,)`` int64 ascending, binary image ``l`` is
+    ``img >= lows[l]`` (``lows[l] > img.max()``: the empty image); ``position`` ``(T,)`` the binary image of each
+    threshold; ``windows`` ``(L, 4)`` each image's pixel window (:func:`_level_windows`).
+    """
+
+    img: np.ndarray
+    lows: np.ndarray
+    position: np.ndarray
+    windows: np.ndarray
+
+
+def _levels_of(scoremap: np.ndarray, thresholds: np.ndarray) -> _Levels:
+    """The distinct binary images of ``scoremap`` at ``thresholds`` (module docstring: at most one per pixel value)."""
+    img = quantize_scoremap(scoremap)
+    values = np.flatnonzero(np.bincount(img.ravel(), minlength=256))  # distinct pixel values, ascending
+    cutoffs = (thresholds * img.max()).astype(np.int64)  # int(t * max(img)), as wsoleval
+    # binary(c) = img > c = img >= values[k] with k = #values <= c; k == len(values) is the empty image
+    level_of_threshold = np.searchsorted(values, cutoffs, side="right")
+    levels, position = np.unique(level_of_threshold, return_inverse=True)
+    lows = np.append(values, 256)[levels]  # img >= 256 is the empty binary image
+    return _Levels(img=img, lows=lows, position=position, windows=_level_windows(img, lows))
+
+
 def image_threshold_ious(
     scoremap: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray, floor: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Best IoU with the GT boxes at every CAM threshold, for one map (docs/methods.md §2.2).
+    """Best IoU with the GT boxes at every CAM threshold, for one map (docs/methods.md §2.2), by tracing.
 
     Args:
         scoremap: ``(H, W)`` float map in ``[0, 1]``.
@@ -188,25 +234,94 @@ def image_threshold_ious(
         ``(iou_largest (T,), iou_all (T,))``: max IoU over GT boxes of the largest contour's box (V1),
         and of every contour's box (V2), at each threshold.
     """
-    img = quantize_scoremap(scoremap)
-    height, width = img.shape
+    found_levels = _levels_of(scoremap, thresholds)
+    img, lows, windows = found_levels.img, found_levels.lows, found_levels.windows
     gt = check_gt_boxes(gt_boxes, "gt_boxes")
-    values = np.flatnonzero(np.bincount(img.ravel(), minlength=256))  # distinct pixel values, ascending
-    cutoffs = (thresholds * img.max()).astype(np.int64)  # int(t * max(img)), as wsoleval
-    # binary(c) = img > c = img >= values[k] with k = #values <= c; k == len(values) is the empty image
-    level_of_threshold = np.searchsorted(values, cutoffs, side="right")
-    levels, position = np.unique(level_of_threshold, return_inverse=True)
-    lows = np.append(values, 256)[levels]  # img >= 256 is the empty binary image
-    windows = _level_windows(img, lows)
-    traced = (lows > img.max()) | (_iou_bound(windows, gt, height, width) >= floor)  # the empty image is cheap
+    traced = (lows > img.max()) | (_iou_bound(windows, gt, *img.shape) >= floor)  # the empty image is cheap
     iou_largest, iou_all = np.zeros(len(lows)), np.zeros(len(lows))
-    if not traced.any():
-        return iou_largest[position], iou_all[position]
-    found = _contours_of_levels(img, lows[traced], windows[traced][0])
-    best_iou = broadcast_iou(found.boxes[:, None, :], gt[None, :, :]).max(axis=1)
-    iou_all[traced] = np.maximum.reduceat(best_iou, found.starts)
-    iou_largest[traced] = best_iou[_first_argmax_per_segment(found.areas2, found.starts)]
-    return iou_largest[position], iou_all[position]
+    if traced.any():
+        found = _contours_of_levels(img, lows[traced], windows[traced][0])
+        best_iou = broadcast_iou(found.boxes[:, None, :], gt[None, :, :]).max(axis=1)
+        iou_all[traced] = np.maximum.reduceat(best_iou, found.starts)
+        iou_largest[traced] = best_iou[_first_argmax_per_segment(found.areas2, found.starts)]
+    return iou_largest[found_levels.position], iou_all[found_levels.position]
+
+
+def component_tree_available() -> bool:
+    """Whether the compiled component tree (``_component_tree.c``) was built at install (setup.py)."""
+    return _component_tree is not None
+
+
+def _tree_contour_boxes(img: np.ndarray, lows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes of every contour of ``findContours(img >= v, RETR_TREE)`` for each ``v`` in ``lows`` (ascending,
+    each ``<= img.max()``), from the component tree, untraced (module docstring); their order within a binary
+    image is not OpenCV's. Returns ``boxes (K, 4)`` int64 (clipped as :func:`_contours_of_levels`) and
+    ``starts (L,)``, the first row of each binary image (each has at least one contour: its pixels)."""
+    if _component_tree is None:
+        raise RuntimeError(
+            "the component tree (wsol_utils/scoring/_component_tree.c) is not compiled: reinstall with a C "
+            "compiler (`make install`, or `pip install -e .`), or pass component_tree=False"
+        )
+    image = np.ascontiguousarray(img, dtype=np.uint8)
+    levels = np.ascontiguousarray(lows, dtype=np.int32)
+    packed = _component_tree.level_contour_boxes(image.data, image.shape[0], image.shape[1], levels.data)
+    records = np.frombuffer(packed, dtype=np.int32).reshape(-1, 6)  # (level index, kind, x0, y0, x1, y1)
+    by_level = records[np.argsort(records[:, 0], kind="stable")]
+    return by_level[:, 2:].astype(np.int64), np.searchsorted(by_level[:, 0], np.arange(len(lows)))
+
+
+def image_threshold_hits(
+    scoremap: np.ndarray,
+    gt_boxes: np.ndarray,
+    thresholds: np.ndarray,
+    iou_levels: Sequence[int] = (30, 50, 70),
+    component_tree: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What MaxBoxAcc and MaxBoxAccV2 count for one map at every CAM threshold (docs/methods.md §2.2).
+
+    The same counts as :func:`image_threshold_ious` compared with the levels, found with the component tree where
+    it is compiled (module docstring): V2 from every contour's box, V1 from the boxes wherever a binary image's
+    contours agree about IoU 50, tracing only the binary images whose contours disagree.
+
+    Args:
+        scoremap: ``(H, W)`` float map in ``[0, 1]``.
+        gt_boxes: ``(N, 4)`` int inclusive boxes in the map's pixel coordinates, N >= 1.
+        thresholds: ``(T,)`` CAM thresholds in ``[0, 1)``.
+        iou_levels: MaxBoxAccV2's IoU levels in percent (:func:`check_iou_levels`).
+        component_tree: ``None`` uses it where compiled, ``False`` traces every binary image, ``True`` requires it.
+
+    Returns:
+        ``(hit_v1 (T,), hit_v2 (L, T))`` bool: the largest contour's box reaches IoU ``V1_IOU_LEVEL`` %, and some
+        contour's box reaches ``iou_levels[l]`` %.
+    """
+    v1_level = V1_IOU_LEVEL / 100
+    v2_levels = np.asarray(check_iou_levels(iou_levels), dtype=np.float64)[:, None] / 100
+    floor = min(v1_level, float(v2_levels.min()))
+    if component_tree is False or (component_tree is None and _component_tree is None):
+        iou_largest, iou_all = image_threshold_ious(scoremap, gt_boxes, thresholds, floor)
+        return iou_largest >= v1_level, iou_all[None, :] >= v2_levels
+    found_levels = _levels_of(scoremap, thresholds)
+    img, lows, windows = found_levels.img, found_levels.lows, found_levels.windows
+    gt = check_gt_boxes(gt_boxes, "gt_boxes")
+    lit = lows <= img.max()
+    # the empty binary image holds wsoleval's placeholder box [0, 0, 0, 0]
+    empty_iou = float(broadcast_iou(np.zeros(4, dtype=np.int64), gt).max())
+    iou_all = np.where(lit, 0.0, empty_iou)
+    hit_v1 = np.where(lit, False, empty_iou >= v1_level)
+    traced = np.flatnonzero(lit & (_iou_bound(windows, gt, *img.shape) >= floor))
+    if len(traced):
+        boxes, starts = _tree_contour_boxes(img, lows[traced])
+        best_iou = broadcast_iou(boxes[:, None, :], gt[None, :, :]).max(axis=1)
+        iou_all[traced] = np.maximum.reduceat(best_iou, starts)
+        reaches = best_iou >= v1_level
+        every_reaches = np.minimum.reduceat(reaches, starts)
+        hit_v1[traced] = every_reaches
+        disagree = traced[np.maximum.reduceat(reaches, starts) != every_reaches]  # the largest contour decides
+        if len(disagree):
+            found = _contours_of_levels(img, lows[disagree], windows[disagree[0]])
+            largest = _first_argmax_per_segment(found.areas2, found.starts)
+            hit_v1[disagree] = broadcast_iou(found.boxes[largest][:, None, :], gt[None, :, :]).max(axis=1) >= v1_level
+    return hit_v1[found_levels.position], iou_all[found_levels.position][None, :] >= v2_levels
 
 
 class BoxEvaluator:
@@ -216,40 +331,43 @@ class BoxEvaluator:
         interval: CAM threshold step; thresholds are ``np.arange(0, 1, interval)``.
         iou_levels: IoU levels in percent for MaxBoxAccV2 (mean of the per-level maxima).
             V1 always uses IoU 50 and the largest contour.
+        component_tree: :func:`image_threshold_hits`'s choice (``None``: the compiled component tree where it
+            is built); the counts do not depend on it.
     """
 
-    def __init__(self, interval: float = 0.001, iou_levels: Sequence[int] = (30, 50, 70)) -> None:
+    def __init__(
+        self, interval: float = 0.001, iou_levels: Sequence[int] = (30, 50, 70), component_tree: bool | None = None
+    ) -> None:
         self.interval = float(interval)
         self.iou_levels = check_iou_levels(iou_levels)
         self.thresholds = threshold_list(self.interval)
+        self.component_tree = component_tree
         self.num_images = 0
         self.correct_v1 = np.zeros(len(self.thresholds), dtype=np.int64)  # (T,)
         self.correct_v2 = np.zeros((len(self.iou_levels), len(self.thresholds)), dtype=np.int64)  # (L, T)
-        #: the lowest IoU any count needs: binary images whose boxes cannot reach it are not traced
-        self.floor = min([V1_IOU_LEVEL, *self.iou_levels]) / 100
 
     def accumulate(self, scoremap: np.ndarray, gt_boxes: np.ndarray) -> None:
         """Add one ``(H, W)`` map in ``[0, 1]`` and its ``(N, 4)`` int GT boxes in map pixels (inclusive)."""
-        self._add(*self._ious(to_numpy(scoremap, "scoremap"), to_numpy(gt_boxes, "gt_boxes")))
+        self._add(*self._hits(to_numpy(scoremap, "scoremap"), to_numpy(gt_boxes, "gt_boxes")))
 
-    def _ious(self, scoremap: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`image_threshold_ious` of one map at this evaluator's thresholds and floor."""
-        return image_threshold_ious(scoremap, gt, self.thresholds, self.floor)
+    def _hits(self, scoremap: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`image_threshold_hits` of one map at this evaluator's thresholds and IoU levels."""
+        return image_threshold_hits(scoremap, gt, self.thresholds, self.iou_levels, self.component_tree)
 
-    def _add(self, iou_largest: np.ndarray, iou_all: np.ndarray) -> None:
-        """Count one image's per-threshold IoUs (from :func:`image_threshold_ious`)."""
-        self.correct_v1 += iou_largest >= V1_IOU_LEVEL / 100
-        levels = np.asarray(self.iou_levels, dtype=np.float64)[:, None] / 100
-        self.correct_v2 += iou_all[None, :] >= levels
+    def _add(self, hit_v1: np.ndarray, hit_v2: np.ndarray) -> None:
+        """Count one image's per-threshold hits (from :func:`image_threshold_hits`)."""
+        self.correct_v1 += hit_v1
+        self.correct_v2 += hit_v2
         self.num_images += 1
 
     def accumulate_batch(self, scoremaps: Any, gt_boxes: Sequence[Any], threads: int = 1) -> None:
         """Add ``(B, H, W)`` maps (numpy array or torch Tensor, any device) and B ``(N_i, 4)`` box arrays.
 
         ``threads > 1`` scores the images on that many threads and adds the counts in order, so the result equals
-        one :meth:`accumulate` per image. The default is one: only ``cv2.findContours`` releases the GIL, and on
-        64 px maps two threads took 1.5x the CPU time of one for no gain in wall time (1.1x at 224 px); separate
-        processes (:func:`evaluate_scoremaps`, the engine's workers) are what scale.
+        one :meth:`accumulate` per image. The default is one: only ``cv2.findContours`` and the component tree
+        release the GIL, and on 64 px maps two threads took 1.5x the CPU time of one for no gain in wall time (1.1x
+        at 224 px, measured before the component tree); separate processes (:func:`evaluate_scoremaps`, the
+        engine's workers) are what scale.
         """
         maps = to_numpy(scoremaps, "scoremaps")
         if maps.ndim != 3 or len(maps) != len(gt_boxes):
@@ -259,12 +377,12 @@ class BoxEvaluator:
             )
         gts = [check_gt_boxes(boxes, f"gt_boxes[{index}]") for index, boxes in enumerate(gt_boxes)]
         if threads <= 1:
-            for ious in map(self._ious, maps, gts):
-                self._add(*ious)
+            for hits in map(self._hits, maps, gts):
+                self._add(*hits)
             return
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for ious in pool.map(self._ious, maps, gts):
-                self._add(*ious)
+            for hits in pool.map(self._hits, maps, gts):
+                self._add(*hits)
 
     def merge(self, other: BoxEvaluator) -> BoxEvaluator:
         """Add the counts of ``other`` (same interval and IoU levels) into ``self``; returns ``self``."""
