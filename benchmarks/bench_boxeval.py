@@ -57,6 +57,7 @@ from wsol_utils.scoring.metrics import reference_box_metrics, reference_pxap
 
 _T = TypeVar("_T")
 RESULTS = Path(__file__).resolve().parent / "results"
+REPOSITORY = Path(__file__).resolve().parent.parent
 MAP_SIZE = 224
 
 
@@ -266,12 +267,27 @@ def evaluate_command(meta: Path, maps: Path, interval: float, pythonpath: Path |
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "wsol_utils", "evaluate", "--metadata-dir", str(meta)]
     command += ["--scoremap-dir", str(maps), "--interval", str(interval), "--no-progress"]
+    # `python -m` puts the working folder first on sys.path, before PYTHONPATH: run in the folder whose
+    # wsol_utils is meant (from the repository root, the other commit's copy would never be imported)
+    folder = REPOSITORY if pythonpath is None else pythonpath
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd=folder)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"evaluate failed ({pythonpath or 'this checkout'}):\n{done.stderr}")
     return json.loads(done.stdout), seconds
+
+
+def imported_package(pythonpath: Path | None) -> Path:
+    """The ``wsol_utils`` folder that :func:`evaluate_command` runs with ``pythonpath`` (same environment and
+    working folder), so that a comparison can check it measured the code it names."""
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
+    code = "import os, wsol_utils; print(os.path.dirname(wsol_utils.__file__))"
+    folder = REPOSITORY if pythonpath is None else pythonpath
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=folder)
+    return Path(done.stdout.strip()).resolve()
 
 
 def reference_boxes_on(meta_dir: Path, maps_dir: Path, interval: float) -> dict:
@@ -298,6 +314,9 @@ def whole_process(count: int, args: argparse.Namespace, scratch: Path) -> tuple[
     before = None if args.before is None else checkout_engine(args.before, scratch / "before")
     variants = {"now": None} if before is None else {"now": None, "before": before}
     for name, path in variants.items():  # exactness of the command itself, and a warm file cache
+        expected = (REPOSITORY if path is None else path.resolve()) / "wsol_utils"
+        if imported_package(path) != expected:
+            raise SystemExit(f"the {name} command would import {imported_package(path)}, not {expected}")
         if evaluate_command(scratch / "meta_subset", maps, args.interval, path)[0] != reference_boxes_on(
             scratch / "meta_subset", maps, args.interval
         ):

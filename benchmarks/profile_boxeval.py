@@ -2,12 +2,16 @@
 
 On ``--maps`` of ``bench_boxeval``'s realistic maps, one process, interval 0.001, it prints
 
-1. the CPU time per image of :meth:`BoxEvaluator._ious` and the share of ``cv2.findContours`` in it (cProfile);
+1. the CPU time per image of :meth:`BoxEvaluator._hits` on the tracing path (``component_tree=False``, what the
+   component tree replaced) and the share of ``cv2.findContours`` in it (cProfile);
 2. how many distinct binary images a map has, how many the IoU bound leaves to trace, how many of those reach
    IoU 0.3, and the share of the traced pixels that lies below the first binary image that does;
 3. ``findContours`` on the real stack against a stack of the same size all zeros and all ones (what the raster
    scan alone costs), and against each binary image cut to its own window (stack building included);
-4. ``cv2.connectedComponentsWithStats`` (8-connected) on the same stack, as a candidate pre-check.
+4. ``cv2.connectedComponentsWithStats`` (8-connected) on the same stack, as a candidate pre-check;
+5. what replaced tracing: the CPU time per image of the component tree path (``component_tree=True``; cProfile,
+   the compiled tree and the tracing left for the binary images whose contours disagree about IoU 50), how many
+   binary images it still traces, and that its counts equal the tracing path's on the same maps.
 
     .venv/bin/python benchmarks/profile_boxeval.py --maps 100 > benchmarks/results/profile_boxeval.txt
 """
@@ -83,12 +87,13 @@ def main() -> None:
     pairs = [(m.astype(np.float32), np.asarray(b, dtype=np.int64)) for m, b in maps]
     profile = cProfile.Profile()
     start = time.process_time()
-    profile.runcall(lambda: [evaluator._hits(m, b) for m, b in pairs])
+    for hit_v1, hit_v2 in profile.runcall(lambda: [evaluator._hits(m, b) for m, b in pairs]):
+        evaluator._add(hit_v1, hit_v2)
     per_image = (time.process_time() - start) / len(pairs) * 1000
     stats = pstats.Stats(profile).get_stats_profile()
     contours = sum(v.tottime for k, v in stats.func_profiles.items() if "findContours" in k) / len(pairs) * 1000
     print(
-        f"BoxEvaluator per image: {per_image:.1f} ms CPU (under cProfile); findContours {contours:.1f} ms "
+        f"tracing path (component_tree=False) per image: {per_image:.1f} ms CPU (under cProfile); findContours {contours:.1f} ms "
         f"({contours / per_image:.0%})"
     )
 
@@ -137,6 +142,30 @@ def main() -> None:
     )
     for name, seconds in totals.items():
         print(f"{name}: {seconds / n * 1000:.2f} ms per map")
+    profile_tree_path(pairs, evaluator)
+
+
+def profile_tree_path(pairs: list[tuple[np.ndarray, np.ndarray]], traced: boxeval.BoxEvaluator) -> None:
+    """Item 5 of the module docstring; ``traced``: the tracing path's evaluator, already fed ``pairs``' counts."""
+    tree = boxeval.BoxEvaluator(0.001, component_tree=True)
+    profile = cProfile.Profile()
+    start = time.process_time()
+    hits = profile.runcall(lambda: [tree._hits(m, b) for m, b in pairs])
+    per_image = (time.process_time() - start) / len(pairs) * 1000
+    stats = pstats.Stats(profile).get_stats_profile().func_profiles
+    parts = {
+        "component tree": sum(v.tottime for k, v in stats.items() if "level_contour_boxes" in k),
+        "findContours": sum(v.tottime for k, v in stats.items() if "findContours" in k),
+    }
+    traced_levels = sum(int(v.ncalls.split("/")[0]) for k, v in stats.items() if k == "_contours_of_levels")
+    for hit_v1, hit_v2 in hits:
+        tree._add(hit_v1, hit_v2)
+    same = np.array_equal(tree.correct_v1, traced.correct_v1) and np.array_equal(tree.correct_v2, traced.correct_v2)
+    print(
+        f"component tree path per image: {per_image:.1f} ms CPU (under cProfile; "
+        + ", ".join(f"{name} {seconds / len(pairs) * 1000:.1f} ms" for name, seconds in parts.items())
+        + f"); maps with a binary image traced for V1: {traced_levels} of {len(pairs)}; counts equal to tracing: {same}"
+    )
 
 
 if __name__ == "__main__":
