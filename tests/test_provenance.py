@@ -113,6 +113,19 @@ def test_hash_covers_notebooks_new_files_and_names(tmp_path):
     assert provenance.source_hash(renamed) != reference
 
 
+def test_hash_covers_the_c_source_byte_for_byte(tmp_path):
+    root = make_checkout(tmp_path)
+    reference = provenance.source_hash(root)
+    (root / "wsol_utils" / "tree.so").write_bytes(b"\x7fELF built")  # a build product: not source
+    assert provenance.source_hash(root) == reference
+    source = root / "wsol_utils" / "tree.c"
+    source.write_text("int f(void) { return 1; }\n", encoding="utf-8")
+    with_c = provenance.source_hash(root)
+    assert with_c != reference
+    source.write_text("int f(void) { return 2; }\n", encoding="utf-8")
+    assert provenance.source_hash(root) != with_c
+
+
 def test_hash_of_an_installed_package_says_it_covers_the_package_only(tmp_path):
     record = provenance.source_record(make_checkout(tmp_path, notebook=None))
     assert record["source_scope"] == "wsol_utils only (no notebooks/ folder beside the package)"

@@ -107,12 +107,16 @@ def _canonical(value: object) -> str:
 
 def file_digest(path: str | Path) -> str:
     """SHA-256 (hex) of the code in the Python file ``path``: its syntax tree without docstrings, comments,
-    formatting or positions. Raises ``ValueError`` naming the file when it is not valid Python."""
+    formatting or positions. Raises ``ValueError`` naming the file when it is not valid Python. Any other file
+    (the package's C source) is hashed as its bytes."""
     path = Path(path)
     info = path.stat()
     key = (str(path.resolve()), info.st_mtime_ns, info.st_size)
     if key not in _DIGEST_CACHE:
         source = path.read_bytes()
+        if path.suffix != ".py":
+            _DIGEST_CACHE[key] = hashlib.sha256(source).hexdigest()
+            return _DIGEST_CACHE[key]
         try:
             tree = ast.parse(source, filename=str(path))
         except SyntaxError as error:
@@ -130,8 +134,9 @@ def source_files(root: str | Path | None = None) -> tuple[list[Path], bool]:
     notebooks were found.
 
     ``root`` is the checkout (default: the folder that holds this package); its ``wsol_utils/`` gives every
-    ``*.py`` (at any depth, hidden files and folders skipped), its ``notebooks/[0-9]*.py`` the notebooks'
-    jupytext sources. Without a ``notebooks/`` folder (an installed package) only the package is covered.
+    ``*.py`` and ``*.c`` (at any depth, hidden files and folders skipped; the C source is compiled at install), its
+    ``notebooks/[0-9]*.py`` the notebooks' jupytext sources. Without a ``notebooks/`` folder (an installed package)
+    only the package is covered.
     """
     root = Path(root) if root is not None else DEFAULT_ROOT
     package = root / PACKAGE_DIR.name
@@ -141,7 +146,10 @@ def source_files(root: str | Path | None = None) -> tuple[list[Path], bool]:
             "give the checkout that holds the package"
         )
     files = [
-        path for path in package.rglob("*.py") if not any(part.startswith(".") for part in path.relative_to(root).parts)
+        path
+        for pattern in ("*.py", "*.c")
+        for path in package.rglob(pattern)
+        if not any(part.startswith(".") for part in path.relative_to(root).parts)
     ]
     has_notebooks = (root / "notebooks").is_dir()
     if has_notebooks:
@@ -167,8 +175,8 @@ def source_record(root: str | Path | None = None) -> dict[str, str]:
 
 
 def source_hash(root: str | Path | None = None) -> str:
-    """12 hex digits of a SHA-256 over the code that makes the figures: every ``*.py`` of the package and the
-    notebooks' ``notebooks/[0-9]*.py`` (:func:`source_files`), each as its path and :func:`file_digest`.
+    """12 hex digits of a SHA-256 over the code that makes the figures: every ``*.py`` and ``*.c`` of the package
+    and the notebooks' ``notebooks/[0-9]*.py`` (:func:`source_files`), each as its path and :func:`file_digest`.
 
     Formatting, comments and docstrings do not change it; any change to the code, a renamed, added or removed
     file do. Pure (no git): a stray untracked ``*.py`` inside the package counts too.
