@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import sysconfig
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -108,10 +110,11 @@ needs_tree = pytest.mark.skipif(not component_tree_available(), reason="the comp
 
 
 def test_component_tree_is_built() -> None:
-    """Where a C compiler is, `make install` must have compiled the component tree (else the evaluator silently
-    runs at half speed)."""
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler: the tracing path is the evaluator's only path here")
+    """Where a C compiler and Python's headers are, `make install` must have compiled the component tree (else the
+    evaluator silently runs at half speed)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        pytest.skip("no C compiler or no Python.h: the tracing path is the evaluator's only path here")
     assert component_tree_available(), "wsol_utils/scoring/_component_tree.c was not compiled: run `make install`"
 
 
