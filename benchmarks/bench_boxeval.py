@@ -258,20 +258,26 @@ def run_one(count: int, args: argparse.Namespace, scratch: Path) -> dict:
     }
 
 
-def evaluate_command(meta: Path, maps: Path, interval: float, pythonpath: Path | None = None) -> tuple[dict, float]:
-    """Run ``python -m wsol_utils evaluate`` (all cores, no bar) as a fresh process, ``OMP_NUM_THREADS=1``; its
-    result dict and its wall time (interpreter start to exit), seconds. ``pythonpath``: a folder holding another
-    ``wsol_utils`` to run instead of this checkout's."""
+def run_python(arguments: list[str], pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python ARGUMENTS`` as a fresh process, ``OMP_NUM_THREADS=1``, output captured, importing the ``wsol_utils``
+    of ``pythonpath`` (a folder holding another commit's copy) or, without it, this checkout's."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
-    command = [sys.executable, "-m", "wsol_utils", "evaluate", "--metadata-dir", str(meta)]
-    command += ["--scoremap-dir", str(maps), "--interval", str(interval), "--no-progress"]
-    # `python -m` puts the working folder first on sys.path, before PYTHONPATH: run in the folder whose
+    # `python -m` and `-c` put the working folder first on sys.path, before PYTHONPATH: run in the folder whose
     # wsol_utils is meant (from the repository root, the other commit's copy would never be imported)
     folder = REPOSITORY if pythonpath is None else pythonpath
+    command = [sys.executable, *arguments]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd=folder)
+
+
+def evaluate_command(meta: Path, maps: Path, interval: float, pythonpath: Path | None = None) -> tuple[dict, float]:
+    """Run ``python -m wsol_utils evaluate`` (all cores, no bar) with :func:`run_python`; its result dict and its
+    wall time (interpreter start to exit), seconds."""
+    arguments = ["-m", "wsol_utils", "evaluate", "--metadata-dir", str(meta)]
+    arguments += ["--scoremap-dir", str(maps), "--interval", str(interval), "--no-progress"]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd=folder)
+    done = run_python(arguments, pythonpath)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"evaluate failed ({pythonpath or 'this checkout'}):\n{done.stderr}")
@@ -279,14 +285,11 @@ def evaluate_command(meta: Path, maps: Path, interval: float, pythonpath: Path |
 
 
 def imported_package(pythonpath: Path | None) -> Path:
-    """The ``wsol_utils`` folder that :func:`evaluate_command` runs with ``pythonpath`` (same environment and
-    working folder), so that a comparison can check it measured the code it names."""
-    env = dict(os.environ)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
-    code = "import os, wsol_utils; print(os.path.dirname(wsol_utils.__file__))"
-    folder = REPOSITORY if pythonpath is None else pythonpath
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=folder)
+    """The ``wsol_utils`` folder that :func:`evaluate_command` runs with ``pythonpath`` (both through
+    :func:`run_python`), so that a comparison can check it measured the code it names."""
+    done = run_python(["-c", "import os, wsol_utils; print(os.path.dirname(wsol_utils.__file__))"], pythonpath)
+    if done.returncode != 0:
+        raise SystemExit(f"importing wsol_utils failed ({pythonpath or 'this checkout'}):\n{done.stderr}")
     return Path(done.stdout.strip()).resolve()
 
 
@@ -314,9 +317,9 @@ def whole_process(count: int, args: argparse.Namespace, scratch: Path) -> tuple[
     before = None if args.before is None else checkout_engine(args.before, scratch / "before")
     variants = {"now": None} if before is None else {"now": None, "before": before}
     for name, path in variants.items():  # exactness of the command itself, and a warm file cache
-        expected = (REPOSITORY if path is None else path.resolve()) / "wsol_utils"
-        if imported_package(path) != expected:
-            raise SystemExit(f"the {name} command would import {imported_package(path)}, not {expected}")
+        expected, imported = (REPOSITORY if path is None else path.resolve()) / "wsol_utils", imported_package(path)
+        if imported != expected:
+            raise SystemExit(f"the {name} command would import {imported}, not {expected}")
         if evaluate_command(scratch / "meta_subset", maps, args.interval, path)[0] != reference_boxes_on(
             scratch / "meta_subset", maps, args.interval
         ):
