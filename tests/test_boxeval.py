@@ -37,6 +37,22 @@ def _fast(maps: list, boxes: list, **kwargs) -> dict:
     return evaluator.compute()
 
 
+def _opencv_contours(img: np.ndarray, low: int) -> Any:
+    """wsoleval's ``findContours`` of the binary image ``img >= low``, traced alone."""
+    return cv2.findContours((img >= low).astype(np.uint8), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+
+
+def _opencv_boxes(contours: Any, shape: tuple[int, ...]) -> list[list[int]]:
+    """wsoleval's boxes of ``contours`` in an ``(H, W)`` map: ``boundingRect``, clipped to ``[x, y, min(x + w, W - 1),
+    min(y + h, H - 1)]``, in OpenCV's order (no placeholder for an empty list)."""
+    height, width = shape
+    boxes = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+    return boxes
+
+
 # ------------------------------------------------------------------ hand-computed cases
 
 
@@ -87,19 +103,13 @@ def test_one_cut_stack_traces_each_binary_image_as_findcontours_alone(seed: int,
     maps = [*corner_cases(16), np.zeros((1, 1))] + [blobs(rng, 40, 29) for _ in range(12)]
     for scoremap in maps:
         img = quantize_scoremap(scoremap)
-        height, width = img.shape
         values = np.flatnonzero(np.bincount(img.ravel(), minlength=256))
         lows = np.append(values[int(skipped * len(values)) :], [256])  # the last level has no pixel
         found = _contours_of_levels(img, lows, _level_windows(img, lows)[0])
         ends = np.append(found.starts[1:], len(found.boxes))
         for low, start, end in zip(lows, found.starts, ends):
-            binary = (img >= low).astype(np.uint8)
-            contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-            expected = [[0, 0, 0, 0]] if not contours else []
-            for contour in contours:
-                x, y, w, h = cv2.boundingRect(contour)
-                expected.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
-            assert found.boxes[start:end].tolist() == expected
+            contours = _opencv_contours(img, low)
+            assert found.boxes[start:end].tolist() == (_opencv_boxes(contours, img.shape) or [[0, 0, 0, 0]])
             areas = [2 * cv2.contourArea(contour) for contour in contours] or [0.0]
             assert found.areas2[start:end].tolist() == areas
 
@@ -142,17 +152,12 @@ def test_tree_boxes_are_findcontours_boxes_level_by_level(seed: int) -> None:
     maps += [blobs(rng, 40, 29) for _ in range(10)]
     for scoremap in maps:
         img = quantize_scoremap(scoremap)
-        height, width = img.shape
         values = np.flatnonzero(np.bincount(img.ravel(), minlength=256))
         lows = values[seed * len(values) // 4 :]  # the lowest levels left out, as pruned levels are
         boxes, starts = _tree_contour_boxes(img, lows)
         ends = np.append(starts[1:], len(boxes))
         for low, start, end in zip(lows, starts, ends):
-            contours = cv2.findContours((img >= low).astype(np.uint8), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-            expected = []
-            for contour in contours:
-                x, y, w, h = cv2.boundingRect(contour)
-                expected.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+            expected = _opencv_boxes(_opencv_contours(img, low), img.shape)
             assert sorted(boxes[start:end].tolist()) == sorted(expected)
 
 
