@@ -2,7 +2,8 @@
 docs/methods.md §2.2). Everything else is configured in pyproject.toml.
 
 The extension is ``optional``: where no C compiler is found the install goes on without it, and the evaluator
-traces contours with OpenCV instead (the same numbers, about half the speed; ``wsol_utils.scoring.boxeval``).
+traces contours with OpenCV instead (the same numbers, 1.7x slower for the whole ``evaluate`` command on 1,000
+maps: benchmarks/README.md; ``wsol_utils.scoring.boxeval``).
 """
 
 from setuptools import Extension, setup

@@ -22,9 +22,10 @@ component tree (``_component_tree.c``, compiled at install where a C compiler is
 8-connected component's bounding rectangle, a hole contour's is its hole's (a 4-connected background component
 away from the border) grown by one pixel, and two union-find passes over the pixels sorted by value give every
 level's components at once. That decides V2 exactly, and V1 wherever a binary image's contours agree about IoU 50;
-only the binary images whose contours disagree (about a quarter) are traced, for the largest one's area. Without
-the compiled tree every binary image is traced (the same counts, about half the speed; tests/test_boxeval.py
-checks the two against each other and both against wsoleval's literal code).
+only the binary images whose contours disagree (about a quarter of those the bound leaves) are traced, for the
+largest one's area. Without the compiled tree every binary image is traced (the same counts, 1.7x slower for the
+whole ``evaluate`` command on 1,000 maps; benchmarks/results/profile_boxeval.txt and bench_boxeval_process.md);
+tests/test_boxeval.py checks the two against each other and both against wsoleval's literal code.
 
 Per-threshold correct counts are integer arrays, so evaluators over disjoint image sets
 :meth:`~BoxEvaluator.merge` exactly. :class:`PxAPEvaluator` keeps integer pixel histograms on the maps' torch
