@@ -1,0 +1,222 @@
+"""Two ideas for a faster CPU training step that were measured and did not pay (issue 19), kept so they are not tried
+again blind:
+
+1. **A tiled head.** A branch at the 8 px instrument is a per-cell MLP (1x1 convolutions ``16 -> 32 -> 32 -> C``
+   with ReLUs) over ``B x 32 x 32`` cells: memory-bound on this CPU (one thread fills memory at about 5 GB/s, see
+   the bandwidth line). The probe runs it as one autograd function over tiles of cells that stay in the L2 cache:
+   the forward keeps only the class maps, the backward recomputes each tile's activations (``addmm`` on
+   ``(cells, channels)`` views of the channels_last tensors). Against PyTorch's oneDNN convolutions (the engine's
+   :class:`wsol_utils.nets.models.Branch`): forward + backward of the branch and its cross-entropy on the mean.
+2. **Cache-sized micro-batches at 8 px**: :func:`wsol_utils.engine.train.backward_batch` over chunks of 32, 16, 8
+   images instead of the engine's whole batch of 64 (a full training step with the engine's model and optimizer).
+
+Both ways of each are interleaved in every round (one process, one thread, the engine's glibc settings); the
+table gives per-round medians and the ratio of medians. Writes ``results/probe_train_step.md``.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/probe_train_step.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from bench_train_throughput import cpu_description
+
+from wsol_utils.base.allocator import reuse_freed_memory
+from wsol_utils.engine import INSTRUMENT, RunConfig, build_model
+from wsol_utils.engine.optim import build_optimizer
+from wsol_utils.engine.train import backward_batch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH, CELLS, NUM_CLASSES = 64, 32, 10
+
+
+class TiledMLP(torch.autograd.Function):
+    """``relu(...relu(x W0^T + b0)...) W_n^T + b_n`` over ``x (P, K)``, ``tile`` rows at a time, recomputing the
+    hidden activations in the backward (only ``x`` and the output are kept)."""
+
+    @staticmethod
+    def forward(ctx, x, tile, *params):
+        weights, biases = params[0::2], params[1::2]
+        out = x.new_empty(x.shape[0], weights[-1].shape[0])
+        for start in range(0, x.shape[0], tile):
+            hidden = x[start : start + tile]
+            for w, b in zip(weights[:-1], biases[:-1], strict=True):
+                hidden = torch.addmm(b, hidden, w.t()).clamp_min_(0)
+            torch.addmm(biases[-1], hidden, weights[-1].t(), out=out[start : start + tile])
+        ctx.tile = tile
+        ctx.save_for_backward(x, *params)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, *params = ctx.saved_tensors
+        weights, biases = params[0::2], params[1::2]
+        grad_out = grad_out.contiguous()
+        grad_w = [torch.zeros_like(w) for w in weights]
+        grad_b = [torch.zeros_like(b) for b in biases]
+        grad_x = torch.empty_like(x)
+        for start in range(0, x.shape[0], ctx.tile):
+            inputs = [x[start : start + ctx.tile]]
+            for w, b in zip(weights[:-1], biases[:-1], strict=True):
+                inputs.append(torch.addmm(b, inputs[-1], w.t()).clamp_min_(0))
+            grad = grad_out[start : start + ctx.tile]
+            for i in range(len(weights) - 1, -1, -1):
+                grad_w[i].addmm_(grad.t(), inputs[i])
+                grad_b[i].add_(grad.sum(0))
+                if i:
+                    grad = (grad @ weights[i]).mul_(inputs[i] > 0)
+                else:
+                    torch.mm(grad, weights[0], out=grad_x[start : start + ctx.tile])
+        flat = [g for pair in zip(grad_w, grad_b, strict=True) for g in pair]
+        return (grad_x, None, *flat)
+
+
+def _head_steps(tile: int) -> tuple[Callable[[], None], Callable[[], None], float]:
+    """(oneDNN branch step, tiled step, largest relative weight-gradient difference between them)."""
+    torch.manual_seed(0)
+    features = torch.randn(BATCH, 16, CELLS, CELLS).to(memory_format=torch.channels_last).requires_grad_()
+    labels = torch.randint(0, NUM_CLASSES, (BATCH,))
+    convs = [torch.nn.Conv2d(16, 32, 1), torch.nn.Conv2d(32, 32, 1), torch.nn.Conv2d(32, NUM_CLASSES, 1)]
+    params = [t for conv in convs for t in (conv.weight.view(conv.out_channels, -1), conv.bias)]
+
+    def onednn() -> None:
+        hidden = F.relu(convs[1](F.relu(convs[0](features), inplace=True)), inplace=True)
+        F.cross_entropy(convs[2](hidden).mean((2, 3)), labels).backward()
+
+    def tiled() -> None:
+        cells = features.permute(0, 2, 3, 1).reshape(-1, 16)
+        maps = TiledMLP.apply(cells, tile, *params).view(BATCH, CELLS, CELLS, NUM_CLASSES).permute(0, 3, 1, 2)
+        F.cross_entropy(maps.mean((2, 3)), labels).backward()
+
+    grads = []
+    for step in (onednn, tiled):
+        for conv in convs:
+            conv.zero_grad()
+        step()
+        grads.append([torch.clone(conv.weight.grad) for conv in convs if conv.weight.grad is not None])
+    diff = max(float((a - b).abs().max() / a.abs().max()) for a, b in zip(*grads, strict=True))
+    return onednn, tiled, diff
+
+
+def _engine_steps(method: str, sizes: list[int]) -> list[Callable[[], None]]:
+    """One full training step of the engine's model per chunk size (images per backward)."""
+    config = RunConfig(method=method, **INSTRUMENT)
+    model = build_model(config, NUM_CLASSES)
+    optimizer = build_optimizer(model, config)
+    model.train()
+    torch.manual_seed(0)
+    images, labels = torch.randn(BATCH, 3, 64, 64), torch.randint(0, NUM_CLASSES, (BATCH,))
+
+    def step_of(size: int) -> Callable[[], None]:
+        chunks = [slice(start, start + size) for start in range(0, BATCH, size)]
+
+        def step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            backward_batch(model, images, labels, chunks)
+            optimizer.step()
+
+        return step
+
+    return [step_of(size) for size in sizes]
+
+
+def _ms(step: Callable[[], None], repeats: int) -> float:
+    """CPU milliseconds per call, after one untimed call."""
+    step()
+    start = time.process_time()
+    for _ in range(repeats):
+        step()
+    return (time.process_time() - start) / repeats * 1000
+
+
+def _bandwidth() -> str:
+    """One thread filling and copying 8 MB tensors (32 of them in turn, so not from cache), GB/s."""
+    buffers = [torch.ones(2 << 20) for _ in range(32)]
+    targets = [torch.empty(2 << 20).fill_(0) for _ in range(32)]  # touched: no page faults in the timing
+    start = time.perf_counter()
+    for buffer in buffers:
+        buffer.fill_(0.5)
+    fill = 32 * 8 / 1024 / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for source, target in zip(buffers, targets, strict=True):
+        target.copy_(source)
+    copy = 2 * 32 * 8 / 1024 / (time.perf_counter() - start)
+    return f"one thread fills memory at {fill:.1f} GB/s and copies at {copy:.1f} GB/s (read + write, 8 MB tensors)"
+
+
+def _row(name: str, base: list[float], new: list[float]) -> str:
+    ratios = [b / n for b, n in zip(base, new, strict=True)]
+    return (
+        f"| {name} | {statistics.median(base):.1f} | {statistics.median(new):.1f} | "
+        f"{statistics.median(base) / statistics.median(new):.2f} | {min(ratios):.2f}-{max(ratios):.2f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10, help="calls timed per way and round")
+    parser.add_argument("--out", default=str(RESULTS / "probe_train_step.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    reuse_freed_memory()
+    tiles, chunk_sizes = [1024, 4096, 16384], [64, 32, 16, 8]
+    heads = {tile: _head_steps(tile) for tile in tiles}
+    engines = {method: _engine_steps(method, chunk_sizes) for method in ("cam", "acol", "hclnet")}
+    times: dict[str, list[float]] = {}
+    for round_index in range(args.rounds):
+        for tile, (onednn, tiled, _) in heads.items():
+            times.setdefault(f"head oneDNN {tile}", []).append(_ms(onednn, args.repeats))
+            times.setdefault(f"head tiled {tile}", []).append(_ms(tiled, args.repeats))
+        for method, steps in engines.items():
+            for size, step in zip(chunk_sizes, steps, strict=True):
+                times.setdefault(f"{method} {size}", []).append(_ms(step, args.repeats))
+        print(f"round {round_index + 1}/{args.rounds} done", flush=True)
+    title = (
+        f"# Two measured ideas for the CPU training step that did not pay (issue 19): {cpu_description()}, "
+        f"one thread, {args.rounds} interleaved rounds x {args.repeats} calls, CPU ms per call"
+    )
+    head_note = (
+        "speed_up = oneDNN / tiled (above 1: the tiled head is faster). max_rel_grad_diff: the weight gradients "
+        "differ by float rounding only (the tiles sum in another order: not bit-identical)."
+    )
+    lines = [
+        title,
+        "",
+        f"Made by `benchmarks/probe_train_step.py` (its docstring says what each way is). {_bandwidth()}.",
+        "",
+        "## 1. The ACoL/HCLNet branch head (16 -> 32 -> 32 -> 10 per cell, 64 x 32 x 32 cells): forward + backward",
+        "",
+        head_note,
+        "",
+        "| tile (cells) | oneDNN ms | tiled ms | speed_up | per-round range | max_rel_grad_diff |",
+        "|---:|---:|---:|---:|:---|---:|",
+    ]
+    for tile, (_, _, diff) in heads.items():
+        row = _row(str(tile), times[f"head oneDNN {tile}"], times[f"head tiled {tile}"])
+        lines.append(f"{row} {diff:.1e} |")
+    lines += [
+        "",
+        "## 2. A full engine training step at the 8 px instrument, backward in chunks of N images (batch 64)",
+        "",
+        "speed_up = whole batch (the engine's choice at 8 px) / chunks of N (above 1: the chunks are faster).",
+        "",
+        "| method, N | whole batch ms | chunks ms | speed_up | per-round range |",
+        "|:---|---:|---:|---:|:---|",
+    ]
+    for method in engines:
+        for size in chunk_sizes[1:]:
+            lines.append(_row(f"{method}, {size}", times[f"{method} 64"], times[f"{method} {size}"]))
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
