@@ -10,8 +10,8 @@
  * foreground pixels added in descending value (8-neighbours), background pixels in ascending value (4-neighbours),
  * each root keeping its bounding rectangle (and, for the background, whether it touches the border).
  *
- * level_contour_boxes(image, height, width, levels) -> bytes: int32 records (level_index, kind, x0, y0, x1, y1),
- * kind 0 outer / 1 hole, the box clipped as wsoleval clips boundingRect: [x, y, min(x + w, W - 1), min(y + h, H - 1)].
+ * level_contour_boxes(image, height, width, levels) -> bytes: int32 records (level_index, x0, y0, x1, y1), outer
+ * contours then holes, the box clipped as wsoleval clips boundingRect: [x, y, min(x + w, W - 1), min(y + h, H - 1)].
  * image: (H, W) uint8, C-contiguous; levels: int32 in [0, 255], strictly ascending (a level above the image's
  * maximum has no record). */
 #define PY_SSIZE_T_CLEAN
@@ -25,9 +25,11 @@ typedef struct {
     Py_ssize_t num_roots;
 } Forest;
 
+enum { RECORD = 5 }; /* int32 per record: level_index, x0, y0, x1, y1 */
+
 typedef struct {
     int32_t *data;
-    Py_ssize_t size, capacity; /* in records of 6 int32 */
+    Py_ssize_t size, capacity; /* in records of RECORD int32 */
 } Records;
 
 static int32_t find_root(int32_t *parent, int32_t i) {
@@ -62,30 +64,29 @@ static void unite(Forest *f, int32_t p, int32_t q) {
     f->touches[a] |= f->touches[b];
 }
 
-/* Append one record per live root (holes: only roots that do not touch the border) and drop merged roots from
- * the list. Returns 0, or -1 when memory runs out. */
-static int emit(Forest *f, Records *out, int32_t kind, int32_t level_index, int32_t height, int32_t width) {
+/* Append one record per live root (holes: only roots that do not touch the border, their boxes grown by one pixel)
+ * and drop merged roots from the list. Returns 0, or -1 when memory runs out. */
+static int emit(Forest *f, Records *out, int32_t hole, int32_t level_index, int32_t height, int32_t width) {
     Py_ssize_t live = 0;
     for (Py_ssize_t k = 0; k < f->num_roots; k++) {
         int32_t r = f->roots[k];
         if (f->parent[r] != r) continue;
         f->roots[live++] = r;
-        if (kind == 1 && f->touches[r]) continue;
+        if (hole && f->touches[r]) continue;
         if (out->size == out->capacity) {
             Py_ssize_t capacity = out->capacity ? 2 * out->capacity : 1024;
-            int32_t *data = realloc(out->data, (size_t)capacity * 6 * sizeof(int32_t));
+            int32_t *data = realloc(out->data, (size_t)capacity * RECORD * sizeof(int32_t));
             if (data == NULL) return -1;
             out->data = data;
             out->capacity = capacity;
         }
-        int32_t *record = out->data + 6 * out->size++;
-        int32_t x0 = f->x0[r] - kind, y0 = f->y0[r] - kind, x1 = f->x1[r] + kind, y1 = f->y1[r] + kind;
+        int32_t *record = out->data + RECORD * out->size++;
+        int32_t x1 = f->x1[r] + hole, y1 = f->y1[r] + hole;
         record[0] = level_index;
-        record[1] = kind;
-        record[2] = x0;
-        record[3] = y0;
-        record[4] = x1 + 1 < width - 1 ? x1 + 1 : width - 1;
-        record[5] = y1 + 1 < height - 1 ? y1 + 1 : height - 1;
+        record[1] = f->x0[r] - hole;
+        record[2] = f->y0[r] - hole;
+        record[3] = x1 + 1 < width - 1 ? x1 + 1 : width - 1;
+        record[4] = y1 + 1 < height - 1 ? y1 + 1 : height - 1;
     }
     f->num_roots = live;
     return 0;
@@ -180,7 +181,7 @@ static PyObject *level_contour_boxes(PyObject *self, PyObject *args) {
         if (status < 0)
             PyErr_NoMemory();
         else
-            result = PyBytes_FromStringAndSize((const char *)out.data, out.size * 6 * (Py_ssize_t)sizeof(int32_t));
+            result = PyBytes_FromStringAndSize((const char *)out.data, out.size * RECORD * (Py_ssize_t)sizeof(int32_t));
         free(out.data);
     }
     PyBuffer_Release(&image);
@@ -190,7 +191,7 @@ static PyObject *level_contour_boxes(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"level_contour_boxes", level_contour_boxes, METH_VARARGS,
-     "level_contour_boxes(image, height, width, levels) -> bytes of int32 records (level_index, kind, x0, y0, x1, y1)"},
+     "level_contour_boxes(image, height, width, levels) -> bytes of int32 records (level_index, x0, y0, x1, y1)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,6 +29,7 @@ __all__ = [
     "MASK_BACKGROUND",
     "MASK_FOREGROUND",
     "MASK_IGNORE",
+    "ZERO_BOX",
     "to_numpy",
     "check_boxes",
     "check_gt_boxes",
@@ -52,6 +53,9 @@ __all__ = [
 V1_IOU_LEVEL = 50
 #: Mask values (docs/ARCHITECTURE.md "Conventions"): background, foreground, ignored (counted in neither).
 MASK_BACKGROUND, MASK_FOREGROUND, MASK_IGNORE = 0, 1, 255
+#: wsoleval's box where there is nothing to box (a binary image without contours, a constant or NaN map): it scores
+#: like any box, and its IoU with a GT box is ``1 / area(GT)`` where the GT box holds the pixel ``(0, 0)``, else 0.
+ZERO_BOX = (0, 0, 0, 0)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from wsol_utils.scoring.boxes import (
     MASK_BACKGROUND,
     MASK_FOREGROUND,
     V1_IOU_LEVEL,
+    ZERO_BOX,
     box_overlap,
     broadcast_iou,
     check_gt_boxes,
@@ -94,7 +95,7 @@ class _Contours:
 
     ``boxes`` ``(K, 4)`` int64 clipped bounding boxes, ``areas2`` ``(K,)`` int64 twice the polygon area,
     ``starts`` ``(L,)`` index of each binary image's first contour (every image has >= 1 row: an image
-    without contours holds wsoleval's placeholder box ``[0, 0, 0, 0]``).
+    without contours holds :data:`ZERO_BOX`, wsoleval's placeholder).
     """
 
     boxes: np.ndarray
@@ -131,7 +132,7 @@ def _iou_bound(windows: np.ndarray, gt_boxes: np.ndarray, height: int, width: in
 def _contours_of_levels(img: np.ndarray, lows: np.ndarray, window: np.ndarray) -> _Contours:
     """Every contour of ``cv2.findContours(img >= v, RETR_TREE, CHAIN_APPROX_SIMPLE)`` for each ``v`` in ``lows``
     (ascending): its ``boundingRect`` box ``[x, y, min(x+w, W-1), min(y+h, H-1)]`` and twice its ``contourArea``;
-    a binary image without contours (``v > img.max()``) gets wsoleval's box ``[0, 0, 0, 0]`` (area 0).
+    a binary image without contours (``v > img.max()``) gets :data:`ZERO_BOX` (area 0).
 
     ``window``: ``[x0, y0, x1, y1]``, the pixel window of ``img >= lows[0]`` (:func:`_level_windows`), which holds
     every binary image's pixels (the images of ascending levels are nested). The binary images, cut to it, are
@@ -177,7 +178,7 @@ def _contours_of_levels(img: np.ndarray, lows: np.ndarray, window: np.ndarray) -
         counts = np.bincount(image, minlength=len(lows))
     empty = np.flatnonzero(counts == 0)  # one placeholder row each, where its contours would start
     at = np.cumsum(counts)[empty] - counts[empty]
-    boxes = np.insert(boxes, at, 0, axis=0)
+    boxes = np.insert(boxes, at, ZERO_BOX, axis=0)
     areas2 = np.insert(areas2, at, 0)
     starts = np.cumsum(np.maximum(counts, 1)) - np.maximum(counts, 1)
     return _Contours(boxes=boxes, areas2=areas2, starts=starts)
@@ -266,9 +267,9 @@ def _tree_contour_boxes(img: np.ndarray, lows: np.ndarray) -> tuple[np.ndarray, 
     image = np.ascontiguousarray(img, dtype=np.uint8)
     levels = np.ascontiguousarray(lows, dtype=np.int32)
     packed = _component_tree.level_contour_boxes(image.data, image.shape[0], image.shape[1], levels.data)
-    records = np.frombuffer(packed, dtype=np.int32).reshape(-1, 6)  # (level index, kind, x0, y0, x1, y1)
+    records = np.frombuffer(packed, dtype=np.int32).reshape(-1, 5)  # (level index, x0, y0, x1, y1)
     by_level = records[np.argsort(records[:, 0], kind="stable")]
-    return by_level[:, 2:].astype(np.int64), np.searchsorted(by_level[:, 0], np.arange(len(lows)))
+    return by_level[:, 1:].astype(np.int64), np.searchsorted(by_level[:, 0], np.arange(len(lows)))
 
 
 def image_threshold_hits(
@@ -305,8 +306,7 @@ def image_threshold_hits(
     img, lows, windows = found_levels.img, found_levels.lows, found_levels.windows
     gt = check_gt_boxes(gt_boxes, "gt_boxes")
     lit = lows <= img.max()
-    # the empty binary image holds wsoleval's placeholder box [0, 0, 0, 0]
-    empty_iou = float(broadcast_iou(np.zeros(4, dtype=np.int64), gt).max())
+    empty_iou = float(broadcast_iou(np.array(ZERO_BOX, dtype=np.int64), gt).max())
     iou_all = np.where(lit, 0.0, empty_iou)
     hit_v1 = np.where(lit, False, empty_iou >= v1_level)
     traced = np.flatnonzero(lit & (_iou_bound(windows, gt, *img.shape) >= floor))

@@ -37,6 +37,7 @@ from wsol_utils.scoring.boxes import (
     MASK_BACKGROUND,
     MASK_FOREGROUND,
     V1_IOU_LEVEL,
+    ZERO_BOX,
     box_iou,
     broadcast_iou,
     check_boxes,
@@ -70,9 +71,6 @@ __all__ = [
 ]
 
 ArrayLike = Tensor | np.ndarray
-
-#: The box returned when a map holds no information (constant, all-zero, NaN/inf): wsoleval's no-contour box.
-ZERO_BOX = (0, 0, 0, 0)
 
 
 # ----------------------------------------------------------------------------------------------------------
