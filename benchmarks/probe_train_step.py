@@ -1,5 +1,5 @@
-"""Two ideas for a faster CPU training step that were measured and did not pay (issue 19), kept so they are not tried
-again blind:
+"""Three ideas for a faster CPU training step, measured (issue 19): two did not pay and are kept so they are not tried
+again blind; the third, a hand-written fused kernel, is the lead:
 
 1. **A tiled head.** A branch at the 8 px instrument is a per-cell MLP (1x1 convolutions ``16 -> 32 -> 32 -> C``
    with ReLUs) over ``B x 32 x 32`` cells: memory-bound on this CPU (one thread fills memory at about 5 GB/s, see
@@ -9,8 +9,11 @@ again blind:
    :class:`wsol_utils.nets.models.Branch`): forward + backward of the branch and its cross-entropy on the mean.
 2. **Cache-sized micro-batches at 8 px**: :func:`wsol_utils.engine.train.backward_batch` over chunks of 32, 16, 8
    images instead of the engine's whole batch of 64 (a full training step with the engine's model and optimizer).
+3. **A fused C kernel for the head** (``probe_fused_head.c``, AVX-512; compiled here with ``cc -O3 -march=native``,
+   skipped without a compiler or AVX-512): the same head and loss as 1, forward and backward in C. Not the engine:
+   it shows how far a hand-written kernel is from oneDNN on this CPU, the lead for issue 19's x1.6.
 
-Both ways of each are interleaved in every round (one process, one thread, the engine's glibc settings); the
+The ways of each are interleaved in every round (one process, one thread, the engine's glibc settings); the
 table gives per-round medians and the ratio of medians. Writes ``results/probe_train_step.md``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/probe_train_step.py [--rounds 5]
@@ -19,7 +22,11 @@ table gives per-round medians and the ratio of medians. Writes ``results/probe_t
 from __future__ import annotations
 
 import argparse
+import ctypes
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,6 +112,91 @@ def _head_steps(tile: int) -> tuple[Callable[[], None], Callable[[], None], floa
     return onednn, tiled, diff
 
 
+def _compile_fused_head(folder: Path) -> ctypes.CDLL | str:
+    """``probe_fused_head.c`` compiled into ``folder`` and loaded, or why not."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return "no C compiler"
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return f"the CPU lacks AVX-512 (torch capability {torch.backends.cpu.get_cpu_capability()})"
+    library = folder / "probe_fused_head.so"
+    source = Path(__file__).resolve().parent / "probe_fused_head.c"
+    command = [compiler, "-O3", "-march=native", "-shared", "-fPIC", "-o", str(library), str(source)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        return f"{' '.join(command)} failed: {done.stderr.strip()[:200]}"
+    return ctypes.CDLL(str(library))
+
+
+def _fused_head_steps(library: ctypes.CDLL) -> tuple[Callable[[], None], Callable[[], None], dict[str, float]]:
+    """(oneDNN branch step, fused C step, largest relative differences of maps and gradients): the head and loss of
+    :func:`_head_steps`, the C step computing the class maps, then the loss's gradient on the logits with autograd,
+    then every gradient in C."""
+    torch.manual_seed(0)
+    features = torch.randn(BATCH, 16, CELLS, CELLS).to(memory_format=torch.channels_last).requires_grad_()
+    labels = torch.randint(0, NUM_CLASSES, (BATCH,))
+    convs = [torch.nn.Conv2d(16, 32, 1), torch.nn.Conv2d(32, 32, 1), torch.nn.Conv2d(32, NUM_CLASSES, 1)]
+    weights = [conv.weight.detach().view(conv.out_channels, -1).contiguous() for conv in convs]
+    transposed = [w.t().contiguous() for w in weights]
+    biases = [conv.bias.detach().contiguous() for conv in convs if conv.bias is not None]
+    cells = features.detach().permute(0, 2, 3, 1).reshape(-1, 16)  # the channels_last memory as (cells, channels)
+    maps = torch.empty(cells.shape[0], NUM_CLASSES)
+    grads = [torch.zeros_like(t) for pair in zip(transposed, biases, strict=True) for t in pair]
+    grad_cells = torch.empty_like(cells)
+
+    def pointer(tensor: torch.Tensor) -> ctypes.c_void_p:
+        return ctypes.c_void_p(tensor.data_ptr())
+
+    count = ctypes.c_long(cells.shape[0])
+    forward_weights = [t for pair in zip(transposed, biases, strict=True) for t in pair]  # held by the closure
+
+    def onednn() -> None:
+        for conv in convs:
+            conv.zero_grad()
+        hidden = F.relu(convs[1](F.relu(convs[0](features), inplace=True)), inplace=True)
+        F.cross_entropy(convs[2](hidden).mean((2, 3)), labels).backward()
+
+    def fused() -> None:
+        library.head_forward(pointer(cells), count, *map(pointer, forward_weights), pointer(maps))
+        logits = maps.view(BATCH, -1, NUM_CLASSES).mean(1).requires_grad_()
+        F.cross_entropy(logits, labels).backward()
+        assert logits.grad is not None
+        grad_maps = (logits.grad / CELLS**2)[:, None, :].expand(BATCH, CELLS * CELLS, NUM_CLASSES).contiguous()
+        for grad in grads:
+            grad.zero_()
+        library.head_backward(
+            pointer(cells),
+            count,
+            *map(pointer, forward_weights[:4]),
+            *map(pointer, weights),
+            pointer(grad_maps),
+            pointer(grad_cells),
+            *map(pointer, grads),
+        )
+
+    features.grad = None
+    onednn()
+    fused()
+    with torch.no_grad():
+        reference = convs[2](F.relu(convs[1](F.relu(convs[0](features)))))
+    ours = maps.view(BATCH, CELLS, CELLS, NUM_CLASSES).permute(0, 3, 1, 2)
+    assert features.grad is not None
+
+    def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).abs().max() / b.abs().max())
+
+    differences = {
+        "maps": relative(ours, reference),
+        "weight gradients": max(
+            relative(grads[2 * i].t(), conv.weight.grad.view(conv.out_channels, -1))
+            for i, conv in enumerate(convs)
+            if conv.weight.grad is not None
+        ),
+        "input gradient": relative(grad_cells.view(BATCH, CELLS, CELLS, 16).permute(0, 3, 1, 2), features.grad),
+    }
+    return onednn, fused, differences
+
+
 def _engine_steps(method: str, sizes: list[int]) -> list[Callable[[], None]]:
     """One full training step of the engine's model per chunk size (images per backward)."""
     config = RunConfig(method=method, **INSTRUMENT)
@@ -170,6 +262,9 @@ def main() -> None:
     tiles, chunk_sizes = [1024, 4096, 16384], [64, 32, 16, 8]
     heads = {tile: _head_steps(tile) for tile in tiles}
     engines = {method: _engine_steps(method, chunk_sizes) for method in ("cam", "acol", "hclnet")}
+    scratch = tempfile.TemporaryDirectory()
+    library = _compile_fused_head(Path(scratch.name))
+    fused = _fused_head_steps(library) if isinstance(library, ctypes.CDLL) else None
     times: dict[str, list[float]] = {}
     for round_index in range(args.rounds):
         for tile, (onednn, tiled, _) in heads.items():
@@ -178,9 +273,12 @@ def main() -> None:
         for method, steps in engines.items():
             for size, step in zip(chunk_sizes, steps, strict=True):
                 times.setdefault(f"{method} {size}", []).append(_ms(step, args.repeats))
+        if fused is not None:
+            times.setdefault("fused oneDNN", []).append(_ms(fused[0], args.repeats))
+            times.setdefault("fused C", []).append(_ms(fused[1], args.repeats))
         print(f"round {round_index + 1}/{args.rounds} done", flush=True)
     title = (
-        f"# Two measured ideas for the CPU training step that did not pay (issue 19): {cpu_description()}, "
+        f"# Three measured ideas for a faster CPU training step (issue 19): {cpu_description()}, "
         f"one thread, {args.rounds} interleaved rounds x {args.repeats} calls, CPU ms per call"
     )
     head_note = (
@@ -214,6 +312,24 @@ def main() -> None:
     for method in engines:
         for size in chunk_sizes[1:]:
             lines.append(_row(f"{method}, {size}", times[f"{method} 64"], times[f"{method} {size}"]))
+    lines += [
+        "",
+        "## 3. The same head and loss as 1 as a fused C kernel (`probe_fused_head.c`, AVX-512): forward + backward",
+        "",
+    ]
+    if fused is None:
+        lines.append(f"Not measured: {library}.")
+    else:
+        lines += [
+            "speed_up = oneDNN / fused C (above 1: the kernel is faster). Largest relative differences from oneDNN: "
+            + ", ".join(f"{name} {value:.1e}" for name, value in fused[2].items())
+            + " (float rounding: not bit-identical).",
+            "",
+            "| head | oneDNN ms | fused C ms | speed_up | per-round range |",
+            "|:---|---:|---:|---:|:---|",
+            _row("16 -> 32 -> 32 -> 10, 64 x 32 x 32 cells", times["fused oneDNN"], times["fused C"]),
+        ]
+    scratch.cleanup()
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
