@@ -14,24 +14,30 @@
 #define W 32
 #define C 10
 #define R 8
-static inline void layer32(const float *in, int nin, const float *Wt, const float *b, float *out) {
-    __m512 a0[R], a1[R];
-    __m512 b0 = _mm512_loadu_ps(b), b1v = _mm512_loadu_ps(b + 16);
-    for (int r = 0; r < R; r++) { a0[r] = b0; a1[r] = b1v; }
-    for (int i = 0; i < nin; i++) {
-        __m512 w0 = _mm512_loadu_ps(Wt + i * W), w1 = _mm512_loadu_ps(Wt + i * W + 16);
+/* a[r] (two zmm: 32 lanes) += sum_i in[r * stride + i] * M[i] for i < n, M rows of 32, for R cells */
+static inline void add_rows32(const float *in, int stride, int n, const float *M, __m512 a0[R], __m512 a1[R]) {
+    for (int i = 0; i < n; i++) {
+        __m512 w0 = _mm512_loadu_ps(M + i * W), w1 = _mm512_loadu_ps(M + i * W + 16);
         for (int r = 0; r < R; r++) {
-            __m512 v = _mm512_set1_ps(in[r * nin + i]);
+            __m512 v = _mm512_set1_ps(in[r * stride + i]);
             a0[r] = _mm512_fmadd_ps(v, w0, a0[r]);
             a1[r] = _mm512_fmadd_ps(v, w1, a1[r]);
         }
     }
+}
+/* out[r] = relu(in[r] Wt + b) for R cells, 32 outputs */
+static inline void layer32(const float *in, int nin, const float *Wt, const float *b, float *out) {
+    __m512 a0[R], a1[R];
+    __m512 b0 = _mm512_loadu_ps(b), b1v = _mm512_loadu_ps(b + 16);
+    for (int r = 0; r < R; r++) { a0[r] = b0; a1[r] = b1v; }
+    add_rows32(in, nin, nin, Wt, a0, a1);
     __m512 z = _mm512_setzero_ps();
     for (int r = 0; r < R; r++) {
         _mm512_storeu_ps(out + r * W, _mm512_max_ps(a0[r], z));
         _mm512_storeu_ps(out + r * W + 16, _mm512_max_ps(a1[r], z));
     }
 }
+/* out[r] = in[r] Wt + b for R cells, C outputs (one masked zmm) */
 static inline void layer10(const float *in, const float *Wt, const float *b, float *out) {
     __mmask16 m = (1 << C) - 1;
     __m512 a[R];
@@ -53,18 +59,11 @@ void head_forward(const float *x, long P, const float *W1t, const float *b1, con
     }
 }
 
-/* out[r] (2 zmm) = mask(h[r] > 0) * sum_j g[r][j] * M[j] ; M rows of 32, nj rows */
+/* out[r] = (h[r] > 0) * sum_j g[r * gstride + j] * M[j] for j < nj, M rows of 32: a ReLU layer's input gradient */
 static inline void back32(const float *g, int gstride, int nj, const float *M, const float *h, float *out) {
     __m512 a0[R], a1[R];
     for (int r = 0; r < R; r++) { a0[r] = _mm512_setzero_ps(); a1[r] = _mm512_setzero_ps(); }
-    for (int j = 0; j < nj; j++) {
-        __m512 w0 = _mm512_loadu_ps(M + j * W), w1 = _mm512_loadu_ps(M + j * W + 16);
-        for (int r = 0; r < R; r++) {
-            __m512 v = _mm512_set1_ps(g[r * gstride + j]);
-            a0[r] = _mm512_fmadd_ps(v, w0, a0[r]);
-            a1[r] = _mm512_fmadd_ps(v, w1, a1[r]);
-        }
-    }
+    add_rows32(g, gstride, nj, M, a0, a1);
     __m512 z = _mm512_setzero_ps();
     for (int r = 0; r < R; r++) {
         __mmask16 k0 = _mm512_cmp_ps_mask(_mm512_loadu_ps(h + r * W), z, _CMP_GT_OQ);
