@@ -12,6 +12,9 @@ again blind; the third, a hand-written fused kernel, is the lead:
 3. **A fused C kernel for the head** (``probe_fused_head.c``, AVX-512; compiled here with ``cc -O3 -march=native``,
    skipped without a compiler or AVX-512): the same head and loss as 1, forward and backward in C. Not the engine:
    it shows how far a hand-written kernel is from oneDNN on this CPU, the lead for issue 19's x1.6.
+4. **That kernel in a full training step**: the engine's ACoL and HCLNet models at the 8 px instrument, their two
+   branches' ``forward`` replaced (on the probe's copy only) by the kernel as an autograd function; a whole step
+   (forward, loss, backward, SGD) against the unchanged model from the same weights.
 
 The ways of each are interleaved in every round (one process, one thread, the engine's glibc settings); the
 table gives per-round medians and the ratio of medians. Writes ``results/probe_train_step.md``.
@@ -22,6 +25,7 @@ table gives per-round medians and the ratio of medians. Writes ``results/probe_t
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import shutil
 import statistics
@@ -39,6 +43,7 @@ from wsol_utils.base.allocator import reuse_freed_memory
 from wsol_utils.engine import INSTRUMENT, RunConfig, build_model
 from wsol_utils.engine.optim import build_optimizer
 from wsol_utils.engine.train import backward_batch
+from wsol_utils.nets.models import WSOLModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, CELLS, NUM_CLASSES = 64, 32, 10
@@ -128,73 +133,144 @@ def _compile_fused_head(folder: Path) -> ctypes.CDLL | str:
     return ctypes.CDLL(str(library))
 
 
+def _pointer(tensor: torch.Tensor) -> ctypes.c_void_p:
+    """The address of ``tensor``'s data for C (the tensor must stay alive while C uses it)."""
+    return ctypes.c_void_p(tensor.data_ptr())
+
+
 def _fused_head_steps(library: ctypes.CDLL) -> tuple[Callable[[], None], Callable[[], None], dict[str, float]]:
-    """(oneDNN branch step, fused C step, largest relative differences of maps and gradients): the head and loss of
-    :func:`_head_steps`, the C step computing the class maps, then the loss's gradient on the logits with autograd,
-    then every gradient in C."""
+    """(oneDNN branch step, the same step through :class:`FusedHead`, largest relative differences of maps and
+    gradients): the head and loss of :func:`_head_steps`, the kernel on a copy of the same weights and features."""
     torch.manual_seed(0)
     features = torch.randn(BATCH, 16, CELLS, CELLS).to(memory_format=torch.channels_last).requires_grad_()
+    twin_features = features.detach().clone().requires_grad_()
     labels = torch.randint(0, NUM_CLASSES, (BATCH,))
     convs = [torch.nn.Conv2d(16, 32, 1), torch.nn.Conv2d(32, 32, 1), torch.nn.Conv2d(32, NUM_CLASSES, 1)]
-    weights = [conv.weight.detach().view(conv.out_channels, -1).contiguous() for conv in convs]
-    transposed = [w.t().contiguous() for w in weights]
-    biases = [conv.bias.detach().contiguous() for conv in convs if conv.bias is not None]
-    cells = features.detach().permute(0, 2, 3, 1).reshape(-1, 16)  # the channels_last memory as (cells, channels)
-    maps = torch.empty(cells.shape[0], NUM_CLASSES)
-    grads = [torch.zeros_like(t) for pair in zip(transposed, biases, strict=True) for t in pair]
-    grad_cells = torch.empty_like(cells)
-
-    def pointer(tensor: torch.Tensor) -> ctypes.c_void_p:
-        return ctypes.c_void_p(tensor.data_ptr())
-
-    count = ctypes.c_long(cells.shape[0])
-    forward_weights = [t for pair in zip(transposed, biases, strict=True) for t in pair]  # held by the closure
+    twins = copy.deepcopy(convs)
+    outputs: dict[str, torch.Tensor] = {}
 
     def onednn() -> None:
         for conv in convs:
             conv.zero_grad()
         hidden = F.relu(convs[1](F.relu(convs[0](features), inplace=True)), inplace=True)
-        F.cross_entropy(convs[2](hidden).mean((2, 3)), labels).backward()
+        outputs["onednn"] = convs[2](hidden)
+        F.cross_entropy(outputs["onednn"].mean((2, 3)), labels).backward()
 
     def fused() -> None:
-        library.head_forward(pointer(cells), count, *map(pointer, forward_weights), pointer(maps))
-        logits = maps.view(BATCH, -1, NUM_CLASSES).mean(1).requires_grad_()
-        F.cross_entropy(logits, labels).backward()
-        assert logits.grad is not None
-        grad_maps = (logits.grad / CELLS**2)[:, None, :].expand(BATCH, CELLS * CELLS, NUM_CLASSES).contiguous()
-        for grad in grads:
-            grad.zero_()
-        library.head_backward(
-            pointer(cells),
-            count,
-            *map(pointer, forward_weights[:4]),
-            *map(pointer, weights),
-            pointer(grad_maps),
-            pointer(grad_cells),
-            *map(pointer, grads),
-        )
+        for conv in twins:
+            conv.zero_grad()
+        params = [t for conv in twins for t in (conv.weight, conv.bias)]
+        outputs["fused"] = FusedHead.apply(twin_features, library, *params)
+        F.cross_entropy(outputs["fused"].mean((2, 3)), labels).backward()
 
-    features.grad = None
     onednn()
     fused()
-    with torch.no_grad():
-        reference = convs[2](F.relu(convs[1](F.relu(convs[0](features)))))
-    ours = maps.view(BATCH, CELLS, CELLS, NUM_CLASSES).permute(0, 3, 1, 2)
-    assert features.grad is not None
 
-    def relative(a: torch.Tensor, b: torch.Tensor) -> float:
-        return float((a - b).abs().max() / b.abs().max())
+    def relative(a: torch.Tensor | None, b: torch.Tensor | None) -> float:
+        assert a is not None and b is not None
+        return float((a.detach() - b.detach()).abs().max() / b.detach().abs().max())
 
     differences = {
-        "maps": relative(ours, reference),
-        "weight gradients": max(
-            relative(grads[2 * i].t(), conv.weight.grad.view(conv.out_channels, -1))
-            for i, conv in enumerate(convs)
-            if conv.weight.grad is not None
-        ),
-        "input gradient": relative(grad_cells.view(BATCH, CELLS, CELLS, 16).permute(0, 3, 1, 2), features.grad),
+        "maps": relative(outputs["fused"], outputs["onednn"]),
+        "weight gradients": max(relative(twin.weight.grad, conv.weight.grad) for twin, conv in zip(twins, convs)),
+        "input gradient": relative(twin_features.grad, features.grad),
     }
     return onednn, fused, differences
+
+
+class FusedHead(torch.autograd.Function):
+    """A conv-form branch (``1x1 K->32, ReLU, 1x1 32->32, ReLU, 1x1 32->C``) by ``probe_fused_head.c``:
+    ``features (B, 16, h, w)`` -> class maps ``(B, 10, h, w)`` (channels_last memory), ``B * h * w`` a multiple of 8."""
+
+    @staticmethod
+    def forward(ctx, features, library, w1, b1, w2, b2, w3, b3):
+        batch, channels, height, width = features.shape
+        cells = features.permute(0, 2, 3, 1).contiguous().view(-1, channels)
+        weights = [w.detach().reshape(w.shape[0], -1).contiguous() for w in (w1, w2, w3)]
+        transposed = [w.t().contiguous() for w in weights]
+        biases = [b.detach().contiguous() for b in (b1, b2, b3)]
+        maps = features.new_empty(cells.shape[0], weights[2].shape[0])
+        forward_weights = [t for pair in zip(transposed, biases, strict=True) for t in pair]
+        library.head_forward(
+            _pointer(cells), ctypes.c_long(cells.shape[0]), *map(_pointer, forward_weights), _pointer(maps)
+        )
+        ctx.library, ctx.shape = library, (batch, height, width)
+        ctx.save_for_backward(cells, *forward_weights[:4], *weights, *biases)
+        return maps.view(batch, height, width, -1).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad_maps):
+        cells, t1, b1, t2, b2, w1, w2, w3, *biases = ctx.saved_tensors
+        batch, height, width = ctx.shape
+        grad_cells = torch.empty_like(cells)
+        grad_flat = grad_maps.permute(0, 2, 3, 1).contiguous().view(cells.shape[0], -1)
+        grads = [torch.zeros_like(t) for t in (t1, b1, t2, b2)] + [torch.zeros(w3.shape[1], w3.shape[0])]
+        grads.append(torch.zeros_like(biases[2]))
+        ctx.library.head_backward(
+            _pointer(cells),
+            ctypes.c_long(cells.shape[0]),
+            *map(_pointer, (t1, b1, t2, b2, w1, w2, w3)),
+            _pointer(grad_flat),
+            _pointer(grad_cells),
+            *map(_pointer, grads),
+        )
+        grad_features = grad_cells.view(batch, height, width, -1).permute(0, 3, 1, 2)
+        shaped = [grads[0].t()[:, :, None, None], grads[1], grads[2].t()[:, :, None, None], grads[3]]
+        shaped += [grads[4].t()[:, :, None, None], grads[5]]
+        return (grad_features, None, *shaped)
+
+
+def _use_fused_heads(model: WSOLModel, library: ctypes.CDLL) -> None:
+    """Replace the forward of ``model``'s two conv-form branches by :class:`FusedHead` (this instance only)."""
+    for branch in (model.branch_a, model.branch_b):
+        assert branch is not None
+        first, _, second, _ = branch.body
+        classifier = branch.classifier
+
+        def forward(features, first=first, second=second, classifier=classifier):
+            maps = FusedHead.apply(
+                features,
+                library,
+                first.weight,
+                first.bias,
+                second.weight,
+                second.bias,
+                classifier.weight,
+                classifier.bias,
+            )
+            return maps.mean(dim=(2, 3)), maps
+
+        branch.forward = forward  # type: ignore[method-assign]
+
+
+def _fused_step_pairs(library: ctypes.CDLL) -> dict[str, tuple[Callable[[], None], Callable[[], None], float]]:
+    """Per method (ACoL, HCLNet): (engine step, step with fused heads, largest relative gradient difference after
+    one step from the same weights)."""
+    pairs: dict[str, tuple[Callable[[], None], Callable[[], None], float]] = {}
+    for method in ("acol", "hclnet"):
+        config = RunConfig(method=method, **INSTRUMENT)
+        torch.manual_seed(0)
+        models = [build_model(config, NUM_CLASSES)]
+        models.append(copy.deepcopy(models[0]))
+        _use_fused_heads(models[1], library)
+        batch = (torch.randn(BATCH, 3, 64, 64), torch.randint(0, NUM_CLASSES, (BATCH,)))
+        steps, gradients = [], []
+        for model in models:
+            model.train()
+            optimizer = build_optimizer(model, config)
+
+            def step(model: WSOLModel = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
+                optimizer.zero_grad(set_to_none=True)
+                backward_batch(model, *batch, [slice(0, BATCH)])  # noqa: B023 (batch is the same for both models)
+                optimizer.step()
+
+            model.zero_grad(set_to_none=True)
+            backward_batch(model, *batch, [slice(0, BATCH)])
+            gradients.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+            steps.append(step)
+        difference = max(float((a - b).abs().max() / a.abs().max()) for a, b in zip(*gradients, strict=True))
+        pairs[method] = (steps[0], steps[1], difference)
+    return pairs
 
 
 def _engine_steps(method: str, sizes: list[int]) -> list[Callable[[], None]]:
@@ -265,6 +341,7 @@ def main() -> None:
     scratch = tempfile.TemporaryDirectory()
     library = _compile_fused_head(Path(scratch.name))
     fused = _fused_head_steps(library) if isinstance(library, ctypes.CDLL) else None
+    fused_steps = _fused_step_pairs(library) if isinstance(library, ctypes.CDLL) else {}
     times: dict[str, list[float]] = {}
     for round_index in range(args.rounds):
         for tile, (onednn, tiled, _) in heads.items():
@@ -276,6 +353,9 @@ def main() -> None:
         if fused is not None:
             times.setdefault("fused oneDNN", []).append(_ms(fused[0], args.repeats))
             times.setdefault("fused C", []).append(_ms(fused[1], args.repeats))
+        for method, (engine_step, fused_step, _) in fused_steps.items():
+            times.setdefault(f"step oneDNN {method}", []).append(_ms(engine_step, args.repeats))
+            times.setdefault(f"step fused {method}", []).append(_ms(fused_step, args.repeats))
         print(f"round {round_index + 1}/{args.rounds} done", flush=True)
     title = (
         f"# Three measured ideas for a faster CPU training step (issue 19): {cpu_description()}, "
@@ -329,6 +409,26 @@ def main() -> None:
             "|:---|---:|---:|---:|:---|",
             _row("16 -> 32 -> 32 -> 10, 64 x 32 x 32 cells", times["fused oneDNN"], times["fused C"]),
         ]
+    lines += [
+        "",
+        "## 4. A full training step at the 8 px instrument with both branches' heads in the fused C kernel",
+        "",
+    ]
+    if not fused_steps:
+        lines.append(f"Not measured: {library}.")
+    else:
+        lines += [
+            (
+                "speed_up = engine step / step with the fused heads (forward, loss, backward, SGD; batch 64, one "
+                "backward). max_rel_grad_diff: every parameter's gradient after one step from the same weights."
+            ),
+            "",
+            "| method | engine ms | fused heads ms | speed_up | per-round range | max_rel_grad_diff |",
+            "|:---|---:|---:|---:|:---|---:|",
+        ]
+        for method, (_, _, difference) in fused_steps.items():
+            row = _row(method, times[f"step oneDNN {method}"], times[f"step fused {method}"])
+            lines.append(f"{row} {difference:.1e} |")
     scratch.cleanup()
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
