@@ -2,7 +2,7 @@
 again blind; the third, a hand-written fused kernel, is the lead:
 
 1. **A tiled head.** A branch at the 8 px instrument is a per-cell MLP (1x1 convolutions ``16 -> 32 -> 32 -> C``
-   with ReLUs) over ``B x 32 x 32`` cells: memory-bound on this CPU (one thread fills memory at about 5 GB/s, see
+   with ReLUs) over ``B x 32 x 32`` cells: memory-bound on this CPU (one thread fills memory at about 7 GB/s, see
    the bandwidth line). The probe runs it as one autograd function over tiles of cells that stay in the L2 cache:
    the forward keeps only the class maps, the backward recomputes each tile's activations (``addmm`` on
    ``(cells, channels)`` views of the channels_last tensors). Against PyTorch's oneDNN convolutions (the engine's
@@ -179,12 +179,24 @@ def _fused_head_steps(library: ctypes.CDLL) -> tuple[Callable[[], None], Callabl
 
 
 class FusedHead(torch.autograd.Function):
-    """A conv-form branch (``1x1 K->32, ReLU, 1x1 32->32, ReLU, 1x1 32->C``) by ``probe_fused_head.c``:
-    ``features (B, 16, h, w)`` -> class maps ``(B, 10, h, w)`` (channels_last memory), ``B * h * w`` a multiple of 8."""
+    """A conv-form branch (``1x1 16->32, ReLU, 1x1 32->32, ReLU, 1x1 32->10``) by ``probe_fused_head.c``:
+    ``features (B, 16, h, w)`` float32 on the CPU -> class maps ``(B, 10, h, w)`` (channels_last memory),
+    ``B * h * w`` a multiple of 8 (the kernel's block of cells; it does not check)."""
+
+    SHAPES = ((32, 16, 1, 1), (32, 32, 1, 1), (10, 32, 1, 1))
 
     @staticmethod
     def forward(ctx, features, library, w1, b1, w2, b2, w3, b3):
         batch, channels, height, width = features.shape
+        shapes = tuple(tuple(w.shape) for w in (w1, w2, w3))
+        kind = (features.dtype, features.device.type, channels)
+        if kind != (torch.float32, "cpu", 16) or shapes != FusedHead.SHAPES:
+            raise ValueError(
+                f"FusedHead: float32 CPU features (B, 16, h, w) and weights {FusedHead.SHAPES}; got "
+                f"{features.dtype} {features.device.type} {tuple(features.shape)} and {shapes}"
+            )
+        if (batch * height * width) % 8:
+            raise ValueError(f"FusedHead: B * h * w must be a multiple of 8; got {batch} * {height} * {width}")
         cells = features.permute(0, 2, 3, 1).contiguous().view(-1, channels)
         weights = [w.detach().reshape(w.shape[0], -1).contiguous() for w in (w1, w2, w3)]
         transposed = [w.t().contiguous() for w in weights]
@@ -204,8 +216,7 @@ class FusedHead(torch.autograd.Function):
         batch, height, width = ctx.shape
         grad_cells = torch.empty_like(cells)
         grad_flat = grad_maps.permute(0, 2, 3, 1).contiguous().view(cells.shape[0], -1)
-        grads = [torch.zeros_like(t) for t in (t1, b1, t2, b2)] + [torch.zeros(w3.shape[1], w3.shape[0])]
-        grads.append(torch.zeros_like(biases[2]))
+        grads = [torch.zeros(t.shape) for t in (t1, b1, t2, b2, w3.t(), biases[2])]  # contiguous, as C writes them
         ctx.library.head_backward(
             _pointer(cells),
             ctypes.c_long(cells.shape[0]),
@@ -215,8 +226,7 @@ class FusedHead(torch.autograd.Function):
             *map(_pointer, grads),
         )
         grad_features = grad_cells.view(batch, height, width, -1).permute(0, 3, 1, 2)
-        shaped = [grads[0].t()[:, :, None, None], grads[1], grads[2].t()[:, :, None, None], grads[3]]
-        shaped += [grads[4].t()[:, :, None, None], grads[5]]
+        shaped = [g.t()[:, :, None, None] if g.dim() == 2 else g for g in grads]  # (in, out) -> (out, in, 1, 1)
         return (grad_features, None, *shaped)
 
 

@@ -63,6 +63,19 @@ def test_fused_head_equals_the_convolutions_forward_and_backward(probe, tmp_path
         _ = [torch.randn(1 << 18) for _ in range(8)]
 
 
+def test_fused_head_refuses_what_the_kernel_cannot_take(probe, tmp_path):
+    library = probe._compile_fused_head(tmp_path)
+    if isinstance(library, str):
+        pytest.skip(library)
+    params = _params(_head())
+    with pytest.raises(ValueError, match="multiple of 8"):  # 18 cells: the kernel would run past the end
+        probe.FusedHead.apply(torch.randn(2, 16, 3, 3), library, *params)
+    with pytest.raises(ValueError, match="float32 CPU features"):
+        probe.FusedHead.apply(torch.randn(2, 16, 4, 4, dtype=torch.float64), library, *params)
+    with pytest.raises(ValueError, match="float32 CPU features"):
+        probe.FusedHead.apply(torch.randn(2, 8, 4, 4), library, *params)
+
+
 def test_probe_reports_the_fused_heads_differences_as_small(probe, tmp_path):
     library = probe._compile_fused_head(tmp_path)
     if isinstance(library, str):
