@@ -90,31 +90,58 @@ class TiledMLP(torch.autograd.Function):
         return (grad_x, None, *flat)
 
 
-def _head_steps(tile: int) -> tuple[Callable[[], None], Callable[[], None], float]:
-    """(oneDNN branch step, tiled step, largest relative weight-gradient difference between them)."""
+def _relative(a: torch.Tensor | None, b: torch.Tensor | None) -> float:
+    """Largest ``|a - b|`` relative to the largest ``|b|``."""
+    assert a is not None and b is not None
+    return float((a.detach() - b.detach()).abs().max() / b.detach().abs().max())
+
+
+def _head_problem() -> tuple[torch.Tensor, torch.Tensor, list[torch.nn.Conv2d]]:
+    """The probe's branch head and its input: ``features (64, 16, 32, 32)`` channels_last, ``labels (64,)`` and the
+    three 1x1 convolutions 16 -> 32 -> 32 -> 10 (seed 0)."""
     torch.manual_seed(0)
     features = torch.randn(BATCH, 16, CELLS, CELLS).to(memory_format=torch.channels_last).requires_grad_()
     labels = torch.randint(0, NUM_CLASSES, (BATCH,))
     convs = [torch.nn.Conv2d(16, 32, 1), torch.nn.Conv2d(32, 32, 1), torch.nn.Conv2d(32, NUM_CLASSES, 1)]
-    params = [t for conv in convs for t in (conv.weight.view(conv.out_channels, -1), conv.bias)]
+    return features, labels, convs
 
-    def onednn() -> None:
-        hidden = F.relu(convs[1](F.relu(convs[0](features), inplace=True)), inplace=True)
-        F.cross_entropy(convs[2](hidden).mean((2, 3)), labels).backward()
 
-    def tiled() -> None:
-        cells = features.permute(0, 2, 3, 1).reshape(-1, 16)
-        maps = TiledMLP.apply(cells, tile, *params).view(BATCH, CELLS, CELLS, NUM_CLASSES).permute(0, 3, 1, 2)
-        F.cross_entropy(maps.mean((2, 3)), labels).backward()
+def _head_step(
+    convs: list[torch.nn.Conv2d], maps_of: Callable[[], torch.Tensor], labels: torch.Tensor, outputs: dict
+) -> Callable[[], None]:
+    """One step of a head: zero ``convs``' gradients, ``maps_of()``, cross-entropy on the maps' mean, backward; the
+    maps are kept in ``outputs["maps"]``."""
 
-    grads = []
-    for step in (onednn, tiled):
+    def step() -> None:
         for conv in convs:
             conv.zero_grad()
-        step()
+        outputs["maps"] = maps_of()
+        F.cross_entropy(outputs["maps"].mean((2, 3)), labels).backward()
+
+    return step
+
+
+def _onednn_maps(convs: list[torch.nn.Conv2d], features: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """The engine's way: PyTorch's (oneDNN) convolutions with in-place ReLUs."""
+    return lambda: convs[2](F.relu(convs[1](F.relu(convs[0](features), inplace=True)), inplace=True))
+
+
+def _head_steps(tile: int) -> tuple[Callable[[], None], Callable[[], None], float]:
+    """(oneDNN branch step, tiled step, largest relative weight-gradient difference between them)."""
+    features, labels, convs = _head_problem()
+    params = [t for conv in convs for t in (conv.weight.view(conv.out_channels, -1), conv.bias)]
+
+    def tiled_maps() -> torch.Tensor:
+        cells = features.permute(0, 2, 3, 1).reshape(-1, 16)
+        return TiledMLP.apply(cells, tile, *params).view(BATCH, CELLS, CELLS, NUM_CLASSES).permute(0, 3, 1, 2)
+
+    grads = []
+    for maps_of in (_onednn_maps(convs, features), tiled_maps):
+        _head_step(convs, maps_of, labels, {})()
         grads.append([torch.clone(conv.weight.grad) for conv in convs if conv.weight.grad is not None])
-    diff = max(float((a - b).abs().max() / a.abs().max()) for a, b in zip(*grads, strict=True))
-    return onednn, tiled, diff
+    diff = max(_relative(a, b) for a, b in zip(grads[1], grads[0], strict=True))
+    onednn = _head_step(convs, _onednn_maps(convs, features), labels, {})
+    return onednn, _head_step(convs, tiled_maps, labels, {}), diff
 
 
 def _compile_fused_head(folder: Path) -> ctypes.CDLL | str:
@@ -141,39 +168,19 @@ def _pointer(tensor: torch.Tensor) -> ctypes.c_void_p:
 def _fused_head_steps(library: ctypes.CDLL) -> tuple[Callable[[], None], Callable[[], None], dict[str, float]]:
     """(oneDNN branch step, the same step through :class:`FusedHead`, largest relative differences of maps and
     gradients): the head and loss of :func:`_head_steps`, the kernel on a copy of the same weights and features."""
-    torch.manual_seed(0)
-    features = torch.randn(BATCH, 16, CELLS, CELLS).to(memory_format=torch.channels_last).requires_grad_()
+    features, labels, convs = _head_problem()
     twin_features = features.detach().clone().requires_grad_()
-    labels = torch.randint(0, NUM_CLASSES, (BATCH,))
-    convs = [torch.nn.Conv2d(16, 32, 1), torch.nn.Conv2d(32, 32, 1), torch.nn.Conv2d(32, NUM_CLASSES, 1)]
     twins = copy.deepcopy(convs)
-    outputs: dict[str, torch.Tensor] = {}
-
-    def onednn() -> None:
-        for conv in convs:
-            conv.zero_grad()
-        hidden = F.relu(convs[1](F.relu(convs[0](features), inplace=True)), inplace=True)
-        outputs["onednn"] = convs[2](hidden)
-        F.cross_entropy(outputs["onednn"].mean((2, 3)), labels).backward()
-
-    def fused() -> None:
-        for conv in twins:
-            conv.zero_grad()
-        params = [t for conv in twins for t in (conv.weight, conv.bias)]
-        outputs["fused"] = FusedHead.apply(twin_features, library, *params)
-        F.cross_entropy(outputs["fused"].mean((2, 3)), labels).backward()
-
+    params = [t for conv in twins for t in (conv.weight, conv.bias)]
+    outputs: dict[str, dict[str, torch.Tensor]] = {"onednn": {}, "fused": {}}
+    onednn = _head_step(convs, _onednn_maps(convs, features), labels, outputs["onednn"])
+    fused = _head_step(twins, lambda: FusedHead.apply(twin_features, library, *params), labels, outputs["fused"])
     onednn()
     fused()
-
-    def relative(a: torch.Tensor | None, b: torch.Tensor | None) -> float:
-        assert a is not None and b is not None
-        return float((a.detach() - b.detach()).abs().max() / b.detach().abs().max())
-
     differences = {
-        "maps": relative(outputs["fused"], outputs["onednn"]),
-        "weight gradients": max(relative(twin.weight.grad, conv.weight.grad) for twin, conv in zip(twins, convs)),
-        "input gradient": relative(twin_features.grad, features.grad),
+        "maps": _relative(outputs["fused"]["maps"], outputs["onednn"]["maps"]),
+        "weight gradients": max(_relative(twin.weight.grad, conv.weight.grad) for twin, conv in zip(twins, convs)),
+        "input gradient": _relative(twin_features.grad, features.grad),
     }
     return onednn, fused, differences
 
@@ -181,7 +188,7 @@ def _fused_head_steps(library: ctypes.CDLL) -> tuple[Callable[[], None], Callabl
 class FusedHead(torch.autograd.Function):
     """A conv-form branch (``1x1 16->32, ReLU, 1x1 32->32, ReLU, 1x1 32->10``) by ``probe_fused_head.c``:
     ``features (B, 16, h, w)`` float32 on the CPU -> class maps ``(B, 10, h, w)`` (channels_last memory),
-    ``B * h * w`` a multiple of 8 (the kernel's block of cells; it does not check)."""
+    ``B * h * w`` a multiple of 8 (the kernel's block of cells; checked here, the C code does not check)."""
 
     SHAPES = ((32, 16, 1, 1), (32, 32, 1, 1), (10, 32, 1, 1))
 
@@ -278,7 +285,7 @@ def _fused_step_pairs(library: ctypes.CDLL) -> dict[str, tuple[Callable[[], None
             backward_batch(model, *batch, [slice(0, BATCH)])
             gradients.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
             steps.append(step)
-        difference = max(float((a - b).abs().max() / a.abs().max()) for a, b in zip(*gradients, strict=True))
+        difference = max(_relative(fused, engine) for engine, fused in zip(*gradients, strict=True))
         pairs[method] = (steps[0], steps[1], difference)
     return pairs
 
@@ -325,8 +332,8 @@ def _bandwidth() -> str:
     start = time.perf_counter()
     for source, target in zip(buffers, targets, strict=True):
         target.copy_(source)
-    copy = 2 * 32 * 8 / 1024 / (time.perf_counter() - start)
-    return f"one thread fills memory at {fill:.1f} GB/s and copies at {copy:.1f} GB/s (read + write, 8 MB tensors)"
+    copied = 2 * 32 * 8 / 1024 / (time.perf_counter() - start)
+    return f"one thread fills memory at {fill:.1f} GB/s and copies at {copied:.1f} GB/s (read + write, 8 MB tensors)"
 
 
 def _row(name: str, base: list[float], new: list[float]) -> str:
