@@ -63,6 +63,7 @@ import platform
 import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -77,6 +78,7 @@ from wsol_utils.engine.optim import build_optimizer
 from wsol_utils.engine.precision import PRECISIONS, this_cpu_has_native_bf16
 from wsol_utils.engine.run import build_model
 from wsol_utils.engine.train import backward_batch, micro_batches, train
+from wsol_utils.nets.fused import fused_kernels_available
 from wsol_utils.studies.analysis import RECEPTIVE_FIELDS
 from wsol_utils.studies.stats import PERCENT, PERCENT_DIFFERENCE, Interval, paired_seed_difference, seed_interval
 from wsol_utils.studies.tables import to_markdown, write_table
@@ -310,8 +312,9 @@ def engine_speedup_table(args: argparse.Namespace) -> pd.DataFrame:
     alternating within interleaved rounds (methods interleaved too); one row per method: median and range of the
     process CPU seconds of each engine, their ratio, the precision each trained in, and whether the weights and
     history were bit-identical. ``--new-precision`` sets today's engine's ``RunConfig.precision`` (default: its own
-    default): when that resolves to bf16 the two engines cannot agree bit for bit (the science check is
-    ``--precision-vs``), so only each engine's determinism (every round's run equal to its first) is required."""
+    default): when it trains in another way than the old engine (bf16, or fp32 with the fused kernels:
+    ``"fp32-fused"``) the two engines cannot agree bit for bit (the science checks are ``--precision-vs`` and
+    ``--kernels-vs``), so only each engine's determinism (every round's run equal to its first) is required."""
     import json
     import resource
     import subprocess
@@ -391,7 +394,37 @@ PRECISION_METRICS: tuple[tuple[str, str], ...] = (
     ("gt_known_loc_acc", "GT-known loc (%, tau 0.2, papers')"),
     ("maxboxacc_v2", "MaxBoxAccV2 (%, wsoleval)"),
 )
-PRECISION_ENGINES: tuple[str, ...] = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A science-and-speed comparison of two ways to train (``--precision-vs``, ``--kernels-vs``): ``axis`` is the
+    ``RunConfig`` field that tells the ways apart (and the key of a recorded run's way), ``ways`` (base, new),
+    ``fields`` the ``RunConfig`` fields each way trains with, ``stem`` the results' file stem, ``what`` a title."""
+
+    axis: str
+    ways: tuple[str, str]
+    fields: dict[str, dict[str, str]]
+    stem: str
+    what: str
+
+
+COMPARISONS: dict[str, Comparison] = {
+    "precision": Comparison(
+        "precision",
+        ("fp32", "bf16"),
+        {"fp32": {"precision": "fp32", "kernels": "torch"}, "bf16": {"precision": "bf16", "kernels": "torch"}},
+        "train_precision",
+        "fp32 against bf16 autocast training",
+    ),
+    "kernels": Comparison(
+        "kernels",
+        ("torch", "fused"),
+        {"torch": {"precision": "fp32", "kernels": "torch"}, "fused": {"precision": "fp32", "kernels": "fused"}},
+        "train_kernels",
+        "PyTorch's layers against the fused CPU kernels (fp32)",
+    ),
+}
 
 
 def main_comparison_run(method: str, seed: int, smoke: bool) -> tuple[RunConfig, str | None]:
@@ -407,11 +440,12 @@ def main_comparison_run(method: str, seed: int, smoke: bool) -> tuple[RunConfig,
     return config, variant.fusion
 
 
-def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smoke: bool) -> dict[str, object]:
-    """Train the main-comparison run of ``method`` / ``seed`` at ``precision`` in ``runs_dir`` (this process), after
-    a tiny untimed run at the same precision that pays the one-time costs, and score it on test in float32 with
-    the suite's evaluation (``--precision-run``): the ``train()`` CPU seconds, the process's CPU seconds before
-    evaluation, the final val top-1, GT-known loc at tau 0.2, MaxBoxAccV2, the run's key and weights' SHA-256."""
+def one_comparison_run(method: str, seed: int, fields: dict[str, str], runs_dir: str, smoke: bool) -> dict[str, object]:
+    """Train the main-comparison run of ``method`` / ``seed`` with the ``RunConfig`` ``fields`` of one way of a
+    :class:`Comparison` in ``runs_dir`` (this process), after a tiny untimed run of the same way that pays the
+    one-time costs, and score it on test in float32 with the suite's evaluation (``--comparison-run``): the
+    ``train()`` CPU seconds, the process's CPU seconds before evaluation, the final val top-1, GT-known loc at tau
+    0.2, MaxBoxAccV2, the resolved precision and kernels, the run's key and weights' SHA-256."""
     import resource
 
     from engine_run import weights_sha256  # benchmarks/engine_run.py, beside this script
@@ -420,7 +454,7 @@ def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smo
     from wsol_utils.engine.train import read_history
 
     config, fusion = main_comparison_run(method, seed, smoke)
-    config = config.replace(precision=precision)
+    config = config.replace(**fields)
     warm_up = config.replace(dataset_kwargs={**config.dataset_kwargs, "num_train": 64}, epochs=1, val_split=None)
     train(warm_up, runs_dir=Path(runs_dir) / "warm-up", progress=False)
     tic = time.process_time()
@@ -434,6 +468,7 @@ def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smo
         "method": method,
         "seed": seed,
         "precision": config.precision,
+        "kernels": config.kernels,
         "train_cpu_s": seconds,
         "process_cpu_s": process_seconds,
         "eval_cpu_s": time.process_time() - tic,
@@ -446,13 +481,19 @@ def one_precision_run(method: str, seed: int, precision: str, runs_dir: str, smo
     }
 
 
-def precision_rows_path(args: argparse.Namespace) -> Path:
-    """``<out>/train_precision_runs[_smoke].jsonl``: one JSON line per finished run of ``--precision-vs``."""
-    return Path(args.out) / f"train_precision_runs{'_smoke' if args.smoke else ''}.jsonl"
+def comparison_rows_path(args: argparse.Namespace, comparison: Comparison) -> Path:
+    """``<out>/<stem>_runs[_smoke].jsonl``: one JSON line per finished run of the comparison."""
+    return Path(args.out) / f"{comparison.stem}_runs{'_smoke' if args.smoke else ''}.jsonl"
 
 
-def read_precision_rows(path: Path) -> list[dict]:
-    """The runs recorded in ``path`` (:func:`precision_rows_path`) so far; ``[]`` when it does not exist."""
+def way_of(row: dict, comparison: Comparison) -> str:
+    """The way a recorded run trained in (its ``comparison.axis``; a run recorded before ``kernels`` existed
+    trained with PyTorch's layers)."""
+    return str(row.get(comparison.axis, "torch"))
+
+
+def read_comparison_rows(path: Path) -> list[dict]:
+    """The runs recorded in ``path`` (:func:`comparison_rows_path`) so far; ``[]`` when it does not exist."""
     import json
 
     if not path.is_file():
@@ -460,25 +501,25 @@ def read_precision_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def precision_pairs(args: argparse.Namespace) -> list[dict]:
-    """Every main-comparison run of ``--seeds`` x :data:`METHODS` x fp32 / bf16, each one whole run in a fresh
-    process with ``OMP_NUM_THREADS=1`` (:func:`one_precision_run`). Seeds are the interleaved rounds (methods
-    interleaved within them); a pair (fp32, bf16 of one method and seed) runs side by side when ``--jobs 2`` (the
-    same load on both), the one started first alternating by round. The synthetic data is drawn before any clock.
-    Each finished pair is appended to :func:`precision_rows_path` at once; a pair found there is not run again, so
-    the same command resumes an interrupted benchmark (``--restart``: start over)."""
+def comparison_pairs(args: argparse.Namespace, comparison: Comparison) -> list[dict]:
+    """Every main-comparison run of ``--seeds`` x :data:`METHODS` x the comparison's two ways, each one whole run
+    in a fresh process with ``OMP_NUM_THREADS=1`` (:func:`one_comparison_run`). Seeds are the interleaved rounds
+    (methods interleaved within them); a pair (both ways of one method and seed) runs side by side when ``--jobs
+    2`` (the same load on both), the one started first alternating by round. The synthetic data is drawn before any
+    clock. Each finished pair is appended to :func:`comparison_rows_path` at once; a pair found there is not run
+    again, so the same command resumes an interrupted benchmark (``--restart``: start over)."""
     import json
     import subprocess
     import sys
     import tempfile
 
-    path = precision_rows_path(args)
+    path = comparison_rows_path(args, comparison)
     if args.restart:
         path.unlink(missing_ok=True)
-    rows = read_precision_rows(path)
-    done = {(row["method"], row["seed"]) for row in rows if row["precision"] == "bf16"} & {
-        (row["method"], row["seed"]) for row in rows if row["precision"] == "fp32"
-    }
+    rows = read_comparison_rows(path)
+    base, new = comparison.ways
+    ran = {way: {(row["method"], row["seed"]) for row in rows if way_of(row, comparison) == way} for way in (base, new)}
+    done = ran[base] & ran[new]
     rows = [row for row in rows if (row["method"], row["seed"]) in done]
     for seed in args.seeds:
         for method in METHODS:
@@ -488,30 +529,30 @@ def precision_pairs(args: argparse.Namespace) -> list[dict]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as runs_dir:
         for round_index, seed in enumerate(args.seeds):
-            order = PRECISION_ENGINES if round_index % 2 == 0 else PRECISION_ENGINES[::-1]
+            order = comparison.ways if round_index % 2 == 0 else comparison.ways[::-1]
             for method in METHODS:
                 if (method, seed) in done:
                     continue
                 env = {**os.environ, "OMP_NUM_THREADS": "1"}
                 commands = [
-                    [sys.executable, __file__, "--precision-run", method, "--seed", str(seed), "--precision", p]
-                    + ["--runs-dir", str(Path(runs_dir) / p)]
+                    [sys.executable, __file__, "--comparison-run", method, "--seed", str(seed)]
+                    + ["--fields", json.dumps(comparison.fields[way]), "--runs-dir", str(Path(runs_dir) / way)]
                     + (["--smoke"] if args.smoke else [])
-                    for p in order
+                    for way in order
                 ]
                 outputs = []
                 for batch in (commands,) if args.jobs > 1 else tuple([c] for c in commands):
                     children = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True, env=env) for c in batch]
                     outputs += [child.communicate()[0] for child in children]
                     if any(child.returncode for child in children):
-                        raise SystemExit(f"a --precision-run of {method} seed {seed} failed")
+                        raise SystemExit(f"a --comparison-run of {method} seed {seed} failed")
                 pair = [{**json.loads(output.strip().splitlines()[-1]), "round": round_index + 1} for output in outputs]
                 with path.open("a", encoding="utf-8") as fh:
                     fh.writelines(json.dumps(row) + "\n" for row in pair)
                 rows += pair
                 for row in pair:
                     print(
-                        f"round {round_index + 1} {method:6s} seed {seed} {row['precision']}: "
+                        f"round {round_index + 1} {method:6s} seed {seed} {way_of(row, comparison)}: "
                         f"{row['train_cpu_s']:6.2f} CPU s, val top-1 {row['val_top1']:.1f}, "
                         f"GT-known {row['gt_known_loc_acc']:.1f}, V2 {row['maxboxacc_v2']:.1f}",
                         flush=True,
@@ -519,29 +560,28 @@ def precision_pairs(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def precision_speed_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per method: median and range of the fp32 and bf16 runs' ``train()`` CPU seconds, the ratio of the
-    medians (fp32 / bf16) and the range of the per-round ratios (the pair of a round ran under the same load)."""
+def comparison_speed_table(runs: pd.DataFrame, comparison: Comparison) -> pd.DataFrame:
+    """One row per method: median and range of each way's runs' ``train()`` CPU seconds, the ratio of the medians
+    (base / new) and the range of the per-round ratios (the pair of a round ran under the same load)."""
     rows = []
+    base, new = comparison.ways
     for method in METHODS:
-        seconds = {
-            p: runs[(runs["method"] == method) & (runs["precision"] == p)].sort_values("round")["train_cpu_s"].tolist()
-            for p in PRECISION_ENGINES
-        }
-        ratios = [a / b for a, b in zip(seconds["fp32"], seconds["bf16"])]
+        mine = runs[runs["method"] == method].sort_values("round")
+        seconds = {way: mine[mine["way"] == way]["train_cpu_s"].tolist() for way in comparison.ways}
+        ratios = [a / b for a, b in zip(seconds[base], seconds[new])]
         rows.append(
             {
                 "method": method,
                 "rounds": len(ratios),
                 **{
                     column: value
-                    for p in PRECISION_ENGINES
+                    for way in comparison.ways
                     for column, value in (
-                        (f"{p}_cpu_s_median", statistics.median(seconds[p])),
-                        (f"{p}_cpu_s_range", f"{min(seconds[p]):.2f}-{max(seconds[p]):.2f}"),
+                        (f"{way}_cpu_s_median", statistics.median(seconds[way])),
+                        (f"{way}_cpu_s_range", f"{min(seconds[way]):.2f}-{max(seconds[way]):.2f}"),
                     )
                 },
-                "speed_up_median": statistics.median(seconds["fp32"]) / statistics.median(seconds["bf16"]),
+                "speed_up_median": statistics.median(seconds[base]) / statistics.median(seconds[new]),
                 "speed_up_per_round_range": f"{min(ratios):.3f}-{max(ratios):.3f}",
             }
         )
@@ -555,31 +595,32 @@ def intervals_agree(a: Interval, b: Interval, difference: Interval) -> bool:
     return bool(overlap and difference.low <= 0.0 <= difference.high)
 
 
-def precision_science_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per method and metric of :data:`PRECISION_METRICS`: each engine's mean over seeds with its 95% t
-    interval within [0, 100], the paired (bf16 - fp32, same seed) difference's with its interval within
+def comparison_science_table(runs: pd.DataFrame, comparison: Comparison) -> pd.DataFrame:
+    """One row per method and metric of :data:`PRECISION_METRICS`: each way's mean over seeds with its 95% t
+    interval within [0, 100], the paired (new - base, same seed) difference's with its interval within
     [-100, 100] (:mod:`wsol_utils.studies.stats`), ``agree`` (:func:`intervals_agree`) and the method's ``verdict``:
     ``"agree"`` when every metric agrees, else ``"differs"``."""
     rows = []
+    base, new = comparison.ways
     for method in METHODS:
-        per_seed = runs[runs["method"] == method].pivot(index="seed", columns="precision")
+        per_seed = runs[runs["method"] == method].pivot(index="seed", columns="way")
         method_rows = []
         for key, label in PRECISION_METRICS:
-            fp32, bf16 = per_seed[key]["fp32"].tolist(), per_seed[key]["bf16"].tolist()
-            a, b = seed_interval(fp32, bounds=PERCENT), seed_interval(bf16, bounds=PERCENT)
-            difference = paired_seed_difference(bf16, fp32, bounds=PERCENT_DIFFERENCE)
+            base_values, new_values = per_seed[key][base].tolist(), per_seed[key][new].tolist()
+            a, b = seed_interval(base_values, bounds=PERCENT), seed_interval(new_values, bounds=PERCENT)
+            difference = paired_seed_difference(new_values, base_values, bounds=PERCENT_DIFFERENCE)
             method_rows.append(
                 {
                     "method": method,
                     "metric": label,
-                    "seeds": len(fp32),
-                    "fp32": a.mean,
-                    "fp32 low": a.low,
-                    "fp32 high": a.high,
-                    "bf16": b.mean,
-                    "bf16 low": b.low,
-                    "bf16 high": b.high,
-                    "bf16 - fp32": difference.mean,
+                    "seeds": len(base_values),
+                    base: a.mean,
+                    f"{base} low": a.low,
+                    f"{base} high": a.high,
+                    new: b.mean,
+                    f"{new} low": b.low,
+                    f"{new} high": b.high,
+                    f"{new} - {base}": difference.mean,
                     "difference low": difference.low,
                     "difference high": difference.high,
                     "agree": intervals_agree(a, b, difference),
@@ -590,13 +631,16 @@ def precision_science_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def precision_tables(args: argparse.Namespace) -> None:
-    """``--precision-vs``: run :func:`precision_pairs` and write ``train_precision_runs``, ``train_precision_speed``
-    and ``train_precision_science`` (``.csv`` / ``.md``, with provenance: the runs' configs, the seeds, the CPU)."""
-    runs = pd.DataFrame(read_precision_rows(precision_rows_path(args)) if args.tables_only else precision_pairs(args))
+def comparison_tables(args: argparse.Namespace, comparison: Comparison) -> None:
+    """``--precision-vs`` / ``--kernels-vs``: run :func:`comparison_pairs` and write ``<stem>_runs``,
+    ``<stem>_speed`` and ``<stem>_science`` (``.csv`` / ``.md``, with provenance: the runs' configs, the seeds, the
+    CPU)."""
+    path = comparison_rows_path(args, comparison)
+    runs = pd.DataFrame(read_comparison_rows(path) if args.tables_only else comparison_pairs(args, comparison))
+    runs["way"] = [way_of(row, comparison) for row in runs.to_dict("records")]
     runs = runs[runs["seed"].isin(args.seeds)]
     if args.tables_only:  # only whole pairs
-        pairs = runs.groupby(["method", "seed"])["precision"].transform("nunique") == len(PRECISION_ENGINES)
+        pairs = runs.groupby(["method", "seed"])["way"].transform("nunique") == len(comparison.ways)
         runs = runs[pairs]
     sizes = "smoke sizes (300 / 60 / 100 images, 1 epoch)" if args.smoke else "5,000 / 500 / 1,000 images, 6 epochs"
     where = (
@@ -609,41 +653,40 @@ def precision_tables(args: argparse.Namespace) -> None:
         "seeds": list(args.seeds),
         "cpu": cpu_description(),
         "native_bf16": this_cpu_has_native_bf16(),
+        "fused_kernels_available": fused_kernels_available(),
     }
     suffix = "_smoke" if args.smoke else ""
-    per_run = runs.drop(columns=["config"])
+    base, new = comparison.ways
     write_table(
-        per_run,
+        runs.drop(columns=["config", "way"]),
         args.out,
-        f"train_precision_runs{suffix}",
-        title=f"Every run of the fp32 / bf16 side by side: {where}",
+        f"{comparison.stem}_runs{suffix}",
+        title=f"Every run of {comparison.what}, side by side: {where}",
         note="train_cpu_s: the measured train()'s CPU seconds after a tiny warm-up run; process_cpu_s: the whole "
-        "process up to evaluation; eval_cpu_s: the test evaluation (float32 for both). Metrics in %: val top-1 "
-        "(last epoch), GT-known loc at tau 0.2 (papers' protocol) and MaxBoxAccV2 (wsoleval) on test.",
+        "process up to evaluation; eval_cpu_s: the test evaluation (float32, PyTorch's layers, for both). Metrics in "
+        "%: val top-1 (last epoch), GT-known loc at tau 0.2 (papers' protocol) and MaxBoxAccV2 (wsoleval) on test.",
         digits=3,
         provenance=provenance,
     )
-    speed = precision_speed_table(runs)
     publish(
-        speed,
+        comparison_speed_table(runs, comparison),
         args.out,
-        f"train_precision_speed{suffix}",
-        f"CPU seconds per training run, fp32 against bf16 autocast: {where}",
-        "speed_up = median fp32 / median bf16 train() CPU seconds (the whole run: data, epochs, validation, "
+        f"{comparison.stem}_speed{suffix}",
+        f"CPU seconds per training run, {comparison.what}: {where}",
+        f"speed_up = median {base} / median {new} train() CPU seconds (the whole run: data, epochs, validation, "
         "checkpoints; after a tiny warm-up run, as a train_many worker from its second run on); per-round range: "
-        "the two runs of a round ran side by side under the same load. The machine was shared with other jobs.",
+        "the two runs of a round ran side by side under the same load.",
         provenance,
     )
-    science = precision_science_table(runs)
     publish(
-        science,
+        comparison_science_table(runs, comparison),
         args.out,
-        f"train_precision_science{suffix}",
-        f"Science check, fp32 against bf16 autocast training: {where}",
-        "Mean over seeds with the 95% t interval (within [0, 100]); bf16 - fp32: paired by seed (same data draw), "
-        "95% t interval. agree: the two engines' intervals overlap and the paired difference's interval contains 0; "
+        f"{comparison.stem}_science{suffix}",
+        f"Science check, {comparison.what}: {where}",
+        f"Mean over seeds with the 95% t interval (within [0, 100]); {new} - {base}: paired by seed (same data draw), "
+        "95% t interval. agree: the two ways' intervals overlap and the paired difference's interval contains 0; "
         "verdict per method: every metric agrees. Each seed draws its own data, so the intervals include the "
-        "test set's sampling noise. Evaluation is float32 for both engines.",
+        "test set's sampling noise. Evaluation is float32 with PyTorch's layers for both.",
         provenance,
     )
 
@@ -706,25 +749,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2, 3, 4], help="0,1,2,3,4"
     )
-    parser.add_argument("--jobs", type=int, choices=(1, 2), default=2, help="--precision-vs: runs at once")
-    parser.add_argument("--smoke", action="store_true", help="--precision-vs: the suite's smoke sizes (a quick try)")
-    parser.add_argument("--restart", action="store_true", help="--precision-vs: forget the runs recorded so far")
     parser.add_argument(
-        "--tables-only", action="store_true", help="--precision-vs: only the tables of the runs recorded so far"
+        "--kernels-vs",
+        action="store_true",
+        help="CPU: PyTorch's layers against the fused CPU kernels (fp32), the suite's main comparison runs of --seeds "
+        "for cam, acol and hclnet, speed and science (train_kernels_{runs,speed,science}.{csv,md})",
     )
-    parser.add_argument("--precision-run", metavar="METHOD", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, choices=(1, 2), default=2, help="--precision-vs / --kernels-vs: at once")
+    parser.add_argument("--smoke", action="store_true", help="--precision-vs / --kernels-vs: the suite's smoke sizes")
+    parser.add_argument("--restart", action="store_true", help="--precision-vs / --kernels-vs: forget recorded runs")
+    parser.add_argument(
+        "--tables-only", action="store_true", help="--precision-vs / --kernels-vs: only the tables of recorded runs"
+    )
+    parser.add_argument("--comparison-run", metavar="METHOD", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help=argparse.SUPPRESS)
+    parser.add_argument("--fields", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reuse-freed-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.precision_run:
+    if args.comparison_run:
         import json
 
-        print(json.dumps(one_precision_run(args.precision_run, args.seed, args.precision, args.runs_dir, args.smoke)))
+        fields = json.loads(args.fields)
+        print(json.dumps(one_comparison_run(args.comparison_run, args.seed, fields, args.runs_dir, args.smoke)))
         return 0
-    if args.precision_vs:
-        precision_tables(args)
+    if args.precision_vs or args.kernels_vs:
+        comparison_tables(args, COMPARISONS["precision" if args.precision_vs else "kernels"])
         return 0
     if args.engine_vs:
         table = engine_speedup_table(args)

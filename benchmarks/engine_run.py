@@ -52,7 +52,9 @@ def one_engine_run(method: str, images: int, epochs: int, precision: str | None 
         seconds = time.process_time() - tic
         weights = weights_sha256(run)
         history = [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in read_history(run)]
-    trained_in = getattr(config, "precision", "fp32")
+    trained_in = getattr(config, "precision", "fp32")  # engines before the fields have neither: fp32, PyTorch's layers
+    if getattr(config, "kernels", "torch") == "fused":
+        trained_in += "-fused"
     return {
         "train_cpu_s": seconds,
         "weights_sha256": weights,

@@ -1,20 +1,19 @@
-"""Three ideas for a faster CPU training step, measured (issue 19): two did not pay and are kept so they are not tried
-again blind; the third, a hand-written fused kernel, is the lead:
+"""Ideas for a faster CPU training step, measured (issue 19): two did not pay and are kept so they are not tried
+again blind; the fused C kernels that did are the engine's now (``RunConfig.kernels``, :mod:`wsol_utils.nets.fused`):
 
 1. **A tiled head.** A branch at the 8 px instrument is a per-cell MLP (1x1 convolutions ``16 -> 32 -> 32 -> C``
-   with ReLUs) over ``B x 32 x 32`` cells: memory-bound on this CPU (one thread fills memory at about 7 GB/s, see
-   the bandwidth line). The probe runs it as one autograd function over tiles of cells that stay in the L2 cache:
-   the forward keeps only the class maps, the backward recomputes each tile's activations (``addmm`` on
-   ``(cells, channels)`` views of the channels_last tensors). Against PyTorch's oneDNN convolutions (the engine's
-   :class:`wsol_utils.nets.models.Branch`): forward + backward of the branch and its cross-entropy on the mean.
+   with ReLUs) over ``B x 32 x 32`` cells. The probe runs it as one autograd function over tiles of cells that stay
+   in the L2 cache: the forward keeps only the class maps, the backward recomputes each tile's activations
+   (``addmm`` on ``(cells, channels)`` views of the channels_last tensors). Against PyTorch's oneDNN convolutions
+   (:class:`wsol_utils.nets.models.Branch`): forward + backward of the branch and its cross-entropy on the mean.
 2. **Cache-sized micro-batches at 8 px**: :func:`wsol_utils.engine.train.backward_batch` over chunks of 32, 16, 8
-   images instead of the engine's whole batch of 64 (a full training step with the engine's model and optimizer).
-3. **A fused C kernel for the head** (``probe_fused_head.c``, AVX-512; compiled here with ``cc -O3 -march=native``,
-   skipped without a compiler or AVX-512): the same head and loss as 1, forward and backward in C. Not the engine:
-   it shows how far a hand-written kernel is from oneDNN on this CPU, the lead for issue 19's x1.6.
-4. **That kernel in a full training step**: the engine's ACoL and HCLNet models at the 8 px instrument, their two
-   branches' ``forward`` replaced (on the probe's copy only) by the kernel as an autograd function; a whole step
-   (forward, loss, backward, SGD) against the unchanged model from the same weights.
+   images instead of the whole batch of 64 (a full training step with PyTorch's layers, ``kernels="torch"``).
+3. **The fused C kernels alone** (``wsol_utils/nets/_fused_small.c``, AVX-512; skipped where they do not run): the
+   head and loss of 1 by the conv-form head kernel, and the backbone's first stage (conv 3x3, max pool, ReLU) by the
+   stem kernel, each against PyTorch's layers.
+4. **A full training step** of the engine's CAM, ACoL and HCLNet models at the 8 px instrument with
+   ``fused_kernels`` off and on (forward, loss, backward, SGD), from the same weights.
+5. **Where a step with PyTorch's layers goes**: each module's forward and backward, timed by hooks.
 
 The ways of each are interleaved in every round (one process, one thread, the engine's glibc settings); the
 table gives per-round medians and the ratio of medians. Writes ``results/probe_train_step.md``.
@@ -26,14 +25,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +39,8 @@ from wsol_utils.base.allocator import reuse_freed_memory
 from wsol_utils.engine import INSTRUMENT, RunConfig, build_model
 from wsol_utils.engine.optim import build_optimizer
 from wsol_utils.engine.train import backward_batch
-from wsol_utils.nets.models import WSOLModel
+from wsol_utils.nets.fused import fused_branch, fused_kernels_available, fused_stem
+from wsol_utils.nets.models import Branch, WSOLModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, CELLS, NUM_CLASSES = 64, 32, 10
@@ -144,155 +141,149 @@ def _head_steps(tile: int) -> tuple[Callable[[], None], Callable[[], None], floa
     return onednn, _head_step(convs, tiled_maps, labels, {}), diff
 
 
-def _compile_fused_head(folder: Path) -> ctypes.CDLL | str:
-    """``probe_fused_head.c`` compiled into ``folder`` and loaded, or why not."""
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        return "no C compiler"
-    if torch.backends.cpu.get_cpu_capability() != "AVX512":
-        return f"the CPU lacks AVX-512 (torch capability {torch.backends.cpu.get_cpu_capability()})"
-    library = folder / "probe_fused_head.so"
-    source = Path(__file__).resolve().parent / "probe_fused_head.c"
-    command = [compiler, "-O3", "-march=native", "-shared", "-fPIC", "-o", str(library), str(source)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode:
-        return f"{' '.join(command)} failed: {done.stderr.strip()[:200]}"
-    return ctypes.CDLL(str(library))
-
-
-def _pointer(tensor: torch.Tensor) -> ctypes.c_void_p:
-    """The address of ``tensor``'s data for C (the tensor must stay alive while C uses it)."""
-    return ctypes.c_void_p(tensor.data_ptr())
-
-
-def _fused_head_steps(library: ctypes.CDLL) -> tuple[Callable[[], None], Callable[[], None], dict[str, float]]:
-    """(oneDNN branch step, the same step through :class:`FusedHead`, largest relative differences of maps and
-    gradients): the head and loss of :func:`_head_steps`, the kernel on a copy of the same weights and features."""
+def _fused_head_steps() -> tuple[Callable[[], None], Callable[[], None], dict[str, float]]:
+    """(oneDNN branch step, the same step by the engine's fused kernel, largest relative differences of maps and
+    gradients): the head and loss of :func:`_head_steps` as a :class:`~wsol_utils.nets.models.Branch` (conv form),
+    the kernel (:func:`wsol_utils.nets.fused.fused_branch`) on a copy of the same weights and features."""
     features, labels, convs = _head_problem()
+    branch = Branch(16, 32, NUM_CLASSES, kernel_size=1)
+    layers = [cast(torch.nn.Conv2d, layer) for layer in (branch.body[0], branch.body[2], branch.classifier)]
+    for layer, conv in zip(layers, convs, strict=True):
+        layer.load_state_dict(conv.state_dict())
     twin_features = features.detach().clone().requires_grad_()
-    twins = copy.deepcopy(convs)
-    params = [t for conv in twins for t in (conv.weight, conv.bias)]
+
+    def fused_maps() -> torch.Tensor:
+        output = fused_branch(branch.body, branch.classifier, twin_features)
+        assert output is not None  # the probe runs this only where the kernels do
+        return output[1]
+
     outputs: dict[str, dict[str, torch.Tensor]] = {"onednn": {}, "fused": {}}
     onednn = _head_step(convs, _onednn_maps(convs, features), labels, outputs["onednn"])
-    fused = _head_step(twins, lambda: FusedHead.apply(twin_features, library, *params), labels, outputs["fused"])
+    fused = _head_step(layers, fused_maps, labels, outputs["fused"])
     onednn()
     fused()
     differences = {
         "maps": _relative(outputs["fused"]["maps"], outputs["onednn"]["maps"]),
-        "weight gradients": max(_relative(twin.weight.grad, conv.weight.grad) for twin, conv in zip(twins, convs)),
+        "weight gradients": max(_relative(a.weight.grad, b.weight.grad) for a, b in zip(layers, convs, strict=True)),
         "input gradient": _relative(twin_features.grad, features.grad),
     }
     return onednn, fused, differences
 
 
-class FusedHead(torch.autograd.Function):
-    """A conv-form branch (``1x1 16->32, ReLU, 1x1 32->32, ReLU, 1x1 32->10``) by ``probe_fused_head.c``:
-    ``features (B, 16, h, w)`` float32 on the CPU -> class maps ``(B, 10, h, w)`` (channels_last memory),
-    ``B * h * w`` a multiple of 8 (the kernel's block of cells; checked here, the C code does not check)."""
+def _fused_stem_steps() -> tuple[Callable[[], None], Callable[[], None], dict[str, float]]:
+    """(the engine's first stage, the same by the fused kernel, largest relative differences of output and
+    gradients): forward + backward of ``sum(stage(images) * upstream)`` on 64 images of 64 px, the same weights."""
+    torch.manual_seed(0)
+    conv, twin_conv = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(3, 8, 3, padding=1)
+    twin_conv.load_state_dict(conv.state_dict())
+    stage, twin = (torch.nn.Sequential(c, torch.nn.MaxPool2d(2), torch.nn.ReLU(True)) for c in (conv, twin_conv))
+    images, upstream = torch.randn(BATCH, 3, 64, 64), torch.randn(BATCH, 8, CELLS, CELLS)
+    outputs: dict[str, torch.Tensor] = {}
 
-    SHAPES = ((32, 16, 1, 1), (32, 32, 1, 1), (10, 32, 1, 1))
+    def engine() -> None:  # the engine's way: channels_last images
+        stage.zero_grad()
+        outputs["engine"] = stage(images.contiguous(memory_format=torch.channels_last))
+        (outputs["engine"] * upstream).sum().backward()
 
-    @staticmethod
-    def forward(ctx, features, library, w1, b1, w2, b2, w3, b3):
-        batch, channels, height, width = features.shape
-        shapes = tuple(tuple(w.shape) for w in (w1, w2, w3))
-        kind = (features.dtype, features.device.type, channels)
-        if kind != (torch.float32, "cpu", 16) or shapes != FusedHead.SHAPES:
-            raise ValueError(
-                f"FusedHead: float32 CPU features (B, 16, h, w) and weights {FusedHead.SHAPES}; got "
-                f"{features.dtype} {features.device.type} {tuple(features.shape)} and {shapes}"
+    def fused() -> None:
+        twin.zero_grad()
+        output = fused_stem(twin, images)
+        assert output is not None  # the probe runs this only where the kernels do
+        outputs["fused"] = output
+        (output * upstream).sum().backward()
+
+    engine()
+    fused()
+    parameters = zip(("weight", "bias"), twin_conv.parameters(), conv.parameters(), strict=True)
+    differences = {"output": _relative(outputs["fused"], outputs["engine"])}
+    differences |= {f"{name} gradient": _relative(twin.grad, one.grad) for name, twin, one in parameters}
+    return engine, fused, differences
+
+
+def _step_breakdown(method: str, steps: int) -> tuple[float, dict[str, tuple[float, float]]]:
+    """(ms per engine training step, ``{module: (forward ms, backward ms)}`` per step) for the engine's model at the
+    8 px instrument, timed with ``perf_counter`` in module hooks and autograd node hooks, not torch.profiler (which
+    inflated the 8 MB tensors' operations several-fold on this VM)."""
+    config = RunConfig(method=method, kernels="torch", **INSTRUMENT)
+    torch.manual_seed(0)
+    model = build_model(config, NUM_CLASSES)
+    optimizer = build_optimizer(model, config)
+    model.train()
+    batch = (torch.randn(BATCH, 3, 64, 64), torch.randint(0, NUM_CLASSES, (BATCH,)))
+    seconds: dict[str, list[float]] = {}
+    started: dict[str, float] = {}
+
+    def before(name: str) -> None:
+        started[name] = time.perf_counter()
+
+    def after(name: str, output: torch.Tensor) -> None:
+        seconds.setdefault(name, [0.0, 0.0])[0] += time.perf_counter() - started[name]
+        node = output.grad_fn
+        if node is not None:
+            node.register_prehook(lambda _grads: before(name + " backward"))
+            node.register_hook(
+                lambda *_: seconds[name].__setitem__(
+                    1, seconds[name][1] + time.perf_counter() - started[name + " backward"]
+                )
             )
-        if (batch * height * width) % 8:
-            raise ValueError(f"FusedHead: B * h * w must be a multiple of 8; got {batch} * {height} * {width}")
-        cells = features.permute(0, 2, 3, 1).contiguous().view(-1, channels)
-        weights = [w.detach().reshape(w.shape[0], -1).contiguous() for w in (w1, w2, w3)]
-        transposed = [w.t().contiguous() for w in weights]
-        biases = [b.detach().contiguous() for b in (b1, b2, b3)]
-        maps = features.new_empty(cells.shape[0], weights[2].shape[0])
-        forward_weights = [t for pair in zip(transposed, biases, strict=True) for t in pair]
-        library.head_forward(
-            _pointer(cells), ctypes.c_long(cells.shape[0]), *map(_pointer, forward_weights), _pointer(maps)
-        )
-        ctx.library, ctx.shape = library, (batch, height, width)
-        ctx.save_for_backward(cells, *forward_weights[:4], *weights, *biases)
-        return maps.view(batch, height, width, -1).permute(0, 3, 1, 2)
 
-    @staticmethod
-    def backward(ctx, grad_maps):
-        cells, t1, b1, t2, b2, w1, w2, w3, *biases = ctx.saved_tensors
-        batch, height, width = ctx.shape
-        grad_cells = torch.empty_like(cells)
-        grad_flat = grad_maps.permute(0, 2, 3, 1).contiguous().view(cells.shape[0], -1)
-        grads = [torch.zeros(t.shape) for t in (t1, b1, t2, b2, w3.t(), biases[2])]  # contiguous, as C writes them
-        ctx.library.head_backward(
-            _pointer(cells),
-            ctypes.c_long(cells.shape[0]),
-            *map(_pointer, (t1, b1, t2, b2, w1, w2, w3)),
-            _pointer(grad_flat),
-            _pointer(grad_cells),
-            *map(_pointer, grads),
-        )
-        grad_features = grad_cells.view(batch, height, width, -1).permute(0, 3, 1, 2)
-        shaped = [g.t()[:, :, None, None] if g.dim() == 2 else g for g in grads]  # (in, out) -> (out, in, 1, 1)
-        return (grad_features, None, *shaped)
+    for name, module in model.named_modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.MaxPool2d, torch.nn.ReLU, torch.nn.Linear)):
+            module.register_forward_pre_hook(lambda _m, _i, name=name: before(name))
+            module.register_forward_hook(lambda _m, _i, output, name=name: after(name, output))
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        backward_batch(model, *batch, [slice(0, BATCH)])
+        optimizer.step()
+
+    step()
+    seconds.clear()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    total = (time.perf_counter() - start) / steps * 1000
+    return total, {name: (pair[0] / steps * 1000, pair[1] / steps * 1000) for name, pair in seconds.items()}
 
 
-def _use_fused_heads(model: WSOLModel, library: ctypes.CDLL) -> None:
-    """Replace the forward of ``model``'s two conv-form branches by :class:`FusedHead` (this instance only)."""
-    for branch in (model.branch_a, model.branch_b):
-        assert branch is not None
-        first, _, second, _ = branch.body
-        classifier = branch.classifier
-
-        def forward(features, first=first, second=second, classifier=classifier):
-            maps = FusedHead.apply(
-                features,
-                library,
-                first.weight,
-                first.bias,
-                second.weight,
-                second.bias,
-                classifier.weight,
-                classifier.bias,
-            )
-            return maps.mean(dim=(2, 3)), maps
-
-        branch.forward = forward  # type: ignore[method-assign]
+StepVariants = dict[str, tuple[Callable[[], None], float]]
 
 
-def _fused_step_pairs(library: ctypes.CDLL) -> dict[str, tuple[Callable[[], None], Callable[[], None], float]]:
-    """Per method (ACoL, HCLNet): (engine step, step with fused heads, largest relative gradient difference after
-    one step from the same weights)."""
-    pairs: dict[str, tuple[Callable[[], None], Callable[[], None], float]] = {}
-    for method in ("acol", "hclnet"):
-        config = RunConfig(method=method, **INSTRUMENT)
+def _fused_step_variants() -> dict[str, StepVariants]:
+    """Per method: ``{way: (training step, largest relative gradient difference from PyTorch's after one step from
+    the same weights and batch)}`` for the engine's model with ``fused_kernels`` off (``"torch"``) and on
+    (``"fused"``: stem and heads, :mod:`wsol_utils.nets.fused`)."""
+    variants: dict[str, StepVariants] = {}
+    for method in ("cam", "acol", "hclnet"):
+        config = RunConfig(method=method, kernels="torch", **INSTRUMENT)
         torch.manual_seed(0)
-        models = [build_model(config, NUM_CLASSES)]
-        models.append(copy.deepcopy(models[0]))
-        _use_fused_heads(models[1], library)
+        models = {"torch": build_model(config, NUM_CLASSES)}
+        models["fused"] = copy.deepcopy(models["torch"])
+        models["fused"].fused_kernels = True
         batch = (torch.randn(BATCH, 3, 64, 64), torch.randint(0, NUM_CLASSES, (BATCH,)))
-        steps, gradients = [], []
-        for model in models:
+        steps, gradients = {}, {}
+        for way, model in models.items():
             model.train()
             optimizer = build_optimizer(model, config)
 
             def step(model: WSOLModel = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
                 optimizer.zero_grad(set_to_none=True)
-                backward_batch(model, *batch, [slice(0, BATCH)])  # noqa: B023 (batch is the same for both models)
+                backward_batch(model, *batch, [slice(0, BATCH)])  # noqa: B023 (batch is the same for both ways)
                 optimizer.step()
 
             model.zero_grad(set_to_none=True)
             backward_batch(model, *batch, [slice(0, BATCH)])
-            gradients.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
-            steps.append(step)
-        difference = max(_relative(fused, engine) for engine, fused in zip(*gradients, strict=True))
-        pairs[method] = (steps[0], steps[1], difference)
-    return pairs
+            gradients[way] = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+            steps[way] = step
+        variants[method] = {
+            way: (step, max(map(_relative, gradients[way], gradients["torch"]))) for way, step in steps.items()
+        }
+    return variants
 
 
 def _engine_steps(method: str, sizes: list[int]) -> list[Callable[[], None]]:
     """One full training step of the engine's model per chunk size (images per backward)."""
-    config = RunConfig(method=method, **INSTRUMENT)
+    config = RunConfig(method=method, kernels="torch", **INSTRUMENT)
     model = build_model(config, NUM_CLASSES)
     optimizer = build_optimizer(model, config)
     model.train()
@@ -344,6 +335,30 @@ def _row(name: str, base: list[float], new: list[float]) -> str:
     )
 
 
+def _breakdown_note() -> str:
+    return (
+        "Wall ms per step, medians over the rounds, each module's forward (its forward hooks) and backward (its "
+        "autograd node's hooks; an in-place ReLU's backward is ReLU's threshold_backward). `rest`: the step minus "
+        "the modules (losses, the mean, erasing, the optimizer, autograd's own work, the hooks). Not torch.profiler: "
+        "with `record_shapes` it reported the head's ReLU backward at 4-8 ms a call where these hooks see 0.7-1.4 ms."
+    )
+
+
+def _breakdown_table(breakdowns: dict[str, list[tuple[float, dict[str, tuple[float, float]]]]]) -> list[str]:
+    lines = ["", "| method | module | forward ms | backward ms |", "|:---|:---|---:|---:|"]
+    for method, rounds in breakdowns.items():
+        step = statistics.median(total for total, _ in rounds)
+        names = rounds[0][1]
+        summed = 0.0
+        for name in names:
+            forward = statistics.median(parts[name][0] for _, parts in rounds)
+            backward = statistics.median(parts[name][1] for _, parts in rounds)
+            summed += forward + backward
+            lines.append(f"| {method} | {name} | {forward:.2f} | {backward:.2f} |")
+        lines.append(f"| {method} | rest | {step - summed:.2f} (of the step's {step:.1f}) | |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -355,11 +370,11 @@ def main() -> None:
     tiles, chunk_sizes = [1024, 4096, 16384], [64, 32, 16, 8]
     heads = {tile: _head_steps(tile) for tile in tiles}
     engines = {method: _engine_steps(method, chunk_sizes) for method in ("cam", "acol", "hclnet")}
-    scratch = tempfile.TemporaryDirectory()
-    library = _compile_fused_head(Path(scratch.name))
-    fused = _fused_head_steps(library) if isinstance(library, ctypes.CDLL) else None
-    fused_steps = _fused_step_pairs(library) if isinstance(library, ctypes.CDLL) else {}
+    runs_here = fused_kernels_available()
+    alone = {"head": _fused_head_steps(), "stem": _fused_stem_steps()} if runs_here else {}
+    fused_steps = _fused_step_variants() if runs_here else {}
     times: dict[str, list[float]] = {}
+    breakdowns: dict[str, list[tuple[float, dict[str, tuple[float, float]]]]] = {}
     for round_index in range(args.rounds):
         for tile, (onednn, tiled, _) in heads.items():
             times.setdefault(f"head oneDNN {tile}", []).append(_ms(onednn, args.repeats))
@@ -367,15 +382,17 @@ def main() -> None:
         for method, steps in engines.items():
             for size, step in zip(chunk_sizes, steps, strict=True):
                 times.setdefault(f"{method} {size}", []).append(_ms(step, args.repeats))
-        if fused is not None:
-            times.setdefault("fused oneDNN", []).append(_ms(fused[0], args.repeats))
-            times.setdefault("fused C", []).append(_ms(fused[1], args.repeats))
-        for method, (engine_step, fused_step, _) in fused_steps.items():
-            times.setdefault(f"step oneDNN {method}", []).append(_ms(engine_step, args.repeats))
-            times.setdefault(f"step fused {method}", []).append(_ms(fused_step, args.repeats))
+        for name, (engine_way, fused_way, _) in alone.items():
+            times.setdefault(f"{name} engine", []).append(_ms(engine_way, args.repeats))
+            times.setdefault(f"{name} fused", []).append(_ms(fused_way, args.repeats))
+        for method, ways in fused_steps.items():
+            for way, (step, _) in ways.items():
+                times.setdefault(f"step {method} {way}", []).append(_ms(step, args.repeats))
+        for method in engines:
+            breakdowns.setdefault(method, []).append(_step_breakdown(method, args.repeats))
         print(f"round {round_index + 1}/{args.rounds} done", flush=True)
     title = (
-        f"# Three measured ideas for a faster CPU training step (issue 19): {cpu_description()}, "
+        f"# Measured ideas for a faster CPU training step (issue 19): {cpu_description()}, "
         f"one thread, {args.rounds} interleaved rounds x {args.repeats} calls, CPU ms per call"
     )
     head_note = (
@@ -411,42 +428,55 @@ def main() -> None:
             lines.append(_row(f"{method}, {size}", times[f"{method} 64"], times[f"{method} {size}"]))
     lines += [
         "",
-        "## 3. The same head and loss as 1 as a fused C kernel (`probe_fused_head.c`, AVX-512): forward + backward",
+        "## 3. The engine's fused C kernels alone (`wsol_utils/nets/_fused_small.c`, AVX-512): forward + backward",
         "",
+        (
+            "- head: the head and loss of 1 by the conv-form head kernel (8 cells at a time in registers, only the "
+            "class maps written, the backward recomputing the hidden activations);"
+        ),
+        (
+            "- stem: the small backbone's first stage on 64 images of 64 px (conv 3x3 3 -> 8, 2x2 max pool, ReLU; the "
+            "loss `sum(output * upstream)`) by the stem kernel (the full-resolution conv output never written, a "
+            "byte per pooled value for the backward, which computes only the weight and bias gradients)."
+        ),
+        "",
+        (
+            "speed_up = engine (oneDNN) / fused C (above 1: the kernel is faster). Largest relative differences are "
+            "float rounding (summed in another order: not bit-identical)."
+        ),
+        "",
+        "| kernel | engine ms | fused C ms | speed_up | per-round range | largest relative differences |",
+        "|:---|---:|---:|---:|:---|:---|",
     ]
-    if fused is None:
-        lines.append(f"Not measured: {library}.")
-    else:
-        lines += [
-            "speed_up = oneDNN / fused C (above 1: the kernel is faster). Largest relative differences from oneDNN: "
-            + ", ".join(f"{name} {value:.1e}" for name, value in fused[2].items())
-            + " (float rounding: not bit-identical).",
-            "",
-            "| head | oneDNN ms | fused C ms | speed_up | per-round range |",
-            "|:---|---:|---:|---:|:---|",
-            _row("16 -> 32 -> 32 -> 10, 64 x 32 x 32 cells", times["fused oneDNN"], times["fused C"]),
-        ]
+    if not runs_here:
+        lines.append("Not measured: the fused kernels do not run here (no AVX-512F CPU or no compiled extension).")
+    for name in alone:
+        differences = ", ".join(f"{key} {value:.1e}" for key, value in alone[name][2].items())
+        lines.append(f"{_row(name, times[f'{name} engine'], times[f'{name} fused'])} {differences} |")
     lines += [
         "",
-        "## 4. A full training step at the 8 px instrument with both branches' heads in the fused C kernel",
+        '## 4. A full training step at the 8 px instrument: `kernels="torch"` against `kernels="fused"`',
         "",
+        (
+            "speed_up = step with PyTorch's layers / step with the fused kernels (the engine's model with "
+            "`fused_kernels` off and on: the stem, both branches' heads of ACoL / HCLNet, CAM's fc-form head without "
+            "its training-time class maps, which no loss reads; forward, loss, backward, SGD; batch 64). "
+            "max_rel_grad_diff: every parameter's gradient after one step from the same weights and batch."
+        ),
+        "",
+        "| method | torch ms | fused ms | speed_up | per-round range | max_rel_grad_diff |",
+        "|:---|---:|---:|---:|:---|---:|",
     ]
-    if not fused_steps:
-        lines.append(f"Not measured: {library}.")
-    else:
-        lines += [
-            (
-                "speed_up = engine step / step with the fused heads (forward, loss, backward, SGD; batch 64, one "
-                "backward). max_rel_grad_diff: every parameter's gradient after one step from the same weights."
-            ),
-            "",
-            "| method | engine ms | fused heads ms | speed_up | per-round range | max_rel_grad_diff |",
-            "|:---|---:|---:|---:|:---|---:|",
-        ]
-        for method, (_, _, difference) in fused_steps.items():
-            row = _row(method, times[f"step oneDNN {method}"], times[f"step fused {method}"])
-            lines.append(f"{row} {difference:.1e} |")
-    scratch.cleanup()
+    for method, ways in fused_steps.items():
+        row = _row(method, times[f"step {method} torch"], times[f"step {method} fused"])
+        lines.append(f"{row} {ways['fused'][1]:.1e} |")
+    lines += [
+        "",
+        "## 5. Where a training step with PyTorch's layers goes (8 px instrument, batch 64)",
+        "",
+        _breakdown_note(),
+    ]
+    lines += _breakdown_table(breakdowns)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

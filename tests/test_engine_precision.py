@@ -16,12 +16,16 @@ from wsol_utils.engine import precision as precision_module
 from wsol_utils.engine.checkpoint import load_checkpoint, read_config
 from wsol_utils.engine.precision import (
     DEFAULT_PRECISION,
+    KERNELS_ENV,
     PRECISION_ENV,
+    check_kernels,
     cpu_flags,
     native_bf16,
+    resolve_kernels,
     resolve_precision,
 )
 from wsol_utils.engine.train import autocast_context
+from wsol_utils.nets.fused import fused_kernels_available
 from wsol_utils.studies import provenance
 from wsol_utils.ui import reproduce
 from wsol_utils.ui.train_cli import build_parser, config_from_args
@@ -108,12 +112,13 @@ def test_fp32_keys_are_those_of_runs_made_before_the_field(monkeypatch) -> None:
     """Keys computed by the engine of 19bb42c (before ``precision`` existed): existing run caches still hit."""
     monkeypatch.delenv(PRECISION_ENV, raising=False)
     keys = [
-        RunConfig(method=m, seed=3, dataset_kwargs={"seed": 3}, precision="fp32", **INSTRUMENT).key()
+        RunConfig(method=m, seed=3, dataset_kwargs={"seed": 3}, precision="fp32", kernels="torch", **INSTRUMENT).key()
         for m in ("cam", "acol", "hclnet")
     ]
     assert keys == ["862c96eeca", "be190778b8", "426eb9ccf6"]
-    assert RunConfig().key() == "ecad20475b"
-    assert "precision" not in RunConfig().training_fields()
+    assert RunConfig(kernels="torch").key() == "ecad20475b"
+    assert "precision" not in RunConfig(kernels="torch").training_fields()
+    assert "kernels" not in RunConfig(kernels="torch").training_fields()
 
 
 def test_a_bf16_run_has_its_own_key() -> None:
@@ -210,3 +215,76 @@ def test_auto_device_is_decided_by_one_rule(cuda: bool, monkeypatch) -> None:
     assert resolve_precision("auto", "auto", native=True) == ("fp32" if cuda else "bf16")
     if not cuda:
         assert resolve_device("auto") == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("kernels", "device", "precision", "backbone", "available", "expected"),
+    [
+        ("auto", "cpu", "fp32", "small", True, "fused"),
+        ("auto", "cpu", "fp32", "small", False, "torch"),  # no AVX-512F or no compiled extension
+        ("auto", "cpu", "fp32", "vgg16", True, "torch"),  # the kernels fit only the small backbone
+        ("auto", "cpu", "bf16", "small", True, "torch"),
+        ("auto", "cuda", "fp32", "small", True, "torch"),
+        ("torch", "cpu", "fp32", "small", True, "torch"),
+        ("fused", "cpu", "fp32", "small", False, "fused"),  # a stored run's config loads anywhere; training checks
+    ],
+)
+def test_resolve_kernels(kernels, device, precision, backbone, available, expected) -> None:
+    assert resolve_kernels(kernels, device, precision, backbone, available=available) == expected
+
+
+def test_unknown_kernels_and_fused_where_they_cannot_train_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"RunConfig\.kernels='fast' is unknown.*--kernels"):
+        RunConfig(kernels="fast")
+    check_kernels("torch", "cpu", "fp32", available=False)
+    check_kernels("fused", "cpu", "fp32", available=True)
+    with pytest.raises(ValueError, match=r"AVX-512F.*--kernels auto or torch"):
+        check_kernels("fused", "cpu", "fp32", available=False)
+    for device, precision in (("cuda", "fp32"), ("cpu", "bf16")):
+        with pytest.raises(ValueError, match="float32 on the CPU only"):
+            check_kernels("fused", device, precision, available=True)
+
+
+def test_train_refuses_fused_kernels_this_machine_cannot_run(tmp_path, monkeypatch) -> None:
+    config = tiny_run_config(tmp_path, method="cam", kernels="fused", **INSTRUMENT)
+    monkeypatch.setattr(precision_module, "fused_kernels_available", lambda: False)
+    with pytest.raises(ValueError, match="kernels='fused' cannot train here"):
+        train(config, runs_dir=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs" / config.run_name() / "checkpoint.pt").exists()
+
+
+def test_a_fused_kernel_run_has_its_own_key_and_old_folders_read_as_torch(tmp_path, monkeypatch) -> None:
+    torch_run, fused_run = RunConfig(kernels="torch"), RunConfig(kernels="fused")
+    assert fused_run.training_fields()["kernels"] == "fused" and fused_run.key() != torch_run.key()
+    old = {k: v for k, v in torch_run.to_dict().items() if k != "kernels"}  # a config.json of before the field
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    monkeypatch.setenv(KERNELS_ENV, "fused")
+    read = read_config(tmp_path)
+    assert read.kernels == "torch" and read.key() == torch_run.key()
+    monkeypatch.setenv(KERNELS_ENV, "torch")
+    assert RunConfig().kernels == "torch"
+    assert reproduce.KERNELS_ENV == KERNELS_ENV
+    with pytest.raises(SystemExit):  # stops at the unknown notebook, after the environment is set
+        reproduce.main(["--kernels", "fused", "--only", "99"])
+    assert os.environ[KERNELS_ENV] == "fused"
+
+
+def test_stamps_name_fused_kernel_runs() -> None:
+    assert provenance.run_compute({"precision": "fp32", "kernels": "fused"}) == "fp32-fused"
+    assert provenance.run_compute({"precision": "fp32", "kernels": "torch"}) == "fp32"
+    assert provenance.run_compute({}) == "fp32"
+    what = {"runs": [{"config": {"device": "cpu", "precision": "fp32", "kernels": "fused"}}]}
+    assert provenance.stamp(**what)["machine"]["compute_dtype"] == provenance.CPU_FUSED_DTYPE
+    assert provenance.compute_dtype(["cpu"], ["fp32", "fp32-fused"]) == "float32 (cpu) + " + provenance.CPU_FUSED_DTYPE
+
+
+def test_fused_kernel_training_is_deterministic_and_recorded(tmp_path) -> None:
+    if not fused_kernels_available():
+        pytest.skip("the fused kernels need an x86-64 CPU with AVX-512F and a C compiler")
+    config = tiny_run_config(tmp_path, method="hclnet", kernels="fused", **INSTRUMENT)
+    first = train(config, runs_dir=tmp_path / "a", progress=False)
+    second = train(config, runs_dir=tmp_path / "b", progress=False)
+    assert _weights_digest(first) == _weights_digest(second)  # run to run on one machine
+    assert json.loads((first / "done.json").read_text())["kernels"] == "fused"
+    plain = train(config.replace(kernels="torch"), runs_dir=tmp_path / "a", progress=False)
+    assert plain != first and _weights_digest(plain) != _weights_digest(first)  # the kernels did run

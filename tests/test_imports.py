@@ -40,7 +40,10 @@ def layer_of(module: str) -> str | None:
 KNOWN_EDGES: set[tuple[str, str]] = set()
 #: Known private imports, ``(importer, imported module, name)``: the compiled component tree is boxeval's own half
 #: (``_component_tree.c``, no Python source), private to it.
-KNOWN_PRIVATE: set[tuple[str, str, str]] = {("wsol_utils.scoring.boxeval", "wsol_utils.scoring", "_component_tree")}
+KNOWN_PRIVATE: set[tuple[str, str, str]] = {
+    ("wsol_utils.scoring.boxeval", "wsol_utils.scoring", "_component_tree"),
+    ("wsol_utils.nets.fused", "wsol_utils.nets", "_fused_small"),
+}
 
 
 def module_name(path: Path) -> str:

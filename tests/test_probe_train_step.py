@@ -1,5 +1,6 @@
-"""Tests for benchmarks/probe_train_step.py: its fused C head (probe_fused_head.c) against PyTorch's convolutions,
-and its tiled head against the plain one (the probe's timings mean nothing if the heads compute something else)."""
+"""Tests for benchmarks/probe_train_step.py: its tiled head against the plain one, and its comparison of the engine's
+fused kernels with PyTorch's layers (the probe's timings mean nothing if the ways compute something else; the kernels
+themselves are tested in test_fused.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from wsol_utils.nets.fused import fused_kernels_available
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -34,55 +37,16 @@ def _params(convs: list[nn.Conv2d], flat: bool = False) -> list[torch.Tensor]:
     return params
 
 
-def _reference(convs: list[nn.Conv2d], features: torch.Tensor) -> torch.Tensor:
-    return convs[2](F.relu(convs[1](F.relu(convs[0](features)))))
-
-
-def _gradients(maps: torch.Tensor, upstream: torch.Tensor, features: torch.Tensor, params: list) -> list:
-    """Gradients of ``sum(maps * upstream)`` (an upstream gradient that differs per cell) w.r.t. input and params."""
-    return list(torch.autograd.grad((maps * upstream).sum(), [features, *params]))
-
-
-def test_fused_head_equals_the_convolutions_forward_and_backward(probe, tmp_path):
-    library = probe._compile_fused_head(tmp_path)
-    if isinstance(library, str):
-        pytest.skip(library)
-    convs = _head()
-    params = _params(convs)
-    torch.manual_seed(1)
-    for _ in range(2):  # twice: the second call runs after other tensors reused the memory the first one freed
-        features = torch.randn(2, 16, 8, 12).to(memory_format=torch.channels_last).requires_grad_()
-        upstream = torch.randn(2, 10, 8, 12)
-        expected_maps = _reference(convs, features)
-        maps = probe.FusedHead.apply(features, library, *params)
-        torch.testing.assert_close(maps, expected_maps, rtol=1e-5, atol=1e-5)
-        expected = _gradients(expected_maps, upstream, features, params)
-        for got, want in zip(_gradients(maps, upstream, features, params), expected, strict=True):
-            assert got.shape == want.shape
-            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-        _ = [torch.randn(1 << 18) for _ in range(8)]
-
-
-def test_fused_head_refuses_what_the_kernel_cannot_take(probe, tmp_path):
-    library = probe._compile_fused_head(tmp_path)
-    if isinstance(library, str):
-        pytest.skip(library)
-    params = _params(_head())
-    with pytest.raises(ValueError, match="multiple of 8"):  # 18 cells: the kernel would run past the end
-        probe.FusedHead.apply(torch.randn(2, 16, 3, 3), library, *params)
-    with pytest.raises(ValueError, match="float32 CPU features"):
-        probe.FusedHead.apply(torch.randn(2, 16, 4, 4, dtype=torch.float64), library, *params)
-    with pytest.raises(ValueError, match="float32 CPU features"):
-        probe.FusedHead.apply(torch.randn(2, 8, 4, 4), library, *params)
-
-
-def test_probe_reports_the_fused_heads_differences_as_small(probe, tmp_path):
-    library = probe._compile_fused_head(tmp_path)
-    if isinstance(library, str):
-        pytest.skip(library)
-    *_, differences = probe._fused_head_steps(library)
-    assert set(differences) == {"maps", "weight gradients", "input gradient"}
-    assert all(0 <= value < 1e-4 for value in differences.values())
+def test_probe_reports_the_fused_kernels_differences_as_small(probe):
+    if not fused_kernels_available():
+        pytest.skip("the fused kernels need an x86-64 CPU with AVX-512F and a C compiler")
+    for steps, names in (
+        (probe._fused_head_steps, {"maps", "weight gradients", "input gradient"}),
+        (probe._fused_stem_steps, {"output", "weight gradient", "bias gradient"}),
+    ):
+        *_, differences = steps()
+        assert set(differences) == names
+        assert all(0 < value < 1e-4 for value in differences.values())  # float rounding: not zero, not more
 
 
 def test_tiled_head_equals_the_plain_head(probe):

@@ -229,14 +229,16 @@ def prepare_run_dir(run_dir: Path, config: RunConfig) -> None:
 
 
 def read_config(run_dir: str | Path) -> RunConfig:
-    """The :class:`RunConfig` stored in a run directory; a ``config.json`` written before the ``precision`` field
-    existed is a ``"fp32"`` run (whatever the default precision is now)."""
+    """The :class:`RunConfig` stored in a run directory; a ``config.json`` written before the ``precision`` or
+    ``kernels`` field existed is a ``"fp32"`` / ``"torch"`` run (whatever the defaults are now)."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory (train one first)")
     config = RunConfig.from_json(path)
-    if "precision" not in json.loads(path.read_text(encoding="utf-8")):
-        config = config.replace(precision="fp32")
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    for name, before in (("precision", "fp32"), ("kernels", "torch")):
+        if name not in stored:
+            config = config.replace(**{name: before})
     return config
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsol_utils import data
 from wsol_utils.base.digest import canonical_digest
-from wsol_utils.engine.precision import default_precision, resolve_precision
+from wsol_utils.engine.precision import default_kernels, default_precision, resolve_kernels, resolve_precision
 from wsol_utils.nets.backbones import LAYOUTS, list_backbones
 from wsol_utils.nets.erasing import check_delta
 from wsol_utils.nets.fusion import FUSION_METHODS
@@ -137,6 +137,11 @@ class RunConfig:
         (bf16 on CPUs with native bf16), resolved on creation (:mod:`wsol_utils.engine.precision`); default
         :data:`~wsol_utils.engine.precision.DEFAULT_PRECISION` or ``WSOL_PRECISION``. Part of the key only when
         not ``"fp32"``. CUDA always trains under the engine's own mixed precision.
+    kernels: how a float32 CPU run trains the small backbone's layers, ``"torch"`` (PyTorch's), ``"fused"`` (the
+        fused C kernels, :mod:`wsol_utils.nets.fused`; other float rounding, faster) or ``"auto"`` (fused where they
+        run), resolved on creation (:func:`~wsol_utils.engine.precision.resolve_kernels`); default
+        :data:`~wsol_utils.engine.precision.DEFAULT_KERNELS` or ``WSOL_KERNELS``. Part of the key only when
+        ``"fused"``.
     """
 
     method: str = "cam"
@@ -166,6 +171,7 @@ class RunConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     allow_random_init: bool = False
     precision: str = field(default_factory=default_precision)
+    kernels: str = field(default_factory=default_kernels)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -175,7 +181,8 @@ class RunConfig:
         integers in range (``seed`` in ``[0, 2^32)``; a bool is not an integer here), finite numbers (``lr > 0``,
         ``momentum`` in ``[0, 1)``, ``weight_decay >= 0``, ``delta`` in ``(0, 1)``), true/false flags, JSON objects.
         Fills ``fusion=None`` with the method's default, makes ``delta`` a float and resolves ``precision="auto"``
-        (:func:`~wsol_utils.engine.precision.resolve_precision`, after ``device`` is checked).
+        and ``kernels="auto"`` (:func:`~wsol_utils.engine.precision.resolve_precision`,
+        :func:`~wsol_utils.engine.precision.resolve_kernels`, after ``device`` is checked).
 
         Raises:
             ValueError: naming the field, the value and the fix (the field or its ``--flag``).
@@ -218,6 +225,7 @@ class RunConfig:
         ):
             raise ValueError(f"RunConfig.device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
         self.precision = resolve_precision(self.precision, self.device)
+        self.kernels = resolve_kernels(self.kernels, self.device, self.precision, self.backbone)
         if self.data_root is not None:
             self.data_root = str(self.data_root)
             if data.get_dataset(self.dataset).image_files and not Path(self.data_root).expanduser().exists():
@@ -274,8 +282,8 @@ class RunConfig:
     def training_fields(self) -> dict[str, Any]:
         """The fields that change the trained weights: all but :data:`TEST_TIME_FIELDS`, and for a generated set
         (the synthetic one) also ``data_root`` (only its cache folder; the images are fixed by ``dataset_kwargs``),
-        ``allow_random_init`` when false and ``precision`` when ``"fp32"`` (the keys of runs made before those
-        fields existed)."""
+        ``allow_random_init`` when false, ``precision`` when ``"fp32"`` and ``kernels`` when ``"torch"`` (the keys of
+        runs made before those fields existed)."""
         fields = {k: v for k, v in self.to_dict().items() if k not in TEST_TIME_FIELDS}
         if not data.get_dataset(self.dataset).image_files:
             fields.pop("data_root")
@@ -283,6 +291,8 @@ class RunConfig:
             fields.pop("allow_random_init", None)
         if fields.get("precision") == "fp32":  # likewise: fp32 runs keep their keys, bf16 runs get their own
             fields.pop("precision")
+        if fields.get("kernels") == "torch":  # and PyTorch-layer runs keep theirs, fused-kernel runs get their own
+            fields.pop("kernels")
         return fields
 
     def key(self) -> str:

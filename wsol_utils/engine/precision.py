@@ -12,6 +12,17 @@ creation (:func:`resolve_precision`), so a run's ``config.json`` and its cache k
 
 CUDA is not affected: there the engine always trains under its own mixed precision (bf16 where supported, else
 fp16 with a grad scaler; :func:`wsol_utils.engine.train.autocast_context`).
+
+``RunConfig.kernels`` (:data:`KERNELS`, resolved on creation by :func:`resolve_kernels`) chooses how a float32 CPU
+run computes the small backbone's layers in training (docs/methods.md §4.5):
+
+- ``"torch"``: PyTorch's layers (oneDNN); these runs keep their cache keys.
+- ``"fused"``: the fused C kernels (:mod:`wsol_utils.nets.fused`) for the layers they fit: the same equations in
+  another summation order (float rounding as on another CPU), about 1.7-1.9x faster a training step at the 8 px
+  instrument (benchmarks/README.md). Evaluation runs PyTorch's layers either way.
+- ``"auto"``: ``"fused"`` for a ``small`` backbone trained in fp32 on the CPU where the kernels run
+  (:func:`wsol_utils.nets.fused.fused_kernels_available`: x86-64 with AVX-512F and the compiled extension),
+  ``"torch"`` elsewhere.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from pathlib import Path
 import torch
 
 from wsol_utils.engine.distributed import device_name
+from wsol_utils.nets.fused import fused_kernels_available
 
 #: The values of ``RunConfig.precision``; :func:`resolve_precision` turns ``"auto"`` into one of the other two.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
@@ -93,3 +105,53 @@ def default_precision() -> str:
     """The default of ``RunConfig.precision``: ``WSOL_PRECISION`` when set (``reproduce --fp32`` sets ``fp32``),
     else :data:`DEFAULT_PRECISION`. Checked when the config is created."""
     return os.environ.get(PRECISION_ENV, "").strip().lower() or DEFAULT_PRECISION
+
+
+#: The values of ``RunConfig.kernels``; :func:`resolve_kernels` turns ``"auto"`` into one of the other two.
+KERNELS: tuple[str, ...] = ("auto", "torch", "fused")
+#: The default of ``RunConfig.kernels`` (``--kernels`` / ``WSOL_KERNELS`` override it).
+DEFAULT_KERNELS = "auto"
+#: Environment variable that overrides :data:`DEFAULT_KERNELS` (``python -m wsol_utils reproduce --kernels torch``
+#: sets it for the suite's runs and the notebook kernels).
+KERNELS_ENV = "WSOL_KERNELS"
+
+
+def resolve_kernels(kernels: str, device: str, precision: str, backbone: str, *, available: bool | None = None) -> str:
+    """``"torch"`` or ``"fused"`` for ``kernels`` (one of :data:`KERNELS`) of a run on ``device`` in the resolved
+    ``precision`` with ``backbone``: ``"torch"`` / ``"fused"`` as given (a stored run's config loads anywhere;
+    training checks, :func:`check_kernels`); ``"auto"``: ``"fused"`` when the run trains a ``"small"`` backbone in
+    ``"fp32"`` on the CPU and the kernels run here (``available``, default
+    :func:`~wsol_utils.nets.fused.fused_kernels_available`), else ``"torch"``.
+
+    Raises:
+        ValueError: ``kernels`` is not one of :data:`KERNELS`.
+    """
+    if not isinstance(kernels, str) or kernels not in KERNELS:
+        raise ValueError(f"RunConfig.kernels={kernels!r} is unknown; choose one of {', '.join(KERNELS)} (--kernels)")
+    if kernels != "auto":
+        return kernels
+    fits = backbone == "small" and precision == "fp32" and not device_is_cuda(device)
+    return "fused" if fits and (fused_kernels_available() if available is None else available) else "torch"
+
+
+def check_kernels(kernels: str, device: str, precision: str, *, available: bool | None = None) -> None:
+    """Before training: a run with ``kernels="fused"`` must train in ``"fp32"`` on the CPU of a machine where the
+    kernels run (``available``, default :func:`~wsol_utils.nets.fused.fused_kernels_available`).
+
+    Raises:
+        ValueError: naming what is missing and the fix (``--kernels torch`` or ``auto``).
+    """
+    if kernels != "fused":
+        return
+    if not (fused_kernels_available() if available is None else available):
+        why = "this CPU lacks AVX-512F or the compiled extension is missing (reinstall with a C compiler)"
+    elif device_is_cuda(device) or precision != "fp32":
+        why = f"they train float32 on the CPU only (device {device!r}, precision {precision!r})"
+    else:
+        return
+    raise ValueError(f"RunConfig.kernels='fused' cannot train here: {why}; use --kernels auto or torch")
+
+
+def default_kernels() -> str:
+    """The default of ``RunConfig.kernels``: ``WSOL_KERNELS`` when set, else :data:`DEFAULT_KERNELS`."""
+    return os.environ.get(KERNELS_ENV, "").strip().lower() or DEFAULT_KERNELS

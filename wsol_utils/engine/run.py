@@ -122,13 +122,14 @@ def run_pretrained_backbone(run_dir: str | Path) -> bool | None:
 def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None = None) -> WSOLModel:
     """:func:`wsol_utils.nets.models.create_model` for the config (weights initialised from the global torch RNG).
 
+    The model trains with the fused CPU kernels when ``config.kernels == "fused"`` (:mod:`wsol_utils.nets.fused`).
     ``pretrained`` (when not ``None``) overrides ``config.model_kwargs["pretrained"]``: :func:`load_run` passes
     ``False`` since the checkpoint replaces the ImageNet weights anyway.
     """
     kwargs = dict(config.model_kwargs)
     if pretrained is not None:
         kwargs["pretrained"] = pretrained
-    return models.create_model(
+    model = models.create_model(
         config.method,
         num_classes=num_classes,
         backbone=config.backbone,
@@ -137,6 +138,8 @@ def build_model(config: RunConfig, num_classes: int, *, pretrained: bool | None 
         detach_complement=config.detach_complement,
         **kwargs,
     )
+    model.fused_kernels = config.kernels == "fused"
+    return model
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, WSOLModel]:

@@ -40,6 +40,7 @@ from wsol_utils.engine import checkpoint as ckpt
 from wsol_utils.engine import distributed as ddp
 from wsol_utils.engine.config import RunConfig
 from wsol_utils.engine.optim import build_optimizer, build_scheduler
+from wsol_utils.engine.precision import check_kernels
 from wsol_utils.engine.run import build_model
 from wsol_utils.nets.models import WSOLModel
 from wsol_utils.scoring.pipeline import classification_logits
@@ -458,6 +459,7 @@ def resolve_run_dir(config: RunConfig, runs_dir: str | Path = "runs", run_dir: s
 
 
 def _build_trainer(config: RunConfig, ctx: ddp.DistContext, progress: bool, generator: torch.Generator) -> Trainer:
+    check_kernels(config.kernels, str(ctx.device), config.precision)
     train_set = config.dataset_for("train", train=True)
     val_set = config.dataset_for(config.val_split) if config.val_split else None
     model: nn.Module = build_model(config, train_set.num_classes)  # DDP-wrapped below under torchrun
@@ -619,6 +621,7 @@ def _train_locked(config: RunConfig, run_dir: Path, ctx: ddp.DistContext, progre
             "backbone": config.backbone,
             "pretrained_backbone": bool(getattr(unwrap(trainer.model), "pretrained_backbone", False)),
             "precision": config.precision,
+            "kernels": config.kernels,
             **{k: last.get(k) for k in ("train_acc", "val_acc", "train_loss")},
         }
         ckpt.mark_done(run_dir, config, config.epochs, info)

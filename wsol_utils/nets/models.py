@@ -36,6 +36,7 @@ from wsol_utils.nets.backbones import (
     vgg16_weights_path,
 )
 from wsol_utils.nets.erasing import check_delta
+from wsol_utils.nets.fused import fused_branch, fused_stem
 from wsol_utils.nets.fusion import FUSION_METHODS, fuse
 from wsol_utils.nets.maps import normalize_minmax
 from wsol_utils.nets.methods import MethodOptions, get_method, list_methods
@@ -294,6 +295,9 @@ class WSOLModel(nn.Module):
         pretrained_backbone: whether ImageNet weights were loaded into the backbone.
         feature_stride_px: pixels between feature cells, as the backbone declares it (``None``: walk the layers).
         channels_last: run on ``torch.channels_last`` tensors (about 2x faster for the small CNN on the CPU).
+        fused_kernels: train the layers the fused CPU kernels fit (:mod:`wsol_utils.nets.fused`) with them; only
+            in training mode with gradients on a float32 CPU batch (evaluation always runs PyTorch's layers).
+            Set by the engine from ``RunConfig.kernels``; default ``False``.
         features / branch_a / branch_b: the backbone and the branches (``branch_b`` is ``None`` for ``cam``).
     """
 
@@ -320,6 +324,7 @@ class WSOLModel(nn.Module):
         self.backbone_name = backbone_name
         self.pretrained_backbone = pretrained_backbone
         self.channels_last = channels_last
+        self.fused_kernels = False
         self.feature_stride_px = feature_stride_px
         self.features = features
         self.branch_a = branch_a
@@ -355,17 +360,26 @@ class WSOLModel(nn.Module):
         self._check_images(images)
         if labels is not None:
             _check_classes(labels, images.shape[0], self.num_classes, "labels")
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        features = self.features(images)
-        logits_a, maps_a = self.branch_a(features)
+        fused = self.fused_kernels and self.training and torch.is_grad_enabled()
+        features = fused_stem(self.features, images) if fused else None  # NCHW images: no channels_last copy
+        if features is None:
+            features = self.features(
+                images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+            )
+        logits_a, maps_a = self._branch(self.branch_a, features, fused)
         if self.branch_b is None:
             return WSOLOutput(logits_a=logits_a, maps_a=maps_a, features=features)
         chosen = logits_a.argmax(dim=1) if labels is None else labels
         chosen_map = maps_a[torch.arange(maps_a.shape[0], device=maps_a.device), chosen]
         erased = get_method(self.method).erase(features, chosen_map, self.options_at(delta))
-        logits_b, maps_b = self.branch_b(erased)
+        logits_b, maps_b = self._branch(self.branch_b, erased, fused)
         return WSOLOutput(logits_a, maps_a, logits_b, maps_b, features, erased)
+
+    @staticmethod
+    def _branch(branch: Branch, features: Tensor, fused: bool) -> tuple[Tensor, Tensor]:
+        """``branch(features)``, by the fused kernels when ``fused`` and they fit (:func:`fused_branch`)."""
+        result = fused_branch(branch.body, branch.classifier, features) if fused else None
+        return branch(features) if result is None else result
 
     @property
     def options(self) -> MethodOptions:

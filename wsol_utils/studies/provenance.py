@@ -211,6 +211,8 @@ _CPUINFO_KEYS = ("model name", "hardware", "processor")
 #: forward; on CUDA ``torch.autocast`` (bf16 where supported, else fp16) around fp32 weights
 #: (:func:`wsol_utils.engine.train.autocast_context`).
 CPU_DTYPE = "float32 (cpu)"
+#: fp32 training with the small backbone's fused CPU kernels (``RunConfig.kernels == "fused"``; docs/methods.md §4.5)
+CPU_FUSED_DTYPE = "float32 (cpu), fused training kernels"
 CPU_BF16_DTYPE = "float32 weights, training forward autocast bfloat16 (cpu)"
 CUDA_DTYPE = "float32 weights, autocast {} (cuda)"
 
@@ -242,16 +244,18 @@ def _torch() -> Any | None:
 
 def compute_dtype(devices: Iterable[str] = (), precisions: Iterable[str] = ()) -> str:
     """What the engine computed in on ``devices`` (run configs' ``device``: ``"auto"``, ``"cpu"``, ``"cuda:0"``...)
-    with ``precisions`` (their resolved ``precision``: ``"fp32"`` or ``"bf16"``; a config without one is fp32):
-    :data:`CUDA_DTYPE` with bfloat16 or float16 when one of the devices is (or ``"auto"`` resolves to) CUDA; else
-    on the CPU :data:`CPU_DTYPE` for fp32 runs, :data:`CPU_BF16_DTYPE` for bf16 runs, both joined by ``" + "``
-    when the runs mix them. Nothing known: :data:`CPU_DTYPE`."""
+    with ``precisions`` (their resolved ``precision``, ``"fp32"`` or ``"bf16"``, or ``"fp32-fused"`` for fp32 runs
+    with ``kernels="fused"``: :func:`run_compute`; a config without one is fp32): :data:`CUDA_DTYPE` with bfloat16
+    or float16 when one of the devices is (or ``"auto"`` resolves to) CUDA; else on the CPU :data:`CPU_DTYPE` for
+    fp32 runs, :data:`CPU_FUSED_DTYPE` for fused-kernel runs, :data:`CPU_BF16_DTYPE` for bf16 runs, joined by
+    ``" + "`` when the runs mix them. Nothing known: :data:`CPU_DTYPE`."""
     names = {str(device) for device in devices}
     torch = _torch() if any(name == "auto" or name.startswith("cuda") for name in names) else None
     if torch is not None and torch.cuda.is_available():
         return CUDA_DTYPE.format("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
     kinds = {str(precision) for precision in precisions} or {"fp32"}
-    return " + ".join(dtype for kind, dtype in (("fp32", CPU_DTYPE), ("bf16", CPU_BF16_DTYPE)) if kind in kinds)
+    dtypes = (("fp32", CPU_DTYPE), ("fp32-fused", CPU_FUSED_DTYPE), ("bf16", CPU_BF16_DTYPE))
+    return " + ".join(dtype for kind, dtype in dtypes if kind in kinds)
 
 
 def machine(devices: Iterable[str] = (), precisions: Iterable[str] = ()) -> dict[str, Any]:
@@ -286,10 +290,16 @@ def _run_devices(what: Mapping[str, Any]) -> list[str]:
     return [str(config["device"]) for config in _run_configs(what) if "device" in config]
 
 
+def run_compute(config: Mapping[str, Any]) -> str:
+    """How a run config's training computed on the CPU: its ``precision`` (``"fp32"`` for a config written before
+    the field existed), ``"fp32-fused"`` when it trained fp32 with ``kernels="fused"``."""
+    precision = str(config.get("precision", "fp32"))
+    return "fp32-fused" if precision == "fp32" and config.get("kernels") == "fused" else precision
+
+
 def _run_precisions(what: Mapping[str, Any]) -> list[str]:
-    """The ``precision`` of each run config in a stamp's ``runs``; ``"fp32"`` for a config written before the
-    field existed."""
-    return [str(config.get("precision", "fp32")) for config in _run_configs(what)]
+    """:func:`run_compute` of each run config in a stamp's ``runs``."""
+    return [run_compute(config) for config in _run_configs(what)]
 
 
 def today() -> str:

@@ -49,6 +49,9 @@ BACKBONES: tuple[str, ...] = ("vgg16", "resnet50")
 #: ``--fp32`` sets this to ``fp32`` for the suite's runs and the notebook kernels: the default of
 #: ``RunConfig.precision`` (the name of ``wsol_utils.engine.precision.PRECISION_ENV``, kept here likewise).
 PRECISION_ENV = "WSOL_PRECISION"
+#: ``--kernels`` sets this for the suite's runs and the notebook kernels: the default of ``RunConfig.kernels`` (the
+#: name of ``wsol_utils.engine.precision.KERNELS_ENV``, kept here likewise).
+KERNELS_ENV = "WSOL_KERNELS"
 VOLATILE_NOTEBOOK_METADATA = ("papermill", "widgets")
 VOLATILE_CELL_METADATA = ("papermill", "execution", "collapsed", "scrolled")
 
@@ -531,6 +534,14 @@ def build_parser() -> argparse.ArgumentParser:
         "WSOL_PRECISION=fp32 for the suite's runs and the notebook kernels)",
     )
     parser.add_argument(
+        "--kernels",
+        choices=("auto", "torch", "fused"),
+        default=None,
+        help="how float32 CPU runs train the small backbone: auto (the default: the fused C kernels where the CPU "
+        "has AVX-512F), torch (PyTorch's layers) or fused (sets WSOL_KERNELS for the suite's runs and the notebook "
+        "kernels)",
+    )
+    parser.add_argument(
         "--only",
         nargs="+",
         metavar="NN",
@@ -625,6 +636,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequen
         os.environ[BACKBONE_ENV] = args.backbone
     if args.fp32:
         os.environ[PRECISION_ENV] = "fp32"
+    if args.kernels is not None:
+        os.environ[KERNELS_ENV] = args.kernels
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs {args.epochs}: give a positive number of epochs")
     try:
