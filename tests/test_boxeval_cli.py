@@ -212,10 +212,19 @@ def test_the_worker_server_starts_before_the_evaluator_is_imported_and_workers_a
     so both start-ups overlap; it runs as a child process afterwards, and the command's numbers with two workers over
     several chunks (40 maps, chunks of 16) are the reference's."""
     probe = (
-        "import sys, psutil\n"
+        "import sys, time, psutil\n"
         "from wsol_utils.ui.boxeval_cli import start_worker_server\n"
         "start_worker_server()\n"
-        "server = [c for c in psutil.Process().children() if 'forkserver' in ' '.join(c.cmdline())]\n"
+        "def command(child):\n"
+        "    try:\n"
+        "        return ' '.join(child.cmdline())\n"
+        "    except psutil.Error:  # a child that exited meanwhile\n"
+        "        return ''\n"
+        "for _ in range(100):  # the child's command line shows once it has exec'd: wait up to 5 s\n"
+        "    server = [c for c in psutil.Process().children() if 'forkserver' in command(c)]\n"
+        "    if server:\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
         "print(sorted({'numpy', 'cv2', 'wsol_utils.scoring.boxeval'} & set(sys.modules)), len(server))\n"
     )
     started = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)

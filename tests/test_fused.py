@@ -202,3 +202,35 @@ def test_model_trains_with_the_kernels_and_evaluates_with_pytorch(method: str) -
         evaluated = [model(images) for model in (plain, kernels)]
     assert torch.equal(evaluated[0].maps_a, evaluated[1].maps_a)  # evaluation: PyTorch's layers, bit for bit
     assert torch.equal(evaluated[0].logits_a, evaluated[1].logits_a)
+
+
+@needs_kernels
+def test_fused_kernels_give_the_same_numbers_on_any_thread_count() -> None:
+    """19 images: two whole chunks of 8 and a short one, run on one thread and on several."""
+    stage, conv = _stage()
+    heads = [_branch("conv"), _branch("fc")]
+    torch.manual_seed(4)
+    images = torch.randn(19, 3, 16, 16)
+    features = torch.randn(19, 16, 4, 4).requires_grad_()
+    upstreams = [torch.randn(19, 8, 8, 8), torch.randn(19, 10, 4, 4), torch.randn(19, 10)]
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            outputs = [_stem(stage, images), _branch_by_kernels(heads[0], features)[1]]
+            outputs.append(_branch_by_kernels(heads[1], features)[0])
+            leaves = [*conv.parameters(), features, *heads[0].parameters(), *heads[1].parameters()]
+            loss = torch.stack([(output * upstream).sum() for output, upstream in zip(outputs, upstreams, strict=True)])
+            loss = loss.sum()
+            results.append([output.detach() for output in outputs] + list(torch.autograd.grad(loss, leaves)))
+    finally:
+        torch.set_num_threads(threads)
+    for one, several in zip(*results, strict=True):
+        assert torch.equal(one, several)
+    want = [stage(images), heads[0](features)[1], heads[1](features)[0]]
+    leaves = [*conv.parameters(), features, *heads[0].parameters(), *heads[1].parameters()]
+    loss = torch.stack([(output * upstream).sum() for output, upstream in zip(want, upstreams, strict=True)]).sum()
+    want += list(torch.autograd.grad(loss, leaves))
+    for got, expected in zip(results[0], want, strict=True):  # every chunk's gradient counted once
+        _close(got.detach(), expected.detach(), 1e-4)

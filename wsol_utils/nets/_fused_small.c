@@ -1,8 +1,9 @@
 /* Fused CPU training kernels for the small backbone at the suite's 8 px instrument (issue 19; docs/methods.md §4.5;
  * read by wsol_utils/nets/fused.py, which checks every shape, dtype and layout before calling in here).
  *
- * A training step of the small models is memory-bound in PyTorch: every layer writes a (64, C, 32, 32) float tensor
- * and every ReLU and pool reads it back in the backward. These kernels keep the work in registers and the cache:
+ * In PyTorch a training step of the small models is some twenty operations, most writing a (64, C, 32, 32) float
+ * tensor that the next layer, a ReLU or the backward reads again. These kernels do several layers at once with the
+ * work in registers and the cache:
  *
  *   stem: conv 3x3 (3 -> 8, pad 1) -> 2x2 max pool -> ReLU of the backbone's first stage. The forward writes only
  *     the pooled map after the ReLU and one byte per pooled value (which window position held the maximum, or 4
@@ -16,15 +17,16 @@
  *
  * The same equations as the PyTorch layers; the sums run in this file's fixed order (float rounding differs from
  * oneDNN's, as it differs between CPUs), so a run is deterministic on one machine. Weight and bias gradients
- * accumulate into zeroed buffers. x86-64 with AVX-512F only (checked at run time by `available`); elsewhere the
- * module builds and `available()` is False. */
+ * accumulate into zeroed buffers (fused.py gives each chunk of images its own and adds them in order). x86-64 with
+ * AVX-512F only (checked at run time by `available`); elsewhere, or built with -DWSOL_NO_FUSED_KERNELS, the module
+ * builds and `available()` is False. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(WSOL_NO_FUSED_KERNELS)
 #define HAVE_KERNELS 1
 #include <immintrin.h>
 #define AVX512 __attribute__((target("avx512f,fma")))
@@ -380,85 +382,42 @@ static int refuse(void) {
 #define F(i) ((float *)ptrs[i])
 #define CF(i) ((const float *)ptrs[i])
 
-static PyObject *py_stem_forward(PyObject *self, PyObject *args) {
-    long sizes[3];
-    void *ptrs[5];
-    int status = 0;
-    (void)self;
-    if (unpack(args, 3, sizes, 5, ptrs) || refuse()) return NULL;
 #ifdef HAVE_KERNELS
-    Py_BEGIN_ALLOW_THREADS status = stem_forward(CF(0), sizes[0], (int)sizes[1], (int)sizes[2], CF(1), CF(2), F(3),
-                                                 (uint8_t *)ptrs[4]);
-    Py_END_ALLOW_THREADS
+#define WITHOUT_GIL(statement) Py_BEGIN_ALLOW_THREADS statement; Py_END_ALLOW_THREADS
+#else
+#define WITHOUT_GIL(statement) /* never reached: refuse() raised */
 #endif
-    if (status) return PyErr_NoMemory();
-    Py_RETURN_NONE;
-}
+/* one Python function per kernel: check and unpack (sizes, pointers), refuse a CPU without AVX-512F, run the
+ * kernel without the GIL; `call` is 0, or -1 when the kernel ran out of memory */
+#define KERNEL_FUNCTION(name, nsizes, nptrs, call)                                   \
+    static PyObject *py_##name(PyObject *self, PyObject *args) {                     \
+        long sizes[nsizes];                                                          \
+        void *ptrs[nptrs];                                                           \
+        int status = 0;                                                              \
+        (void)self;                                                                  \
+        if (unpack(args, nsizes, sizes, nptrs, ptrs) || refuse()) return NULL;       \
+        WITHOUT_GIL(status = (call))                                                 \
+        if (status) return PyErr_NoMemory();                                         \
+        Py_RETURN_NONE;                                                              \
+    }
 
-static PyObject *py_stem_backward(PyObject *self, PyObject *args) {
-    long sizes[3];
-    void *ptrs[5];
-    int status = 0;
-    (void)self;
-    if (unpack(args, 3, sizes, 5, ptrs) || refuse()) return NULL;
-#ifdef HAVE_KERNELS
-    Py_BEGIN_ALLOW_THREADS status = stem_backward(CF(0), sizes[0], (int)sizes[1], (int)sizes[2],
-                                                  (const uint8_t *)ptrs[1], CF(2), F(3), F(4));
-    Py_END_ALLOW_THREADS
-#endif
-    if (status) return PyErr_NoMemory();
-    Py_RETURN_NONE;
-}
-
-static PyObject *py_head_forward(PyObject *self, PyObject *args) {
-    long sizes[2];
-    void *ptrs[8];
-    (void)self;
-    if (unpack(args, 2, sizes, 8, ptrs) || refuse()) return NULL;
-#ifdef HAVE_KERNELS
-    Py_BEGIN_ALLOW_THREADS head_forward(CF(0), sizes[0], (int)sizes[1], CF(1), CF(2), CF(3), CF(4), CF(5), CF(6), F(7));
-    Py_END_ALLOW_THREADS
-#endif
-    Py_RETURN_NONE;
-}
-
-static PyObject *py_head_backward(PyObject *self, PyObject *args) {
-    long sizes[2];
-    void *ptrs[16];
-    (void)self;
-    if (unpack(args, 2, sizes, 16, ptrs) || refuse()) return NULL;
-#ifdef HAVE_KERNELS
-    Py_BEGIN_ALLOW_THREADS head_backward(CF(0), sizes[0], (int)sizes[1], CF(1), CF(2), CF(3), CF(4), CF(5), CF(6),
-                                         CF(7), CF(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15));
-    Py_END_ALLOW_THREADS
-#endif
-    Py_RETURN_NONE;
-}
-
-static PyObject *py_cam_head_forward(PyObject *self, PyObject *args) {
-    long sizes[2];
-    void *ptrs[6];
-    (void)self;
-    if (unpack(args, 2, sizes, 6, ptrs) || refuse()) return NULL;
-#ifdef HAVE_KERNELS
-    Py_BEGIN_ALLOW_THREADS cam_head_forward(CF(0), sizes[0], sizes[1], CF(1), CF(2), CF(3), CF(4), F(5));
-    Py_END_ALLOW_THREADS
-#endif
-    Py_RETURN_NONE;
-}
-
-static PyObject *py_cam_head_backward(PyObject *self, PyObject *args) {
-    long sizes[2];
-    void *ptrs[13];
-    (void)self;
-    if (unpack(args, 2, sizes, 13, ptrs) || refuse()) return NULL;
-#ifdef HAVE_KERNELS
-    Py_BEGIN_ALLOW_THREADS cam_head_backward(CF(0), sizes[0], sizes[1], CF(1), CF(2), CF(3), CF(4), CF(5), CF(6),
-                                             CF(7), F(8), F(9), F(10), F(11), F(12));
-    Py_END_ALLOW_THREADS
-#endif
-    Py_RETURN_NONE;
-}
+KERNEL_FUNCTION(stem_forward, 3, 5,
+                stem_forward(CF(0), sizes[0], (int)sizes[1], (int)sizes[2], CF(1), CF(2), F(3), (uint8_t *)ptrs[4]))
+KERNEL_FUNCTION(stem_backward, 3, 5,
+                stem_backward(CF(0), sizes[0], (int)sizes[1], (int)sizes[2], (const uint8_t *)ptrs[1], CF(2), F(3),
+                              F(4)))
+KERNEL_FUNCTION(head_forward, 2, 8,
+                (head_forward(CF(0), sizes[0], (int)sizes[1], CF(1), CF(2), CF(3), CF(4), CF(5), CF(6), F(7)), 0))
+KERNEL_FUNCTION(head_backward, 2, 16,
+                (head_backward(CF(0), sizes[0], (int)sizes[1], CF(1), CF(2), CF(3), CF(4), CF(5), CF(6), CF(7),
+                               CF(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15)),
+                 0))
+KERNEL_FUNCTION(cam_head_forward, 2, 6,
+                (cam_head_forward(CF(0), sizes[0], sizes[1], CF(1), CF(2), CF(3), CF(4), F(5)), 0))
+KERNEL_FUNCTION(cam_head_backward, 2, 13,
+                (cam_head_backward(CF(0), sizes[0], sizes[1], CF(1), CF(2), CF(3), CF(4), CF(5), CF(6), CF(7), F(8),
+                                   F(9), F(10), F(11), F(12)),
+                 0))
 
 static PyMethodDef methods[] = {
     {"available", py_available, METH_NOARGS, "Whether this CPU runs the kernels (x86-64 with AVX-512F)."},

@@ -1,8 +1,9 @@
 """Fused CPU training kernels for the small backbone's first stage and branch heads (docs/methods.md §4.5; issue 19).
 
-A training step of the small models at the 8 px instrument is dominated by memory traffic in PyTorch: each layer
-writes a ``(64, C, 32, 32)`` float tensor that the next layer, the ReLU and the backward read again. The compiled
-kernels (``_fused_small.c``, x86-64 with AVX-512F) compute the same layers with the data in registers and cache:
+A training step of the small models at the 8 px instrument is some twenty PyTorch operations of 0.3-4 ms each
+(benchmarks/results/probe_train_step.md), most of them writing a ``(64, C, 32, 32)`` float tensor that the next
+layer, a ReLU or the backward reads again. The compiled kernels (``_fused_small.c``, x86-64 with AVX-512F) compute
+several layers at once with the data in registers and cache:
 
 - :func:`fused_stem`: the backbone's ``conv 3x3 (3 -> 8, pad 1) -> 2x2 max pool -> ReLU`` (:func:`stem_fits`);
   only the weight and bias gradients (the input is the image).
@@ -19,6 +20,9 @@ layers, so a checkpoint scores the same wherever it was trained. ``RunConfig.ker
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import torch
@@ -31,11 +35,14 @@ except ImportError:  # pragma: no cover (no C compiler at install: PyTorch's lay
 
 __all__ = ["branch_fits", "fused_branch", "fused_kernels_available", "fused_stem", "stem_fits"]
 
-#: The branch heads the kernels take: hidden 1x1 convolutions ``(out, in, 1, 1)`` and at most this many classes.
-HIDDEN_SHAPES = ((32, 16, 1, 1), (32, 32, 1, 1))
+#: The most classes a head kernel takes (one AVX-512 register of class scores).
 MAX_CLASSES = 16
-#: Cells per kernel block (``_fused_small.c``'s ``R``): a branch's cell count (per image for CAM) is a multiple.
+#: Cells per kernel block (``_fused_small.c``'s ``R``): an image's cell count ``h w`` must be a multiple.
 BLOCK = 8
+#: Images per kernel call. A batch runs in chunks of this many images, spread over torch's CPU threads (the kernels
+#: release the GIL), and the chunks' gradient sums are added in chunk order: the numbers do not depend on the
+#: number of threads.
+CHUNK = 8
 
 
 def fused_kernels_available() -> bool:
@@ -43,14 +50,51 @@ def fused_kernels_available() -> bool:
     return _fused_small is not None and bool(_fused_small.available())
 
 
-def _address(tensor: Tensor) -> int:
-    return tensor.data_ptr()
-
-
 def _call(name: str, sizes: tuple[int, ...], tensors: tuple[Tensor, ...]) -> None:
     """``_fused_small.<name>(sizes, addresses)``; every tensor is contiguous and alive for the call."""
     assert _fused_small is not None and all(t.is_contiguous() for t in tensors)
-    getattr(_fused_small, name)(sizes, tuple(_address(t) for t in tensors))
+    getattr(_fused_small, name)(sizes, tuple(t.data_ptr() for t in tensors))
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The threads that run kernel calls side by side (one pool per thread count, made on first use)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="wsol-fused")
+
+
+Job = tuple[tuple[int, ...], tuple[Tensor, ...]]
+
+
+def _in_chunks(name: str, batch: int, job: Callable[[slice], Job]) -> None:
+    """Run kernel ``name`` once per chunk of :data:`CHUNK` images of a ``batch`` (``job(images)``: its sizes and
+    tensors), on up to ``torch.get_num_threads()`` threads."""
+    jobs = [job(slice(start, min(start + CHUNK, batch))) for start in range(0, batch, CHUNK)]
+    workers = min(torch.get_num_threads(), len(jobs))
+    if workers <= 1:
+        for sizes, tensors in jobs:
+            _call(name, sizes, tensors)
+        return
+    for done in [_pool(workers).submit(_call, name, *each) for each in jobs]:
+        done.result()
+
+
+def _chunk_sums(batch: int, shapes: tuple[tuple[int, ...], ...]) -> list[list[Tensor]]:
+    """Zeroed gradient buffers of ``shapes``, one set per chunk of ``batch`` images."""
+    return [[torch.zeros(shape) for shape in shapes] for _ in range(0, batch, CHUNK)]
+
+
+def _added(parts: list[list[Tensor]]) -> list[Tensor]:
+    """The chunks' gradient sums added in chunk order (so the result does not depend on the thread count)."""
+    totals = [tensor.clone() for tensor in parts[0]]
+    for part in parts[1:]:
+        for total, tensor in zip(totals, part, strict=True):
+            total += tensor
+    return totals
+
+
+def _rows(images: slice, per_image: int) -> slice:
+    """The cell rows of the ``images`` of a ``(B h w, ...)`` tensor, ``per_image`` rows an image."""
+    return slice(images.start * per_image, images.stop * per_image)
 
 
 def _conv(module: nn.Module, out_channels: int, in_channels: int, kernel: int) -> bool:
@@ -100,7 +144,12 @@ class _Stem(torch.autograd.Function):
         pooled = pixels.new_empty(batch, height // 2, width // 2, 8)
         codes = torch.empty(batch, 8, height // 2, width // 2, dtype=torch.uint8)
         kernel, shift = weight.detach().reshape(8, 27).contiguous(), bias.detach().contiguous()
-        _call("stem_forward", (batch, height, width), (pixels, kernel, shift, pooled, codes))
+
+        def job(images: slice) -> Job:
+            size = images.stop - images.start
+            return (size, height, width), (pixels[images], kernel, shift, pooled[images], codes[images])
+
+        _in_chunks("stem_forward", batch, job)
         ctx.save_for_backward(pixels, codes)
         return pooled.permute(0, 3, 1, 2)
 
@@ -108,9 +157,15 @@ class _Stem(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor, Tensor]:
         pixels, codes = ctx.saved_tensors
         batch, _, height, width = pixels.shape
-        grad_weight, grad_bias = torch.zeros(8, 27), torch.zeros(8)
         upstream = grad.contiguous()  # NCHW: the kernel reads one channel's row of cells at a time
-        _call("stem_backward", (batch, height, width), (pixels, codes, upstream, grad_weight, grad_bias))
+        sums = _chunk_sums(batch, ((8, 27), (8,)))
+
+        def job(images: slice) -> Job:
+            size, mine = images.stop - images.start, sums[images.start // CHUNK]
+            return (size, height, width), (pixels[images], codes[images], upstream[images], *mine)
+
+        _in_chunks("stem_backward", batch, job)
+        grad_weight, grad_bias = _added(sums)
         return None, grad_weight.view(8, 3, 3, 3), grad_bias
 
 
@@ -174,11 +229,13 @@ class _Head(torch.autograd.Function):
         classes = w3.shape[0]
         forward = (_transposed(w1), b1.detach().contiguous(), _transposed(w2), b2.detach().contiguous())
         maps = cells.new_empty(cells.shape[0], classes)
-        _call(
-            "head_forward",
-            (cells.shape[0], classes),
-            (cells, *forward, _transposed(w3), b3.detach().contiguous(), maps),
-        )
+        per_image, classifier = features.shape[2] * features.shape[3], (_transposed(w3), b3.detach().contiguous())
+
+        def job(images: slice) -> Job:
+            rows = _rows(images, per_image)
+            return (rows.stop - rows.start, classes), (cells[rows], *forward, *classifier, maps[rows])
+
+        _in_chunks("head_forward", features.shape[0], job)
         ctx.shape, ctx.weight_shapes = (features.shape[0], *features.shape[2:]), (w1.shape, w2.shape, w3.shape)
         ctx.save_for_backward(cells, *forward, _as_matrix(w1), _as_matrix(w2), _as_matrix(w3))
         return maps.view(*ctx.shape, classes).permute(0, 3, 1, 2)
@@ -189,10 +246,16 @@ class _Head(torch.autograd.Function):
         classes = m3.shape[0]
         upstream = grad_maps.permute(0, 2, 3, 1).contiguous().view(cells.shape[0], classes)
         grad_cells = torch.empty_like(cells)
-        grads = [torch.zeros(shape) for shape in ((16, 32), (32,), (32, 32), (32,), (32, classes), (classes,))]
-        tensors = (cells, t1, b1, t2, b2, m1, m2, m3, upstream, grad_cells, *grads)
-        _call("head_backward", (cells.shape[0], classes), tensors)
-        gw1, gb1, gw2, gb2, gw3, gb3 = grads
+        batch, per_image = ctx.shape[0], ctx.shape[1] * ctx.shape[2]
+        sums = _chunk_sums(batch, ((16, 32), (32,), (32, 32), (32,), (32, classes), (classes,)))
+
+        def job(images: slice) -> Job:
+            rows, mine = _rows(images, per_image), sums[images.start // CHUNK]
+            weights = (t1, b1, t2, b2, m1, m2, m3)
+            return (rows.stop - rows.start, classes), (cells[rows], *weights, upstream[rows], grad_cells[rows], *mine)
+
+        _in_chunks("head_backward", batch, job)
+        gw1, gb1, gw2, gb2, gw3, gb3 = _added(sums)
         grad_features = grad_cells.view(*ctx.shape, 16).permute(0, 3, 1, 2)
         gw1, gw2, gw3 = (
             _from_transposed(g, shape) for g, shape in zip((gw1, gw2, gw3), ctx.weight_shapes, strict=True)
@@ -209,7 +272,12 @@ class _CamHead(torch.autograd.Function):
         per_image = features.shape[2] * features.shape[3]
         forward = (_transposed(w1), b1.detach().contiguous(), _transposed(w2), b2.detach().contiguous())
         sums = cells.new_empty(features.shape[0], 32)
-        _call("cam_head_forward", (cells.shape[0], per_image), (cells, *forward, sums))
+
+        def job(images: slice) -> Job:
+            rows = _rows(images, per_image)
+            return (rows.stop - rows.start, per_image), (cells[rows], *forward, sums[images])
+
+        _in_chunks("cam_head_forward", features.shape[0], job)
         ctx.shape, ctx.weight_shapes = (features.shape[0], *features.shape[2:]), (w1.shape, w2.shape)
         ctx.save_for_backward(cells, *forward, _as_matrix(w1), _as_matrix(w2))
         return sums / per_image
@@ -220,10 +288,16 @@ class _CamHead(torch.autograd.Function):
         per_image = ctx.shape[1] * ctx.shape[2]
         upstream = (grad_pooled / per_image).contiguous()
         grad_cells = torch.empty_like(cells)
-        grads = [torch.zeros(shape) for shape in ((16, 32), (32,), (32, 32), (32,))]
-        tensors = (cells, t1, b1, t2, b2, m1, m2, upstream, grad_cells, *grads)
-        _call("cam_head_backward", (cells.shape[0], per_image), tensors)
-        gw1, gb1, gw2, gb2 = grads
+        batch = ctx.shape[0]
+        sums = _chunk_sums(batch, ((16, 32), (32,), (32, 32), (32,)))
+
+        def job(images: slice) -> Job:
+            rows, mine = _rows(images, per_image), sums[images.start // CHUNK]
+            tensors = (cells[rows], t1, b1, t2, b2, m1, m2, upstream[images], grad_cells[rows], *mine)
+            return (rows.stop - rows.start, per_image), tensors
+
+        _in_chunks("cam_head_backward", batch, job)
+        gw1, gb1, gw2, gb2 = _added(sums)
         grad_features = grad_cells.view(*ctx.shape, 16).permute(0, 3, 1, 2)
         shapes = ctx.weight_shapes
         return grad_features, _from_transposed(gw1, shapes[0]), gb1, _from_transposed(gw2, shapes[1]), gb2
@@ -231,13 +305,12 @@ class _CamHead(torch.autograd.Function):
 
 def fused_branch(body: nn.Module, classifier: nn.Module, features: Tensor) -> tuple[Tensor, Tensor] | None:
     """A branch's ``(logits (B, C), maps)`` from its ``body`` and ``classifier`` by the kernels, or ``None`` where
-    they do not apply (see :func:`branch_fits`; float32 CPU ``features (B, 16, h, w)`` with ``B h w`` (CAM: ``h w``)
-    a multiple of :data:`BLOCK`). Conv form: ``maps (B, C, h, w)``, logits their spatial mean. CAM's fc form:
+    they do not apply (see :func:`branch_fits`; float32 CPU ``features (B, 16, h, w)`` with ``h w`` a multiple of
+    :data:`BLOCK`). Conv form: ``maps (B, C, h, w)``, logits their spatial mean. CAM's fc form:
     ``maps`` is an empty tensor (a training step never reads CAM's maps)."""
     batch, _, height, width = features.shape
     linear = isinstance(classifier, nn.Linear)
-    cells = height * width if linear else batch * height * width
-    if not (_cpu_float(features) and branch_fits(body, classifier) and cells % BLOCK == 0 and batch > 0):
+    if not (_cpu_float(features) and branch_fits(body, classifier) and (height * width) % BLOCK == 0 and batch > 0):
         return None
     layers = cast(nn.Sequential, body)
     first, second = cast(nn.Conv2d, layers[0]), cast(nn.Conv2d, layers[2])
