@@ -137,9 +137,9 @@ class RunConfig:
         (bf16 on CPUs with native bf16), resolved on creation (:mod:`wsol_utils.engine.precision`); default
         :data:`~wsol_utils.engine.precision.DEFAULT_PRECISION` or ``WSOL_PRECISION``. Part of the key only when
         not ``"fp32"``. CUDA always trains under the engine's own mixed precision.
-    kernels: how a float32 CPU run trains the small backbone's layers, ``"torch"`` (PyTorch's), ``"fused"`` (the
-        fused C kernels, :mod:`wsol_utils.nets.fused`; other float rounding, faster) or ``"auto"`` (fused where they
-        run), resolved on creation (:func:`~wsol_utils.engine.precision.resolve_kernels`); default
+    kernels: how a float32 CPU run trains the small backbone's layers, ``"torch"`` (PyTorch's, the default),
+        ``"fused"`` (the fused C kernels, :mod:`wsol_utils.nets.fused`; other float rounding, faster) or ``"auto"``
+        (fused where they run), resolved on creation (:func:`~wsol_utils.engine.precision.resolve_kernels`); default
         :data:`~wsol_utils.engine.precision.DEFAULT_KERNELS` or ``WSOL_KERNELS``. Part of the key only when
         ``"fused"``.
     """

@@ -537,9 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--kernels",
         choices=("auto", "torch", "fused"),
         default=None,
-        help="how float32 CPU runs train the small backbone: auto (the default: the fused C kernels where the CPU "
-        "has AVX-512F), torch (PyTorch's layers) or fused (sets WSOL_KERNELS for the suite's runs and the notebook "
-        "kernels)",
+        help="how float32 CPU runs train the small backbone: torch (PyTorch's layers, the default), fused (the fused "
+        "C kernels, about 1.8x faster a run; other float rounding, see README) or auto (fused where the CPU has "
+        "AVX-512F); sets WSOL_KERNELS for the suite's runs and the notebook kernels",
     )
     parser.add_argument(
         "--only",
